@@ -1,0 +1,224 @@
+/* tessera-heat: explicit heat diffusion on a 1D, 2D or 3D grid.
+ *
+ * u_new = u + alpha * (sum of the 2*ndim neighbours - 2*ndim*u), Dirichlet boundary (ghost cells
+ * outside the grid hold --boundary) or periodic. The example shows the whole halo-coupled
+ * pattern: options, domain, fields, an initial-state kernel, the overlapped time loop, a
+ * checksum and a PNG. */
+#include <math.h>
+#include <string.h>
+
+#include <tessera.h>
+
+static const char *const init_names[] = {"hotspot", "sine", NULL};
+enum { INIT_HOTSPOT, INIT_SINE };
+
+typedef struct heat {
+    tsr_domain_opts dom;
+    int64_t steps;
+    double alpha;
+    double boundary;
+    int init;
+    bool no_overlap;
+    bool quiet;
+    char png[TSR_OPT_STRLEN];
+} heat;
+
+typedef struct params {
+    int ndim;
+    int64_t n[TSR_MAX_DIM];
+    double alpha;
+    int init;
+} params;
+
+/* Initial state from global coordinates, so it is the same on any decomposition. */
+static int init_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
+    const params *p = user;
+    const tsr_block *u = &f[0];
+    const double pi = 3.14159265358979323846;
+    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
+            for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
+                int64_t g[TSR_MAX_DIM] = {u->lo[0] + x, u->lo[1] + y, u->lo[2] + z};
+                double v;
+                if (p->init == INIT_HOTSPOT) {
+                    double r2 = 0.0;
+                    for (int d = 0; d < p->ndim; d++) {
+                        double t = ((double)g[d] + 0.5) / (double)p->n[d] - 0.5;
+                        r2 += t * t;
+                    }
+                    v = r2 < 0.04 ? 1.0 : 0.0;
+                } else {
+                    v = sin(pi * (((double)g[0] + 0.5) / (double)p->n[0]));
+                    for (int d = 1; d < p->ndim; d++)
+                        v *= sin(pi * (((double)g[d] + 0.5) / (double)p->n[d]));
+                }
+                TSR_AT(u, x, y, z) = v;
+            }
+    return 0;
+}
+
+/* One Jacobi step: fields[0] is read (ghosts included), fields[1] written. The expression order
+ * is part of the result: the serial reference uses the same one. */
+static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
+    const params *p = user;
+    const double a = p->alpha, k = (double)(2 * p->ndim);
+    const tsr_block *u = &f[0], *v = &f[1];
+    const int64_t x0 = box->lo[0], x1 = box->hi[0];
+    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
+            const double *restrict c = &TSR_AT(u, 0, y, z);
+            double *restrict o = &TSR_AT(v, 0, y, z);
+            if (p->ndim == 1) {
+                for (int64_t x = x0; x < x1; x++)
+                    o[x] = c[x] + a * ((c[x - 1] + c[x + 1]) - k * c[x]);
+            } else if (p->ndim == 2) {
+                const double *restrict s = c - u->sy, *restrict n = c + u->sy;
+                for (int64_t x = x0; x < x1; x++) {
+                    double sum = (c[x - 1] + c[x + 1]) + (s[x] + n[x]);
+                    o[x] = c[x] + a * (sum - k * c[x]);
+                }
+            } else {
+                const double *restrict s = c - u->sy, *restrict n = c + u->sy;
+                const double *restrict b = c - u->sz, *restrict t = c + u->sz;
+                for (int64_t x = x0; x < x1; x++) {
+                    double sum = ((c[x - 1] + c[x + 1]) + (s[x] + n[x])) + (b[x] + t[x]);
+                    o[x] = c[x] + a * (sum - k * c[x]);
+                }
+            }
+        }
+    return 0;
+}
+
+static int check_alpha(tsr_ctx ctx, double alpha, int ndim) {
+    TSR_CHECK(ctx, alpha > 0 && alpha <= 0.5 / ndim, TSR_ERR_INPUT,
+              "--alpha %g: unstable for %dD, must be in (0, %g]", alpha, ndim, 0.5 / ndim);
+    return TSR_SUCCESS;
+}
+
+static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
+    tsr_extents grid = {.ndim = 2, .n = {512, 512, 1}};
+    memset(h, 0, sizeof *h);
+    tsr_domain_opts_init(&h->dom, &grid, 1);
+    h->steps = 100;
+    h->alpha = -1; /* 0.4 / ndim once the grid is known */
+    tsr_opts o = NULL;
+    TSR_CALL(ctx, tsr_opts_create(ctx,
+                                  "Explicit heat diffusion (2D 5-point, 3D 7-point) on a "
+                                  "block-decomposed grid.",
+                                  &o));
+    int err = tsr_domain_add_options(o, &h->dom);
+    if (!err)
+        err = tsr_opts_add_int(o, "steps", &h->steps, 0, INT64_MAX, "N", "total time steps");
+    if (!err)
+        err = tsr_opts_add_double(o, "alpha", &h->alpha, -1, 0.5, "A",
+                                  "diffusion number, stable up to 1/(2*ndim) (default 0.4/ndim)");
+    if (!err)
+        err = tsr_opts_add_double(o, "boundary", &h->boundary, -1e300, 1e300, "V",
+                                  "fixed value outside a non-periodic grid");
+    if (!err)
+        err = tsr_opts_add_choice(o, "init", &h->init, init_names, "initial state");
+    if (!err)
+        err = tsr_opts_add_string(o, "png", h->png, "FILE",
+                                  "write the final field (middle z plane in 3D) as a PNG");
+    if (!err)
+        err = tsr_opts_add_flag(o, "no-overlap", &h->no_overlap,
+                                "finish each exchange before computing (for comparison)");
+    if (!err)
+        err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
+    if (!err)
+        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_opts_destroy(&o);
+    TSR_CALL(ctx, err);
+    if (*done)
+        return TSR_SUCCESS;
+    int ndim = h->dom.grid.ndim;
+    if (h->alpha < 0)
+        h->alpha = 0.4 / (double)ndim;
+    err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    return TSR_SUCCESS;
+}
+
+static int run(tsr_ctx ctx, int argc, char **argv) {
+    heat h;
+    bool done = false;
+    TSR_CALL(ctx, parse(ctx, argc, argv, &h, &done));
+    if (done)
+        return TSR_SUCCESS;
+
+    tsr_domain dom;
+    tsr_field u = NULL, v = NULL;
+    tsr_sweep sweep = NULL;
+    int err = tsr_domain_create(ctx, &h.dom, TSR_STENCIL_STAR, &dom);
+    if (!err)
+        err = tsr_domain_run_checks(&dom, &h.dom, &done);
+    if (err || done)
+        goto out;
+
+    params p = {.ndim = tsr_grid_ndim(dom.grid), .alpha = h.alpha, .init = h.init};
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        p.n[d] = tsr_grid_size(dom.grid, d);
+    tsr_domain_print_summary(&dom, stdout);
+
+    if ((err = tsr_field_create(dom.map, dom.width, "u", &u)) ||
+        (err = tsr_field_create(dom.map, dom.width, "u_next", &v)) ||
+        (err = tsr_sweep_create(dom.map, 1, 0, &sweep)))
+        goto out;
+    /* Ghosts outside a non-periodic grid are the boundary: never written by the exchange. */
+    tsr_field_fill(u, h.boundary);
+    tsr_field_fill(v, h.boundary);
+    if ((err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
+        goto out;
+
+    tsr_progress prog;
+    tsr_progress_start(&prog, ctx, h.steps, !h.quiet);
+    MPI_Barrier(tsr_ctx_comm(ctx));
+    double t0 = tsr_wtime();
+    for (int64_t s = 0; s < h.steps; s++) {
+        tsr_field fields[2] = {u, v};
+        if ((err = tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, step_kernel, &p,
+                                            !h.no_overlap)))
+            goto out;
+        u = fields[1];
+        v = fields[0];
+        tsr_progress_update(&prog, s + 1);
+    }
+    MPI_Barrier(tsr_ctx_comm(ctx));
+    double elapsed = tsr_wtime() - t0;
+    tsr_progress_end(&prog);
+
+    double cells = (double)tsr_grid_cells(dom.grid);
+    double sum = 0, mn = 0, mx = 0;
+    uint64_t checksum = 0;
+    if ((err = tsr_field_reduce(u, TSR_REDUCE_SUM, &sum)) ||
+        (err = tsr_field_reduce(u, TSR_REDUCE_MIN, &mn)) ||
+        (err = tsr_field_reduce(u, TSR_REDUCE_MAX, &mx)) ||
+        (err = tsr_field_checksum(u, TSR_BITS_DOUBLE, &checksum)))
+        goto out;
+    if (h.png[0] && (err = tsr_field_write_png(u, h.png, -1, 0, 0)))
+        goto out;
+    tsr_ctx_printf(ctx, stdout, "steps %lld, %.3f s, %.3f ms/step\n", (long long)h.steps, elapsed,
+                   h.steps ? 1e3 * elapsed / (double)h.steps : 0.0);
+    tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
+    if (h.png[0])
+        tsr_ctx_printf(ctx, stdout, "wrote %s\n", h.png);
+    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
+                   elapsed > 0 ? cells * (double)h.steps / elapsed / 1e6 : 0.0);
+    tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
+out:
+    tsr_sweep_destroy(&sweep);
+    tsr_field_destroy(&v);
+    tsr_field_destroy(&u);
+    tsr_domain_destroy(&dom);
+    return err;
+}
+
+int main(int argc, char **argv) {
+    tsr_ctx ctx = NULL;
+    int err = tsr_init(&argc, &argv, "tessera-heat", &ctx);
+    if (!err)
+        err = run(ctx, argc, argv);
+    return tsr_finalize(&ctx, err);
+}

@@ -1,0 +1,187 @@
+/* tessera-life: Conway's Game of Life on a 2D grid, dead boundary or periodic.
+ *
+ * The box stencil matters here: a cell's eight neighbours include the corners, so the exchange
+ * fills edge and corner ghosts too. Cells are stored as 0.0/1.0 and checksummed as integers. */
+#include <string.h>
+
+#include <tessera.h>
+
+static const char *const init_names[] = {"random", "glider", NULL};
+enum { INIT_RANDOM, INIT_GLIDER };
+
+typedef struct life {
+    tsr_domain_opts dom;
+    int64_t steps;
+    int64_t seed;
+    int64_t density;
+    int init;
+    bool quiet;
+    char png[TSR_OPT_STRLEN];
+} life;
+
+typedef struct params {
+    int64_t nx;
+    uint64_t seed_hash;
+    uint64_t density; /* percent alive for random */
+    int init;
+} params;
+
+/* The glider, heading +x +y, one cell away from the origin. */
+static const int64_t glider[5][2] = {{2, 1}, {3, 2}, {1, 3}, {2, 3}, {3, 3}};
+
+static int init_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
+    const params *p = user;
+    const tsr_block *c = &f[0];
+    for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
+        for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
+            int64_t gx = c->lo[0] + x, gy = c->lo[1] + y;
+            double alive = 0.0;
+            if (p->init == INIT_RANDOM) {
+                uint64_t h = tsr_splitmix64((uint64_t)(gx + p->nx * gy) ^ p->seed_hash);
+                alive = h % 100 < p->density ? 1.0 : 0.0;
+            } else {
+                for (int k = 0; k < 5; k++)
+                    if (glider[k][0] == gx && glider[k][1] == gy)
+                        alive = 1.0;
+            }
+            TSR_AT(c, x, y, 0) = alive;
+        }
+    return 0;
+}
+
+static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
+    (void)user;
+    const tsr_block *u = &f[0], *v = &f[1];
+    for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
+        const double *restrict c = &TSR_AT(u, 0, y, 0);
+        const double *restrict s = c - u->sy, *restrict n = c + u->sy;
+        double *restrict o = &TSR_AT(v, 0, y, 0);
+        for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
+            double count =
+                (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
+            o[x] = (count == 3.0 || (c[x] == 1.0 && count == 2.0)) ? 1.0 : 0.0;
+        }
+    }
+    return 0;
+}
+
+static int check_grid(tsr_ctx ctx, const life *l) {
+    TSR_CHECK(ctx, l->dom.grid.ndim == 2, TSR_ERR_INPUT,
+              "--grid: life runs on a 2D grid (NXxNY), got %d dimension%s", l->dom.grid.ndim,
+              l->dom.grid.ndim == 1 ? "" : "s");
+    TSR_CHECK(ctx, l->init != INIT_GLIDER || (l->dom.grid.n[0] >= 5 && l->dom.grid.n[1] >= 5),
+              TSR_ERR_INPUT, "--init glider needs a grid of at least 5x5");
+    return TSR_SUCCESS;
+}
+
+static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
+    tsr_extents grid = {.ndim = 2, .n = {256, 256, 1}};
+    memset(l, 0, sizeof *l);
+    tsr_domain_opts_init(&l->dom, &grid, 1);
+    l->steps = 100;
+    l->seed = 1;
+    l->density = 30;
+    tsr_opts o = NULL;
+    TSR_CALL(ctx, tsr_opts_create(ctx, "Conway's Game of Life on a block-decomposed 2D grid.", &o));
+    int err = tsr_domain_add_options(o, &l->dom);
+    if (!err)
+        err = tsr_opts_add_int(o, "steps", &l->steps, 0, INT64_MAX, "N", "generations");
+    if (!err)
+        err = tsr_opts_add_choice(o, "init", &l->init, init_names, "initial state");
+    if (!err)
+        err = tsr_opts_add_int(o, "seed", &l->seed, 0, INT64_MAX, "S", "seed for --init random");
+    if (!err)
+        err = tsr_opts_add_int(o, "density", &l->density, 0, 100, "PERCENT",
+                               "cells alive at start for --init random");
+    if (!err)
+        err = tsr_opts_add_string(o, "png", l->png, "FILE", "write the final grid as a PNG");
+    if (!err)
+        err = tsr_opts_add_flag(o, "quiet", &l->quiet, "no progress line");
+    if (!err)
+        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_opts_destroy(&o);
+    TSR_CALL(ctx, err);
+    if (*done)
+        return TSR_SUCCESS;
+    err = tsr_ctx_rank(ctx) == 0 ? check_grid(ctx, l) : TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    return TSR_SUCCESS;
+}
+
+static int run(tsr_ctx ctx, int argc, char **argv) {
+    life l;
+    bool done = false;
+    TSR_CALL(ctx, parse(ctx, argc, argv, &l, &done));
+    if (done)
+        return TSR_SUCCESS;
+
+    tsr_domain dom;
+    tsr_field u = NULL, v = NULL;
+    tsr_sweep sweep = NULL;
+    int err = tsr_domain_create(ctx, &l.dom, TSR_STENCIL_BOX, &dom);
+    if (!err)
+        err = tsr_domain_run_checks(&dom, &l.dom, &done);
+    if (err || done)
+        goto out;
+    tsr_domain_print_summary(&dom, stdout);
+
+    params p = {.nx = l.dom.grid.n[0],
+                .seed_hash = tsr_splitmix64((uint64_t)l.seed),
+                .density = (uint64_t)l.density,
+                .init = l.init};
+    if ((err = tsr_field_create(dom.map, dom.width, "cells", &u)) ||
+        (err = tsr_field_create(dom.map, dom.width, "cells_next", &v)) ||
+        (err = tsr_sweep_create(dom.map, 1, 0, &sweep)) ||
+        (err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
+        goto out;
+
+    tsr_progress prog;
+    tsr_progress_start(&prog, ctx, l.steps, !l.quiet);
+    MPI_Barrier(tsr_ctx_comm(ctx));
+    double t0 = tsr_wtime();
+    for (int64_t s = 0; s < l.steps; s++) {
+        tsr_field fields[2] = {u, v};
+        if ((err =
+                 tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, step_kernel, NULL, true)))
+            goto out;
+        u = fields[1];
+        v = fields[0];
+        tsr_progress_update(&prog, s + 1);
+    }
+    MPI_Barrier(tsr_ctx_comm(ctx));
+    double elapsed = tsr_wtime() - t0;
+    tsr_progress_end(&prog);
+
+    double alive = 0;
+    uint64_t checksum = 0;
+    if ((err = tsr_field_reduce(u, TSR_REDUCE_SUM, &alive)) ||
+        (err = tsr_field_checksum(u, TSR_BITS_INTEGER, &checksum)))
+        goto out;
+    if (l.png[0] && (err = tsr_field_write_png(u, l.png, 0, 0.0, 1.0)))
+        goto out;
+    tsr_ctx_printf(ctx, stdout, "generations %lld, %.3f s, %.3f ms/generation\n",
+                   (long long)l.steps, elapsed, l.steps ? 1e3 * elapsed / (double)l.steps : 0.0);
+    tsr_ctx_printf(ctx, stdout, "alive %.0f\n", alive);
+    if (l.png[0])
+        tsr_ctx_printf(ctx, stdout, "wrote %s\n", l.png);
+    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
+                   elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)l.steps / elapsed / 1e6
+                               : 0.0);
+    tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
+out:
+    tsr_sweep_destroy(&sweep);
+    tsr_field_destroy(&v);
+    tsr_field_destroy(&u);
+    tsr_domain_destroy(&dom);
+    return err;
+}
+
+int main(int argc, char **argv) {
+    tsr_ctx ctx = NULL;
+    int err = tsr_init(&argc, &argv, "tessera-life", &ctx);
+    if (!err)
+        err = run(ctx, argc, argv);
+    return tsr_finalize(&ctx, err);
+}

@@ -1,0 +1,19 @@
+/* tessera: blocks, rank-0 mapping, halo exchange and OpenMP sweeps on MPI. */
+#ifndef TESSERA_H
+#define TESSERA_H
+
+#include "tessera/error.h"
+#include "tessera/context.h"
+#include "tessera/grid.h"
+#include "tessera/options.h"
+#include "tessera/decomp.h"
+#include "tessera/map.h"
+#include "tessera/field.h"
+#include "tessera/halo.h"
+#include "tessera/sweep.h"
+#include "tessera/reduce.h"
+#include "tessera/image.h"
+#include "tessera/report.h"
+#include "tessera/domain.h"
+
+#endif

@@ -1,0 +1,63 @@
+/* The usual set-up of a halo-coupled run in one call: grid, blocks, map and halo plan, from the
+ * standard command-line options. */
+#ifndef TESSERA_DOMAIN_H
+#define TESSERA_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "halo.h"
+#include "options.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Values of the standard options; set defaults with tsr_domain_opts_init. */
+typedef struct tsr_domain_opts {
+    tsr_extents grid;       /* --grid */
+    tsr_extents blocks;     /* --blocks (ndim 0: not given) */
+    tsr_extents block_size; /* --block-size (ndim 0: not given) */
+    int map;                /* --map, a tsr_map_strategy */
+    bool periodic;          /* --periodic: every dimension wraps */
+    bool allow_idle;        /* --allow-idle */
+    int64_t halo_width;     /* --halo-width */
+    bool plan;              /* --plan: print the plan summary and exit */
+    bool verify_halo;       /* --verify-halo: run the halo self-test and exit */
+} tsr_domain_opts;
+
+/* Defaults: the given grid, one block per rank, contiguous map, not periodic, width 1. */
+void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width);
+
+/* Registers --grid --blocks --block-size --map --periodic --allow-idle --halo-width --plan
+ * --verify-halo, writing into *o. Not collective. */
+int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o);
+
+/* The handles of a domain; owned by it. halo is NULL in --plan mode. */
+typedef struct tsr_domain {
+    tsr_ctx ctx;
+    tsr_grid grid;
+    tsr_decomp decomp;
+    tsr_map map;
+    tsr_halo halo;
+    tsr_stencil stencil;
+    int width;
+} tsr_domain;
+
+/* Builds grid, decomposition, map and (unless o->plan) the halo plan of the given stencil.
+ * Every check runs on rank 0 and fails on every rank with one message. Collective. */
+int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d);
+/* Frees everything the domain holds. Collective. */
+int tsr_domain_destroy(tsr_domain *d);
+
+/* Handles --plan and --verify-halo: prints the plan or runs the self-test and sets *done, so
+ * the program can exit. Collective. */
+int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done);
+
+/* One line on rank 0: grid, blocks, map, ranks x threads. Not collective. */
+void tsr_domain_print_summary(tsr_domain *d, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

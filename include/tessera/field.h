@@ -1,0 +1,56 @@
+/* A double per cell, stored per local block with a ghost layer. */
+#ifndef TESSERA_FIELD_H
+#define TESSERA_FIELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_field_s *tsr_field;
+
+/* A view of one block of a field. data points at owned cell (0,0,0); cell (x,y,z) of the block,
+ * with -width <= x < n[0] + width in active dimensions, is data[x + y*sy + z*sz]. The memory
+ * stays owned by the field. */
+typedef struct tsr_block {
+    int64_t id;              /* global block id */
+    int64_t lo[TSR_MAX_DIM]; /* global coordinates of owned cell (0,0,0) */
+    int64_t n[TSR_MAX_DIM];  /* owned cells per dimension (1 past ndim) */
+    int ndim;
+    int width;    /* ghost width in each active dimension */
+    ptrdiff_t sy; /* stride between rows (y) */
+    ptrdiff_t sz; /* stride between planes (z) */
+    double *data;
+} tsr_block;
+
+/* The cell (x, y, z) of a block view, in block-local coordinates. */
+#define TSR_AT(b, x, y, z)                                                                         \
+    ((b)->data[(ptrdiff_t)(x) + (ptrdiff_t)(y) * (b)->sy + (ptrdiff_t)(z) * (b)->sz])
+
+/* Allocates a field on the map's local blocks with ghost width `width` (>= 1). Arrays are 64-byte
+ * aligned with owned rows starting on a 64-byte boundary, zeroed (ghosts included) by the OpenMP
+ * thread that computes that part in a sweep. `name` (may be NULL) is copied. Collective (an
+ * allocation failure on any rank is reported on all). */
+int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field);
+int tsr_field_destroy(tsr_field *field);
+
+tsr_map tsr_field_map(tsr_field f);
+int tsr_field_width(tsr_field f);
+const char *tsr_field_name(tsr_field f);
+int64_t tsr_field_local_blocks(tsr_field f); /* number of blocks on this rank */
+
+/* Get/Restore access to local block i (0 <= i < tsr_field_local_blocks). Not collective. */
+int tsr_field_get_block(tsr_field f, int64_t i, tsr_block *b);
+int tsr_field_restore_block(tsr_field f, int64_t i, tsr_block *b);
+
+/* Sets every cell, ghosts included, to value. Not collective. */
+int tsr_field_fill(tsr_field f, double value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

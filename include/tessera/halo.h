@@ -1,0 +1,49 @@
+/* Ghost-cell exchange: one plan per (map, width, stencil), one message per neighbouring rank. */
+#ifndef TESSERA_HALO_H
+#define TESSERA_HALO_H
+
+#include <stdint.h>
+
+#include "field.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_halo_s *tsr_halo;
+
+/* Builds the exchange plan: which ghost slabs each local block receives from which block,
+ * aggregated into one message per neighbouring rank; neighbours on the same rank are copied
+ * directly. Ghosts across a periodic boundary wrap; across a non-periodic one they are left
+ * alone (boundary values are the application's). A width above a neighbouring block's extent
+ * is refused (TSR_ERR_INPUT) naming both sizes; validated on rank 0. Collective. */
+int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo);
+int tsr_halo_destroy(tsr_halo *halo);
+
+/* Starts exchanging the ghosts of up to 8 fields (each of the plan's width): posts receives,
+ * packs and sends, copies same-rank neighbours. Between begin and end the owned cells may be
+ * read but not written, and the ghosts are undefined. Every rank must call it (ranks without
+ * neighbours return at once). */
+int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields);
+/* Completes the exchange started by tsr_halo_begin and unpacks the ghosts. */
+int tsr_halo_end(tsr_halo h);
+/* tsr_halo_begin followed by tsr_halo_end. */
+int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
+
+int tsr_halo_width(tsr_halo h);
+tsr_stencil tsr_halo_stencil(tsr_halo h);
+tsr_map tsr_halo_map(tsr_halo h);
+/* Neighbouring ranks and bytes this rank sends per exchange of one field. Not collective. */
+int tsr_halo_stats(tsr_halo h, int *peers, int64_t *bytes_sent);
+
+/* Self-test: fills every owned cell with a value derived from its global index and every ghost
+ * with a sentinel, exchanges, and checks every ghost cell: faces, edges and corners the stencil
+ * covers hold their neighbour's value (wrapped when periodic); the rest keep the sentinel. Rank
+ * 0 prints the first mismatches per block and direction; *bad receives the global count. Returns
+ * TSR_ERR_VERIFY on every rank if any ghost is wrong. Collective. */
+int tsr_halo_verify(tsr_halo h, int64_t *bad);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* Command-line options: declared once, parsed and validated on rank 0, broadcast to all. */
+#ifndef TESSERA_OPTIONS_H
+#define TESSERA_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "grid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_opts_s *tsr_opts;
+
+/* Longest string option value, including the terminating NUL. */
+#define TSR_OPT_STRLEN 1024
+
+/* Creates an empty option table for a program; `summary` is the one-line description shown by
+ * --help. --help and --version are always understood. Not collective. */
+int tsr_opts_create(tsr_ctx ctx, const char *summary, tsr_opts *opts);
+int tsr_opts_destroy(tsr_opts *opts);
+
+/* Each adder registers `--name` writing into *value, whose current content is the default shown
+ * by --help. Values stay owned by the caller and must outlive tsr_opts_parse. Not collective. */
+int tsr_opts_add_flag(tsr_opts o, const char *name, bool *value, const char *help);
+int tsr_opts_add_int(tsr_opts o, const char *name, int64_t *value, int64_t min, int64_t max,
+                     const char *metavar, const char *help);
+int tsr_opts_add_double(tsr_opts o, const char *name, double *value, double min, double max,
+                        const char *metavar, const char *help);
+/* `value` points to a buffer of TSR_OPT_STRLEN chars. */
+int tsr_opts_add_string(tsr_opts o, const char *name, char *value, const char *metavar,
+                        const char *help);
+/* One of `choices` (NULL-terminated); *value receives its index. */
+int tsr_opts_add_choice(tsr_opts o, const char *name, int *value, const char *const *choices,
+                        const char *help);
+/* Sizes "N", "NxM" or "NxMxK" of positive 64-bit integers. */
+int tsr_opts_add_extents(tsr_opts o, const char *name, tsr_extents *value, const char *metavar,
+                         const char *help);
+
+/* Parses argv on rank 0 and broadcasts every value. Unknown options, malformed values and
+ * missing arguments give TSR_ERR_INPUT with a message naming the option, on every rank.
+ * --help/--version print on rank 0 and set *done, as does nothing else. Collective. */
+int tsr_opts_parse(tsr_opts o, int argc, char **argv, bool *done);
+
+/* The command line as one string, for reports; owned by o. Not collective. */
+const char *tsr_opts_command_line(tsr_opts o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

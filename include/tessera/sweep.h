@@ -1,0 +1,39 @@
+/* Runs a kernel over the local blocks, tiled, with OpenMP threads. */
+#ifndef TESSERA_SWEEP_H
+#define TESSERA_SWEEP_H
+
+#include "halo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A kernel computes the cells of `box` (block-local, half-open) of one block. blocks[f] is the
+ * view of fields[f] on that block, so a kernel reads some fields (ghosts included) and writes
+ * others. It is called concurrently from several threads on disjoint boxes and returns 0, or
+ * non-zero to stop the sweep with TSR_ERR_KERNEL. */
+typedef int (*tsr_kernel)(const tsr_block *blocks, int nfields, const tsr_box *box, void *user);
+
+typedef struct tsr_sweep_s *tsr_sweep;
+
+/* Prepares the work lists for a map: tiles of about `tile_cells` cells (0: a default sized for
+ * the cache). `reach` is how far the kernel reads past a cell (its stencil radius, at most the
+ * halo width); it decides the interior that can be computed while ghosts are in flight. Tiles
+ * depend only on block shapes, never on thread counts. Not collective. */
+int tsr_sweep_create(tsr_map map, int reach, int64_t tile_cells, tsr_sweep *sweep);
+int tsr_sweep_destroy(tsr_sweep *sweep);
+
+/* Applies the kernel to every owned cell of every local block. Not collective. */
+int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kernel, void *user);
+
+/* Exchanges the ghosts of fields[0 .. nexchange) with `halo`, then applies the kernel. With
+ * `overlap`, the split phase: begin exchange, interiors, end exchange, boundary shells;
+ * otherwise the exchange completes first. Results are identical either way. Every rank must
+ * call it. */
+int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
+                             int nfields, tsr_kernel kernel, void *user, bool overlap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,276 @@
+/* Context: communicator, error state, collective agreement on errors, timers. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "context_impl.h"
+
+static const char *const error_names[] = {
+    [TSR_SUCCESS] = "success",
+    [TSR_ERR_INPUT] = "bad input",
+    [TSR_ERR_ARG] = "bad argument",
+    [TSR_ERR_MEMORY] = "out of memory",
+    [TSR_ERR_MPI] = "MPI error",
+    [TSR_ERR_IO] = "I/O error",
+    [TSR_ERR_VERIFY] = "verification failed",
+    [TSR_ERR_KERNEL] = "kernel failed",
+    [TSR_ERR_INTERNAL] = "internal error",
+};
+
+const char *tsr_error_name(int code) {
+    if (code < 0 || code > TSR_ERR_INTERNAL)
+        return "unknown error";
+    return error_names[code];
+}
+
+int tsr_error_exit_status(int code) {
+    if (code == TSR_SUCCESS)
+        return 0;
+    return code == TSR_ERR_INPUT ? 2 : 1;
+}
+
+int tsr_error_set(tsr_ctx ctx, int code, const char *file, int line, const char *func,
+                  const char *fmt, ...) {
+    if (!ctx)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+    va_end(ap);
+    ctx->err_code = code;
+    ctx->err_collective = 0;
+    snprintf(ctx->err_trace, sizeof ctx->err_trace, "  raised at %s:%d (%s)\n", file, line, func);
+    return code;
+}
+
+int tsr_error_trace(tsr_ctx ctx, int code, const char *file, int line, const char *func) {
+    if (!ctx)
+        return code;
+    if (ctx->err_code == TSR_SUCCESS) {
+        /* An error code with no message: a caller returned a bare code. */
+        ctx->err_code = code;
+        snprintf(ctx->err_msg, sizeof ctx->err_msg, "%s", tsr_error_name(code));
+    }
+    size_t used = strlen(ctx->err_trace);
+    if (used + 1 < sizeof ctx->err_trace)
+        snprintf(ctx->err_trace + used, sizeof ctx->err_trace - used, "  from %s:%d (%s)\n", file,
+                 line, func);
+    return code;
+}
+
+int tsr_error_mpi(tsr_ctx ctx, int mpi_code, const char *call, const char *file, int line,
+                  const char *func) {
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    if (MPI_Error_string(mpi_code, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "MPI error code %d", mpi_code);
+    return tsr_error_set(ctx, TSR_ERR_MPI, file, line, func, "%s failed: %s", call, text);
+}
+
+static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
+    tsr_ctx ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return TSR_ERR_MEMORY;
+    *out = ctx;
+    ctx->comm = MPI_COMM_NULL;
+    snprintf(ctx->name, sizeof ctx->name, "%s", name ? name : "tessera");
+    ctx->threads = omp_get_max_threads();
+    TSR_MPI(ctx, MPI_Comm_dup(comm, &ctx->comm));
+    TSR_MPI(ctx, MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
+    TSR_MPI(ctx, MPI_Comm_rank(ctx->comm, &ctx->rank));
+    TSR_MPI(ctx, MPI_Comm_size(ctx->comm, &ctx->size));
+    return TSR_SUCCESS;
+}
+
+int tsr_ctx_create(MPI_Comm comm, const char *name, tsr_ctx *ctx) {
+    if (!ctx)
+        return TSR_ERR_ARG;
+    *ctx = NULL;
+    return ctx_new(comm, name, ctx);
+}
+
+int tsr_init(int *argc, char ***argv, const char *name, tsr_ctx *ctx) {
+    if (!ctx)
+        return TSR_ERR_ARG;
+    *ctx = NULL;
+    int initialized = 0, provided = 0, owns = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "%s: error: MPI_Init_thread failed\n", name ? name : "tessera");
+            return TSR_ERR_MPI;
+        }
+        owns = 1;
+    }
+    /* Errors on MPI_COMM_WORLD itself return too, so nothing aborts behind our back. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int err = ctx_new(MPI_COMM_WORLD, name, ctx);
+    if (*ctx)
+        (*ctx)->owns_mpi = owns;
+    return err;
+}
+
+int tsr_ctx_destroy(tsr_ctx *ctx) {
+    if (!ctx || !*ctx)
+        return TSR_SUCCESS;
+    if ((*ctx)->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&(*ctx)->comm);
+    free(*ctx);
+    *ctx = NULL;
+    return TSR_SUCCESS;
+}
+
+static int debug_enabled(void) {
+    const char *d = getenv("TESSERA_DEBUG");
+    return d && *d && strcmp(d, "0") != 0;
+}
+
+int tsr_finalize(tsr_ctx *pctx, int err) {
+    tsr_ctx ctx = pctx ? *pctx : NULL;
+    int status = tsr_error_exit_status(err);
+    if (!ctx) {
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (err && !fin)
+            MPI_Abort(MPI_COMM_WORLD, status);
+        return status;
+    }
+    if (err) {
+        if (ctx->err_code == TSR_SUCCESS)
+            snprintf(ctx->err_msg, sizeof ctx->err_msg, "%s", tsr_error_name(err));
+        if (ctx->err_collective) {
+            if (ctx->rank == 0) {
+                fprintf(stderr, "%s: error: %s\n", ctx->name, ctx->err_msg);
+                if (debug_enabled())
+                    fputs(ctx->err_trace, stderr);
+            }
+        } else {
+            /* Only this rank knows: say which rank, then take the job down rather than let the
+             * others wait for it forever. */
+            fprintf(stderr, "%s: error on rank %d of %d: %s\n", ctx->name, ctx->rank, ctx->size,
+                    ctx->err_msg);
+            if (debug_enabled())
+                fputs(ctx->err_trace, stderr);
+            fflush(stderr);
+            MPI_Abort(MPI_COMM_WORLD, status);
+        }
+    }
+    fflush(stdout);
+    fflush(stderr);
+    int owns = ctx->owns_mpi;
+    tsr_ctx_destroy(pctx);
+    if (owns)
+        MPI_Finalize();
+    return status;
+}
+
+int tsr_ctx_agree(tsr_ctx ctx, int err) {
+    int mine = err ? ctx->rank : INT_MAX, first = INT_MAX;
+    TSR_MPI(ctx, MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, ctx->comm));
+    if (first == INT_MAX)
+        return TSR_SUCCESS;
+    struct {
+        int code;
+        char msg[TSR_MSG_LEN];
+    } verdict;
+    memset(&verdict, 0, sizeof verdict);
+    if (ctx->rank == first) {
+        verdict.code = err;
+        snprintf(verdict.msg, sizeof verdict.msg, "%s",
+                 ctx->err_code ? ctx->err_msg : tsr_error_name(err));
+    }
+    TSR_MPI(ctx, MPI_Bcast(&verdict, (int)sizeof verdict, MPI_BYTE, first, ctx->comm));
+    ctx->err_code = verdict.code;
+    memcpy(ctx->err_msg, verdict.msg, sizeof ctx->err_msg);
+    ctx->err_collective = 1;
+    return verdict.code;
+}
+
+MPI_Comm tsr_ctx_comm(tsr_ctx ctx) {
+    return ctx->comm;
+}
+int tsr_ctx_rank(tsr_ctx ctx) {
+    return ctx->rank;
+}
+int tsr_ctx_size(tsr_ctx ctx) {
+    return ctx->size;
+}
+int tsr_ctx_threads(tsr_ctx ctx) {
+    return ctx->threads;
+}
+const char *tsr_ctx_name(tsr_ctx ctx) {
+    return ctx->name;
+}
+const char *tsr_ctx_error_message(tsr_ctx ctx) {
+    return ctx->err_msg;
+}
+
+void tsr_ctx_error_clear(tsr_ctx ctx) {
+    ctx->err_code = TSR_SUCCESS;
+    ctx->err_collective = 0;
+    ctx->err_msg[0] = '\0';
+    ctx->err_trace[0] = '\0';
+}
+
+void tsr_ctx_printf(tsr_ctx ctx, FILE *out, const char *fmt, ...) {
+    if (ctx->rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+}
+
+void tsr_ctx_warn(tsr_ctx ctx, const char *fmt, ...) {
+    if (ctx->rank != 0)
+        return;
+    fprintf(stderr, "%s: warning: ", ctx->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+double tsr_wtime(void) {
+    return MPI_Wtime();
+}
+
+void tsr_ctx_timer_add(tsr_ctx ctx, tsr_timer t, double seconds) {
+    ctx->timers[t] += seconds;
+}
+double tsr_ctx_timer(tsr_ctx ctx, tsr_timer t) {
+    return ctx->timers[t];
+}
+uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx) {
+    return ctx->bytes_sent;
+}
+
+int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
+    *(void **)ptr = p;
+    return TSR_SUCCESS;
+}
+
+int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
+    *(void **)ptr = p;
+    return TSR_SUCCESS;
+}
+
+int tsr__bcast_bytes(tsr_ctx ctx, void *buf, size_t bytes, int root) {
+    char *p = buf;
+    while (bytes > 0) {
+        int piece = bytes > (size_t)INT_MAX ? INT_MAX : (int)bytes;
+        TSR_MPI(ctx, MPI_Bcast(p, piece, MPI_BYTE, root, ctx->comm));
+        p += piece;
+        bytes -= (size_t)piece;
+    }
+    return TSR_SUCCESS;
+}

@@ -1,0 +1,38 @@
+/* Private state of the context, shared by the modules. */
+#ifndef TESSERA_CONTEXT_IMPL_H
+#define TESSERA_CONTEXT_IMPL_H
+
+#include <stddef.h>
+
+#include "tessera/context.h"
+
+#define TSR_MSG_LEN 1024
+#define TSR_TRACE_LEN 2048
+
+/* MPI tags used by tessera; user code never sees them. */
+enum tsr_tag {
+    TSR_TAG_HALO = 0x7e50,
+    TSR_TAG_GATHER,
+};
+
+struct tsr_ctx_s {
+    MPI_Comm comm;
+    int rank, size, threads;
+    int owns_mpi; /* tsr_init started MPI and finalises it */
+    char name[128];
+    int err_code;
+    int err_collective; /* every rank holds this error (set by tsr_ctx_agree) */
+    char err_msg[TSR_MSG_LEN];
+    char err_trace[TSR_TRACE_LEN];
+    double timers[TSR_TIMER_COUNT];
+    uint64_t bytes_sent;
+};
+
+/* Allocation helpers that record TSR_ERR_MEMORY in ctx. */
+int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
+int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr);
+
+/* Broadcasts a buffer of bytes larger than INT_MAX in pieces. Collective. */
+int tsr__bcast_bytes(tsr_ctx ctx, void *buf, size_t bytes, int root);
+
+#endif

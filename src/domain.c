@@ -1,0 +1,89 @@
+/* Domain: the standard options and the grid -> blocks -> map -> halo set-up. */
+#include <string.h>
+
+#include "layout_impl.h"
+#include "tessera/domain.h"
+
+void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width) {
+    memset(o, 0, sizeof *o);
+    o->grid = *grid;
+    o->map = TSR_MAP_CONTIGUOUS;
+    o->halo_width = halo_width;
+}
+
+int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
+    /* The table reports its own errors; pass them up unchanged. */
+    int err;
+#define ADD(call)                                                                                  \
+    if ((err = (call)) != TSR_SUCCESS)                                                             \
+        return err;
+    ADD(tsr_opts_add_extents(opts, "grid", &o->grid, "NX[xNY[xNZ]]",
+                             "global grid size, x fastest"));
+    ADD(tsr_opts_add_extents(opts, "blocks", &o->blocks, "BX[xBY[xBZ]]",
+                             "blocks per dimension (default: one block per rank)"));
+    ADD(tsr_opts_add_extents(opts, "block-size", &o->block_size, "SX[xSY[xSZ]]",
+                             "target cells per block per dimension, instead of --blocks"));
+    ADD(tsr_opts_add_choice(opts, "map", &o->map, tsr_map_strategy_names, "block-to-rank mapping"));
+    ADD(tsr_opts_add_flag(opts, "periodic", &o->periodic, "wrap around in every dimension"));
+    ADD(tsr_opts_add_flag(opts, "allow-idle", &o->allow_idle,
+                          "allow fewer blocks than ranks (some ranks idle)"));
+    ADD(tsr_opts_add_int(opts, "halo-width", &o->halo_width, 1, 64, "W", "ghost layer width"));
+    ADD(tsr_opts_add_flag(opts, "plan", &o->plan,
+                          "print the decomposition and map summary and exit"));
+    ADD(tsr_opts_add_flag(opts, "verify-halo", &o->verify_halo,
+                          "check every ghost cell after an exchange and exit"));
+#undef ADD
+    return TSR_SUCCESS;
+}
+
+int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d) {
+    memset(d, 0, sizeof *d);
+    d->ctx = ctx;
+    d->stencil = stencil;
+    d->width = (int)o->halo_width;
+    bool periodic[TSR_MAX_DIM];
+    for (int i = 0; i < TSR_MAX_DIM; i++)
+        periodic[i] = o->periodic;
+    tsr_decomp_opts dopts = {
+        .blocks = o->blocks, .block_size = o->block_size, .allow_idle = o->allow_idle};
+    TSR_CALL(ctx, tsr_grid_create(ctx, &o->grid, periodic, &d->grid));
+    TSR_CALL(ctx, tsr_decomp_create(d->grid, &dopts, &d->decomp));
+    TSR_CALL(ctx, tsr_map_create(d->decomp, (tsr_map_strategy)o->map, NULL, &d->map));
+    if (!o->plan)
+        TSR_CALL(ctx, tsr_halo_create(d->map, d->width, stencil, &d->halo));
+    return TSR_SUCCESS;
+}
+
+int tsr_domain_destroy(tsr_domain *d) {
+    tsr_halo_destroy(&d->halo);
+    tsr_map_destroy(&d->map);
+    tsr_decomp_destroy(&d->decomp);
+    tsr_grid_destroy(&d->grid);
+    return TSR_SUCCESS;
+}
+
+int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done) {
+    *done = false;
+    if (o->plan) {
+        TSR_CALL(d->ctx, tsr_map_print_plan(d->map, d->width, d->stencil, stdout));
+        *done = true;
+    } else if (o->verify_halo) {
+        int64_t bad = 0;
+        TSR_CALL(d->ctx, tsr_halo_verify(d->halo, &bad));
+        *done = true;
+    }
+    return TSR_SUCCESS;
+}
+
+void tsr_domain_print_summary(tsr_domain *d, FILE *out) {
+    tsr_ctx ctx = d->ctx;
+    const tsr__layout *lay = &d->decomp->lay;
+    char gs[96], bs[96];
+    tsr_extents ge = {.ndim = lay->ndim, .n = {lay->n[0], lay->n[1], lay->n[2]}};
+    tsr_extents be = {.ndim = lay->ndim, .n = {lay->nb[0], lay->nb[1], lay->nb[2]}};
+    tsr_extents_format(&ge, gs, sizeof gs);
+    tsr_extents_format(&be, bs, sizeof bs);
+    tsr_ctx_printf(ctx, out, "%s: grid %s%s, %s blocks, map %s, %d ranks x %d threads\n", ctx->name,
+                   gs, lay->periodic[0] ? " periodic" : "", bs,
+                   tsr_map_strategy_names[d->map->strategy], ctx->size, ctx->threads);
+}

@@ -1,0 +1,211 @@
+/* Field: per-block ghosted arrays, aligned and first-touched by the computing thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "field_impl.h"
+
+static int64_t round8(int64_t v) {
+    return (v + 7) / 8 * 8;
+}
+
+int64_t tsr__local_index(tsr_map m, int64_t id) {
+    int64_t lo = 0, hi = m->nlocal - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (m->local[mid] == id)
+            return mid;
+        if (m->local[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
+                   tsr__tile **tiles, int64_t *count, int64_t *cap) {
+    int64_t nx = box->hi[0] - box->lo[0], ny = box->hi[1] - box->lo[1];
+    if (tsr__box_cells(box) == 0)
+        return true;
+    for (int64_t z = box->lo[2]; z < box->hi[2];) {
+        int64_t rows = tile_cells / (nx > 0 ? nx : 1);
+        int64_t zstep = 1, ystep = rows < 1 ? 1 : rows, xstep = nx;
+        if (ndim == 1) {
+            xstep = tile_cells;
+        } else if (ndim == 3 && rows >= ny) {
+            zstep = rows / ny; /* whole planes fit in one tile */
+            ystep = ny;
+        }
+        int64_t zend = z + zstep < box->hi[2] ? z + zstep : box->hi[2];
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y += ystep)
+            for (int64_t x = box->lo[0]; x < box->hi[0]; x += xstep) {
+                if (*count == *cap) {
+                    int64_t nc = *cap ? 2 * *cap : 64;
+                    tsr__tile *t = realloc(*tiles, sizeof *t * (size_t)nc);
+                    if (!t)
+                        return false;
+                    *tiles = t;
+                    *cap = nc;
+                }
+                tsr__tile *t = &(*tiles)[(*count)++];
+                t->block = block;
+                t->box = *box;
+                t->box.lo[0] = x;
+                t->box.hi[0] = x + xstep < box->hi[0] ? x + xstep : box->hi[0];
+                t->box.lo[1] = y;
+                t->box.hi[1] = y + ystep < box->hi[1] ? y + ystep : box->hi[1];
+                t->box.lo[2] = z;
+                t->box.hi[2] = zend;
+            }
+        z = zend;
+    }
+    return true;
+}
+
+/* Zeroes the tile's rows, extended into the ghost ring where the tile touches the block edge,
+ * so that each page is first touched by the thread that will compute it. */
+static void touch_tile(tsr_block *b, const tsr_box *t) {
+    int w = b->width;
+    int wy = b->ndim >= 2 ? w : 0, wz = b->ndim >= 3 ? w : 0;
+    int64_t x0 = t->lo[0] == 0 ? -w : t->lo[0], x1 = t->hi[0] == b->n[0] ? b->n[0] + w : t->hi[0];
+    int64_t y0 = t->lo[1] == 0 ? -wy : t->lo[1], y1 = t->hi[1] == b->n[1] ? b->n[1] + wy : t->hi[1];
+    int64_t z0 = t->lo[2] == 0 ? -wz : t->lo[2], z1 = t->hi[2] == b->n[2] ? b->n[2] + wz : t->hi[2];
+    for (int64_t z = z0; z < z1; z++)
+        for (int64_t y = y0; y < y1; y++)
+            memset(&TSR_AT(b, x0, y, z), 0, sizeof(double) * (size_t)(x1 - x0));
+}
+
+static int field_alloc(tsr_field f) {
+    tsr_ctx ctx = f->ctx;
+    const tsr__layout *lay = &f->map->decomp->lay;
+    int w = f->width, wy = lay->ndim >= 2 ? w : 0, wz = lay->ndim >= 3 ? w : 0;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->nblocks, sizeof *f->storage, &f->storage));
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->nblocks, sizeof *f->blocks, &f->blocks));
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        tsr_block *b = &f->blocks[i];
+        tsr_box box;
+        b->id = f->map->local[i];
+        tsr__block_box(lay, b->id, &box);
+        for (int d = 0; d < TSR_MAX_DIM; d++) {
+            b->lo[d] = box.lo[d];
+            b->n[d] = box.hi[d] - box.lo[d];
+        }
+        b->ndim = lay->ndim;
+        b->width = w;
+        /* Rows start on 64-byte boundaries: x = 0 of every row is aligned. */
+        int64_t front = round8(w);
+        b->sy = (ptrdiff_t)(front + round8(b->n[0] + w));
+        b->sz = b->sy * (ptrdiff_t)(b->n[1] + 2 * wy);
+        int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);
+        TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total, &f->storage[i]));
+        b->data = f->storage[i] + front + wz * b->sz + wy * b->sy;
+    }
+    /* First touch with the sweep's tiling and static schedule. */
+    tsr__tile *tiles = NULL;
+    int64_t nt = 0, cap = 0;
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        tsr_box own = {{0, 0, 0}, {f->blocks[i].n[0], f->blocks[i].n[1], f->blocks[i].n[2]}};
+        if (!tsr__tile_box(lay->ndim, i, &own, TSR_TILE_CELLS, &tiles, &nt, &cap)) {
+            free(tiles);
+            TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the tile list");
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < nt; t++)
+        touch_tile(&f->blocks[tiles[t].block], &tiles[t].box);
+    free(tiles);
+    return TSR_SUCCESS;
+}
+
+int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field) {
+    tsr_ctx ctx = map->ctx;
+    *field = NULL;
+    int err = TSR_SUCCESS;
+    tsr_field f = NULL;
+    if (width < 1)
+        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "field ghost width %d must be at least 1", width);
+    else if (!(f = calloc(1, sizeof *f)))
+        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "cannot allocate a field");
+    if (!err) {
+        f->ctx = ctx;
+        f->map = map;
+        f->width = width;
+        f->nblocks = map->nlocal;
+        snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
+        err = field_alloc(f);
+    }
+    err = tsr_ctx_agree(ctx, err);
+    if (err) {
+        tsr_field_destroy(&f);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    *field = f;
+    return TSR_SUCCESS;
+}
+
+int tsr_field_destroy(tsr_field *field) {
+    if (!field || !*field)
+        return TSR_SUCCESS;
+    tsr_field f = *field;
+    if (f->storage)
+        for (int64_t i = 0; i < f->nblocks; i++)
+            free(f->storage[i]);
+    free(f->storage);
+    free(f->blocks);
+    free(f);
+    *field = NULL;
+    return TSR_SUCCESS;
+}
+
+tsr_map tsr_field_map(tsr_field f) {
+    return f->map;
+}
+int tsr_field_width(tsr_field f) {
+    return f->width;
+}
+const char *tsr_field_name(tsr_field f) {
+    return f->name;
+}
+int64_t tsr_field_local_blocks(tsr_field f) {
+    return f->nblocks;
+}
+
+int tsr_field_get_block(tsr_field f, int64_t i, tsr_block *b) {
+    TSR_CHECK(f->ctx, i >= 0 && i < f->nblocks, TSR_ERR_ARG,
+              "local block %lld out of range [0, %lld)", (long long)i, (long long)f->nblocks);
+    *b = f->blocks[i];
+    return TSR_SUCCESS;
+}
+
+int tsr_field_restore_block(tsr_field f, int64_t i, tsr_block *b) {
+    TSR_CHECK(f->ctx, i >= 0 && i < f->nblocks && b->data == f->blocks[i].data, TSR_ERR_ARG,
+              "restoring block %lld that was not taken from this field", (long long)i);
+    memset(b, 0, sizeof *b);
+    return TSR_SUCCESS;
+}
+
+int tsr_field_fill(tsr_field f, double value) {
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        tsr_block *b = &f->blocks[i];
+        int w = b->width, wy = b->ndim >= 2 ? w : 0, wz = b->ndim >= 3 ? w : 0;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t z = -wz; z < b->n[2] + wz; z++)
+            for (int64_t y = -wy; y < b->n[1] + wy; y++) {
+                double *row = &TSR_AT(b, 0, y, z);
+                for (int64_t x = -w; x < b->n[0] + w; x++)
+                    row[x] = value;
+            }
+    }
+    return TSR_SUCCESS;
+}
+
+void tsr__copy_box(const tsr_block *s, const tsr_box *sb, tsr_block *d, const tsr_box *db) {
+    int64_t nx = sb->hi[0] - sb->lo[0];
+    for (int64_t z = 0; z < sb->hi[2] - sb->lo[2]; z++)
+        for (int64_t y = 0; y < sb->hi[1] - sb->lo[1]; y++)
+            memcpy(&TSR_AT(d, db->lo[0], db->lo[1] + y, db->lo[2] + z),
+                   &TSR_AT(s, sb->lo[0], sb->lo[1] + y, sb->lo[2] + z),
+                   sizeof(double) * (size_t)nx);
+}

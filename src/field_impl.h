@@ -1,0 +1,40 @@
+/* Private structs of fields, halo plans and sweeps. */
+#ifndef TESSERA_FIELD_IMPL_H
+#define TESSERA_FIELD_IMPL_H
+
+#include "layout_impl.h"
+#include "tessera/field.h"
+#include "tessera/halo.h"
+#include "tessera/sweep.h"
+
+struct tsr_field_s {
+    tsr_ctx ctx;
+    tsr_map map;
+    int width;
+    char name[64];
+    int64_t nblocks;   /* local blocks */
+    double **storage;  /* per local block: the aligned allocation */
+    tsr_block *blocks; /* per local block: its view */
+};
+
+/* A piece of work: a box (block-local) of local block `block`. */
+typedef struct tsr__tile {
+    int64_t block;
+    tsr_box box;
+} tsr__tile;
+
+/* Splits box of local block `block` into tiles of about tile_cells cells, whole x rows first,
+ * and appends them to *tiles (growing it). Returns false on allocation failure. */
+bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
+                   tsr__tile **tiles, int64_t *count, int64_t *cap);
+
+/* Default tile size in cells. */
+#define TSR_TILE_CELLS 32768
+
+/* Index of block id in a map's sorted local list, or -1. */
+int64_t tsr__local_index(tsr_map m, int64_t id);
+
+/* Copies box sb of block s to box db of block d (same shape). */
+void tsr__copy_box(const tsr_block *s, const tsr_box *sb, tsr_block *d, const tsr_box *db);
+
+#endif

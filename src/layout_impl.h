@@ -1,0 +1,97 @@
+/* Private structs of grid, decomposition and map, and the pure algorithms behind them (no MPI),
+ * which the unit tests call directly. */
+#ifndef TESSERA_LAYOUT_IMPL_H
+#define TESSERA_LAYOUT_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "context_impl.h"
+#include "tessera/decomp.h"
+#include "tessera/grid.h"
+#include "tessera/map.h"
+
+struct tsr_grid_s {
+    tsr_ctx ctx;
+    tsr_extents size;
+    bool periodic[TSR_MAX_DIM];
+};
+
+/* The geometry of a decomposition: everything the algorithms need, nothing about MPI. */
+typedef struct tsr__layout {
+    int ndim;
+    int64_t n[TSR_MAX_DIM]; /* grid cells per dimension (1 past ndim) */
+    bool periodic[TSR_MAX_DIM];
+    int64_t nb[TSR_MAX_DIM];    /* blocks per dimension (1 past ndim) */
+    int64_t *cuts[TSR_MAX_DIM]; /* nb[d] + 1 offsets per dimension; block i spans cuts[i..i+1) */
+    int64_t nblocks;
+} tsr__layout;
+
+struct tsr_decomp_s {
+    tsr_ctx ctx;
+    tsr_grid grid;
+    tsr__layout lay;
+};
+
+struct tsr_map_s {
+    tsr_ctx ctx;
+    tsr_decomp decomp;
+    tsr_map_strategy strategy;
+    int *owner;     /* block -> rank, all blocks */
+    int64_t nlocal; /* blocks on this rank */
+    int64_t *local; /* their ids, increasing */
+};
+
+/* Offsets of nb near-equal pieces of n cells, remainders one cell each to the first pieces. */
+void tsr__cuts(int64_t n, int64_t nb, int64_t *cuts);
+
+/* The rank grid (one block per rank, or the smallest count >= nranks that factors onto the
+ * grid) with the least halo surface. Returns false if the grid has fewer cells than ranks. */
+bool tsr__default_blocks(const tsr_extents *size, const bool *periodic, int nranks,
+                         tsr_extents *blocks);
+
+/* Fills lay->cuts (allocated) from lay->n and lay->nb. Returns false on allocation failure. */
+bool tsr__layout_cut(tsr__layout *lay);
+void tsr__layout_free(tsr__layout *lay);
+/* Block coordinates and box of block id. */
+void tsr__block_coords(const tsr__layout *lay, int64_t id, int64_t c[TSR_MAX_DIM]);
+void tsr__block_box(const tsr__layout *lay, int64_t id, tsr_box *box);
+int64_t tsr__block_cells(const tsr__layout *lay, int64_t id);
+
+/* Directions to neighbours: dir[d] in {-1, 0, 1}. A stencil visits TSR_MAX_DIRS at most. */
+#define TSR_MAX_DIRS 26
+int tsr__directions(int ndim, tsr_stencil stencil, int dirs[TSR_MAX_DIRS][TSR_MAX_DIM]);
+/* The neighbour of block id in direction dir, wrapping periodic dimensions; -1 if none. */
+int64_t tsr__neighbor(const tsr__layout *lay, int64_t id, const int dir[TSR_MAX_DIM]);
+/* For ghost slab `dir` of block dst (filled from block src = its neighbour): the ghost box in
+ * dst-local coordinates and the matching owned box in src-local coordinates. */
+void tsr__transfer_boxes(const tsr__layout *lay, int64_t dst, int64_t src,
+                         const int dir[TSR_MAX_DIM], int width, tsr_box *dst_box, tsr_box *src_box);
+int64_t tsr__box_cells(const tsr_box *b);
+
+/* The first dimension along which some block is narrower than `width` while having a neighbour
+ * there; -1 if none. *block receives that block's id. */
+int tsr__width_violation(const tsr__layout *lay, int width, int64_t *block);
+
+/* Assigns every block an owner in [0, nranks). weights may be NULL (cells). Returns false on
+ * allocation failure. */
+bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *weights, int nranks,
+                     int *owner);
+/* Hilbert and Morton indices of block coordinates on a 2^bits grid per dimension. */
+uint64_t tsr__hilbert_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]);
+uint64_t tsr__morton_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]);
+
+/* Per-rank figures of a plan. */
+typedef struct tsr__rank_stats {
+    int64_t blocks;
+    int64_t cells;
+    int64_t halo_bytes; /* sent per exchange of one double field */
+    int64_t peers;      /* ranks it sends to */
+} tsr__rank_stats;
+
+/* Fills stats[0 .. nranks) for one exchange of a double field. Returns false on allocation
+ * failure. */
+bool tsr__plan_stats(const tsr__layout *lay, const int *owner, int nranks, int width,
+                     tsr_stencil stencil, tsr__rank_stats *stats);
+
+#endif

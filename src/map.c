@@ -1,0 +1,336 @@
+/* Map: block -> rank assignment by the coordinator, and the plan summary. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout_impl.h"
+
+const char *const tsr_map_strategy_names[] = {"contiguous", "roundrobin", "sfc",
+                                              "morton",     "knapsack",   NULL};
+
+uint64_t tsr__hilbert_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]) {
+    /* Skilling's transform ("Programming the Hilbert curve", 2004): axes to transposed index. */
+    uint32_t x[TSR_MAX_DIM] = {0, 0, 0};
+    for (int i = 0; i < ndim; i++)
+        x[i] = coord[i];
+    if (bits <= 0)
+        return 0;
+    uint32_t m = 1u << (bits - 1);
+    for (uint32_t q = m; q > 1; q >>= 1) {
+        uint32_t p = q - 1;
+        for (int i = 0; i < ndim; i++) {
+            if (x[i] & q) {
+                x[0] ^= p;
+            } else {
+                uint32_t t = (x[0] ^ x[i]) & p;
+                x[0] ^= t;
+                x[i] ^= t;
+            }
+        }
+    }
+    for (int i = 1; i < ndim; i++)
+        x[i] ^= x[i - 1];
+    uint32_t t = 0;
+    for (uint32_t q = m; q > 1; q >>= 1)
+        if (x[ndim - 1] & q)
+            t ^= q - 1;
+    for (int i = 0; i < ndim; i++)
+        x[i] ^= t;
+    uint64_t h = 0;
+    for (int b = bits - 1; b >= 0; b--)
+        for (int i = 0; i < ndim; i++)
+            h = (h << 1) | ((x[i] >> b) & 1u);
+    return h;
+}
+
+uint64_t tsr__morton_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]) {
+    uint64_t h = 0;
+    for (int b = bits - 1; b >= 0; b--)
+        for (int i = ndim - 1; i >= 0; i--)
+            h = (h << 1) | ((coord[i] >> b) & 1u);
+    return h;
+}
+
+typedef struct {
+    uint64_t key;
+    int64_t id;
+    double w;
+} keyed;
+
+static int by_key(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int by_weight_desc(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Cuts a sequence of blocks into nranks runs of about equal weight: a block goes to the rank
+ * whose share contains the middle of its weight. */
+static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner) {
+    double total = 0;
+    for (int64_t k = 0; k < n; k++)
+        total += seq[k].w;
+    double before = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int r;
+        if (total > 0) {
+            double mid = before + 0.5 * seq[k].w;
+            r = (int)floor(mid * nranks / total);
+        } else {
+            r = (int)(k * nranks / n);
+        }
+        owner[seq[k].id] = r < 0 ? 0 : r >= nranks ? nranks - 1 : r;
+        before += seq[k].w;
+    }
+}
+
+/* Largest weight first onto the least loaded rank, with a binary min-heap of (load, rank). */
+static void knapsack(keyed *seq, int64_t n, int nranks, int *owner, double *load, int *heap) {
+    qsort(seq, (size_t)n, sizeof *seq, by_weight_desc);
+    for (int r = 0; r < nranks; r++) {
+        load[r] = 0;
+        heap[r] = r;
+    }
+#define LESS(a, b) (load[a] < load[b] || (load[a] == load[b] && (a) < (b)))
+    for (int64_t k = 0; k < n; k++) {
+        int r = heap[0];
+        owner[seq[k].id] = r;
+        load[r] += seq[k].w;
+        int i = 0; /* sift down */
+        for (;;) {
+            int l = 2 * i + 1, rr = l + 1, m = i;
+            if (l < nranks && LESS(heap[l], heap[m]))
+                m = l;
+            if (rr < nranks && LESS(heap[rr], heap[m]))
+                m = rr;
+            if (m == i)
+                break;
+            int t = heap[i];
+            heap[i] = heap[m];
+            heap[m] = t;
+            i = m;
+        }
+    }
+#undef LESS
+}
+
+bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *weights, int nranks,
+                     int *owner) {
+    int64_t n = lay->nblocks;
+    keyed *seq = malloc(sizeof *seq * (size_t)(n ? n : 1));
+    if (!seq)
+        return false;
+    int bits = 0;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        while ((INT64_C(1) << bits) < lay->nb[d])
+            bits++;
+    for (int64_t id = 0; id < n; id++) {
+        int64_t c[TSR_MAX_DIM];
+        tsr__block_coords(lay, id, c);
+        uint32_t uc[TSR_MAX_DIM] = {(uint32_t)c[0], (uint32_t)c[1], (uint32_t)c[2]};
+        seq[id].id = id;
+        seq[id].w = weights ? weights[id] : (double)tsr__block_cells(lay, id);
+        seq[id].key = s == TSR_MAP_SFC      ? tsr__hilbert_index(lay->ndim, bits, uc)
+                      : s == TSR_MAP_MORTON ? tsr__morton_index(lay->ndim, bits, uc)
+                                            : (uint64_t)id;
+    }
+    bool ok = true;
+    switch (s) {
+    case TSR_MAP_ROUNDROBIN:
+        for (int64_t id = 0; id < n; id++)
+            owner[id] = (int)(id % nranks);
+        break;
+    case TSR_MAP_KNAPSACK: {
+        double *load = malloc(sizeof *load * (size_t)nranks);
+        int *heap = malloc(sizeof *heap * (size_t)nranks);
+        ok = load && heap;
+        if (ok)
+            knapsack(seq, n, nranks, owner, load, heap);
+        free(load);
+        free(heap);
+        break;
+    }
+    case TSR_MAP_SFC:
+    case TSR_MAP_MORTON:
+        qsort(seq, (size_t)n, sizeof *seq, by_key);
+        cut_sequence(seq, n, nranks, owner);
+        break;
+    default:
+        cut_sequence(seq, n, nranks, owner);
+        break;
+    }
+    free(seq);
+    return ok;
+}
+
+static int map_compute(tsr_ctx ctx, const tsr__layout *lay, tsr_map_strategy s,
+                       const double *weights, int *owner) {
+    TSR_CHECK(ctx, s >= 0 && s < TSR_MAP_COUNT, TSR_ERR_INPUT, "unknown map strategy %d", (int)s);
+    if (weights)
+        for (int64_t i = 0; i < lay->nblocks; i++)
+            TSR_CHECK(ctx, isfinite(weights[i]) && weights[i] >= 0, TSR_ERR_INPUT,
+                      "weight of block %lld is %g; weights must be finite and non-negative",
+                      (long long)i, weights[i]);
+    TSR_CHECK(ctx, tsr__map_assign(lay, s, weights, ctx->size, owner), TSR_ERR_MEMORY,
+              "cannot allocate the map of %lld blocks", (long long)lay->nblocks);
+    return TSR_SUCCESS;
+}
+
+int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
+                   tsr_map *map) {
+    tsr_ctx ctx = decomp->ctx;
+    *map = NULL;
+    tsr_map m = calloc(1, sizeof *m);
+    int *owner = malloc(sizeof(int) * (size_t)decomp->lay.nblocks);
+    int err = m && owner ? TSR_SUCCESS
+                         : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                         "cannot allocate the map of %lld blocks",
+                                         (long long)decomp->lay.nblocks);
+    if (!err && ctx->rank == 0)
+        err = map_compute(ctx, &decomp->lay, strategy, weights, owner);
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = tsr__bcast_bytes(ctx, owner, sizeof(int) * (size_t)decomp->lay.nblocks, 0);
+    if (err) {
+        free(owner);
+        free(m);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    m->ctx = ctx;
+    m->decomp = decomp;
+    m->strategy = strategy;
+    m->owner = owner;
+    for (int64_t i = 0; i < decomp->lay.nblocks; i++)
+        m->nlocal += owner[i] == ctx->rank;
+    m->local = malloc(sizeof(int64_t) * (size_t)(m->nlocal ? m->nlocal : 1));
+    if (!m->local) {
+        tsr_map_destroy(&m);
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the list of local blocks");
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < decomp->lay.nblocks; i++)
+        if (owner[i] == ctx->rank)
+            m->local[k++] = i;
+    *map = m;
+    return TSR_SUCCESS;
+}
+
+int tsr_map_destroy(tsr_map *map) {
+    if (map && *map) {
+        free((*map)->owner);
+        free((*map)->local);
+        free(*map);
+        *map = NULL;
+    }
+    return TSR_SUCCESS;
+}
+
+tsr_decomp tsr_map_decomp(tsr_map m) {
+    return m->decomp;
+}
+tsr_map_strategy tsr_map_get_strategy(tsr_map m) {
+    return m->strategy;
+}
+int tsr_map_owner(tsr_map m, int64_t block) {
+    return block >= 0 && block < m->decomp->lay.nblocks ? m->owner[block] : -1;
+}
+
+int tsr_map_local_blocks(tsr_map m, int64_t *count, const int64_t **ids) {
+    *count = m->nlocal;
+    *ids = m->local;
+    return TSR_SUCCESS;
+}
+
+static int cmp_pair(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    return (*x > *y) - (*x < *y);
+}
+
+bool tsr__plan_stats(const tsr__layout *lay, const int *owner, int nranks, int width,
+                     tsr_stencil stencil, tsr__rank_stats *stats) {
+    memset(stats, 0, sizeof *stats * (size_t)nranks);
+    int dirs[TSR_MAX_DIRS][TSR_MAX_DIM];
+    int ndirs = tsr__directions(lay->ndim, stencil, dirs);
+    /* (sender, receiver) pairs, to count distinct peers. */
+    int64_t cap = lay->nblocks * ndirs, npairs = 0;
+    int64_t *pairs = malloc(sizeof *pairs * (size_t)(cap ? cap : 1));
+    if (!pairs)
+        return false;
+    for (int64_t b = 0; b < lay->nblocks; b++) {
+        stats[owner[b]].blocks++;
+        stats[owner[b]].cells += tsr__block_cells(lay, b);
+        for (int k = 0; k < ndirs; k++) {
+            int64_t src = tsr__neighbor(lay, b, dirs[k]);
+            if (src < 0 || owner[src] == owner[b])
+                continue;
+            tsr_box db, sb;
+            tsr__transfer_boxes(lay, b, src, dirs[k], width, &db, &sb);
+            stats[owner[src]].halo_bytes += tsr__box_cells(&db) * (int64_t)sizeof(double);
+            pairs[npairs++] = (int64_t)owner[src] * nranks + owner[b];
+        }
+    }
+    qsort(pairs, (size_t)npairs, sizeof *pairs, cmp_pair);
+    for (int64_t i = 0; i < npairs; i++)
+        if (i == 0 || pairs[i] != pairs[i - 1])
+            stats[pairs[i] / nranks].peers++;
+    free(pairs);
+    return true;
+}
+
+int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
+    tsr_ctx ctx = m->ctx;
+    if (ctx->rank != 0)
+        return TSR_SUCCESS;
+    const tsr__layout *lay = &m->decomp->lay;
+    tsr__rank_stats *st;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)ctx->size, sizeof *st, &st));
+    if (!tsr__plan_stats(lay, m->owner, ctx->size, width, stencil, st)) {
+        free(st);
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the plan summary");
+    }
+    char gs[96], bs[96];
+    tsr_extents ge = {.ndim = lay->ndim, .n = {lay->n[0], lay->n[1], lay->n[2]}};
+    tsr_extents be = {.ndim = lay->ndim, .n = {lay->nb[0], lay->nb[1], lay->nb[2]}};
+    tsr_extents_format(&ge, gs, sizeof gs);
+    tsr_extents_format(&be, bs, sizeof bs);
+    fprintf(out,
+            "plan: grid %s (%lld cells), %s blocks (%lld), map %s, %d ranks, halo width %d %s\n",
+            gs, (long long)tsr_extents_volume(&ge), bs, (long long)lay->nblocks,
+            tsr_map_strategy_names[m->strategy], ctx->size, width,
+            stencil == TSR_STENCIL_STAR ? "star" : "box");
+    fprintf(out, "%6s %8s %14s %8s %16s\n", "rank", "blocks", "cells", "peers", "halo bytes/exch");
+    int64_t maxc = 0, sumc = 0, idle = 0, sumbytes = 0;
+    for (int r = 0; r < ctx->size; r++) {
+        fprintf(out, "%6d %8" PRId64 " %14" PRId64 " %8" PRId64 " %16" PRId64 "\n", r, st[r].blocks,
+                st[r].cells, st[r].peers, st[r].halo_bytes);
+        maxc = st[r].cells > maxc ? st[r].cells : maxc;
+        sumc += st[r].cells;
+        sumbytes += st[r].halo_bytes;
+        idle += st[r].blocks == 0;
+    }
+    double mean = (double)sumc / ctx->size;
+    fprintf(out,
+            "imbalance (max/mean cells): %.3f; halo bytes per exchange, all ranks: %" PRId64 "\n",
+            mean > 0 ? (double)maxc / mean : 0.0, sumbytes);
+    free(st);
+    if (idle)
+        tsr_ctx_warn(ctx, "%lld of %d ranks have no blocks and will be idle", (long long)idle,
+                     ctx->size);
+    int64_t blk;
+    int d = tsr__width_violation(lay, width, &blk);
+    if (d >= 0) {
+        tsr_box b;
+        tsr__block_box(lay, blk, &b);
+        tsr_ctx_warn(ctx, "halo width %d is wider than block %lld (%lld cells along %c)", width,
+                     (long long)blk, (long long)(b.hi[d] - b.lo[d]), "xyz"[d]);
+    }
+    return TSR_SUCCESS;
+}

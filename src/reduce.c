@@ -1,0 +1,231 @@
+/* Reductions and checksums independent of ranks, threads, blocks and maps. */
+#include <math.h>
+#include <string.h>
+
+#include "field_impl.h"
+#include "tessera/reduce.h"
+
+/* An exact sum of doubles: 32-bit digits (each in an int64 for headroom) weighted by
+ * 2^(32 i - 1074), enough for any double times 2^60 terms. Integer addition is associative, so
+ * the sum is the same in any order; it is rounded to a double once, at the end. */
+#define ACC_DIGITS 72
+#define ACC_FLUSH (INT64_C(1) << 29)
+
+typedef struct acc {
+    int64_t d[ACC_DIGITS];
+    int64_t nan, pinf, ninf; /* specials, counted */
+    int64_t pending;         /* additions since the last normalisation */
+} acc;
+
+static void acc_normalize(acc *a) {
+    for (int i = 0; i < ACC_DIGITS - 1; i++) {
+        int64_t carry = a->d[i] >> 32; /* floor division: digits end up in [0, 2^32) */
+        a->d[i] -= carry * (INT64_C(1) << 32);
+        a->d[i + 1] += carry;
+    }
+    a->pending = 0;
+}
+
+static inline void acc_add(acc *a, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int exp = (int)((bits >> 52) & 0x7ff);
+    uint64_t man = bits & ((UINT64_C(1) << 52) - 1);
+    int neg = (int)(bits >> 63);
+    if (exp == 0x7ff) {
+        if (man)
+            a->nan++;
+        else if (neg)
+            a->ninf++;
+        else
+            a->pinf++;
+        return;
+    }
+    if (exp == 0) {
+        if (!man)
+            return;
+        exp = 1; /* subnormal */
+    } else {
+        man |= UINT64_C(1) << 52;
+    }
+    int p = exp - 1; /* v = man * 2^(p - 1074) */
+    int idx = p >> 5;
+    unsigned __int128 m = (unsigned __int128)man << (p & 31);
+    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
+            d2 = (int64_t)(uint32_t)(m >> 64);
+    if (neg) {
+        a->d[idx] -= d0;
+        a->d[idx + 1] -= d1;
+        a->d[idx + 2] -= d2;
+    } else {
+        a->d[idx] += d0;
+        a->d[idx + 1] += d1;
+        a->d[idx + 2] += d2;
+    }
+    if (++a->pending == ACC_FLUSH)
+        acc_normalize(a);
+}
+
+static void acc_merge(acc *a, const acc *b) {
+    for (int i = 0; i < ACC_DIGITS; i++)
+        a->d[i] += b->d[i];
+    a->nan += b->nan;
+    a->pinf += b->pinf;
+    a->ninf += b->ninf;
+    acc_normalize(a);
+}
+
+/* Rounds the exact value; a deterministic function of the normalised digits. */
+static double acc_value(acc *a) {
+    if (a->nan || (a->pinf && a->ninf))
+        return NAN;
+    if (a->pinf)
+        return INFINITY;
+    if (a->ninf)
+        return -INFINITY;
+    acc_normalize(a);
+    double sign = 1.0;
+    if (a->d[ACC_DIGITS - 1] < 0) {
+        for (int i = 0; i < ACC_DIGITS; i++)
+            a->d[i] = -a->d[i];
+        acc_normalize(a);
+        sign = -1.0;
+    }
+    int top = ACC_DIGITS - 1;
+    while (top >= 0 && a->d[top] == 0)
+        top--;
+    if (top < 0)
+        return 0.0;
+    double r = 0.0;
+    /* Four digits carry 128 bits, more than a double keeps; a sticky bit from below breaks
+     * ties the same way every time. */
+    int low = top - 3 < 0 ? 0 : top - 3;
+    bool sticky = false;
+    for (int i = 0; i < low; i++)
+        sticky = sticky || a->d[i] != 0;
+    uint64_t lowest = (uint64_t)a->d[low] | (sticky ? 1u : 0u);
+    for (int i = top; i > low; i--)
+        r += ldexp((double)a->d[i], 32 * i - 1074);
+    r += ldexp((double)lowest, 32 * low - 1074);
+    return sign * r;
+}
+
+static inline bool less_total(double a, double b) {
+    return a < b || (a == b && signbit(a) && !signbit(b));
+}
+
+int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
+    tsr_ctx ctx = f->ctx;
+    TSR_CHECK(ctx, op >= TSR_REDUCE_SUM && op <= TSR_REDUCE_NORM2, TSR_ERR_ARG,
+              "unknown reduction %d", (int)op);
+    double t0 = tsr_wtime();
+    if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
+        bool is_min = op == TSR_REDUCE_MIN;
+        double best = is_min ? INFINITY : -INFINITY;
+        int has_nan = 0;
+        for (int64_t i = 0; i < f->nblocks; i++) {
+            const tsr_block *b = &f->blocks[i];
+#pragma omp parallel
+            {
+                double mine = is_min ? INFINITY : -INFINITY;
+                int nan = 0;
+#pragma omp for collapse(2) schedule(static) nowait
+                for (int64_t z = 0; z < b->n[2]; z++)
+                    for (int64_t y = 0; y < b->n[1]; y++) {
+                        const double *row = &TSR_AT(b, 0, y, z);
+                        for (int64_t x = 0; x < b->n[0]; x++) {
+                            double v = row[x];
+                            if (isnan(v))
+                                nan = 1;
+                            else if (is_min ? less_total(v, mine) : less_total(mine, v))
+                                mine = v;
+                        }
+                    }
+#pragma omp critical(tsr_reduce_minmax)
+                {
+                    has_nan |= nan;
+                    if (is_min ? less_total(mine, best) : less_total(best, mine))
+                        best = mine;
+                }
+            }
+        }
+        /* Reduce (value, nan) pairs: -0.0 and +0.0 are ordered by a second pass on signs. */
+        double g = 0;
+        int gnan = 0;
+        TSR_MPI(ctx,
+                MPI_Allreduce(&best, &g, 1, MPI_DOUBLE, is_min ? MPI_MIN : MPI_MAX, ctx->comm));
+        TSR_MPI(ctx, MPI_Allreduce(&has_nan, &gnan, 1, MPI_INT, MPI_MAX, ctx->comm));
+        if (g == 0.0) {
+            int neg = best == 0.0 && signbit(best), anyneg = 0;
+            TSR_MPI(ctx, MPI_Allreduce(&neg, &anyneg, 1, MPI_INT, is_min ? MPI_MAX : MPI_MIN,
+                                       ctx->comm));
+            /* min: -0 if any rank saw -0 as its min; max: +0 unless every rank's max was -0 */
+            int pos = best == 0.0 && !signbit(best), anypos = 0;
+            TSR_MPI(ctx, MPI_Allreduce(&pos, &anypos, 1, MPI_INT, MPI_MAX, ctx->comm));
+            g = is_min ? (anyneg ? -0.0 : 0.0) : (anypos ? 0.0 : -0.0);
+        }
+        *result = gnan ? NAN : g;
+        tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
+        return TSR_SUCCESS;
+    }
+    bool squares = op == TSR_REDUCE_NORM2;
+    acc total;
+    memset(&total, 0, sizeof total);
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        const tsr_block *b = &f->blocks[i];
+#pragma omp parallel
+        {
+            acc mine;
+            memset(&mine, 0, sizeof mine);
+#pragma omp for collapse(2) schedule(static) nowait
+            for (int64_t z = 0; z < b->n[2]; z++)
+                for (int64_t y = 0; y < b->n[1]; y++) {
+                    const double *row = &TSR_AT(b, 0, y, z);
+                    for (int64_t x = 0; x < b->n[0]; x++)
+                        acc_add(&mine, squares ? row[x] * row[x] : row[x]);
+                }
+            acc_normalize(&mine);
+#pragma omp critical(tsr_reduce_sum)
+            acc_merge(&total, &mine);
+        }
+    }
+    acc_normalize(&total);
+    /* Normalised digits are below 2^32, so an integer sum over ranks cannot overflow. */
+    acc global;
+    TSR_MPI(ctx, MPI_Allreduce(total.d, global.d, ACC_DIGITS + 3, MPI_INT64_T, MPI_SUM, ctx->comm));
+    global.pending = 0;
+    double v = acc_value(&global);
+    *result = squares ? sqrt(v) : v;
+    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
+    return TSR_SUCCESS;
+}
+
+int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum) {
+    tsr_ctx ctx = f->ctx;
+    const tsr__layout *lay = &f->map->decomp->lay;
+    uint64_t sum = 0;
+    bool as_int = bits == TSR_BITS_INTEGER;
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        const tsr_block *b = &f->blocks[i];
+#pragma omp parallel for collapse(2) schedule(static) reduction(+ : sum)
+        for (int64_t z = 0; z < b->n[2]; z++)
+            for (int64_t y = 0; y < b->n[1]; y++) {
+                const double *row = &TSR_AT(b, 0, y, z);
+                uint64_t base = (uint64_t)(b->lo[0] + lay->n[0] * ((b->lo[1] + y) +
+                                                                   lay->n[1] * (b->lo[2] + z)));
+                for (int64_t x = 0; x < b->n[0]; x++) {
+                    uint64_t v;
+                    if (as_int) {
+                        v = (uint64_t)(int64_t)row[x];
+                    } else {
+                        memcpy(&v, &row[x], sizeof v);
+                    }
+                    sum += tsr_checksum_term(base + (uint64_t)x, v);
+                }
+            }
+    }
+    uint64_t global = 0;
+    TSR_MPI(ctx, MPI_Allreduce(&sum, &global, 1, MPI_UINT64_T, MPI_SUM, ctx->comm));
+    *checksum = global;
+    return TSR_SUCCESS;
+}
