@@ -70,6 +70,16 @@ int tsr_error_mpi(tsr_ctx ctx, int mpi_code, const char *call, const char *file,
     return tsr_error_set(ctx, TSR_ERR_MPI, file, line, func, "%s failed: %s", call, text);
 }
 
+/* A tuning knob from the environment; malformed values keep the default. */
+static int64_t env_int(const char *name, int64_t deflt, int64_t min) {
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return deflt;
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    return end && *end == '\0' && x >= min ? (int64_t)x : deflt;
+}
+
 static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
     tsr_ctx ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -78,6 +88,8 @@ static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
     ctx->comm = MPI_COMM_NULL;
     snprintf(ctx->name, sizeof ctx->name, "%s", name ? name : "tessera");
     ctx->threads = omp_get_max_threads();
+    ctx->tile_cells = env_int("TESSERA_TILE_CELLS", TSR_TILE_CELLS, 1);
+    ctx->min_parallel_cells = env_int("TESSERA_MIN_PARALLEL_CELLS", TSR_TILE_CELLS, 0);
     TSR_MPI(ctx, MPI_Comm_dup(comm, &ctx->comm));
     TSR_MPI(ctx, MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
     TSR_MPI(ctx, MPI_Comm_rank(ctx->comm, &ctx->rank));

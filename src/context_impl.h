@@ -24,9 +24,15 @@ struct tsr_ctx_s {
     int err_collective; /* every rank holds this error (set by tsr_ctx_agree) */
     char err_msg[TSR_MSG_LEN];
     char err_trace[TSR_TRACE_LEN];
+    int64_t tile_cells;         /* default tile size (TESSERA_TILE_CELLS) */
+    int64_t min_parallel_cells; /* below this, loops stay on one thread
+                                   (TESSERA_MIN_PARALLEL_CELLS) */
     double timers[TSR_TIMER_COUNT];
     uint64_t bytes_sent;
 };
+
+/* Default tile size in cells: a few rows of a large block, well inside L2. */
+#define TSR_TILE_CELLS 32768
 
 /* Allocation helpers that record TSR_ERR_MEMORY in ctx. */
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);

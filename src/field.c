@@ -105,12 +105,15 @@ static int field_alloc(tsr_field f) {
     int64_t nt = 0, cap = 0;
     for (int64_t i = 0; i < f->nblocks; i++) {
         tsr_box own = {{0, 0, 0}, {f->blocks[i].n[0], f->blocks[i].n[1], f->blocks[i].n[2]}};
-        if (!tsr__tile_box(lay->ndim, i, &own, TSR_TILE_CELLS, &tiles, &nt, &cap)) {
+        if (!tsr__tile_box(lay->ndim, i, &own, ctx->tile_cells, &tiles, &nt, &cap)) {
             free(tiles);
             TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the tile list");
         }
     }
-#pragma omp parallel for schedule(static)
+    int64_t cells = 0;
+    for (int64_t t = 0; t < nt; t++)
+        cells += tsr__box_cells(&tiles[t].box);
+#pragma omp parallel for schedule(static) if (cells > ctx->min_parallel_cells)
     for (int64_t t = 0; t < nt; t++)
         touch_tile(&f->blocks[tiles[t].block], &tiles[t].box);
     free(tiles);
@@ -190,7 +193,8 @@ int tsr_field_fill(tsr_field f, double value) {
     for (int64_t i = 0; i < f->nblocks; i++) {
         tsr_block *b = &f->blocks[i];
         int w = b->width, wy = b->ndim >= 2 ? w : 0, wz = b->ndim >= 3 ? w : 0;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2)                                                               \
+    schedule(static) if (b->sz * b->n[2] > f->ctx->min_parallel_cells)
         for (int64_t z = -wz; z < b->n[2] + wz; z++)
             for (int64_t y = -wy; y < b->n[1] + wy; y++) {
                 double *row = &TSR_AT(b, 0, y, z);

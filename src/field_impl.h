@@ -28,9 +28,6 @@ typedef struct tsr__tile {
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
 
-/* Default tile size in cells. */
-#define TSR_TILE_CELLS 32768
-
 /* Index of block id in a map's sorted local list, or -1. */
 int64_t tsr__local_index(tsr_map m, int64_t id);
 

@@ -34,6 +34,7 @@ struct tsr_halo_s {
     tsr_stencil stencil;
     xfer *sends, *recvs, *copies;
     int64_t nsends, nrecvs, ncopies;
+    int64_t copy_cells; /* per field, over all local copies */
     peer *speers, *rpeers;
     int nspeers, nrpeers;
     double *sbuf, *rbuf;
@@ -125,6 +126,7 @@ static int halo_build(tsr_halo h) {
                 if (x.peer == ctx->rank) {
                     x.peer = -1;
                     x.other = tsr__local_index(m, src);
+                    h->copy_cells += x.cells;
                     TSR_CALL(ctx, push(ctx, &h->copies, &h->ncopies, &ccap, &x));
                 } else {
                     TSR_CALL(ctx, push(ctx, &h->recvs, &h->nrecvs, &rcap, &x));
@@ -223,9 +225,6 @@ static int64_t set_bases(peer *ps, int n, int nfields) {
     return base;
 }
 
-/* Enough work to be worth waking the threads for. */
-#define PACK_PARALLEL_CELLS 16384
-
 int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
     tsr_ctx ctx = h->ctx;
     TSR_CHECK(ctx, !h->active, TSR_ERR_ARG, "tsr_halo_begin called twice without tsr_halo_end");
@@ -259,7 +258,7 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
     }
     /* Pack every slab of every field; offsets are fixed, so slabs pack in parallel. */
     int64_t nwork = h->nsends * nfields;
-#pragma omp parallel for schedule(dynamic, 4) if (stotal > PACK_PARALLEL_CELLS)
+#pragma omp parallel for schedule(dynamic, 4) if (stotal > ctx->min_parallel_cells)
     for (int64_t w = 0; w < nwork; w++) {
         const xfer *x = &h->sends[w % h->nsends];
         int f = (int)(w / h->nsends);
@@ -280,7 +279,7 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
     }
     /* Neighbours on this rank: a direct copy, no MPI. */
     int64_t ncopy = h->ncopies * nfields;
-#pragma omp parallel for schedule(dynamic, 4) if (ncopy > 64)
+#pragma omp parallel for schedule(dynamic, 4) if (h->copy_cells * nfields > ctx->min_parallel_cells)
     for (int64_t w = 0; w < ncopy; w++) {
         const xfer *x = &h->copies[w % h->ncopies];
         tsr_field fl = h->fields[w / h->ncopies];
@@ -302,7 +301,7 @@ int tsr_halo_end(tsr_halo h) {
     int64_t nwork = h->nrecvs * nfields;
     int64_t rtotal =
         h->nrpeers ? h->rpeers[h->nrpeers - 1].base + h->rpeers[h->nrpeers - 1].cells * nfields : 0;
-#pragma omp parallel for schedule(dynamic, 4) if (rtotal > PACK_PARALLEL_CELLS)
+#pragma omp parallel for schedule(dynamic, 4) if (rtotal > ctx->min_parallel_cells)
     for (int64_t w = 0; w < nwork; w++) {
         const xfer *x = &h->recvs[w % h->nrecvs];
         int f = (int)(w / h->nrecvs);

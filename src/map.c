@@ -73,21 +73,30 @@ static int by_weight_desc(const void *a, const void *b) {
 }
 
 /* Cuts a sequence of blocks into nranks runs of about equal weight: a block goes to the rank
- * whose share contains the middle of its weight. */
+ * whose share contains the middle of its weight, but never skips a rank, and leaves enough
+ * blocks for the ranks after it, so no rank is idle while there are blocks to go round. */
 static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner) {
     double total = 0;
     for (int64_t k = 0; k < n; k++)
         total += seq[k].w;
     double before = 0;
+    int prev = -1;
     for (int64_t k = 0; k < n; k++) {
-        int r;
-        if (total > 0) {
-            double mid = before + 0.5 * seq[k].w;
-            r = (int)floor(mid * nranks / total);
-        } else {
-            r = (int)(k * nranks / n);
-        }
-        owner[seq[k].id] = r < 0 ? 0 : r >= nranks ? nranks - 1 : r;
+        int64_t r;
+        if (total > 0)
+            r = (int64_t)floor((before + 0.5 * seq[k].w) * nranks / total);
+        else
+            r = k * nranks / n;
+        int64_t lo = prev, hi = prev + 1;
+        if (n - k <= nranks - 1 - prev)
+            lo = prev + 1; /* as many blocks left as ranks still without one */
+        if (lo < 0)
+            lo = 0;
+        if (hi > nranks - 1)
+            hi = nranks - 1;
+        r = r < lo ? lo : r > hi ? hi : r;
+        owner[seq[k].id] = (int)r;
+        prev = (int)r;
         before += seq[k].w;
     }
 }

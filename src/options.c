@@ -141,7 +141,7 @@ static void print_help(tsr_opts o) {
             snprintf(left, sizeof left, "--%s %s", p->name, p->metavar);
         }
         printf("  %-30s %s", left, p->help);
-        if (p->deflt[0])
+        if (p->deflt[0] && !strstr(p->help, "default"))
             printf(" [default: %s]", p->deflt);
         printf("\n");
     }

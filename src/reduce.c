@@ -125,7 +125,7 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
         int has_nan = 0;
         for (int64_t i = 0; i < f->nblocks; i++) {
             const tsr_block *b = &f->blocks[i];
-#pragma omp parallel
+#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
             {
                 double mine = is_min ? INFINITY : -INFINITY;
                 int nan = 0;
@@ -173,7 +173,7 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     memset(&total, 0, sizeof total);
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-#pragma omp parallel
+#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
         {
             acc mine;
             memset(&mine, 0, sizeof mine);
@@ -207,7 +207,7 @@ int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum) {
     bool as_int = bits == TSR_BITS_INTEGER;
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-#pragma omp parallel for collapse(2) schedule(static) reduction(+ : sum)
+#pragma omp parallel for collapse(2) schedule(static) reduction(+ : sum) if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
         for (int64_t z = 0; z < b->n[2]; z++)
             for (int64_t y = 0; y < b->n[1]; y++) {
                 const double *row = &TSR_AT(b, 0, y, z);

@@ -12,6 +12,7 @@ struct tsr_sweep_s {
     int reach;
     tsr__tile *all, *inner, *shell;
     int64_t nall, ninner, nshell;
+    int64_t call, cinner, cshell; /* cells in each list */
 };
 
 /* The shell of a block: the cells within `r` of its faces, as up to 6 disjoint slabs. */
@@ -62,6 +63,12 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
             ok = tsr__tile_box(lay->ndim, i, &sh[k], tile_cells, &s->shell, &s->nshell, &cap_sh);
     }
     TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the sweep's tile lists");
+    for (int64_t t = 0; t < s->nall; t++)
+        s->call += tsr__box_cells(&s->all[t].box);
+    for (int64_t t = 0; t < s->ninner; t++)
+        s->cinner += tsr__box_cells(&s->inner[t].box);
+    for (int64_t t = 0; t < s->nshell; t++)
+        s->cshell += tsr__box_cells(&s->shell[t].box);
     return TSR_SUCCESS;
 }
 
@@ -76,7 +83,7 @@ int tsr_sweep_create(tsr_map map, int reach, int64_t tile_cells, tsr_sweep *swee
     s->ctx = ctx;
     s->map = map;
     s->reach = reach;
-    int err = sweep_build(s, tile_cells ? tile_cells : TSR_TILE_CELLS);
+    int err = sweep_build(s, tile_cells ? tile_cells : ctx->tile_cells);
     if (err) {
         tsr_sweep_destroy(&s);
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
@@ -106,12 +113,14 @@ static int check_fields(tsr_sweep s, tsr_field *fields, int nfields) {
 }
 
 /* Runs the kernel on every tile; the first failure (lowest tile) is reported. */
-static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, tsr_field *fields, int nfields,
-                     tsr_kernel kernel, void *user) {
+static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, int64_t cells,
+                     tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     double t0 = tsr_wtime();
     int64_t failed = -1;
     int code = 0;
-#pragma omp parallel for schedule(static)
+    /* Less than a tile of work is not worth waking the team for; oversubscribed ranks suffer
+     * from threads spinning in between. */
+#pragma omp parallel for schedule(static) if (cells > s->ctx->min_parallel_cells)
     for (int64_t t = 0; t < n; t++) {
         tsr_block views[TSR_SWEEP_MAX_FIELDS];
         for (int f = 0; f < nfields; f++)
@@ -133,7 +142,7 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, tsr_field *
 
 int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     TSR_CALL(s->ctx, check_fields(s, fields, nfields));
-    TSR_CALL(s->ctx, run_tiles(s, s->all, s->nall, fields, nfields, kernel, user));
+    TSR_CALL(s->ctx, run_tiles(s, s->all, s->nall, s->call, fields, nfields, kernel, user));
     return TSR_SUCCESS;
 }
 
@@ -149,11 +158,11 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
     TSR_CALL(ctx, tsr_halo_begin(halo, fields, nexchange));
     if (!overlap) {
         TSR_CALL(ctx, tsr_halo_end(halo));
-        TSR_CALL(ctx, run_tiles(s, s->all, s->nall, fields, nfields, kernel, user));
+        TSR_CALL(ctx, run_tiles(s, s->all, s->nall, s->call, fields, nfields, kernel, user));
         return TSR_SUCCESS;
     }
-    TSR_CALL(ctx, run_tiles(s, s->inner, s->ninner, fields, nfields, kernel, user));
+    TSR_CALL(ctx, run_tiles(s, s->inner, s->ninner, s->cinner, fields, nfields, kernel, user));
     TSR_CALL(ctx, tsr_halo_end(halo));
-    TSR_CALL(ctx, run_tiles(s, s->shell, s->nshell, fields, nfields, kernel, user));
+    TSR_CALL(ctx, run_tiles(s, s->shell, s->nshell, s->cshell, fields, nfields, kernel, user));
     return TSR_SUCCESS;
 }

@@ -1,0 +1,96 @@
+/* Reductions across ranks, threads, maps and blocks: prints the bits of sum, min, max and L2
+ * norm of a field with values of wildly different magnitudes (so the order of additions would
+ * show), folded into one `checksum` line the drivers compare with a serial run. Also checks the
+ * sum against a plain serial long-double sum within rounding, on rank 0. */
+#include <math.h>
+#include <string.h>
+
+#include <tessera.h>
+
+static double value(uint64_t i) {
+    uint64_t h = tsr_splitmix64(i);
+    double mant = (double)(h >> 11) / 9007199254740992.0 - 0.5; /* [-0.5, 0.5) */
+    int e = (int)(tsr_splitmix64(h) % 61) - 30;
+    return ldexp(mant, e);
+}
+
+static int fill(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
+    const int64_t *n = user;
+    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
+            for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
+                uint64_t i =
+                    (uint64_t)((f->lo[0] + x) + n[0] * ((f->lo[1] + y) + n[1] * (f->lo[2] + z)));
+                TSR_AT(f, x, y, z) = value(i);
+            }
+    return 0;
+}
+
+static uint64_t bits(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static int run(tsr_ctx ctx, int argc, char **argv) {
+    tsr_extents grid = {.ndim = 2, .n = {97, 61, 1}};
+    tsr_domain_opts dopts;
+    tsr_domain_opts_init(&dopts, &grid, 1);
+    tsr_opts o = NULL;
+    bool done = false;
+    TSR_CALL(ctx, tsr_opts_create(ctx, "Reduction determinism test.", &o));
+    int err = tsr_domain_add_options(o, &dopts);
+    if (!err)
+        err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_opts_destroy(&o);
+    TSR_CALL(ctx, err);
+    if (done)
+        return TSR_SUCCESS;
+    tsr_domain dom;
+    tsr_field f = NULL;
+    tsr_sweep s = NULL;
+    double r[4] = {0, 0, 0, 0};
+    int64_t n[3] = {dopts.grid.n[0], dopts.grid.n[1], dopts.grid.n[2]};
+    err = tsr_domain_create(ctx, &dopts, TSR_STENCIL_STAR, &dom);
+    if (!err)
+        err = tsr_field_create(dom.map, 1, "r", &f);
+    if (!err)
+        err = tsr_sweep_create(dom.map, 0, 0, &s);
+    if (!err)
+        err = tsr_sweep_apply(s, &f, 1, fill, n);
+    for (int op = 0; op < 4 && !err; op++)
+        err = tsr_field_reduce(f, (tsr_reduce_op)op, &r[op]);
+    if (!err && tsr_ctx_rank(ctx) == 0) {
+        long double plain = 0, mag = 0;
+        int64_t cells = n[0] * n[1] * n[2];
+        for (int64_t i = 0; i < cells; i++) {
+            plain += value((uint64_t)i);
+            mag += fabsl((long double)value((uint64_t)i));
+        }
+        /* Agreement with a long-double sum to within its own rounding error. */
+        if (fabsl((long double)r[0] - plain) > 1e-15L * mag + 1e-300L) {
+            fprintf(stderr, "sum %.17g differs from the serial sum %.17Lg\n", r[0], plain);
+            err = TSR_ERR_VERIFY;
+        }
+    }
+    if (!err) {
+        uint64_t c = 0;
+        for (int op = 0; op < 4; op++)
+            c = tsr_splitmix64(c ^ bits(r[op]));
+        tsr_ctx_printf(ctx, stdout, "sum %a min %a max %a norm2 %a\n", r[0], r[1], r[2], r[3]);
+        tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)c);
+    }
+    tsr_sweep_destroy(&s);
+    tsr_field_destroy(&f);
+    tsr_domain_destroy(&dom);
+    return tsr_ctx_agree(ctx, err);
+}
+
+int main(int argc, char **argv) {
+    tsr_ctx ctx = NULL;
+    int err = tsr_init(&argc, &argv, "test_reduce", &ctx);
+    if (!err)
+        err = run(ctx, argc, argv);
+    return tsr_finalize(&ctx, err);
+}
