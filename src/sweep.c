@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "field_impl.h"
+#include "tessera/report.h"
 
 #define TSR_SWEEP_MAX_FIELDS 16
 
@@ -164,5 +165,26 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
     TSR_CALL(ctx, run_tiles(s, s->inner, s->ninner, s->cinner, fields, nfields, kernel, user));
     TSR_CALL(ctx, tsr_halo_end(halo));
     TSR_CALL(ctx, run_tiles(s, s->shell, s->nshell, s->cshell, fields, nfields, kernel, user));
+    return TSR_SUCCESS;
+}
+
+int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
+                    tsr_kernel kernel, void *user, bool overlap, bool progress, double *seconds) {
+    tsr_ctx ctx = s->ctx;
+    tsr_progress prog;
+    tsr_progress_start(&prog, ctx, steps, progress);
+    TSR_MPI(ctx, MPI_Barrier(ctx->comm));
+    double t0 = tsr_wtime();
+    for (int64_t step = 0; step < steps; step++) {
+        tsr_field fields[2] = {*u, *v};
+        TSR_CALL(ctx, tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kernel, user, overlap));
+        *u = fields[1];
+        *v = fields[0];
+        tsr_progress_update(&prog, step + 1);
+    }
+    TSR_MPI(ctx, MPI_Barrier(ctx->comm));
+    if (seconds)
+        *seconds = tsr_wtime() - t0;
+    tsr_progress_end(&prog);
     return TSR_SUCCESS;
 }

@@ -172,22 +172,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if ((err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;
 
-    tsr_progress prog;
-    tsr_progress_start(&prog, ctx, h.steps, !h.quiet);
-    MPI_Barrier(tsr_ctx_comm(ctx));
-    double t0 = tsr_wtime();
-    for (int64_t s = 0; s < h.steps; s++) {
-        tsr_field fields[2] = {u, v};
-        if ((err = tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, step_kernel, &p,
-                                            !h.no_overlap)))
-            goto out;
-        u = fields[1];
-        v = fields[0];
-        tsr_progress_update(&prog, s + 1);
-    }
-    MPI_Barrier(tsr_ctx_comm(ctx));
-    double elapsed = tsr_wtime() - t0;
-    tsr_progress_end(&prog);
+    double elapsed = 0;
+    if ((err = tsr_sweep_steps(sweep, dom.halo, &u, &v, h.steps, step_kernel, &p, !h.no_overlap,
+                               !h.quiet, &elapsed)))
+        goto out;
 
     double cells = (double)tsr_grid_cells(dom.grid);
     double sum = 0, mn = 0, mx = 0;

@@ -137,22 +137,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
         (err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;
 
-    tsr_progress prog;
-    tsr_progress_start(&prog, ctx, l.steps, !l.quiet);
-    MPI_Barrier(tsr_ctx_comm(ctx));
-    double t0 = tsr_wtime();
-    for (int64_t s = 0; s < l.steps; s++) {
-        tsr_field fields[2] = {u, v};
-        if ((err =
-                 tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, step_kernel, NULL, true)))
-            goto out;
-        u = fields[1];
-        v = fields[0];
-        tsr_progress_update(&prog, s + 1);
-    }
-    MPI_Barrier(tsr_ctx_comm(ctx));
-    double elapsed = tsr_wtime() - t0;
-    tsr_progress_end(&prog);
+    double elapsed = 0;
+    if ((err = tsr_sweep_steps(sweep, dom.halo, &u, &v, l.steps, step_kernel, NULL, true, !l.quiet,
+                               &elapsed)))
+        goto out;
 
     double alive = 0;
     uint64_t checksum = 0;
