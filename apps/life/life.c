@@ -61,7 +61,9 @@ static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
         for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
             double count =
                 (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
-            o[x] = (count == 3.0 || (c[x] == 1.0 && count == 2.0)) ? 1.0 : 0.0;
+            /* Born or surviving with 3, surviving with 2; written without branches (cells are
+             * 0.0 or 1.0, the two counts exclusive) so the loop vectorises. */
+            o[x] = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
         }
     }
     return 0;
