@@ -68,7 +68,8 @@ static int push(tsr_ctx ctx, xfer **arr, int64_t *n, int64_t *cap, const xfer *x
 
 /* Groups sorted transfers by peer and sets their offsets. */
 static int group(tsr_ctx ctx, xfer *xs, int64_t n, peer **peers, int *npeers) {
-    qsort(xs, (size_t)n, sizeof *xs, cmp_xfer);
+    if (n > 0) /* a rank without neighbours has no list at all */
+        qsort(xs, (size_t)n, sizeof *xs, cmp_xfer);
     int np = 0;
     for (int64_t i = 0; i < n; i++)
         np += i == 0 || xs[i].peer != xs[i - 1].peer;

@@ -994,8 +994,8 @@ START_TEST(test_directions) {
         for (int stc = 0; stc < 2; stc++) {
             tsr_stencil s = stc ? TSR_STENCIL_BOX : TSR_STENCIL_STAR;
             int k = tsr__directions(ndim, s, dirs);
-            ck_assert_msg(k == (stc ? box : star)[ndim - 1], "%dD %s: %d directions", ndim,
-                          stc ? "box" : "star", k);
+            int want = stc ? box[ndim - 1] : star[ndim - 1];
+            ck_assert_msg(k == want, "%dD %s: %d directions", ndim, stc ? "box" : "star", k);
             for (int i = 0; i < k; i++) {
                 int nz = 0;
                 for (int d = 0; d < TSR_MAX_DIM; d++) {
