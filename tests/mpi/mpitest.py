@@ -84,21 +84,23 @@ def mpirun_prefix(np):
     return ["mpirun", "-np", str(np), "--oversubscribe", "--bind-to", "none"]
 
 
-def run_cmd(cmd, env, timeout):
+def run_cmd(cmd, env, timeout, merge_stderr=False):
     """Run cmd; return (returncode or None on timeout, stdout, stderr).
 
-    The command runs in its own session so that on timeout the whole
-    process group it created (mpirun and its local children) is ended.
+    The command runs in its own session so that on timeout the whole process group it
+    created (mpirun and its local children) is ended. With merge_stderr, stderr is part of
+    stdout (in the order written) and the returned stderr is empty.
     """
     try:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace",
                                 start_new_session=True)
     except OSError as exc:
         return 127, "", "cannot run %s: %s\n" % (cmd[0], exc)
     try:
         out, err = proc.communicate(timeout=timeout)
-        return proc.returncode, out, err
+        return proc.returncode, out, err or ""
     except subprocess.TimeoutExpired:
         pass
     _kill_tree(proc)
@@ -141,20 +143,5 @@ def csv_list(text):
 
 def run_combined(cmd, env, timeout):
     """Run cmd with stderr merged into stdout; return (rc or None on timeout, output)."""
-    try:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                start_new_session=True)
-    except OSError as exc:
-        return 127, "cannot run %s: %s\n" % (cmd[0], exc)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        pass
-    _kill_tree(proc)
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        out = ""
-    return None, out or ""
+    rc, out, err = run_cmd(cmd, env, timeout, merge_stderr=True)
+    return rc, out + err
