@@ -15,5 +15,7 @@
 #include "tessera/image.h"
 #include "tessera/report.h"
 #include "tessera/domain.h"
+#include "tessera/io.h"
+#include "tessera/run.h"
 
 #endif

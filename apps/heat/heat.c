@@ -21,6 +21,8 @@ typedef struct heat {
     bool no_overlap;
     bool quiet;
     char png[TSR_OPT_STRLEN];
+    tsr_run_opts io;
+    char cmdline[4096];
 } heat;
 
 typedef struct params {
@@ -108,7 +110,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
                                   "Explicit heat diffusion (2D 5-point, 3D 7-point) on a "
                                   "block-decomposed grid.",
                                   &o));
+    tsr_run_opts_init(&h->io);
     int err = tsr_domain_add_options(o, &h->dom);
+    if (!err)
+        err = tsr_run_add_options(o, &h->io);
     if (!err)
         err = tsr_opts_add_int(o, "steps", &h->steps, 0, INT64_MAX, "N", "total time steps");
     if (!err)
@@ -129,6 +134,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
         err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    snprintf(h->cmdline, sizeof h->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
@@ -141,7 +147,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     heat h;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &h, &done));
@@ -163,7 +169,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_domain_print_summary(&dom, stdout);
 
     if ((err = tsr_field_create(dom.map, dom.width, "u", &u)) ||
-        (err = tsr_field_create(dom.map, dom.width, "u_next", &v)) ||
+        (err = tsr_field_create(dom.map, dom.width, "u", &v)) ||
         (err = tsr_sweep_create(dom.map, 1, 0, &sweep)))
         goto out;
     /* Ghosts outside a non-periodic grid are the boundary: never written by the exchange. */
@@ -172,10 +178,37 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if ((err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;
 
+    /* What a restart must match, besides the app and the grid. */
+    char run_options[256];
+    snprintf(run_options, sizeof run_options, "alpha=%.17g boundary=%.17g periodic=%d", h.alpha,
+             h.boundary, (int)h.dom.periodic);
+    tsr_run r = {
+        .sweep = sweep,
+        .halo = dom.halo,
+        .u = u,
+        .v = v,
+        .kernel = step_kernel,
+        .user = &p,
+        .overlap = !h.no_overlap,
+        .progress = !h.quiet,
+        .dt = 1.0,
+        .steps = h.steps,
+        .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};
+    int64_t start = 0;
     double elapsed = 0;
-    if ((err = tsr_sweep_steps(sweep, dom.halo, &u, &v, h.steps, step_kernel, &p, !h.no_overlap,
-                               !h.quiet, &elapsed)))
+    if ((err = tsr_run_load(&r, &h.io, &start)))
         goto out;
+    err = tsr_run_loop(&r, &h.io, start, &elapsed);
+    u = r.u;
+    v = r.v;
+    if (err == TSR_STOPPED_BY_SIGNAL) {
+        *status = TSR_EXIT_CHECKPOINTED;
+        err = TSR_SUCCESS;
+        goto out;
+    }
+    if (err)
+        goto out;
+    int64_t advanced = h.steps - start;
 
     double cells = (double)tsr_grid_cells(dom.grid);
     double sum = 0, mn = 0, mx = 0;
@@ -187,13 +220,13 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
         goto out;
     if (h.png[0] && (err = tsr_field_write_png(u, h.png, -1, 0, 0)))
         goto out;
-    tsr_ctx_printf(ctx, stdout, "steps %lld, %.3f s, %.3f ms/step\n", (long long)h.steps, elapsed,
-                   h.steps ? 1e3 * elapsed / (double)h.steps : 0.0);
+    tsr_ctx_printf(ctx, stdout, "steps %lld, %.3f s, %.3f ms/step\n", (long long)advanced, elapsed,
+                   advanced ? 1e3 * elapsed / (double)advanced : 0.0);
     tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
     if (h.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", h.png);
     tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
-                   elapsed > 0 ? cells * (double)h.steps / elapsed / 1e6 : 0.0);
+                   elapsed > 0 ? cells * (double)advanced / elapsed / 1e6 : 0.0);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
     tsr_sweep_destroy(&sweep);
@@ -205,8 +238,12 @@ out:
 
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
+    int status = 0;
     int err = tsr_init(&argc, &argv, "tessera-heat", &ctx);
     if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+        err = run(ctx, argc, argv, &status);
+    int code = tsr_finalize(&ctx, err);
+    /* Stopped by SIGTERM/SIGUSR1 after a checkpoint: a status of its own, so job scripts can
+     * tell it from success and failure and resubmit. */
+    return code ? code : status;
 }

@@ -17,6 +17,8 @@ typedef struct life {
     int init;
     bool quiet;
     char png[TSR_OPT_STRLEN];
+    tsr_run_opts io;
+    char cmdline[4096];
 } life;
 
 typedef struct params {
@@ -87,7 +89,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     l->density = 30;
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Conway's Game of Life on a block-decomposed 2D grid.", &o));
+    tsr_run_opts_init(&l->io);
     int err = tsr_domain_add_options(o, &l->dom);
+    if (!err)
+        err = tsr_run_add_options(o, &l->io);
     if (!err)
         err = tsr_opts_add_int(o, "steps", &l->steps, 0, INT64_MAX, "N", "generations");
     if (!err)
@@ -103,6 +108,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
         err = tsr_opts_add_flag(o, "quiet", &l->quiet, "no progress line");
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    snprintf(l->cmdline, sizeof l->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
@@ -112,7 +118,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     life l;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &l, &done));
@@ -134,15 +140,41 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
                 .density = (uint64_t)l.density,
                 .init = l.init};
     if ((err = tsr_field_create(dom.map, dom.width, "cells", &u)) ||
-        (err = tsr_field_create(dom.map, dom.width, "cells_next", &v)) ||
+        (err = tsr_field_create(dom.map, dom.width, "cells", &v)) ||
         (err = tsr_sweep_create(dom.map, 1, 0, &sweep)) ||
         (err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;
 
+    /* What a restart must match, besides the app and the grid. */
+    char run_options[256];
+    snprintf(run_options, sizeof run_options, "periodic=%d", (int)l.dom.periodic);
+    tsr_run r = {
+        .sweep = sweep,
+        .halo = dom.halo,
+        .u = u,
+        .v = v,
+        .kernel = step_kernel,
+        .user = NULL,
+        .overlap = true,
+        .progress = !l.quiet,
+        .dt = 1.0,
+        .steps = l.steps,
+        .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};
+    int64_t start = 0;
     double elapsed = 0;
-    if ((err = tsr_sweep_steps(sweep, dom.halo, &u, &v, l.steps, step_kernel, NULL, true, !l.quiet,
-                               &elapsed)))
+    if ((err = tsr_run_load(&r, &l.io, &start)))
         goto out;
+    err = tsr_run_loop(&r, &l.io, start, &elapsed);
+    u = r.u;
+    v = r.v;
+    if (err == TSR_STOPPED_BY_SIGNAL) {
+        *status = TSR_EXIT_CHECKPOINTED;
+        err = TSR_SUCCESS;
+        goto out;
+    }
+    if (err)
+        goto out;
+    int64_t advanced = l.steps - start;
 
     double alive = 0;
     uint64_t checksum = 0;
@@ -152,12 +184,12 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if (l.png[0] && (err = tsr_field_write_png(u, l.png, 0, 0.0, 1.0)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "generations %lld, %.3f s, %.3f ms/generation\n",
-                   (long long)l.steps, elapsed, l.steps ? 1e3 * elapsed / (double)l.steps : 0.0);
+                   (long long)advanced, elapsed, advanced ? 1e3 * elapsed / (double)advanced : 0.0);
     tsr_ctx_printf(ctx, stdout, "alive %.0f\n", alive);
     if (l.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", l.png);
     tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
-                   elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)l.steps / elapsed / 1e6
+                   elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)advanced / elapsed / 1e6
                                : 0.0);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
@@ -170,8 +202,12 @@ out:
 
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
+    int status = 0;
     int err = tsr_init(&argc, &argv, "tessera-life", &ctx);
     if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+        err = run(ctx, argc, argv, &status);
+    int code = tsr_finalize(&ctx, err);
+    /* Stopped by SIGTERM/SIGUSR1 after a checkpoint: a status of its own, so job scripts can
+     * tell it from success and failure and resubmit. */
+    return code ? code : status;
 }

@@ -1,0 +1,70 @@
+/* The time loop of a halo-coupled app with its I/O: initial state from a file, a series of
+ * outputs with an XDMF index, checkpoints by steps or seconds, restart, and SIGTERM/SIGUSR1. */
+#ifndef TESSERA_RUN_H
+#define TESSERA_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io.h"
+#include "options.h"
+#include "sweep.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit status of a run stopped by SIGTERM or SIGUSR1 after writing a checkpoint: distinct from
+ * success (0), failure (1) and bad input (2). */
+#define TSR_EXIT_CHECKPOINTED 3
+/* Returned by tsr_run_loop when a signal stopped the run after a checkpoint. */
+#define TSR_STOPPED_BY_SIGNAL (-1)
+
+typedef struct tsr_run_opts {
+    char output[TSR_OPT_STRLEN]; /* --output PREFIX: PREFIX_<step>.h5 and PREFIX.xmf */
+    int64_t output_every;        /* --output-every K (0: final step only) */
+    char input[TSR_OPT_STRLEN];  /* --input FILE.h5:/dataset */
+    int64_t checkpoint_every;    /* --checkpoint-every N steps (0: off) */
+    double checkpoint_seconds;   /* --checkpoint-seconds T (0: off) */
+    char checkpoint_dir[TSR_OPT_STRLEN];
+    int64_t checkpoint_keep;
+    char restart[TSR_OPT_STRLEN]; /* --restart FILE|latest */
+    bool force;                   /* --force: overwrite existing output files */
+} tsr_run_opts;
+
+/* Defaults: no output, checkpoints off, directory "checkpoints", keep 2. */
+void tsr_run_opts_init(tsr_run_opts *o);
+/* Registers --output --output-every --input --checkpoint-every --checkpoint-seconds
+ * --checkpoint-dir --checkpoint-keep --restart --force. Not collective. */
+int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o);
+
+/* Everything the loop needs; u is the state (read), v the scratch (written), swapped each step.
+ * meta.app and meta.run_options identify the run in every file. */
+typedef struct tsr_run {
+    tsr_sweep sweep;
+    tsr_halo halo;
+    tsr_field u, v;
+    tsr_kernel kernel;
+    void *user;
+    bool overlap;
+    bool progress;
+    double dt;        /* simulated time per step */
+    int64_t steps;    /* total steps, counted from step 0 */
+    tsr_io_meta meta; /* app, command line, run options */
+} tsr_run;
+
+/* Sets the initial state from --input or --restart (returning the step to start from in
+ * *start), or leaves u as the caller initialised it (*start = 0). A restart from a checkpoint of
+ * another app, another grid or other run options is refused. Collective. */
+int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start);
+
+/* Advances from step `start` to r->steps, writing outputs and checkpoints as asked and installing
+ * SIGTERM/SIGUSR1 handlers: on a signal every rank finishes the step, a checkpoint is written,
+ * its path printed, and TSR_STOPPED_BY_SIGNAL returned. *seconds receives the compute time
+ * (outputs excluded). Collective. */
+int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

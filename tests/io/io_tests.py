@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Parallel HDF5 scenarios for tessera-heat and tessera-life, one per invocation:
+
+  io_tests.py --bin BUILD_DIR --src SOURCE_DIR SCENARIO
+
+Scenarios: roundtrip-2d roundtrip-3d h5dump xdmf restart-heat-2d restart-heat-3d restart-life
+crash sigterm bad-files. Each runs in a fresh temporary directory, every mpirun with a timeout,
+and ends with "N passed, N failed" (exit 1 on any failure).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
+from mpitest import (_descendants, mpi_env, mpirun_prefix, parse_checksum,  # noqa: E402
+                     run_cmd, show_output)
+
+TIMEOUT = 120
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, text):
+    results["passed" if ok else "failed"] += 1
+    print("  %s %s" % ("PASS" if ok else "FAIL", text), flush=True)
+    return ok
+
+
+def mpirun(np, args, env=None):
+    cmd = mpirun_prefix(np) + args
+    print("RUN  %s" % " ".join(cmd), flush=True)
+    rc, out, err = run_cmd(cmd, mpi_env(env), TIMEOUT)
+    if rc != 0:
+        show_output(out, err)
+    return rc, out, err
+
+
+def app_checksum(np, args, env=None):
+    rc, out, err = mpirun(np, args, env)
+    check(rc == 0, "exit status %s" % rc)
+    return parse_checksum(out)
+
+
+def tool(*args):
+    out = subprocess.run([BIN["h5tool"]] + list(args), capture_output=True, text=True)
+    return parse_checksum(out.stdout) if args[0] == "checksum" else out.returncode
+
+
+def roundtrip(grid, wblocks, rblocks):
+    heat = BIN["heat"]
+    base = ["--grid", grid, "--steps", "30", "--quiet", "--init", "sine"]
+    wsum = app_checksum(3, [heat] + base + ["--blocks", wblocks, "--output", "w"])
+    check(wsum is not None, "writer printed a checksum")
+    check(tool("checksum", "w_000030.h5", "/fields/u") == wsum,
+          "checksum recomputed from the dataset equals the app's")
+    rsum = app_checksum(2, [heat, "--grid", grid, "--steps", "0", "--quiet", "--blocks", rblocks,
+                            "--map", "roundrobin", "--input", "w_000030.h5:/fields/u"])
+    check(rsum == wsum, "read back on 2 ranks, %s blocks: %s == %s" % (rblocks, rsum, wsum))
+
+
+def scenario_roundtrip_2d():
+    roundtrip("67x45", "7x5", "4x4")
+
+
+def scenario_roundtrip_3d():
+    roundtrip("19x17x13", "3x2x2", "2x2x2")
+
+
+def scenario_h5dump():
+    app_checksum(2, [BIN["heat"], "--grid", "67x45", "--steps", "5", "--quiet", "--output", "o"])
+    ls = subprocess.run(["h5ls", "-r", "o_000005.h5"], capture_output=True, text=True).stdout
+    check(re.search(r"/fields/u\s+Dataset \{45, 67\}", ls) is not None,
+          "h5ls shows /fields/u of shape {45, 67}")
+    dump = subprocess.run(["h5dump", "-A", "o_000005.h5"], capture_output=True, text=True).stdout
+    for attr in ("grid_size", "periodic", "step", "time", "blocks", "map", "ranks",
+                 "tessera_version", "command_line", "app", "run_options"):
+        check('ATTRIBUTE "%s"' % attr in dump, "h5dump shows attribute %s" % attr)
+    check(re.search(r'ATTRIBUTE "grid_size".*?\(0\): 67, 45', dump, re.S) is not None,
+          "grid_size is 67, 45 (x first)")
+
+
+def scenario_xdmf():
+    for grid in ("40x30", "12x10x8"):
+        prefix = "s" + grid.replace("x", "_")
+        app_checksum(3, [BIN["heat"], "--grid", grid, "--steps", "10", "--quiet", "--output",
+                         prefix, "--output-every", "4"])
+        xmf = prefix + ".xmf"
+        check(subprocess.run(["xmllint", "--noout", xmf]).returncode == 0,
+              "%s is well-formed XML" % xmf)
+        items = [e for e in ET.parse(xmf).iter("DataItem") if e.get("Format") == "HDF"]
+        steps = sorted(re.findall(r"_(\d{6})\.h5", " ".join(e.text for e in items)))
+        check(steps == ["000000", "000004", "000008", "000010"],
+              "series holds steps 0, 4, 8 and the final 10: %s" % steps)
+        for e in items:
+            f, ds = e.text.strip().split(":")
+            ls = subprocess.run(["h5ls", f + ds], capture_output=True, text=True).stdout
+            shape = "{" + ", ".join(e.get("Dimensions").split()) + "}"
+            check("Dataset " + shape in ls, "%s exists with shape %s" % (e.text.strip(), shape))
+
+
+def restart(app, grid, extra):
+    exe = BIN[app]
+    base = [exe, "--grid", grid, "--quiet"] + extra
+    straight = app_checksum(2, base + ["--steps", "100"])
+    app_checksum(3, base + ["--steps", "40", "--checkpoint-every", "40", "--checkpoint-dir", "ck"])
+    check(os.path.exists("ck/ckpt_000040.h5"), "checkpoint ck/ckpt_000040.h5 written")
+    again = app_checksum(4, base + ["--steps", "100", "--restart", "latest", "--checkpoint-dir",
+                                    "ck", "--map", "sfc", "--blocks",
+                                    "2x2x2" if grid.count("x") == 2 else "3x3"])
+    check(again == straight and straight is not None,
+          "restart on 4 ranks, sfc: %s == straight %s" % (again, straight))
+
+
+def scenario_restart_heat_2d():
+    restart("heat", "67x45", ["--init", "sine"])
+
+
+def scenario_restart_heat_3d():
+    restart("heat", "19x17x13", ["--periodic"])
+
+
+def scenario_restart_life():
+    restart("life", "64x48", ["--periodic", "--seed", "5"])
+
+
+def app_ranks(proc_pid, name):
+    return [pid for pid, _ in _descendants(proc_pid)
+            if open("/proc/%d/comm" % pid).read().strip() == name]
+
+
+def scenario_crash():
+    heat = BIN["heat"]
+    base = [heat, "--grid", "128x128", "--quiet"]
+    straight = app_checksum(2, base + ["--steps", "60"])
+    env = mpi_env({"TESSERA_TEST_CHECKPOINT_DELAY": "2"})
+    cmd = mpirun_prefix(2) + base + ["--steps", "60", "--checkpoint-every", "20",
+                                     "--checkpoint-dir", "ck"]
+    print("RUN  %s (kill -9 a rank while ckpt 40 is being written)" % " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (os.path.exists("ck/ckpt_000020.h5") and
+                                          os.path.exists("ck/ckpt_000040.h5.tmp")):
+        time.sleep(0.05)
+    ranks = app_ranks(proc.pid, "tessera-heat")
+    killed = check(len(ranks) == 2 and os.path.exists("ck/ckpt_000040.h5.tmp"),
+                   "caught the job inside checkpoint 40 (ranks %s)" % ranks)
+    if killed:
+        os.kill(ranks[-1], signal.SIGKILL)
+    try:
+        proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    check(proc.returncode != 0, "the job failed (status %s)" % proc.returncode)
+    check(os.path.exists("ck/ckpt_000020.h5") and not os.path.exists("ck/ckpt_000040.h5"),
+          "ckpt 20 intact, no ckpt 40 under its final name: %s" % sorted(os.listdir("ck")))
+    again = app_checksum(3, base + ["--steps", "60", "--restart", "latest", "--checkpoint-dir",
+                                    "ck"])
+    check(again == straight, "restart from ckpt 20 to 60: %s == straight %s" % (again, straight))
+
+
+def scenario_sigterm():
+    heat = BIN["heat"]
+    base = [heat, "--grid", "1024x1024", "--quiet"]
+    steps = "3000"
+    straight = app_checksum(2, base + ["--steps", steps])
+    cmd = mpirun_prefix(2) + base + ["--steps", steps, "--checkpoint-dir", "ck"]
+    print("RUN  %s (SIGTERM to the ranks after 1.5 s)" % " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    time.sleep(1.5)
+    for pid in app_ranks(proc.pid, "tessera-heat"):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    m = re.search(r"checkpoint written to (\S+)", out)
+    check(proc.returncode == 3, "exit status 3 (stopped after a checkpoint): %s" % proc.returncode)
+    check(m is not None and os.path.exists(m.group(1)), "checkpoint path printed and present")
+    again = app_checksum(3, base + ["--steps", steps, "--restart", "latest", "--checkpoint-dir",
+                                    "ck", "--map", "roundrobin"])
+    check(again == straight, "restart completes with the straight checksum: %s == %s"
+          % (again, straight))
+
+
+def must_fail(args, expect, status):
+    rc, out, err = run_cmd(mpirun_prefix(2) + args, mpi_env(), TIMEOUT)
+    text = out + err
+    hits = [line for line in text.splitlines() if expect in line]
+    ok = rc is not None and rc == status and len(hits) == 1
+    if not ok:
+        show_output(out, err)
+    check(ok, "%s -> status %s, %r %d time(s)" % (" ".join(args[1:]), rc, expect, len(hits)))
+
+
+def scenario_bad_files():
+    heat, life = BIN["heat"], BIN["life"]
+    grid = ["--grid", "67x45", "--steps", "1", "--quiet"]
+    app_checksum(2, [heat] + grid + ["--output", "good"])
+    tool("make", "dims.h5", "/fields/u", "f64", "4x45x67")
+    tool("make", "shape.h5", "/fields/u", "f64", "45x66")
+    tool("make", "int.h5", "/fields/u", "i32", "45x67")
+    tool("make", "f32.h5", "/fields/u", "f32", "45x67")
+    with open("good_000001.h5", "rb") as f:
+        data = f.read()
+    with open("trunc.h5", "wb") as f:
+        f.write(data[:len(data) // 3])
+    with open("corrupt.h5", "wb") as f:
+        f.write(b"\xde\xad\xbe\xef" * 256 + data[1024:])
+    must_fail([heat] + grid + ["--input", "nope.h5:/fields/u"], "cannot read 'nope.h5'", 1)
+    must_fail([heat] + grid + ["--input", "good_000001.h5:/fields/v"],
+              "'good_000001.h5' has no dataset '/fields/v'", 1)
+    must_fail([heat] + grid + ["--input", "dims.h5:/fields/u"], "has 3 dimensions, the grid has 2", 1)
+    must_fail([heat] + grid + ["--input", "shape.h5:/fields/u"], "has shape 45x66", 1)
+    must_fail([heat] + grid + ["--input", "int.h5:/fields/u"], "is not float64 or float32", 1)
+    must_fail([heat] + grid + ["--input", "trunc.h5:/fields/u"], "truncated or corrupt", 1)
+    must_fail([heat] + grid + ["--input", "corrupt.h5:/fields/u"], "is not an HDF5 file", 1)
+    must_fail([heat] + grid + ["--output", "good"], "exists; not overwriting it (use --force)", 1)
+    rc, _, _ = mpirun(2, [heat] + grid + ["--output", "good", "--force"])
+    check(rc == 0, "--force overwrites")
+    rc, _, _ = mpirun(2, [heat] + grid + ["--input", "f32.h5:/fields/u"])
+    check(rc == 0, "a float32 dataset is accepted")
+    app_checksum(2, [life, "--grid", "67x45", "--steps", "2", "--quiet", "--checkpoint-every",
+                     "2", "--checkpoint-dir", "lck"])
+    must_fail([heat, "--grid", "67x45", "--steps", "5", "--quiet", "--restart",
+               "lck/ckpt_000002.h5"], "is a checkpoint of tessera-life, not of tessera-heat", 1)
+    must_fail([life, "--grid", "64x45", "--steps", "5", "--quiet", "--restart",
+               "lck/ckpt_000002.h5"], "holds a grid of 67 cells along x, this run has 64", 1)
+    must_fail([life, "--grid", "67x45", "--steps", "5", "--quiet", "--periodic", "--restart",
+               "lck/ckpt_000002.h5"], "was written with options 'periodic=0'", 2)
+    must_fail([life, "--grid", "67x45", "--steps", "5", "--quiet", "--restart", "latest",
+               "--checkpoint-dir", "empty"], "cannot open checkpoint directory 'empty'", 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="meson build directory")
+    ap.add_argument("scenario")
+    opts = ap.parse_args()
+    b = os.path.abspath(opts.bin)
+    BIN.update(heat=os.path.join(b, "apps/heat/tessera-heat"),
+               life=os.path.join(b, "apps/life/tessera-life"),
+               h5tool=os.path.join(b, "tests/io/h5tool"))
+    fn = globals().get("scenario_" + opts.scenario.replace("-", "_"))
+    if not fn:
+        ap.error("unknown scenario " + opts.scenario)
+    work = tempfile.mkdtemp(prefix="tessera-io-")
+    os.chdir(work)
+    try:
+        fn()
+    finally:
+        os.chdir("/")
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+BIN = {}
+if __name__ == "__main__":
+    sys.exit(main())
