@@ -36,6 +36,8 @@ int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
     ADD(tsr_opts_add_string(opts, "restart", o->restart, "FILE|latest",
                             "continue from a checkpoint (latest: the newest in --checkpoint-dir)"));
     ADD(tsr_opts_add_flag(opts, "force", &o->force, "overwrite existing output files"));
+    ADD(tsr_opts_add_flag(opts, "debug", &o->debug,
+                          "show HDF5's error stack and where errors passed (TESSERA_DEBUG=1)"));
 #undef ADD
     return TSR_SUCCESS;
 }
@@ -49,8 +51,13 @@ static int check_options(tsr_ctx ctx, const char *file, const char *have, const 
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
     tsr_ctx ctx = r->u->ctx;
     *start = 0;
-    TSR_CHECK(ctx, !(o->input[0] && o->restart[0]), TSR_ERR_INPUT,
-              "give --input or --restart, not both");
+    if (o->debug)
+        setenv("TESSERA_DEBUG", "1", 1); /* read by the io module and by tsr_finalize */
+    int err = ctx->rank == 0 && o->input[0] && o->restart[0]
+                  ? tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                  "give --input or --restart, not both")
+                  : TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     if (o->restart[0]) {
         char path[4096], opts[1024];
         double time;
@@ -58,7 +65,6 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
                  tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, sizeof path));
         TSR_CALL(ctx,
                  tsr_checkpoint_read(path, r->meta.app, &r->u, 1, start, &time, opts, sizeof opts));
-        int err = TSR_SUCCESS;
         if (ctx->rank == 0 && r->meta.run_options)
             err = check_options(ctx, path, opts, r->meta.run_options);
         if (!err && ctx->rank == 0 && *start > r->steps)
@@ -139,11 +145,18 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
 }
 
 static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *path, int len) {
+    tsr_ctx ctx = r->u->ctx;
     tsr_io_meta meta = r->meta;
     meta.step = step;
     meta.time = (double)step * r->dt;
-    TSR_CALL(r->u->ctx, tsr_checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta,
-                                             path, len));
+    double t0 = tsr_wtime();
+    TSR_CALL(ctx, tsr_checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta, path,
+                                       len));
+    double secs = tsr_wtime() - t0;
+    double mib = (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(r->u->map))) * 8.0 /
+                 (1024.0 * 1024.0);
+    tsr_ctx_printf(ctx, stdout, "%s: checkpoint %s (%.1f MiB in %.3f s, %.0f MiB/s)\n", ctx->name,
+                   path, mib, secs, secs > 0 ? mib / secs : 0.0);
     return TSR_SUCCESS;
 }
 

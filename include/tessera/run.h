@@ -30,12 +30,13 @@ typedef struct tsr_run_opts {
     int64_t checkpoint_keep;
     char restart[TSR_OPT_STRLEN]; /* --restart FILE|latest */
     bool force;                   /* --force: overwrite existing output files */
+    bool debug;                   /* --debug: HDF5 error stack and error traces */
 } tsr_run_opts;
 
 /* Defaults: no output, checkpoints off, directory "checkpoints", keep 2. */
 void tsr_run_opts_init(tsr_run_opts *o);
 /* Registers --output --output-every --input --checkpoint-every --checkpoint-seconds
- * --checkpoint-dir --checkpoint-keep --restart --force. Not collective. */
+ * --checkpoint-dir --checkpoint-keep --restart --force --debug. Not collective. */
 int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o);
 
 /* Everything the loop needs; u is the state (read), v the scratch (written), swapped each step.

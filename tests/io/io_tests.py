@@ -172,11 +172,15 @@ def scenario_sigterm():
     base = [heat, "--grid", "1024x1024", "--quiet"]
     steps = "3000"
     straight = app_checksum(2, base + ["--steps", steps])
-    cmd = mpirun_prefix(2) + base + ["--steps", steps, "--checkpoint-dir", "ck"]
-    print("RUN  %s (SIGTERM to the ranks after 1.5 s)" % " ".join(cmd), flush=True)
+    cmd = mpirun_prefix(2) + base + ["--steps", steps, "--checkpoint-dir", "ck",
+                                     "--checkpoint-every", "200", "--checkpoint-keep", "100"]
+    print("RUN  %s (SIGTERM to the ranks once the loop runs)" % " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
-    time.sleep(1.5)
+    # The first periodic checkpoint proves the ranks are in the loop, handlers installed.
+    deadline = time.time() + 60
+    while time.time() < deadline and not os.path.exists("ck/ckpt_000200.h5"):
+        time.sleep(0.02)
     for pid in app_ranks(proc.pid, "tessera-heat"):
         os.kill(pid, signal.SIGTERM)
     try:
@@ -185,12 +189,28 @@ def scenario_sigterm():
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
     m = re.search(r"checkpoint written to (\S+)", out)
+    check(m is not None and m.group(1) != "ck/ckpt_003000.h5", "stopped before the end")
     check(proc.returncode == 3, "exit status 3 (stopped after a checkpoint): %s" % proc.returncode)
     check(m is not None and os.path.exists(m.group(1)), "checkpoint path printed and present")
     again = app_checksum(3, base + ["--steps", steps, "--restart", "latest", "--checkpoint-dir",
                                     "ck", "--map", "roundrobin"])
     check(again == straight, "restart completes with the straight checksum: %s == %s"
           % (again, straight))
+
+
+def scenario_checkpoint_seconds():
+    heat = BIN["heat"]
+    base = [heat, "--grid", "1024x1024", "--quiet", "--steps", "2000"]
+    rc, out, _ = mpirun(2, base + ["--checkpoint-seconds", "0.3", "--checkpoint-keep", "100",
+                                   "--checkpoint-dir", "ck"])
+    straight = parse_checksum(out)
+    names = sorted(os.listdir("ck")) if os.path.isdir("ck") else []
+    check(rc == 0 and len(names) >= 2, "wall-clock checkpoints written: %s" % names)
+    check(re.search(r"checkpoint ck/ckpt_\d{6}\.h5 \(8\.0 MiB in [0-9.]+ s, \d+ MiB/s\)", out)
+          is not None, "each checkpoint reports its size, time and bandwidth")
+    if names:
+        again = app_checksum(2, base + ["--restart", "ck/" + names[0], "--map", "morton"])
+        check(again == straight, "restart from %s: %s == %s" % (names[0], again, straight))
 
 
 def must_fail(args, expect, status):
