@@ -104,15 +104,8 @@ typedef struct series {
     double *times;
 } series;
 
-static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t step) {
-    tsr_ctx ctx = r->u->ctx;
-    char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
-    snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)step);
-    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
-    tsr_io_meta meta = r->meta;
-    meta.step = step;
-    meta.time = (double)step * r->dt;
-    TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force));
+/* Appends a file (by base name: the .xmf sits next to it) to the series. */
+static int series_add(series *sr, const char *path, int64_t step, double time, tsr_ctx ctx) {
     if (sr->n == sr->cap) {
         int nc = sr->cap ? 2 * sr->cap : 16;
         void *f = realloc(sr->files, sizeof *sr->files * (size_t)nc);
@@ -127,12 +120,24 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
         TSR_CHECK(ctx, f && s && t, TSR_ERR_MEMORY, "cannot grow the output series");
         sr->cap = nc;
     }
-    /* The .xmf sits next to the files: refer to them by base name. */
     const char *base = strrchr(path, '/');
     snprintf(sr->files[sr->n], sizeof sr->files[sr->n], "%s", base ? base + 1 : path);
     sr->steps[sr->n] = step;
-    sr->times[sr->n] = meta.time;
+    sr->times[sr->n] = time;
     sr->n++;
+    return TSR_SUCCESS;
+}
+
+static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t step) {
+    tsr_ctx ctx = r->u->ctx;
+    char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
+    snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)step);
+    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
+    tsr_io_meta meta = r->meta;
+    meta.step = step;
+    meta.time = (double)step * r->dt;
+    TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force));
+    TSR_CALL(ctx, series_add(sr, path, step, meta.time, ctx));
     const char *names[1] = {r->u->name};
     const char **files = malloc(sizeof *files * (size_t)sr->n);
     TSR_CHECK(ctx, files, TSR_ERR_MEMORY, "cannot allocate the XDMF file list");
@@ -141,6 +146,22 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names);
     free(files);
     TSR_CALL(ctx, err);
+    return TSR_SUCCESS;
+}
+
+/* After a restart the earlier outputs (and the state at `start`, already written by the run
+ * that checkpointed it) are on disk: the .xmf keeps listing them. Only rank 0 writes the .xmf,
+ * so only rank 0 needs the list. */
+static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t start) {
+    tsr_ctx ctx = r->u->ctx;
+    if (ctx->rank != 0 || o->output_every <= 0)
+        return TSR_SUCCESS;
+    for (int64_t s = 0; s <= start; s += o->output_every) {
+        char path[TSR_OPT_STRLEN + 32];
+        snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)s);
+        if (access(path, R_OK) == 0)
+            TSR_CALL(ctx, series_add(sr, path, s, (double)s * r->dt, ctx));
+    }
     return TSR_SUCCESS;
 }
 
@@ -183,7 +204,9 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
      * Allreduce every `interval` steps, the interval sized by rank 0 to about half a second. */
     int64_t interval = 1, next_check = start + 1;
     int err = TSR_SUCCESS, stopped = 0;
-    if (o->output[0] && o->output_every > 0 && start % o->output_every == 0)
+    if (o->output[0] && start > 0)
+        err = seed_series(r, o, &sr, start);
+    else if (o->output[0] && o->output_every > 0)
         err = write_output(r, o, &sr, start);
     for (int64_t s = start; !err && s < r->steps;) {
         int64_t next = r->steps;

@@ -118,6 +118,17 @@ def restart(app, grid, extra):
           "restart on 4 ranks, sfc: %s == straight %s" % (again, straight))
 
 
+def scenario_restart_series():
+    heat = BIN["heat"]
+    base = [heat, "--grid", "40x30", "--quiet", "--output", "s", "--output-every", "20"]
+    app_checksum(2, base + ["--steps", "40", "--checkpoint-every", "40", "--checkpoint-dir", "ck"])
+    app_checksum(3, base + ["--steps", "100", "--restart", "latest", "--checkpoint-dir", "ck"])
+    xmf = open("s.xmf").read()
+    steps = re.findall(r"s_(\d{6})\.h5", xmf)
+    check(steps == ["%06d" % s for s in range(0, 101, 20)],
+          "after a restart the .xmf still lists every output: %s" % steps)
+
+
 def scenario_restart_heat_2d():
     restart("heat", "67x45", ["--init", "sine"])
 
