@@ -230,15 +230,24 @@ int tsr_io_write(const char *path, tsr_field *fields, int nfields, const tsr_io_
     return TSR_SUCCESS;
 }
 
-/* Rank 0's look at a file before anyone opens it collectively. */
-static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, const char *path,
-                         const char *dataset) {
+/* Rank 0 opens a file on its own first, so that a bad file becomes one clear message instead of
+ * a failure inside a collective open. */
+static int open_serial(tsr_ctx ctx, const char *path, hid_t *file) {
     TSR_CHECK(ctx, access(path, R_OK) == 0, TSR_ERR_IO, "cannot read '%s': %s", path,
               strerror(errno));
     TSR_CHECK(ctx, H5Fis_hdf5(path) > 0, TSR_ERR_IO,
               "'%s' is not an HDF5 file (or is truncated or corrupt)", path);
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    TSR_CHECK(ctx, file >= 0, TSR_ERR_IO, "cannot open '%s': truncated or corrupt HDF5 file", path);
+    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    TSR_CHECK(ctx, *file >= 0, TSR_ERR_IO, "cannot open '%s': truncated or corrupt HDF5 file",
+              path);
+    return TSR_SUCCESS;
+}
+
+/* Rank 0's look at a file before anyone opens it collectively. */
+static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, const char *path,
+                         const char *dataset) {
+    hid_t file;
+    TSR_CALL(ctx, open_serial(ctx, path, &file));
     int err = TSR_SUCCESS;
     hid_t ds = H5Lexists(file, dataset, H5P_DEFAULT) > 0 ? H5Dopen2(file, dataset, H5P_DEFAULT)
                                                          : H5I_INVALID_HID;
@@ -315,12 +324,8 @@ typedef struct file_meta {
 } file_meta;
 
 static int read_meta_root(tsr_ctx ctx, const tsr__layout *lay, const char *path, file_meta *m) {
-    TSR_CHECK(ctx, access(path, R_OK) == 0, TSR_ERR_IO, "cannot read '%s': %s", path,
-              strerror(errno));
-    TSR_CHECK(ctx, H5Fis_hdf5(path) > 0, TSR_ERR_IO,
-              "'%s' is not an HDF5 file (or is truncated or corrupt)", path);
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    TSR_CHECK(ctx, file >= 0, TSR_ERR_IO, "cannot open '%s': truncated or corrupt HDF5 file", path);
+    hid_t file;
+    TSR_CALL(ctx, open_serial(ctx, path, &file));
     int64_t n[TSR_MAX_DIM] = {0, 0, 0};
     bool ok = attr_read(file, "grid_size", H5T_NATIVE_INT64, lay->ndim, n) &&
               attr_read(file, "step", H5T_NATIVE_INT64, 1, &m->step) &&
