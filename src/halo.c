@@ -247,15 +247,13 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
     TSR_CALL(ctx, ensure(ctx, &h->rbuf, &h->rbuf_cap, rtotal));
 
     /* Receives first, so that messages land straight in place. */
-    int64_t base = 0;
     for (int k = 0; k < h->nrpeers; k++) {
         int64_t count = h->rpeers[k].cells * nfields;
         TSR_CHECK(ctx, count <= INT_MAX, TSR_ERR_INPUT,
                   "halo message of %lld values from rank %d exceeds MPI's int count",
                   (long long)count, h->rpeers[k].rank);
-        TSR_MPI(ctx, MPI_Irecv(h->rbuf + base, (int)count, MPI_DOUBLE, h->rpeers[k].rank,
-                               TSR_TAG_HALO, ctx->comm, &h->reqs[k]));
-        base += count;
+        TSR_MPI(ctx, MPI_Irecv(h->rbuf + h->rpeers[k].base, (int)count, MPI_DOUBLE,
+                               h->rpeers[k].rank, TSR_TAG_HALO, ctx->comm, &h->reqs[k]));
     }
     /* Pack every slab of every field; offsets are fixed, so slabs pack in parallel. */
     int64_t nwork = h->nsends * nfields;
@@ -267,15 +265,14 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
         double *out = h->sbuf + p->base + f * p->cells + x->offset;
         pack_box(&h->fields[f]->blocks[x->local], &x->sb, out);
     }
-    base = 0;
     for (int k = 0; k < h->nspeers; k++) {
         int64_t count = h->speers[k].cells * nfields;
         TSR_CHECK(ctx, count <= INT_MAX, TSR_ERR_INPUT,
                   "halo message of %lld values to rank %d exceeds MPI's int count",
                   (long long)count, h->speers[k].rank);
-        TSR_MPI(ctx, MPI_Isend(h->sbuf + base, (int)count, MPI_DOUBLE, h->speers[k].rank,
-                               TSR_TAG_HALO, ctx->comm, &h->reqs[h->nrpeers + k]));
-        base += count;
+        TSR_MPI(ctx,
+                MPI_Isend(h->sbuf + h->speers[k].base, (int)count, MPI_DOUBLE, h->speers[k].rank,
+                          TSR_TAG_HALO, ctx->comm, &h->reqs[h->nrpeers + k]));
         ctx->bytes_sent += (uint64_t)count * sizeof(double);
     }
     /* Neighbours on this rank: a direct copy, no MPI. */

@@ -86,34 +86,35 @@ static int write_png(tsr_ctx ctx, const char *path, const float *plane, int64_t 
     return TSR_SUCCESS;
 }
 
-/* Blocks of rank r that cut the plane z, in id order: what r sends and rank 0 unpacks. */
-static int64_t plane_cells(const tsr__layout *lay, const int *owner, int r, int64_t z) {
-    int64_t cells = 0;
-    for (int64_t id = 0; id < lay->nblocks; id++) {
-        tsr_box b;
-        tsr__block_box(lay, id, &b);
-        if (owner[id] == r && z >= b.lo[2] && z < b.hi[2])
-            cells += (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]);
-    }
-    return cells;
+static int64_t plane_cells(const tsr__layout *lay, int64_t id, int64_t z) {
+    tsr_box b;
+    tsr__block_box(lay, id, &b);
+    return z >= b.lo[2] && z < b.hi[2] ? (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]) : 0;
 }
 
-/* Rank 0 places each rank's gathered blocks (in id order) into the plane. */
-static void place(const tsr__layout *lay, const int *owner, int nranks, int64_t z,
-                  const float *gathered, const int *displs, float *plane) {
-    for (int r = 0; r < nranks; r++) {
-        const float *in = gathered + displs[r];
-        for (int64_t id = 0; id < lay->nblocks; id++) {
-            tsr_box b;
-            tsr__block_box(lay, id, &b);
-            if (owner[id] != r || z < b.lo[2] || z >= b.hi[2])
-                continue;
-            for (int64_t y = b.lo[1]; y < b.hi[1]; y++) {
-                memcpy(plane + b.lo[0] + lay->n[0] * y, in,
-                       sizeof(float) * (size_t)(b.hi[0] - b.lo[0]));
-                in += b.hi[0] - b.lo[0];
-            }
+/* Cells of the plane z each rank sends: its blocks cutting the plane, in id order. */
+static void plane_counts(const tsr__layout *lay, const int *owner, int64_t z, int64_t *counts,
+                         int nranks) {
+    memset(counts, 0, sizeof *counts * (size_t)nranks);
+    for (int64_t id = 0; id < lay->nblocks; id++)
+        counts[owner[id]] += plane_cells(lay, id, z);
+}
+
+/* Rank 0 places the gathered blocks: one pass in id order, a cursor per sending rank. */
+static void place(const tsr__layout *lay, const int *owner, int64_t z, const float *gathered,
+                  int64_t *cursor, float *plane) {
+    for (int64_t id = 0; id < lay->nblocks; id++) {
+        if (plane_cells(lay, id, z) == 0)
+            continue;
+        tsr_box b;
+        tsr__block_box(lay, id, &b);
+        const float *in = gathered + cursor[owner[id]];
+        for (int64_t y = b.lo[1]; y < b.hi[1]; y++) {
+            memcpy(plane + b.lo[0] + lay->n[0] * y, in,
+                   sizeof(float) * (size_t)(b.hi[0] - b.lo[0]));
+            in += b.hi[0] - b.lo[0];
         }
+        cursor[owner[id]] += (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]);
     }
 }
 
@@ -136,7 +137,10 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                             "PNG plane of %lld cells is larger than 2^31", (long long)(nx * ny));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     double t0 = tsr_wtime();
-    int64_t mine = plane_cells(lay, owner, ctx->rank, zslice);
+    int64_t *sizes = malloc(sizeof *sizes * (size_t)ctx->size);
+    if (sizes)
+        plane_counts(lay, owner, zslice, sizes, ctx->size);
+    int64_t mine = sizes ? sizes[ctx->rank] : 0;
     float *send = malloc(sizeof(float) * (size_t)(mine ? mine : 1));
     float *gathered = NULL, *plane = NULL;
     int *counts = NULL, *displs = NULL;
@@ -146,7 +150,7 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
         counts = malloc(sizeof(int) * (size_t)ctx->size);
         displs = malloc(sizeof(int) * (size_t)ctx->size);
     }
-    bool ok = send && (ctx->rank != 0 || (gathered && plane && counts && displs));
+    bool ok = sizes && send && (ctx->rank != 0 || (gathered && plane && counts && displs));
     err = ok ? TSR_SUCCESS
              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                              "cannot allocate the PNG plane of %lld cells", (long long)(nx * ny));
@@ -164,8 +168,9 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
         }
         if (ctx->rank == 0)
             for (int r = 0, off = 0; r < ctx->size; r++) {
-                counts[r] = (int)plane_cells(lay, owner, r, zslice);
+                counts[r] = (int)sizes[r];
                 displs[r] = off;
+                sizes[r] = off; /* from here on: rank r's cursor in the gathered buffer */
                 off += counts[r];
             }
         int rc = MPI_Gatherv(send, (int)mine, MPI_FLOAT, gathered, counts, displs, MPI_FLOAT, 0,
@@ -173,10 +178,11 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
         if (rc != MPI_SUCCESS)
             err = tsr_error_mpi(ctx, rc, "MPI_Gatherv", __FILE__, __LINE__, __func__);
         else if (ctx->rank == 0) {
-            place(lay, owner, ctx->size, zslice, gathered, displs, plane);
+            place(lay, owner, zslice, gathered, sizes, plane);
             err = write_png(ctx, path, plane, nx, ny, vmin, vmax);
         }
     }
+    free(sizes);
     free(send);
     free(gathered);
     free(plane);

@@ -1,5 +1,6 @@
 /* Reductions and checksums independent of ranks, threads, blocks and maps. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "field_impl.h"
@@ -16,6 +17,10 @@ typedef struct acc {
     int64_t nan, pinf, ninf; /* specials, counted */
     int64_t pending;         /* additions since the last normalisation */
 } acc;
+
+/* tsr_field_reduce sends digits and the three counters as one int64 array. */
+_Static_assert(offsetof(acc, ninf) == sizeof(int64_t) * (ACC_DIGITS + 2),
+               "acc must hold digits, nan, pinf, ninf contiguously");
 
 static void acc_normalize(acc *a) {
     for (int i = 0; i < ACC_DIGITS - 1; i++) {
@@ -110,8 +115,18 @@ static double acc_value(acc *a) {
     return sign * r;
 }
 
-static inline bool less_total(double a, double b) {
-    return a < b || (a == b && signbit(a) && !signbit(b));
+/* An integer whose order is the total order of doubles (-inf < ... < -0 < +0 < ... < +inf). */
+static inline int64_t order_key(double v) {
+    int64_t k;
+    memcpy(&k, &v, sizeof k);
+    return k < 0 ? k ^ INT64_MAX : k;
+}
+
+static inline double key_value(int64_t k) {
+    k = k < 0 ? k ^ INT64_MAX : k;
+    double v;
+    memcpy(&v, &k, sizeof v);
+    return v;
 }
 
 int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
@@ -121,50 +136,41 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     double t0 = tsr_wtime();
     if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
         bool is_min = op == TSR_REDUCE_MIN;
-        double best = is_min ? INFINITY : -INFINITY;
-        int has_nan = 0;
+        /* Ordered keys make -0.0 < +0.0 and the choice independent of the visiting order. */
+        const int64_t identity = order_key(is_min ? INFINITY : -INFINITY);
+        int64_t best = identity, has_nan = 0;
         for (int64_t i = 0; i < f->nblocks; i++) {
             const tsr_block *b = &f->blocks[i];
 #pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
             {
-                double mine = is_min ? INFINITY : -INFINITY;
-                int nan = 0;
+                int64_t mine = identity, nan = 0;
 #pragma omp for collapse(2) schedule(static) nowait
                 for (int64_t z = 0; z < b->n[2]; z++)
                     for (int64_t y = 0; y < b->n[1]; y++) {
                         const double *row = &TSR_AT(b, 0, y, z);
                         for (int64_t x = 0; x < b->n[0]; x++) {
-                            double v = row[x];
-                            if (isnan(v))
+                            if (isnan(row[x])) {
                                 nan = 1;
-                            else if (is_min ? less_total(v, mine) : less_total(mine, v))
-                                mine = v;
+                                continue;
+                            }
+                            int64_t k = order_key(row[x]);
+                            if (is_min ? k < mine : k > mine)
+                                mine = k;
                         }
                     }
 #pragma omp critical(tsr_reduce_minmax)
                 {
                     has_nan |= nan;
-                    if (is_min ? less_total(mine, best) : less_total(best, mine))
+                    if (is_min ? mine < best : mine > best)
                         best = mine;
                 }
             }
         }
-        /* Reduce (value, nan) pairs: -0.0 and +0.0 are ordered by a second pass on signs. */
-        double g = 0;
-        int gnan = 0;
-        TSR_MPI(ctx,
-                MPI_Allreduce(&best, &g, 1, MPI_DOUBLE, is_min ? MPI_MIN : MPI_MAX, ctx->comm));
-        TSR_MPI(ctx, MPI_Allreduce(&has_nan, &gnan, 1, MPI_INT, MPI_MAX, ctx->comm));
-        if (g == 0.0) {
-            int neg = best == 0.0 && signbit(best), anyneg = 0;
-            TSR_MPI(ctx, MPI_Allreduce(&neg, &anyneg, 1, MPI_INT, is_min ? MPI_MAX : MPI_MIN,
-                                       ctx->comm));
-            /* min: -0 if any rank saw -0 as its min; max: +0 unless every rank's max was -0 */
-            int pos = best == 0.0 && !signbit(best), anypos = 0;
-            TSR_MPI(ctx, MPI_Allreduce(&pos, &anypos, 1, MPI_INT, MPI_MAX, ctx->comm));
-            g = is_min ? (anyneg ? -0.0 : 0.0) : (anypos ? 0.0 : -0.0);
-        }
-        *result = gnan ? NAN : g;
+        /* One MAX over (key, NaN seen); a min is the max of negated keys (never INT64_MIN,
+         * which only a NaN could produce). */
+        int64_t v[2] = {is_min ? -best : best, has_nan};
+        TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, ctx->comm));
+        *result = v[1] ? NAN : key_value(is_min ? -v[0] : v[0]);
         tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
         return TSR_SUCCESS;
     }

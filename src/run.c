@@ -185,7 +185,8 @@ static int64_t next_multiple(int64_t s, int64_t every) {
     return (s / every + 1) * every;
 }
 
-int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds) {
+int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds,
+                 bool *stopped_out) {
     tsr_ctx ctx = r->u->ctx;
     struct sigaction sa, old_term, old_usr1;
     memset(&sa, 0, sizeof sa);
@@ -217,11 +218,10 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             next = next_multiple(s, o->checkpoint_every);
         if (next_check < next)
             next = next_check;
-        double t0 = tsr_wtime(), dt = 0;
+        double t0 = tsr_wtime();
         err = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, r->kernel, r->user,
-                              r->overlap, false, &dt);
+                              r->overlap, false, NULL);
         compute += tsr_wtime() - t0;
-        (void)dt;
         if (err)
             break;
         int64_t done = next - s;
@@ -273,6 +273,17 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     free(sr.times);
     if (seconds)
         *seconds = compute;
+    if (stopped_out)
+        *stopped_out = stopped;
     TSR_CALL(ctx, err);
-    return stopped ? TSR_STOPPED_BY_SIGNAL : TSR_SUCCESS;
+    return TSR_SUCCESS;
+}
+
+int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res) {
+    tsr_ctx ctx = r->u->ctx;
+    memset(res, 0, sizeof *res);
+    TSR_CALL(ctx, tsr_run_load(r, o, &res->start));
+    TSR_CALL(ctx, tsr_run_loop(r, o, res->start, &res->seconds, &res->stopped));
+    res->steps = r->steps - res->start;
+    return TSR_SUCCESS;
 }

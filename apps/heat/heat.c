@@ -194,21 +194,16 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .dt = 1.0,
         .steps = h.steps,
         .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};
-    int64_t start = 0;
-    double elapsed = 0;
-    if ((err = tsr_run_load(&r, &h.io, &start)))
-        goto out;
-    err = tsr_run_loop(&r, &h.io, start, &elapsed);
+    tsr_run_result res;
+    err = tsr_run_execute(&r, &h.io, &res);
     u = r.u;
     v = r.v;
-    if (err == TSR_STOPPED_BY_SIGNAL) {
+    if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
-        err = TSR_SUCCESS;
+    if (err || res.stopped)
         goto out;
-    }
-    if (err)
-        goto out;
-    int64_t advanced = h.steps - start;
+    int64_t advanced = res.steps;
+    double elapsed = res.seconds;
 
     double cells = (double)tsr_grid_cells(dom.grid);
     double sum = 0, mn = 0, mx = 0;

@@ -160,21 +160,16 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .dt = 1.0,
         .steps = l.steps,
         .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};
-    int64_t start = 0;
-    double elapsed = 0;
-    if ((err = tsr_run_load(&r, &l.io, &start)))
-        goto out;
-    err = tsr_run_loop(&r, &l.io, start, &elapsed);
+    tsr_run_result res;
+    err = tsr_run_execute(&r, &l.io, &res);
     u = r.u;
     v = r.v;
-    if (err == TSR_STOPPED_BY_SIGNAL) {
+    if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
-        err = TSR_SUCCESS;
+    if (err || res.stopped)
         goto out;
-    }
-    if (err)
-        goto out;
-    int64_t advanced = l.steps - start;
+    int64_t advanced = res.steps;
+    double elapsed = res.seconds;
 
     double alive = 0;
     uint64_t checksum = 0;

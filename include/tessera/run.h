@@ -17,8 +17,6 @@ extern "C" {
 /* Exit status of a run stopped by SIGTERM or SIGUSR1 after writing a checkpoint: distinct from
  * success (0), failure (1) and bad input (2). */
 #define TSR_EXIT_CHECKPOINTED 3
-/* Returned by tsr_run_loop when a signal stopped the run after a checkpoint. */
-#define TSR_STOPPED_BY_SIGNAL (-1)
 
 typedef struct tsr_run_opts {
     char output[TSR_OPT_STRLEN]; /* --output PREFIX: PREFIX_<step>.h5 and PREFIX.xmf */
@@ -61,9 +59,21 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start);
 
 /* Advances from step `start` to r->steps, writing outputs and checkpoints as asked and installing
  * SIGTERM/SIGUSR1 handlers: on a signal every rank finishes the step, a checkpoint is written,
- * its path printed, and TSR_STOPPED_BY_SIGNAL returned. *seconds receives the compute time
- * (outputs excluded). Collective. */
-int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds);
+ * its path printed, and *stopped set. *seconds receives the compute time (outputs excluded).
+ * Collective. */
+int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds, bool *stopped);
+
+/* What tsr_run_execute did. */
+typedef struct tsr_run_result {
+    int64_t start;  /* step it started from (0, or the checkpoint's) */
+    int64_t steps;  /* steps it advanced */
+    double seconds; /* compute time of those steps */
+    bool stopped;   /* a signal stopped it after a checkpoint: exit with TSR_EXIT_CHECKPOINTED */
+} tsr_run_result;
+
+/* tsr_run_load then tsr_run_loop. r->u and r->v are the current handles afterwards, also on
+ * error. Collective. */
+int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res);
 
 #ifdef __cplusplus
 }

@@ -62,15 +62,29 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     for (int op = 0; op < 4 && !err; op++)
         err = tsr_field_reduce(f, (tsr_reduce_op)op, &r[op]);
     if (!err && tsr_ctx_rank(ctx) == 0) {
-        long double plain = 0, mag = 0;
+        long double plain = 0, mag = 0, squares = 0;
+        double mn = INFINITY, mx = -INFINITY;
         int64_t cells = n[0] * n[1] * n[2];
         for (int64_t i = 0; i < cells; i++) {
-            plain += value((uint64_t)i);
-            mag += fabsl((long double)value((uint64_t)i));
+            double v = value((uint64_t)i);
+            plain += v;
+            mag += fabsl((long double)v);
+            squares += (long double)v * v;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
         }
-        /* Agreement with a long-double sum to within its own rounding error. */
+        /* The sums agree with long-double sums to within their rounding; min and max exactly. */
+        long double norm = sqrtl(squares);
         if (fabsl((long double)r[0] - plain) > 1e-15L * mag + 1e-300L) {
             fprintf(stderr, "sum %.17g differs from the serial sum %.17Lg\n", r[0], plain);
+            err = TSR_ERR_VERIFY;
+        }
+        if (r[1] != mn || r[2] != mx) {
+            fprintf(stderr, "min/max %a %a differ from the serial %a %a\n", r[1], r[2], mn, mx);
+            err = TSR_ERR_VERIFY;
+        }
+        if (fabsl((long double)r[3] - norm) > 1e-14L * norm) {
+            fprintf(stderr, "norm2 %.17g differs from the serial %.17Lg\n", r[3], norm);
             err = TSR_ERR_VERIFY;
         }
     }
