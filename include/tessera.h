@@ -1,4 +1,5 @@
-/* tessera: blocks, rank-0 mapping, halo exchange and OpenMP sweeps on MPI. */
+/* tessera: blocks, rank-0 mapping, halo exchange and OpenMP sweeps on MPI; task farms and
+ * pipelines on the same runtime. */
 #ifndef TESSERA_H
 #define TESSERA_H
 
@@ -17,5 +18,7 @@
 #include "tessera/domain.h"
 #include "tessera/io.h"
 #include "tessera/run.h"
+#include "tessera/farm.h"
+#include "tessera/pipeline.h"
 
 #endif

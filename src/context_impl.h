@@ -13,6 +13,16 @@
 enum tsr_tag {
     TSR_TAG_HALO = 0x7e50,
     TSR_TAG_GATHER,
+    /* farm, on its own communicator */
+    TSR_TAG_FARM_REQUEST, /* worker -> coordinator: results of a chunk (maybe none), wants more */
+    TSR_TAG_FARM_WORK,    /* coordinator -> worker: a chunk, or none (stop) */
+    TSR_TAG_FARM_ABORT,   /* coordinator -> worker: skip what is left */
+    /* pipeline, on its own communicator */
+    TSR_TAG_PIPE_ITEM,   /* an item for the next group */
+    TSR_TAG_PIPE_CREDIT, /* a receiver frees a slot */
+    TSR_TAG_PIPE_EOS,    /* a sender has no more items */
+    TSR_TAG_PIPE_ACK,    /* the sink has delivered items up to an index (source window) */
+    TSR_TAG_PIPE_ABORT,  /* a failure somewhere: stop */
 };
 
 struct tsr_ctx_s {

@@ -290,3 +290,12 @@ int tsr__width_violation(const tsr__layout *lay, int width, int64_t *block) {
     }
     return -1;
 }
+
+int tsr_split_range(int64_t n, int parts, int part, int64_t *lo, int64_t *hi) {
+    if (n < 0 || parts < 1 || part < 0 || part >= parts || !lo || !hi)
+        return TSR_ERR_ARG;
+    int64_t base = n / parts, extra = n % parts;
+    *lo = part * base + (part < extra ? part : extra);
+    *hi = *lo + base + (part < extra ? 1 : 0);
+    return TSR_SUCCESS;
+}

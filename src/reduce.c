@@ -129,6 +129,28 @@ static inline double key_value(int64_t k) {
     return v;
 }
 
+/* Combines per-rank extremes: one MAX over (key, NaN seen); a min is the max of negated keys
+ * (never INT64_MIN, which only a NaN could produce). Collective. */
+static int minmax_finish(tsr_ctx ctx, bool is_min, int64_t best, int64_t has_nan, double *result) {
+    int64_t v[2] = {is_min ? -best : best, has_nan};
+    TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, ctx->comm));
+    *result = v[1] ? NAN : key_value(is_min ? -v[0] : v[0]);
+    return TSR_SUCCESS;
+}
+
+/* Adds the per-rank accumulators and rounds once. Collective. */
+static int sum_finish(tsr_ctx ctx, acc *total, bool squares, double *result) {
+    acc_normalize(total);
+    /* Normalised digits are below 2^32, so an integer sum over ranks cannot overflow. */
+    acc global;
+    TSR_MPI(ctx,
+            MPI_Allreduce(total->d, global.d, ACC_DIGITS + 3, MPI_INT64_T, MPI_SUM, ctx->comm));
+    global.pending = 0;
+    double v = acc_value(&global);
+    *result = squares ? sqrt(v) : v;
+    return TSR_SUCCESS;
+}
+
 int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     tsr_ctx ctx = f->ctx;
     TSR_CHECK(ctx, op >= TSR_REDUCE_SUM && op <= TSR_REDUCE_NORM2, TSR_ERR_ARG,
@@ -166,11 +188,7 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
                 }
             }
         }
-        /* One MAX over (key, NaN seen); a min is the max of negated keys (never INT64_MIN,
-         * which only a NaN could produce). */
-        int64_t v[2] = {is_min ? -best : best, has_nan};
-        TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, ctx->comm));
-        *result = v[1] ? NAN : key_value(is_min ? -v[0] : v[0]);
+        TSR_CALL(ctx, minmax_finish(ctx, is_min, best, has_nan, result));
         tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
         return TSR_SUCCESS;
     }
@@ -195,14 +213,74 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
             acc_merge(&total, &mine);
         }
     }
-    acc_normalize(&total);
-    /* Normalised digits are below 2^32, so an integer sum over ranks cannot overflow. */
-    acc global;
-    TSR_MPI(ctx, MPI_Allreduce(total.d, global.d, ACC_DIGITS + 3, MPI_INT64_T, MPI_SUM, ctx->comm));
-    global.pending = 0;
-    double v = acc_value(&global);
-    *result = squares ? sqrt(v) : v;
+    TSR_CALL(ctx, sum_finish(ctx, &total, squares, result));
     tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
+    return TSR_SUCCESS;
+}
+
+int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_op op,
+                       double *result) {
+    TSR_CHECK(ctx, op >= TSR_REDUCE_SUM && op <= TSR_REDUCE_NORM2, TSR_ERR_ARG,
+              "unknown reduction %d", (int)op);
+    TSR_CHECK(ctx, n >= 0 && (values || n == 0) && result, TSR_ERR_ARG,
+              "tsr_reduce_doubles: bad arguments (n = %lld)", (long long)n);
+    bool parallel = n > ctx->min_parallel_cells;
+    if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
+        bool is_min = op == TSR_REDUCE_MIN;
+        const int64_t identity = order_key(is_min ? INFINITY : -INFINITY);
+        int64_t best = identity, has_nan = 0;
+#pragma omp parallel if (parallel)
+        {
+            int64_t mine = identity, nan = 0;
+#pragma omp for schedule(static) nowait
+            for (int64_t i = 0; i < n; i++) {
+                if (isnan(values[i])) {
+                    nan = 1;
+                    continue;
+                }
+                int64_t k = order_key(values[i]);
+                if (is_min ? k < mine : k > mine)
+                    mine = k;
+            }
+#pragma omp critical(tsr_reduce_minmax)
+            {
+                has_nan |= nan;
+                if (is_min ? mine < best : mine > best)
+                    best = mine;
+            }
+        }
+        return minmax_finish(ctx, is_min, best, has_nan, result);
+    }
+    bool squares = op == TSR_REDUCE_NORM2;
+    acc total;
+    memset(&total, 0, sizeof total);
+#pragma omp parallel if (parallel)
+    {
+        acc mine;
+        memset(&mine, 0, sizeof mine);
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; i++)
+            acc_add(&mine, squares ? values[i] * values[i] : values[i]);
+        acc_normalize(&mine);
+#pragma omp critical(tsr_reduce_sum)
+        acc_merge(&total, &mine);
+    }
+    return sum_finish(ctx, &total, squares, result);
+}
+
+int tsr_checksum_doubles(tsr_ctx ctx, const double *values, int64_t n, int64_t first,
+                         uint64_t *checksum) {
+    TSR_CHECK(ctx, n >= 0 && first >= 0 && (values || n == 0) && checksum, TSR_ERR_ARG,
+              "tsr_checksum_doubles: bad arguments (n = %lld, first = %lld)", (long long)n,
+              (long long)first);
+    uint64_t sum = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sum) if (n > ctx->min_parallel_cells)
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, &values[i], sizeof v);
+        sum += tsr_checksum_term((uint64_t)(first + i), v);
+    }
+    TSR_MPI(ctx, MPI_Allreduce(&sum, checksum, 1, MPI_UINT64_T, MPI_SUM, ctx->comm));
     return TSR_SUCCESS;
 }
 

@@ -9,6 +9,7 @@ void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, bool enable
     p->total = total;
     p->start = p->last = tsr_wtime();
     p->enabled = enabled && ctx->rank == 0;
+    p->unit = "step";
 }
 
 void tsr_progress_update(tsr_progress *p, int64_t done) {
@@ -21,9 +22,9 @@ void tsr_progress_update(tsr_progress *p, int64_t done) {
     double rate = done / (now - p->start);
     double eta = rate > 0 ? (p->total - done) / rate : 0;
     bool tty = isatty(fileno(stderr));
-    fprintf(stderr, "%s%s: step %lld/%lld (%.0f%%), %.1f steps/s, ETA %.0f s%s", tty ? "\r" : "",
-            p->ctx->name, (long long)done, (long long)p->total,
-            p->total ? 100.0 * done / p->total : 100.0, rate, eta, tty ? "   " : "\n");
+    fprintf(stderr, "%s%s: %s %lld/%lld (%.0f%%), %.1f %ss/s, ETA %.0f s%s", tty ? "\r" : "",
+            p->ctx->name, p->unit, (long long)done, (long long)p->total,
+            p->total ? 100.0 * done / p->total : 100.0, rate, p->unit, eta, tty ? "   " : "\n");
     fflush(stderr);
 }
 

@@ -35,6 +35,11 @@ int64_t tsr_decomp_blocks_along(tsr_decomp d, int dim);
 int tsr_decomp_block_box(tsr_decomp d, int64_t id, tsr_box *box);
 int64_t tsr_decomp_block_cells(tsr_decomp d, int64_t id);
 
+/* The contiguous share [*lo, *hi) of `n` items for part `part` of `parts`: sizes differ by at
+ * most one, the larger shares first. For splitting a 1D set of items (particles, rows) without a
+ * grid. TSR_ERR_ARG for n < 0, parts < 1 or part outside 0..parts-1. Not collective. */
+int tsr_split_range(int64_t n, int parts, int part, int64_t *lo, int64_t *hi);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,18 @@ typedef enum tsr_bits { TSR_BITS_DOUBLE, TSR_BITS_INTEGER } tsr_bits;
  * i the natural (x fastest) global index. Every rank receives it. Collective. */
 int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum);
 
+/* Reduces n doubles given by each rank (any n, 0 included) over all ranks, with the same
+ * exactness as tsr_field_reduce: the result does not depend on how the values are spread over
+ * ranks or threads, nor on their order. Every rank receives it. Collective. */
+int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_op op,
+                       double *result);
+
+/* The checksum convention over a distributed sequence: this rank holds elements first ..
+ * first+n-1 (bit patterns of doubles); the sum over every rank's elements is returned on every
+ * rank. Collective. */
+int tsr_checksum_doubles(tsr_ctx ctx, const double *values, int64_t n, int64_t first,
+                         uint64_t *checksum);
+
 /* The splitmix64 finaliser used by the checksum convention. */
 static inline uint64_t tsr_splitmix64(uint64_t z) {
     z += 0x9e3779b97f4a7c15ull;

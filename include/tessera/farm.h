@@ -1,0 +1,124 @@
+/* Task farm: independent tasks handed out in chunks by the coordinator (rank 0) to workers that
+ * ask for them (self-scheduling), results delivered on rank 0 in task order. */
+#ifndef TESSERA_FARM_H
+#define TESSERA_FARM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "context.h"
+#include "options.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsr_farm_s *tsr_farm;
+
+/* How many tasks a worker gets per request. */
+typedef enum tsr_chunk_kind {
+    TSR_CHUNK_STATIC, /* equal contiguous shares, one per working rank (for comparison) */
+    TSR_CHUNK_FIXED,  /* `size` tasks per chunk */
+    TSR_CHUNK_GUIDED  /* remaining / (2 x working ranks), never below `size` (default 1) */
+} tsr_chunk_kind;
+
+typedef struct tsr_chunk_policy {
+    tsr_chunk_kind kind;
+    int64_t size; /* fixed: tasks per chunk (>= 1); guided: smallest chunk (>= 1) */
+} tsr_chunk_policy;
+
+/* Parses "static", "fixed:N" or "guided[:MIN]". TSR_ERR_INPUT naming the text on a malformed one.
+ * Not collective. */
+int tsr_chunk_policy_parse(tsr_ctx ctx, const char *text, tsr_chunk_policy *policy);
+/* Writes the policy in the form tsr_chunk_policy_parse reads ("fixed:64"). Not collective. */
+void tsr_chunk_policy_format(const tsr_chunk_policy *policy, char *buf, size_t len);
+
+/* What a failing task does to the farm. */
+typedef enum tsr_farm_on_error {
+    TSR_FARM_ABORT,   /* stop handing out work; every rank returns the first failure */
+    TSR_FARM_CONTINUE /* run everything; failures are listed at the end and returned */
+} tsr_farm_on_error;
+
+#define TSR_TASK_MSG_LEN 256
+
+/* One task as the task function sees it. Everything is owned by the farm and valid only during
+ * the call. */
+typedef struct tsr_task {
+    int64_t id;                     /* 0 .. ntasks-1 */
+    const void *item;               /* the caller's item for this id (NULL without items) */
+    size_t item_bytes;              /* its size */
+    void *result;                   /* room for the result */
+    size_t result_bytes;            /* in: the room (opts.result_bytes); out: bytes produced */
+    char message[TSR_TASK_MSG_LEN]; /* on failure, why (optional; "" gives a generic text) */
+    int rank;                       /* the rank running it */
+} tsr_task;
+
+/* Runs one task; returns 0, or non-zero for a failure (reported with the task's id and
+ * message). Called on any rank, one task at a time per rank; it may use OpenMP inside. */
+typedef int (*tsr_task_fn)(tsr_task *task, void *user);
+/* Receives one successful task's result on rank 0, in increasing id order; a non-zero return
+ * aborts the farm. The result memory is the farm's, valid during the call. */
+typedef int (*tsr_result_fn)(int64_t id, const void *result, size_t bytes, void *user);
+
+typedef struct tsr_farm_opts {
+    int64_t ntasks;         /* tasks 0 .. ntasks-1 (>= 0) */
+    tsr_chunk_policy chunk; /* default guided */
+    size_t result_bytes;    /* largest result of one task (0: tasks return nothing) */
+    size_t item_bytes;      /* bytes per item (0: tasks are bare ids) */
+    const void *items;      /* rank 0 only: ntasks items of item_bytes, in id order; caller's */
+    tsr_farm_on_error on_error;
+    int64_t window;         /* rank 0 buffers at most this many results ahead of the next one it
+                               delivers (0: 65536, and at least a static share) */
+    bool coordinator_works; /* with more than one rank, rank 0 also runs tasks (default true) */
+    bool progress;          /* progress line on rank 0 (also on when stdout is a terminal) */
+    char chunk_text[TSR_OPT_STRLEN]; /* --chunk; parsed by tsr_farm_create when not "" */
+    int on_error_choice;             /* --on-error abort|continue, an index into the choices */
+} tsr_farm_opts;
+
+/* Defaults: no tasks, guided chunks, abort on error, rank 0 works, no forced progress. */
+void tsr_farm_opts_init(tsr_farm_opts *o);
+/* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue and --progress.
+ * Not collective. */
+int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o);
+
+/* Creates a farm; rank 0 validates the options (ntasks, chunk policy, window) and every rank
+ * learns the verdict. opts is copied; opts->items must outlive tsr_farm_run. Collective. */
+int tsr_farm_create(tsr_ctx ctx, const tsr_farm_opts *opts, tsr_farm *farm);
+int tsr_farm_destroy(tsr_farm *farm);
+
+/* Runs every task exactly once across the ranks and delivers the results to `deliver` on rank 0
+ * (may be NULL) in task order. A failure under TSR_FARM_ABORT stops the farm cleanly: every rank
+ * returns TSR_ERR_KERNEL with the message "task <id> failed on rank <r>: <message>". Under
+ * TSR_FARM_CONTINUE every task runs, rank 0 prints each failure, and every rank returns
+ * TSR_ERR_KERNEL naming how many failed and their ids. Collective; run once per farm. */
+int tsr_farm_run(tsr_farm farm, tsr_task_fn task, tsr_result_fn deliver, void *user);
+
+/* Per rank, what it did (filled on rank 0 for every rank after a run). */
+typedef struct tsr_farm_worker {
+    int64_t tasks;  /* tasks run */
+    int64_t chunks; /* chunks received */
+    double busy;    /* seconds inside task functions */
+} tsr_farm_worker;
+
+typedef struct tsr_farm_stats {
+    int64_t ntasks, failed;
+    double seconds;       /* wall time of tsr_farm_run */
+    double balance;       /* max / mean busy seconds over the ranks that work */
+    int64_t max_buffered; /* most results rank 0 held ahead of delivery */
+    int nranks;
+    const tsr_farm_worker *workers; /* nranks entries on rank 0, NULL elsewhere; owned by farm */
+    const int64_t *failed_ids;      /* `failed` ids in increasing order (rank 0); owned by farm */
+} tsr_farm_stats;
+
+/* What the last run did. Not collective. */
+int tsr_farm_get_stats(tsr_farm farm, tsr_farm_stats *stats);
+/* Rank 0 prints, per rank, tasks, chunks and busy seconds, then the totals, the task rate and
+ * the balance. Not collective. */
+int tsr_farm_print_summary(tsr_farm farm, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+/* farm: implementation in progress on its own branch. */

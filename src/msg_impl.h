@@ -1,0 +1,58 @@
+/* Point-to-point messaging for the farm and the pipeline: synchronous nonblocking sends whose
+ * buffers the outbox owns, receives of any size, and quiescence (every rank stops sending, every
+ * message sent is received, then all return), so that a run ends cleanly whether it finished
+ * or was aborted half-way. */
+#ifndef TESSERA_MSG_IMPL_H
+#define TESSERA_MSG_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "context_impl.h"
+
+/* Sends in progress on one communicator. */
+typedef struct tsr__outbox {
+    tsr_ctx ctx;
+    MPI_Comm comm;
+    int n, cap;
+    MPI_Request *reqs;
+    void **bufs;
+    int *idx; /* scratch for MPI_Testsome */
+} tsr__outbox;
+
+/* A received message; buf is reused between receives and freed by tsr__msg_free. */
+typedef struct tsr__msg {
+    int source, tag;
+    void *buf;
+    size_t len, cap;
+} tsr__msg;
+
+int tsr__outbox_init(tsr__outbox *ob, tsr_ctx ctx, MPI_Comm comm);
+/* Frees the outbox; sends still in flight are cancelled (only after an error). */
+void tsr__outbox_free(tsr__outbox *ob);
+
+/* Starts an MPI_Issend of a copy of `len` bytes of buf (NULL for an empty message) to `dest`.
+ * The copy is freed when the send completes. Not collective. */
+int tsr__outbox_send(tsr__outbox *ob, const void *buf, size_t len, int dest, int tag);
+/* Like tsr__outbox_send but takes ownership of `buf` (from malloc), without a copy. */
+int tsr__outbox_send_owned(tsr__outbox *ob, void *buf, size_t len, int dest, int tag);
+/* Completes the sends that have finished and frees their buffers. Not collective. */
+int tsr__outbox_progress(tsr__outbox *ob);
+/* Sends not yet matched by their receiver. */
+static inline int tsr__outbox_pending(const tsr__outbox *ob) {
+    return ob->n;
+}
+
+/* Receives the next message from anyone on the outbox's communicator into m. With `wait`,
+ * blocks until one arrives (*got is then true); otherwise returns at once. Progresses the
+ * outbox. Not collective. */
+int tsr__msg_recv(tsr__outbox *ob, bool wait, tsr__msg *m, bool *got);
+void tsr__msg_free(tsr__msg *m);
+
+/* Ends a run on every rank: the caller sends nothing more; messages arriving meanwhile are
+ * received and discarded, this rank's own sends are completed (so they were all received), then
+ * a nonblocking barrier tells when every rank has done so. Collective over the outbox's
+ * communicator. */
+int tsr__quiesce(tsr__outbox *ob);
+
+#endif

@@ -1,0 +1,1 @@
+/* pipeline: implementation in progress on its own branch. */
