@@ -87,3 +87,19 @@ void tsr_domain_print_summary(tsr_domain *d, FILE *out) {
                    gs, lay->periodic[0] ? " periodic" : "", bs,
                    tsr_map_strategy_names[d->map->strategy], ctx->size, ctx->threads);
 }
+
+void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len) {
+    const tsr__layout *lay = &d->decomp->lay;
+    char grid[96] = "", blocks[96] = "";
+    for (int i = 0, gn = 0, bn = 0; i < lay->ndim; i++) {
+        gn += snprintf(grid + gn, sizeof grid - (size_t)gn, "%s%lld", i ? ", " : "",
+                       (long long)lay->n[i]);
+        bn += snprintf(blocks + bn, sizeof blocks - (size_t)bn, "%s%lld", i ? ", " : "",
+                       (long long)lay->nb[i]);
+    }
+    snprintf(buf, len,
+             "\"grid\": [%s], \"periodic\": %s, \"blocks\": [%s], \"map\": \"%s\", "
+             "\"halo_width\": %d",
+             grid, lay->periodic[0] ? "true" : "false", blocks,
+             tsr_map_strategy_names[d->map->strategy], d->width);
+}

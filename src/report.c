@@ -1,4 +1,7 @@
-/* Progress line on rank 0. */
+/* Progress line on rank 0, and the end-of-run report of per-rank timers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "context_impl.h"
@@ -31,4 +34,120 @@ void tsr_progress_update(tsr_progress *p, int64_t done) {
 void tsr_progress_end(tsr_progress *p) {
     if (p->enabled && p->last > p->start && isatty(fileno(stderr)))
         fputc('\n', stderr);
+}
+
+static const char *const timer_names[TSR_TIMER_COUNT] = {"compute", "pack", "wait", "unpack", "io"};
+
+int tsr_report_add_option(tsr_opts opts, char *path) {
+    return tsr_opts_add_string(opts, "report", path, "FILE.json",
+                               "write per-rank timers and the run's configuration as JSON");
+}
+
+/* A JSON string literal of s (quotes, backslashes and control characters escaped). */
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Per rank: the timers, then bytes sent; host names travel separately. */
+#define REPORT_VALUES (TSR_TIMER_COUNT + 1)
+
+static void timer_stats(const double *all, int nranks, int t, double *min, double *mean,
+                        double *max) {
+    *min = *max = all[t];
+    double sum = 0;
+    for (int r = 0; r < nranks; r++) {
+        double v = all[r * REPORT_VALUES + t];
+        sum += v;
+        *min = v < *min ? v : *min;
+        *max = v > *max ? v : *max;
+    }
+    *mean = sum / nranks;
+}
+
+static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const double *all,
+                      const char *hosts) {
+    FILE *f = fopen(path, "w");
+    TSR_CHECK(ctx, f, TSR_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
+    int n = ctx->size;
+    fprintf(f, "{\n  \"app\": ");
+    json_string(f, r->app ? r->app : ctx->name);
+    fprintf(f, ",\n  \"command_line\": ");
+    json_string(f, r->command_line);
+    fprintf(f, ",\n  \"tessera_version\": \"%s\",\n  \"ranks\": %d,\n  \"threads\": %d,\n",
+            TESSERA_VERSION, n, ctx->threads);
+    if (r->config_json && *r->config_json)
+        fprintf(f, "  \"config\": {%s},\n", r->config_json);
+    fprintf(f, "  \"seconds\": %.9g,\n  \"rate_unit\": ", r->seconds);
+    json_string(f, r->rate_unit ? r->rate_unit : "");
+    fprintf(f, ",\n  \"rate\": %.9g,\n  \"imbalance\": {", r->rate);
+    for (int t = 0; t < TSR_TIMER_COUNT; t++) {
+        double mn, mean, mx;
+        timer_stats(all, n, t, &mn, &mean, &mx);
+        fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", timer_names[t], mean > 0 ? mx / mean : 1.0);
+    }
+    fprintf(f, "},\n  \"per_rank\": [\n");
+    for (int k = 0; k < n; k++) {
+        fprintf(f, "    {\"rank\": %d, \"host\": ", k);
+        json_string(f, &hosts[(size_t)k * MPI_MAX_PROCESSOR_NAME]);
+        for (int t = 0; t < TSR_TIMER_COUNT; t++)
+            fprintf(f, ", \"%s\": %.9g", timer_names[t], all[k * REPORT_VALUES + t]);
+        fprintf(f, ", \"bytes_sent\": %.0f}%s\n", all[k * REPORT_VALUES + TSR_TIMER_COUNT],
+                k + 1 < n ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    TSR_CHECK(ctx, fclose(f) == 0, TSR_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return TSR_SUCCESS;
+}
+
+int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *out) {
+    int n = ctx->size;
+    double mine[REPORT_VALUES];
+    for (int t = 0; t < TSR_TIMER_COUNT; t++)
+        mine[t] = ctx->timers[t];
+    mine[TSR_TIMER_COUNT] = (double)ctx->bytes_sent;
+    char host[MPI_MAX_PROCESSOR_NAME] = "";
+    int len = 0;
+    TSR_MPI(ctx, MPI_Get_processor_name(host, &len));
+    double *all = NULL;
+    char *hosts = NULL;
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0) {
+        err = tsr__calloc(ctx, (size_t)n * REPORT_VALUES, sizeof *all, &all);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)n, MPI_MAX_PROCESSOR_NAME, &hosts);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_MPI(ctx, MPI_Gather(mine, REPORT_VALUES, MPI_DOUBLE, all, REPORT_VALUES, MPI_DOUBLE, 0,
+                            ctx->comm));
+    TSR_MPI(ctx, MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME,
+                            MPI_CHAR, 0, ctx->comm));
+    if (ctx->rank == 0) {
+        if (out) {
+            fprintf(out, "%-8s %10s %10s %10s %9s\n", "timer", "min s", "mean s", "max s",
+                    "max/mean");
+            for (int t = 0; t < TSR_TIMER_COUNT; t++) {
+                double mn, mean, mx;
+                timer_stats(all, n, t, &mn, &mean, &mx);
+                fprintf(out, "%-8s %10.4f %10.4f %10.4f %9.2f\n", timer_names[t], mn, mean, mx,
+                        mean > 0 ? mx / mean : 1.0);
+            }
+        }
+        if (path && *path)
+            err = write_json(ctx, r, path, all, hosts);
+    }
+    free(all);
+    free(hosts);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    if (path && *path && out)
+        tsr_ctx_printf(ctx, out, "wrote report %s\n", path);
+    return TSR_SUCCESS;
 }

@@ -21,6 +21,7 @@ typedef struct heat {
     bool no_overlap;
     bool quiet;
     char png[TSR_OPT_STRLEN];
+    char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
     char cmdline[4096];
 } heat;
@@ -133,6 +134,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     if (!err)
         err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
     if (!err)
+        err = tsr_report_add_option(o, h->report);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
     snprintf(h->cmdline, sizeof h->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
@@ -220,8 +223,18 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
     if (h.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", h.png);
-    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
-                   elapsed > 0 ? cells * (double)advanced / elapsed / 1e6 : 0.0);
+    double mlups = elapsed > 0 ? cells * (double)advanced / elapsed / 1e6 : 0.0;
+    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n", mlups);
+    char config[512];
+    tsr_domain_config_json(&dom, config, sizeof config);
+    tsr_report rep = {.app = "tessera-heat",
+                      .command_line = h.cmdline,
+                      .config_json = config,
+                      .seconds = elapsed,
+                      .rate_unit = "MLUP/s",
+                      .rate = mlups};
+    if ((err = tsr_report_finish(ctx, &rep, h.report, stdout)))
+        goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
     tsr_sweep_destroy(&sweep);

@@ -17,6 +17,7 @@ typedef struct life {
     int init;
     bool quiet;
     char png[TSR_OPT_STRLEN];
+    char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
     char cmdline[4096];
 } life;
@@ -107,6 +108,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     if (!err)
         err = tsr_opts_add_flag(o, "quiet", &l->quiet, "no progress line");
     if (!err)
+        err = tsr_report_add_option(o, l->report);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
     snprintf(l->cmdline, sizeof l->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
@@ -183,9 +186,19 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_ctx_printf(ctx, stdout, "alive %.0f\n", alive);
     if (l.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", l.png);
-    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n",
-                   elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)advanced / elapsed / 1e6
-                               : 0.0);
+    double mlups =
+        elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)advanced / elapsed / 1e6 : 0.0;
+    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n", mlups);
+    char config[512];
+    tsr_domain_config_json(&dom, config, sizeof config);
+    tsr_report rep = {.app = "tessera-life",
+                      .command_line = l.cmdline,
+                      .config_json = config,
+                      .seconds = elapsed,
+                      .rate_unit = "MLUP/s",
+                      .rate = mlups};
+    if ((err = tsr_report_finish(ctx, &rep, l.report, stdout)))
+        goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
     tsr_sweep_destroy(&sweep);

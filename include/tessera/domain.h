@@ -57,6 +57,10 @@ int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done);
 /* One line on rank 0: grid, blocks, map, ranks x threads. Not collective. */
 void tsr_domain_print_summary(tsr_domain *d, FILE *out);
 
+/* The domain as JSON object members for tsr_report.config_json: grid, periodic, blocks, map,
+ * halo width. Truncated to len. Not collective. */
+void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
