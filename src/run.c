@@ -219,8 +219,12 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
         if (next_check < next)
             next = next_check;
         double t0 = tsr_wtime();
-        err = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, r->kernel, r->user,
-                              r->overlap, false, NULL);
+        if (r->time_block > 1)
+            err = tsr_sweep_steps_blocked(r->sweep, r->halo, &r->u, &r->v, next - s, r->time_block,
+                                          r->kernel, r->user, false, NULL);
+        else
+            err = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, r->kernel, r->user,
+                                  r->overlap, false, NULL);
         compute += tsr_wtime() - t0;
         if (err)
             break;

@@ -19,6 +19,7 @@ typedef struct heat {
     double boundary;
     int init;
     bool no_overlap;
+    int64_t time_block;
     bool quiet;
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
@@ -105,6 +106,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     memset(h, 0, sizeof *h);
     tsr_domain_opts_init(&h->dom, &grid, 1);
     h->steps = 100;
+    h->time_block = 1;
     h->alpha = -1; /* 0.4 / ndim once the grid is known */
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx,
@@ -132,6 +134,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
         err = tsr_opts_add_flag(o, "no-overlap", &h->no_overlap,
                                 "finish each exchange before computing (for comparison)");
     if (!err)
+        err = tsr_opts_add_int(o, "time-block", &h->time_block, 1, 7, "K",
+                               "K steps per exchange on a K-wide halo with corners, run as a "
+                               "cache-resident wavefront (same results)");
+    if (!err)
         err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
     if (!err)
         err = tsr_report_add_option(o, h->report);
@@ -143,6 +149,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     if (*done)
         return TSR_SUCCESS;
     int ndim = h->dom.grid.ndim;
+    /* k steps per exchange read k cells into the ghosts, corners included. */
+    if (h->dom.halo_width < h->time_block)
+        h->dom.halo_width = h->time_block;
     if (h->alpha < 0)
         h->alpha = 0.4 / (double)ndim;
     err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
@@ -160,7 +169,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_domain dom;
     tsr_field u = NULL, v = NULL;
     tsr_sweep sweep = NULL;
-    int err = tsr_domain_create(ctx, &h.dom, TSR_STENCIL_STAR, &dom);
+    int err =
+        tsr_domain_create(ctx, &h.dom, h.time_block > 1 ? TSR_STENCIL_BOX : TSR_STENCIL_STAR, &dom);
     if (!err)
         err = tsr_domain_run_checks(&dom, &h.dom, &done);
     if (err || done)
@@ -193,6 +203,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .kernel = step_kernel,
         .user = &p,
         .overlap = !h.no_overlap,
+        .time_block = (int)h.time_block,
         .progress = !h.quiet,
         .dt = 1.0,
         .steps = h.steps,

@@ -46,6 +46,7 @@ typedef struct tsr_run {
     tsr_kernel kernel;
     void *user;
     bool overlap;
+    int time_block; /* > 1: that many steps per exchange (tsr_sweep_steps_blocked) */
     bool progress;
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
