@@ -6,11 +6,13 @@
  * counts) that every task ran exactly once; then failing tasks under both policies. Prints
  * "N passed, N failed".
  *
- * --fail-abort / --fail-continue run 40 tasks of which some fail and end through tsr_finalize
- * (for must_fail.py); --bench N runs N empty tasks and prints the rate. --chunk, --on-error and
- * --progress apply to these modes. */
+ * --fail-abort (task 17 fails) and --fail-continue (tasks 3 and 17 fail; --on-error continue)
+ * run 40 tasks and end through tsr_finalize, for must_fail.py. --bench N runs N tasks that
+ * sleep --task-us each and prints the rate and the summary. --chunk, --on-error and --progress
+ * apply to these modes (and --chunk is validated before the matrix too). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <tessera.h>
 
@@ -21,7 +23,8 @@ typedef struct tcase {
     int64_t n;
     bool items;
     int fail;
-    int *runs; /* executions per id on this rank */
+    int64_t refuse; /* the result callback fails at this id (-1: never) */
+    int *runs;      /* executions per id on this rank */
     /* rank 0, from the result callback */
     char *seen;
     int64_t last, delivered, bad;
@@ -105,6 +108,8 @@ static int deliver_fn(int64_t id, const void *result, size_t bytes, void *user) 
         return 0;
     }
     c->last = id;
+    if (id == c->refuse)
+        return 7;
     c->seen[id]++;
     c->delivered++;
     unsigned char item[ITEM_BYTES], want[RESULT_BYTES];
@@ -115,9 +120,14 @@ static int deliver_fn(int64_t id, const void *result, size_t bytes, void *user) 
     return 0;
 }
 
-static int empty_task(tsr_task *t, void *user) {
-    (void)t;
-    (void)user;
+/* --bench: does nothing, or sleeps the given microseconds (ids divisible by 3 three times as
+ * long, for an uneven load). */
+static int bench_task(tsr_task *t, void *user) {
+    int64_t us = *(const int64_t *)user * (t->id % 3 == 0 ? 3 : 1);
+    if (us > 0) {
+        struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }
 
@@ -126,18 +136,24 @@ typedef struct setup {
     int64_t n, window;
     bool items, coordinator_works;
     int fail, on_error;
+    int64_t refuse; /* 0: never, else the id at which the result callback fails */
 } setup;
 
 /* Runs one farm and checks everything; returns 0 or a local (non-farm) error. */
 static int run_case(tsr_ctx ctx, const setup *s) {
     int rank = tsr_ctx_rank(ctx);
     char what[160];
-    snprintf(what, sizeof what, "chunk %s n %lld items %d rank0-works %d window %lld fail %d %s",
-             s->chunk, (long long)s->n, (int)s->items, (int)s->coordinator_works,
-             (long long)s->window, s->fail, s->on_error ? "continue" : "abort");
+    snprintf(what, sizeof what,
+             "chunk %s n %lld items %d rank0-works %d window %lld fail %d %s refuse %lld", s->chunk,
+             (long long)s->n, (int)s->items, (int)s->coordinator_works, (long long)s->window,
+             s->fail, s->on_error ? "continue" : "abort", (long long)s->refuse);
     if (getenv("FARM_TRACE") && rank == 0)
         fprintf(stderr, "case %s\n", what);
-    tcase c = {.n = s->n, .items = s->items, .fail = s->fail, .last = -1};
+    tcase c = {.n = s->n,
+               .items = s->items,
+               .fail = s->fail,
+               .refuse = s->refuse ? s->refuse : -1,
+               .last = -1};
     size_t n = (size_t)s->n;
     unsigned char *items = NULL;
     int *total = NULL;
@@ -179,7 +195,7 @@ static int run_case(tsr_ctx ctx, const setup *s) {
     tsr_farm_stats st;
     tsr_farm_get_stats(farm, &st);
     char detail[1400];
-    int expect = s->fail == FAIL_NONE ? TSR_SUCCESS : TSR_ERR_KERNEL;
+    int expect = s->fail == FAIL_NONE && !s->refuse ? TSR_SUCCESS : TSR_ERR_KERNEL;
     snprintf(detail, sizeof detail, "return codes %d..%d, expected %d (%s)", lo, hi, expect, msg);
     check(ctx, lo == expect && hi == expect, what, detail);
 
@@ -197,10 +213,8 @@ static int run_case(tsr_ctx ctx, const setup *s) {
         snprintf(detail, sizeof detail,
                  "%lld tasks ran once, %lld more than once; stats count %lld of %lld runs",
                  (long long)once, (long long)more, (long long)counted, (long long)ran);
-        check(ctx,
-              more == 0 && counted == ran &&
-                  (s->fail == FAIL_3_17 && !s->on_error ? 1 : once == s->n),
-              what, detail);
+        bool aborted = (s->fail == FAIL_3_17 && !s->on_error) || s->refuse;
+        check(ctx, more == 0 && counted == ran && (aborted || once == s->n), what, detail);
         snprintf(detail, sizeof detail, "%lld bad deliveries", (long long)c.bad);
         check(ctx, c.bad == 0, what, detail);
         if (strcmp(s->chunk, "static") != 0) {
@@ -209,7 +223,14 @@ static int run_case(tsr_ctx ctx, const setup *s) {
                      (long long)st.max_buffered, (long long)window);
             check(ctx, st.max_buffered <= window, what, detail);
         }
-        if (s->fail == FAIL_NONE) {
+        if (s->refuse) {
+            char want[64];
+            snprintf(want, sizeof want, "delivering the result of task %lld failed",
+                     (long long)s->refuse);
+            snprintf(detail, sizeof detail, "%lld delivered; message '%s'", (long long)c.delivered,
+                     msg);
+            check(ctx, strstr(msg, want) && c.delivered == s->refuse, what, detail);
+        } else if (s->fail == FAIL_NONE) {
             snprintf(detail, sizeof detail, "%lld of %lld delivered", (long long)ok_seen,
                      (long long)s->n);
             check(ctx, ok_seen == s->n && c.delivered == s->n, what, detail);
@@ -269,12 +290,17 @@ static int matrix(tsr_ctx ctx) {
                            .on_error = policy};
                 TSR_CALL(ctx, run_case(ctx, &s));
             }
+    /* A result callback that fails aborts the farm too. */
+    for (size_t k = 0; k < sizeof fail_chunks / sizeof *fail_chunks; k++) {
+        setup s = {.chunk = fail_chunks[k], .n = 97, .coordinator_works = k % 2, .refuse = 50};
+        TSR_CALL(ctx, run_case(ctx, &s));
+    }
     return TSR_SUCCESS;
 }
 
 typedef struct args {
     bool fail_abort, fail_continue;
-    int64_t bench;
+    int64_t bench, task_us;
     tsr_farm_opts farm;
 } args;
 
@@ -294,6 +320,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, args *a, bool *done) {
         err = tsr_opts_add_int(o, "bench", &a->bench, 0, INT64_MAX, "N",
                                "run N empty tasks and print the rate");
     if (!err)
+        err = tsr_opts_add_int(o, "task-us", &a->task_us, 0, 10000000, "US",
+                               "--bench: each task sleeps this long (every third 3x)");
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
     tsr_opts_destroy(&o);
     return err;
@@ -310,12 +339,12 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
         /* --bench, or the --chunk check before the test matrix */
         a.farm.ntasks = a.bench;
         TSR_CALL(ctx, tsr_farm_create(ctx, &a.farm, &farm));
-        int err = tsr_farm_run(farm, empty_task, NULL, NULL);
+        int err = tsr_farm_run(farm, bench_task, NULL, &a.task_us);
         if (!err && a.bench) {
             tsr_farm_stats st;
             tsr_farm_get_stats(farm, &st);
-            tsr_ctx_printf(ctx, stdout, "bench: %lld empty tasks, %.3f s, %.0f tasks/s\n",
-                           (long long)st.ntasks, st.seconds,
+            tsr_ctx_printf(ctx, stdout, "bench: %lld tasks of %lld us, %.3f s, %.0f tasks/s\n",
+                           (long long)st.ntasks, (long long)a.task_us, st.seconds,
                            st.seconds > 0 ? (double)st.ntasks / st.seconds : 0.0);
             tsr_farm_print_summary(farm, stdout);
         }
