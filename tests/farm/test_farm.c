@@ -353,7 +353,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
             return err;
     }
     if (a.fail_abort || a.fail_continue) {
-        tcase c = {.n = 40, .fail = a.fail_abort ? FAIL_17 : FAIL_3_17, .last = -1};
+        tcase c = {.n = 40, .fail = a.fail_abort ? FAIL_17 : FAIL_3_17, .refuse = -1, .last = -1};
         c.runs = calloc(40, sizeof *c.runs);
         c.seen = calloc(40, 1);
         int err = c.runs && c.seen ? 0 : TSR_ERR_MEMORY;
