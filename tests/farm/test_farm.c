@@ -9,7 +9,8 @@
  * --fail-abort (task 17 fails) and --fail-continue (tasks 3 and 17 fail; --on-error continue)
  * run 40 tasks and end through tsr_finalize, for must_fail.py. --bench N runs N tasks that
  * sleep --task-us each and prints the rate and the summary. --chunk, --on-error and --progress
- * apply to these modes (and --chunk is validated before the matrix too). */
+ * apply to these modes (and --chunk is validated before the matrix too). FARM_TRACE=1 in the
+ * environment names each case before it runs, to find a hang. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
