@@ -1,0 +1,92 @@
+/* Farm overhead: throughput of empty tasks for a chunk policy, repeated, median reported.
+ *
+ *   mpirun -np 3 build/bench/farm_bench --tasks 200000 --chunk fixed:64 --reps 5
+ *
+ * Prints one line per repetition and "median tasks/s <x>" last. Every task returns 8 bytes so
+ * that the results path (gather to rank 0, in-order delivery) is part of what is measured. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tessera.h>
+
+typedef struct bench {
+    int64_t tasks, reps;
+    tsr_farm_opts farm;
+} bench;
+
+static int empty_task(tsr_task *t, void *user) {
+    (void)user;
+    memcpy(t->result, &t->id, sizeof t->id);
+    t->result_bytes = sizeof t->id;
+    return 0;
+}
+
+/* Checks the order on the way, so a broken farm cannot look fast. */
+static int deliver(int64_t id, const void *result, size_t bytes, void *user) {
+    int64_t *next = user, got;
+    memcpy(&got, result, sizeof got);
+    return bytes == sizeof got && got == id && id == (*next)++ ? 0 : 1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int run(tsr_ctx ctx, int argc, char **argv) {
+    bench b = {.tasks = 100000, .reps = 5};
+    tsr_farm_opts_init(&b.farm);
+    tsr_opts o = NULL;
+    bool done = false;
+    TSR_CALL(ctx, tsr_opts_create(ctx, "Throughput of empty farm tasks.", &o));
+    int err = tsr_farm_add_options(o, &b.farm);
+    if (!err)
+        err = tsr_opts_add_int(o, "tasks", &b.tasks, 0, INT64_MAX, "N", "tasks per repetition");
+    if (!err)
+        err = tsr_opts_add_int(o, "reps", &b.reps, 1, 1000, "R", "repetitions");
+    if (!err)
+        err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_opts_destroy(&o);
+    TSR_CALL(ctx, err);
+    if (done)
+        return TSR_SUCCESS;
+    b.farm.ntasks = b.tasks;
+    b.farm.result_bytes = sizeof(int64_t);
+    double *rate = NULL;
+    TSR_CHECK(ctx, (rate = calloc((size_t)b.reps, sizeof *rate)), TSR_ERR_MEMORY, "no memory");
+    for (int64_t r = 0; r < b.reps && !err; r++) {
+        tsr_farm farm = NULL;
+        int64_t next = 0;
+        err = tsr_farm_create(ctx, &b.farm, &farm);
+        if (!err)
+            err = tsr_farm_run(farm, empty_task, deliver, &next);
+        tsr_farm_stats st;
+        if (!err)
+            err = tsr_farm_get_stats(farm, &st);
+        if (!err) {
+            rate[r] = st.seconds > 0 ? (double)b.tasks / st.seconds : 0;
+            tsr_ctx_printf(ctx, stdout, "rep %lld: %lld tasks in %.4f s, %.0f tasks/s\n",
+                           (long long)r, (long long)b.tasks, st.seconds, rate[r]);
+        }
+        tsr_farm_destroy(&farm);
+    }
+    if (!err) {
+        qsort(rate, (size_t)b.reps, sizeof *rate, cmp_double);
+        char policy[64];
+        tsr_chunk_policy_parse(ctx, b.farm.chunk_text[0] ? b.farm.chunk_text : "guided",
+                               &b.farm.chunk);
+        tsr_chunk_policy_format(&b.farm.chunk, policy, sizeof policy);
+        tsr_ctx_printf(ctx, stdout, "ranks %d chunk %s median tasks/s %.0f\n", tsr_ctx_size(ctx),
+                       policy, rate[b.reps / 2]);
+    }
+    free(rate);
+    return err;
+}
+
+int main(int argc, char **argv) {
+    tsr_ctx ctx = NULL;
+    int err = tsr_init(&argc, &argv, "farm_bench", &ctx);
+    if (!err)
+        err = run(ctx, argc, argv);
+    return tsr_finalize(&ctx, err);
+}
