@@ -346,7 +346,9 @@ static int run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item, in
                   .rank = f->rank};
     double t0 = tsr_wtime();
     int rc = r->fn(&t, r->user);
-    f->me.busy += tsr_wtime() - t0;
+    double dt = tsr_wtime() - t0;
+    f->me.busy += dt;
+    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, dt); /* for the run report */
     f->me.tasks++;
     if (rc == 0 && t.result_bytes > room) {
         rc = -1;

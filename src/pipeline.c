@@ -367,7 +367,9 @@ static int call_stage(run *r, int s, tsr_item *it) {
     it->rank = r->rank;
     double t0 = tsr_wtime();
     int rc = d->fn(it, d->user);
-    r->busy[s + 1] += tsr_wtime() - t0;
+    double dt = tsr_wtime() - t0;
+    r->busy[s + 1] += dt;
+    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, dt); /* for the run report */
     if (rc != 0) {
         it->message[sizeof it->message - 1] = '\0';
         if (it->message[0])
