@@ -275,6 +275,12 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     free(sr.files);
     free(sr.steps);
     free(sr.times);
+    /* The loop has no barriers: the run took as long as its slowest rank. */
+    if (!err) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, &compute, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+        if (rc != MPI_SUCCESS)
+            err = tsr_error_mpi(ctx, rc, "MPI_Allreduce", __FILE__, __LINE__, __func__);
+    }
     if (seconds)
         *seconds = compute;
     if (stopped_out)

@@ -36,8 +36,8 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
 /* Advances a two-level scheme `steps` times: each step exchanges *u's ghosts, runs the kernel on
  * {*u, *v} (read u, write v) in the split-phase order, then swaps the handles, so that *u holds
  * the newest state at the end. With `progress`, rank 0 prints a progress line at most once a
- * second. *seconds (may be NULL) receives the loop's wall time between two barriers. Every rank
- * must call it. */
+ * second. *seconds (may be NULL) receives the loop's wall time between two barriers; with NULL
+ * the loop makes no MPI call but the exchange's. Every rank must call it. */
 int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                     tsr_kernel kernel, void *user, bool overlap, bool progress, double *seconds);
 
