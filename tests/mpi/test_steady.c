@@ -2,18 +2,29 @@
  *
  * This program counts, while the time loop runs after a warm-up: heap allocations (its own
  * malloc family, which forwards to glibc's; not in sanitizer builds, whose allocator must not be
- * replaced) and MPI calls (PMPI wrappers). Exchange calls (Irecv, Isend, Waitall) are expected
- * on ranks with neighbours; any other wrapped MPI call is a failure. Cases: the overlapped sweep,
- * the plain one, and temporal blocking, on 4x4 blocks of a 96x64 grid with any map.
- * Prints "N passed, N failed". */
+ * replaced), except those made inside MPI itself, and MPI calls (PMPI wrappers). Exchange calls
+ * (Irecv, Isend, Waitall) are expected on ranks with neighbours; any other wrapped MPI call is a
+ * failure. Cases: the overlapped sweep, the plain one, and temporal blocking, on 4x4 blocks of a
+ * 96x64 grid with any map. Prints "N passed, N failed". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <tessera.h>
 
-static long n_alloc, n_exchange, n_other;
-static int counting;
+static long n_alloc, n_mpi_alloc, n_exchange, n_other;
+static int counting, in_mpi;
+
+/* Allocations inside MPI calls (Open MPI growing its free lists when a message arrives before
+ * its receive is posted) are MPI's, not the library's: counted apart, not failed on. */
+static void count_alloc(void) {
+    if (counting) {
+        if (in_mpi)
+            n_mpi_alloc++;
+        else
+            n_alloc++;
+    }
+}
 static char other_name[64];
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -27,26 +38,26 @@ extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
 void *malloc(size_t n) {
-    n_alloc += counting;
+    count_alloc();
     return __libc_malloc(n);
 }
 void *calloc(size_t n, size_t m) {
-    n_alloc += counting;
+    count_alloc();
     return __libc_calloc(n, m);
 }
 void *realloc(void *p, size_t n) {
-    n_alloc += counting;
+    count_alloc();
     return __libc_realloc(p, n);
 }
 void free(void *p) {
     __libc_free(p);
 }
 void *aligned_alloc(size_t a, size_t n) {
-    n_alloc += counting;
+    count_alloc();
     return __libc_memalign(a, n);
 }
 int posix_memalign(void **p, size_t a, size_t n) {
-    n_alloc += counting;
+    count_alloc();
     *p = __libc_memalign(a, n);
     return *p ? 0 : 12; /* ENOMEM */
 }
@@ -62,15 +73,24 @@ static void other(const char *name) {
 /* The exchange's own calls. */
 int MPI_Irecv(void *b, int c, MPI_Datatype t, int s, int tag, MPI_Comm comm, MPI_Request *r) {
     n_exchange += counting;
-    return PMPI_Irecv(b, c, t, s, tag, comm, r);
+    in_mpi = 1;
+    int rc = PMPI_Irecv(b, c, t, s, tag, comm, r);
+    in_mpi = 0;
+    return rc;
 }
 int MPI_Isend(const void *b, int c, MPI_Datatype t, int d, int tag, MPI_Comm comm, MPI_Request *r) {
     n_exchange += counting;
-    return PMPI_Isend(b, c, t, d, tag, comm, r);
+    in_mpi = 1;
+    int rc = PMPI_Isend(b, c, t, d, tag, comm, r);
+    in_mpi = 0;
+    return rc;
 }
 int MPI_Waitall(int n, MPI_Request r[], MPI_Status s[]) {
     n_exchange += counting;
-    return PMPI_Waitall(n, r, s);
+    in_mpi = 1;
+    int rc = PMPI_Waitall(n, r, s);
+    in_mpi = 0;
+    return rc;
 }
 /* Anything else the library might call. */
 int MPI_Barrier(MPI_Comm c) {
@@ -153,7 +173,7 @@ static int check_case(tsr_ctx ctx, const char *name, int map, int k, bool overla
     /* Warm-up: first exchanges, first parallel regions, MPI's free lists. */
     for (int pass = 0; !err && pass < 2; pass++) {
         counting = pass;
-        n_alloc = n_exchange = n_other = 0;
+        n_alloc = n_mpi_alloc = n_exchange = n_other = 0;
         if (k > 1)
             err = tsr_sweep_steps_blocked(sw, dom.halo, &u, &v, 12, k, kernel, NULL, false, NULL);
         else
@@ -169,14 +189,15 @@ static int check_case(tsr_ctx ctx, const char *name, int map, int k, bool overla
     int64_t bytes = 0;
     if (!err)
         err = tsr_halo_stats(dom.halo, &peers, &bytes);
-    long bad[3] = {n_alloc, n_other, peers > 0 && n_exchange == 0}, worst[3];
+    long bad[4] = {n_alloc, n_other, peers > 0 && n_exchange == 0, n_mpi_alloc}, worst[4];
     if (!err)
-        err = MPI_Allreduce(bad, worst, 3, MPI_LONG, MPI_MAX, tsr_ctx_comm(ctx)) ? TSR_ERR_MPI : 0;
+        err = MPI_Allreduce(bad, worst, 4, MPI_LONG, MPI_MAX, tsr_ctx_comm(ctx)) ? TSR_ERR_MPI : 0;
     if (!err) {
         bool ok = worst[0] == 0 && worst[1] == 0 && worst[2] == 0;
-        tsr_ctx_printf(ctx, stdout, "%s %s: %ld allocations, %ld other MPI calls%s%s%s\n",
-                       ok ? "PASS" : "FAIL", name, worst[0], worst[1], worst[1] ? " (e.g. " : "",
-                       worst[1] ? other_name : "", worst[1] ? ")" : "");
+        tsr_ctx_printf(ctx, stdout,
+                       "%s %s: %ld allocations (and %ld inside MPI), %ld other MPI calls%s%s%s\n",
+                       ok ? "PASS" : "FAIL", name, worst[0], worst[3], worst[1],
+                       worst[1] ? " (e.g. " : "", worst[1] ? other_name : "", worst[1] ? ")" : "");
         if (!COUNT_ALLOCATIONS)
             tsr_ctx_printf(ctx, stdout, "     (allocations not counted in a sanitizer build)\n");
         ok ? o->passed++ : o->failed++;
@@ -190,7 +211,7 @@ static int check_case(tsr_ctx ctx, const char *name, int map, int k, bool overla
 
 /* The counters must see what the library does, or the checks below prove nothing. */
 static int check_instrumentation(tsr_ctx ctx, outcome *o) {
-    n_alloc = n_exchange = n_other = 0;
+    n_alloc = n_mpi_alloc = n_exchange = n_other = 0;
     counting = 1;
     int err = tsr_ctx_agree(ctx, TSR_SUCCESS); /* one MPI_Allreduce inside libtessera */
     tsr_opts opts = NULL;
