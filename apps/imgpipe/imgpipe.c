@@ -296,11 +296,11 @@ static void blur(const uint8_t *in, int64_t w, int64_t h, int r, const double *w
                  double *rows, uint8_t *out) {
 #pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < h; y++) {
-        double *t = tmp + y * w;
+        double *restrict t = tmp + y * w;
         for (int64_t x = 0; x < w; x++)
             t[x] = 0.0;
         for (int k = -r; k <= r; k++) {
-            const uint8_t *s = in + clampi(y + k, h) * w;
+            const uint8_t *restrict s = in + clampi(y + k, h) * w;
             double wk = wt[k + r];
             for (int64_t x = 0; x < w; x++)
                 t[x] += wk * (double)s[x];
@@ -308,10 +308,10 @@ static void blur(const uint8_t *in, int64_t w, int64_t h, int r, const double *w
     }
 #pragma omp parallel
     {
-        double *acc = rows + (size_t)omp_get_thread_num() * (size_t)w;
+        double *restrict acc = rows + (size_t)omp_get_thread_num() * (size_t)w;
 #pragma omp for schedule(static)
         for (int64_t y = 0; y < h; y++) {
-            const double *t = tmp + y * w;
+            const double *restrict t = tmp + y * w;
             for (int64_t x = 0; x < w; x++)
                 acc[x] = 0.0;
             for (int k = -r; k <= r; k++) {
@@ -627,17 +627,19 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
     return TSR_SUCCESS;
 }
 
-/* Rough relative costs per pixel, measured with --stage-alone (see the README). */
+/* Relative costs per pixel, measured with --stage-alone on 640x480 frames, one thread: grayscale
+ * 0.33 ms, blur 0.75 ms + 0.045 ms per tap, sobel 0.16 ms, threshold 0.06 ms (integer sobel
+ * and threshold vectorise well; the blur works in doubles). */
 static double stage_cost(const imgpipe *ip, int kind) {
     switch (kind) {
     case ST_GRAY:
         return 1.0;
     case ST_BLUR:
-        return 1.0 + 0.5 * (2 * ip->radius + 1);
+        return 2.3 + 0.14 * (2 * ip->radius + 1);
     case ST_SOBEL:
-        return 2.0;
-    default:
         return 0.5;
+    default:
+        return 0.2;
     }
 }
 
