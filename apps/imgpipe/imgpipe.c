@@ -628,14 +628,14 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
 }
 
 /* Relative costs per pixel, measured with --stage-alone on 640x480 frames, one thread: grayscale
- * 0.33 ms, blur 0.75 ms + 0.045 ms per tap, sobel 0.16 ms, threshold 0.06 ms (integer sobel
+ * 0.33 ms, blur 0.75 ms + 0.135 ms per tap, sobel 0.16 ms, threshold 0.06 ms (integer sobel
  * and threshold vectorise well; the blur works in doubles). */
 static double stage_cost(const imgpipe *ip, int kind) {
     switch (kind) {
     case ST_GRAY:
         return 1.0;
     case ST_BLUR:
-        return 2.3 + 0.14 * (2 * ip->radius + 1);
+        return 2.3 + 0.41 * (2 * ip->radius + 1);
     case ST_SOBEL:
         return 0.5;
     default:
