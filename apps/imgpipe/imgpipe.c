@@ -643,6 +643,14 @@ static double stage_cost(const imgpipe *ip, int kind) {
     }
 }
 
+static const char *source_name(const imgpipe *ip) {
+    return ip->input[0] ? "read-png" : "synthetic";
+}
+
+static const char *sink_name(const imgpipe *ip) {
+    return ip->output[0] ? "write-png" : "checksum";
+}
+
 /* --serial and --stage-alone: the same functions in a plain loop on rank 0. */
 static int run_serial(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk, double *alone_seconds) {
     size_t cap[NSTAGES + 1];
@@ -657,7 +665,7 @@ static int run_serial(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk, double *alo
     *alone_seconds = 0;
     for (int64_t i = 0; !err; i++) {
         tsr_item it = {.index = i, .out = buf[0], .out_bytes = cap[0]};
-        const char *name = "source";
+        const char *name = source_name(ip);
         double t0 = tsr_wtime();
         int rc = source_fn(&it, ip);
         if (ip->alone == ALONE_SOURCE)
@@ -683,7 +691,7 @@ static int run_serial(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk, double *alo
             in_bytes = it.out_bytes;
         }
         it = (tsr_item){.index = i, .in = in, .in_bytes = in_bytes};
-        name = "sink";
+        name = sink_name(ip);
         rc = sink_fn(&it, sk);
     done:
         if (rc)
@@ -701,12 +709,13 @@ static int run_serial(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk, double *alo
 static int run_pipeline(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk) {
     tsr_pipeline p = NULL;
     TSR_CALL(ctx, tsr_pipeline_create(ctx, &p));
-    int err = tsr_pipeline_set_source(p, "source", source_fn, ip, HDR + (size_t)ip->max_bytes);
+    int err =
+        tsr_pipeline_set_source(p, source_name(ip), source_fn, ip, HDR + (size_t)ip->max_bytes);
     for (int s = 0; s < NSTAGES && !err; s++)
         err = tsr_pipeline_add_stage(p, stage_names[s], stage_fn, &st[s],
                                      HDR + (size_t)ip->max_pixels, stage_cost(ip, s), 0);
     if (!err)
-        err = tsr_pipeline_set_sink(p, "sink", sink_fn, sk);
+        err = tsr_pipeline_set_sink(p, sink_name(ip), sink_fn, sk);
     if (!err && ip->credits > 0)
         err = tsr_pipeline_set_credits(p, (int)ip->credits);
     if (!err && ip->stage_ranks[0])
