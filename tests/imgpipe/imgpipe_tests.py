@@ -12,8 +12,9 @@ settings and one credit per link; every checksum must equal the reference's.
 With --input: writes PNG files of several formats (RGB, RGBA, gray+alpha, 16-bit gray, 4-bit
 gray, palette; different sizes) into a temporary directory, runs the app on it at N ranks with
 --output and checks the checksum against the reference and the number of PNG files written;
-then feeds the app's own output directory back in (gray PNGs written by the app), and runs
---serial and --stage-alone on the same input (same checksum, "alone" line printed).
+then feeds the app's own output directory back in (gray PNGs written by the app), checks that a
+sink failure mid-stream ends every rank with status 1 and one message, and runs --serial and
+--stage-alone on the same input (same checksum, "alone" line printed).
 
 Prints each command and its result, then "N passed, N failed"; exits 1 if anything failed.
 """
@@ -27,7 +28,8 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
-from mpitest import csv_list, mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output  # noqa: E402
+from mpitest import (csv_list, mpi_env, mpirun_prefix, parse_checksum, run_cmd,  # noqa: E402
+                     run_combined, show_output)
 
 SYNTH = ["--frames", "12", "--size", "96x64", "--seed", "3"]
 ODD = ["--frames", "7", "--size", "61x45", "--seed", "11", "--sigma", "1.7", "--threshold", "40"]
@@ -181,6 +183,15 @@ def inputs(r):
                 r.check("second output has %d files" % n,
                         os.path.isdir(out2) and len(pngs(out2)) == n,
                         "expected %d files in %s" % (n, out2))
+        # A sink failure mid-stream (a directory where frame 2 goes): status 1, one message.
+        blocked = os.path.join(tmp, "blocked")
+        os.makedirs(os.path.join(blocked, "frame_000002.png"))
+        cmd = mpirun_prefix(opts.np) + [opts.app, "--input", src, "--output", blocked]
+        print("RUN  %s" % shlex.join(cmd), flush=True)
+        rc, out = run_combined(cmd, mpi_env({"OMP_NUM_THREADS": t}), opts.timeout)
+        hits = [x for x in out.splitlines() if "failed on item 2" in x and "frame_000002.png" in x]
+        r.check("sink failure: status 1, message once", rc == 1 and len(hits) == 1,
+                "status %s, %d message lines:\n%s" % (rc, len(hits), out))
         r.app("np=%d input dir --serial" % opts.np, ["--input", src, "--serial"], ref, threads=t)
         r.app("np=%d input dir --stage-alone blur" % opts.np,
               ["--input", src, "--stage-alone", "blur"], ref, threads=t,
