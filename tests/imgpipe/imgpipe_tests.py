@@ -7,7 +7,7 @@ Usage:
 
 Without --input: synthetic frames at N ranks, for each OMP_NUM_THREADS value and each
 --stage-ranks assignment ("default": none given), plus an odd-sized case with other filter
-settings and one credit per link; every checksum must equal the reference's.
+settings and one credit per link (last thread count only); every checksum must equal the reference's.
 
 With --input: writes PNG files of several formats (RGB, RGBA, gray+alpha, 16-bit gray, 4-bit
 gray, palette; different sizes) into a temporary directory, runs the app on it at N ranks with
@@ -95,13 +95,14 @@ def synthetic(r):
     if ref is None or ref_odd is None:
         return
     assigns = [a.strip() for a in opts.assign.split(";") if a.strip()]
-    for t in csv_list(opts.threads):
+    threads = csv_list(opts.threads)
+    for t in threads:
         for a in assigns:
             extra = [] if a == "default" else ["--stage-ranks", a]
             r.app("np=%d threads=%s stage-ranks=%s" % (opts.np, t, a), SYNTH + extra + ["--quiet"],
                   ref, threads=t)
-        r.app("np=%d threads=%s odd size, credits 1" % (opts.np, t),
-              ODD + ["--credits", "1"], ref_odd, threads=t)
+    r.app("np=%d threads=%s odd size, credits 1" % (opts.np, threads[-1]),
+          ODD + ["--credits", "1"], ref_odd, threads=threads[-1])
 
 
 # ---- PNG files without PIL ----
