@@ -843,7 +843,7 @@ static int gather_stats(run *r, double wall) {
         peak[r->rank == 0 ? pl->ngroups : r->group] = r->in.peak;
     TSR_MPI(ctx, MPI_Allreduce(r->items, items, S + 2, MPI_INT64_T, MPI_SUM, ctx->comm));
     TSR_MPI(ctx, MPI_Allreduce(r->busy, busy, S + 2, MPI_DOUBLE, MPI_SUM, ctx->comm));
-    TSR_MPI(ctx, MPI_Allreduce(peak, peaks, L + 1, MPI_INT, MPI_SUM, ctx->comm));
+    TSR_MPI(ctx, MPI_Allreduce(peak, peaks, L > 0 ? L : 1, MPI_INT, MPI_SUM, ctx->comm));
     TSR_MPI(ctx, MPI_Allreduce(&wall, &p->wall, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
     for (int s = -1; s <= S; s++) {
         tsr_stage_stats *st = &p->stats[s + 1];
@@ -1013,7 +1013,11 @@ int tsr_pipeline_print_summary(tsr_pipeline p, FILE *out) {
     for (int s = -1; s <= S; s++) {
         const tsr_stage_stats *st = &p->stats[s + 1];
         char label[NAME_LEN + 16];
-        snprintf(label, sizeof label, "%s%s", s < 0 ? "source " : s == S ? "sink " : "", st->name);
+        snprintf(label, sizeof label, "%s'%s'",
+                 s < 0    ? "source "
+                 : s == S ? "sink "
+                          : "",
+                 st->name);
         fprintf(out, "  %-24s %5d %10lld %10.3f %12.1f\n", label, st->nranks, (long long)st->items,
                 st->busy, st->throughput);
         if (st->busy > 0 && (worst < -1 || st->throughput < p->stats[worst + 1].throughput))

@@ -13,7 +13,7 @@
 #define MAXB 64    /* most bytes a stage produces */
 #define SRC_MAX 16 /* most bytes the source produces */
 #define MAXN 200
-#define MAXS 5
+#define MAXS 16
 #define NONE (-100)
 
 typedef struct stage_user {
@@ -60,7 +60,8 @@ static int source(tsr_item *it, void *user) {
 /* Stage k: a deterministic function of the input bytes and the index whose length changes. */
 static int stage(tsr_item *it, void *user) {
     const stage_user *u = user;
-    spin(u->spin);
+    /* Some items are much slower, so that ranks sharing a stage finish out of order. */
+    spin(it->index % 7 == 3 ? 8 * u->spin : u->spin);
     if (it->index == u->fail_at) {
         snprintf(it->message, sizeof it->message, "bad item from stage %d", u->k);
         return 1;
@@ -140,7 +141,8 @@ static void check(tsr_ctx ctx, const pcase *c, bool ok, const char *what) {
 
 static int build(tsr_ctx ctx, const pcase *c, source_user *su, stage_user *u, sink_user *sk,
                  tsr_pipeline *pp) {
-    static const char *const names[MAXS] = {"a", "b", "c", "d", "e"};
+    static const char *const names[MAXS] = {"a", "b", "c", "d", "e", "f", "g", "h",
+                                            "i", "j", "k", "l", "m", "n", "o", "p"};
     int err = tsr_pipeline_create(ctx, pp);
     tsr_pipeline p = *pp;
     *su = (source_user){c->n, c->fail == -1 ? c->fail_at : -1};
@@ -211,7 +213,7 @@ static void run_case(tsr_ctx ctx, const pcase *c, bool summary) {
                       ls.credits >= c->credits,
                   what);
         }
-        if (summary)
+        if (summary || getenv("TEST_PIPELINE_SUMMARY")) /* set it to see every case's */
             tsr_pipeline_print_summary(p, stdout);
     }
     /* Requested counts are what the stages got. */
@@ -253,8 +255,12 @@ int main(int argc, char **argv) {
     if (err)
         return tsr_finalize(&ctx, err);
     int P = tsr_ctx_size(ctx);
-    const pcase base = {
-        .name = "base", .nstages = 3, .cost = {1, 1, 1, 1, 1}, .n = 20, .slow = -1, .fail = NONE};
+    const pcase base = {.name = "base",
+                        .nstages = 3,
+                        .cost = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                        .n = 20,
+                        .slow = -1,
+                        .fail = NONE};
     if (argc > 1 && strcmp(argv[1], "--fail") == 0) {
         pcase c = base;
         c.fail = 2;
@@ -297,6 +303,18 @@ int main(int argc, char **argv) {
         cases[nc++] = c;
     }
     {
+        pcase c = base;
+        c.name = "one-stage";
+        c.nstages = 1;
+        c.n = 200;
+        cases[nc++] = c;
+        c.name = "sixteen-stages";
+        c.nstages = MAXS;
+        c.cost[3] = 4, c.cost[9] = 2;
+        c.n = 30;
+        cases[nc++] = c;
+    }
+    {
         /* Explicit counts valid for this rank count (ignored on one rank). */
         static const char *const lists[] = {"2,1,1", NULL, NULL, "1,1,1", "1,2,1"};
         static const char *const lists2[] = {"1,1,1", NULL, NULL, NULL, "2,1,1"};
@@ -335,6 +353,21 @@ int main(int argc, char **argv) {
         c.cost[1] = 10;
         c.credits = credits[i];
         c.n = 40;
+        cases[nc++] = c;
+    }
+    {
+        /* Slow middle stage on several ranks (at 5 ranks), one credit per link. */
+        pcase c = base;
+        c.name = "jitter-credits-1";
+        c.slow = 1;
+        c.cost[1] = 5;
+        c.credits = 1;
+        c.n = 60;
+        cases[nc++] = c;
+        c.name = "jitter-two-stages";
+        c.nstages = 2;
+        c.slow = 0;
+        c.cost[1] = 1;
         cases[nc++] = c;
     }
     {
