@@ -94,6 +94,7 @@ static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
     TSR_MPI(ctx, MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
     TSR_MPI(ctx, MPI_Comm_rank(ctx->comm, &ctx->rank));
     TSR_MPI(ctx, MPI_Comm_size(ctx->comm, &ctx->size));
+    TSR_CALL(ctx, tsr__launch_detect(ctx));
     return TSR_SUCCESS;
 }
 

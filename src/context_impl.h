@@ -39,7 +39,12 @@ struct tsr_ctx_s {
                                    (TESSERA_MIN_PARALLEL_CELLS) */
     double timers[TSR_TIMER_COUNT];
     uint64_t bytes_sent;
+    tsr_launch launch;
 };
+
+/* Reads the launch (nodes, ranks per node, cores, affinity, Slurm job) and has rank 0 warn about
+ * oversubscription or squeezed threads. Collective over ctx->comm. */
+int tsr__launch_detect(tsr_ctx ctx);
 
 /* Default tile size in cells: a few rows of a large block, well inside L2. */
 #define TSR_TILE_CELLS 32768

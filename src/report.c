@@ -57,8 +57,9 @@ static void json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* Per rank: the timers, then bytes sent; host names travel separately. */
-#define REPORT_VALUES (TSR_TIMER_COUNT + 1)
+/* Per rank: the timers, bytes sent, cores it may use, ranks on its node; host names travel
+ * separately. */
+enum { R_BYTES = TSR_TIMER_COUNT, R_CORES, R_NODE_RANKS, REPORT_VALUES };
 
 static void timer_stats(const double *all, int nranks, int t, double *min, double *mean,
                         double *max) {
@@ -84,6 +85,11 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
     json_string(f, r->command_line);
     fprintf(f, ",\n  \"tessera_version\": \"%s\",\n  \"ranks\": %d,\n  \"threads\": %d,\n",
             TESSERA_VERSION, n, ctx->threads);
+    fprintf(f, "  \"nodes\": %d,\n  \"slurm_job_id\": ", ctx->launch.nodes);
+    json_string(f, ctx->launch.job_id);
+    fprintf(f, ",\n  \"slurm_nodelist\": ");
+    json_string(f, ctx->launch.nodelist);
+    fprintf(f, ",\n");
     if (r->config_json && *r->config_json)
         fprintf(f, "  \"config\": {%s},\n", r->config_json);
     fprintf(f, "  \"seconds\": %.9g,\n  \"rate_unit\": ", r->seconds);
@@ -100,8 +106,9 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
         json_string(f, &hosts[(size_t)k * MPI_MAX_PROCESSOR_NAME]);
         for (int t = 0; t < TSR_TIMER_COUNT; t++)
             fprintf(f, ", \"%s\": %.9g", timer_names[t], all[k * REPORT_VALUES + t]);
-        fprintf(f, ", \"bytes_sent\": %.0f}%s\n", all[k * REPORT_VALUES + TSR_TIMER_COUNT],
-                k + 1 < n ? "," : "");
+        const double *v = &all[k * REPORT_VALUES];
+        fprintf(f, ", \"bytes_sent\": %.0f, \"cores\": %.0f, \"node_ranks\": %.0f}%s\n", v[R_BYTES],
+                v[R_CORES], v[R_NODE_RANKS], k + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     TSR_CHECK(ctx, fclose(f) == 0, TSR_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
@@ -113,7 +120,9 @@ int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *
     double mine[REPORT_VALUES];
     for (int t = 0; t < TSR_TIMER_COUNT; t++)
         mine[t] = ctx->timers[t];
-    mine[TSR_TIMER_COUNT] = (double)ctx->bytes_sent;
+    mine[R_BYTES] = (double)ctx->bytes_sent;
+    mine[R_CORES] = ctx->launch.affinity_cores;
+    mine[R_NODE_RANKS] = ctx->launch.node_ranks;
     char host[MPI_MAX_PROCESSOR_NAME] = "";
     int len = 0;
     TSR_MPI(ctx, MPI_Get_processor_name(host, &len));

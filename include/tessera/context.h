@@ -56,6 +56,22 @@ void tsr_ctx_printf(tsr_ctx ctx, FILE *out, const char *fmt, ...)
 /* Prints a warning once (rank 0 only): "<name>: warning: ...". Not collective. */
 void tsr_ctx_warn(tsr_ctx ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How the job was launched, read by tsr_init/tsr_ctx_create on every rank. */
+typedef struct tsr_launch {
+    int nodes;          /* distinct nodes (shared-memory domains) */
+    int node_ranks;     /* ranks on this rank's node */
+    int node_cores;     /* cores online on this rank's node */
+    int affinity_cores; /* cores this rank may run on (its affinity mask) */
+    char host[256];     /* this rank's host name */
+    char job_id[64];    /* SLURM_JOB_ID, or "" outside Slurm */
+    char nodelist[256]; /* SLURM_JOB_NODELIST, or "" */
+} tsr_launch;
+
+/* This rank's view of the launch. At start rank 0 warns once when the ranks x threads of a node
+ * exceed its cores, or when a rank's threads are bound to fewer cores than there are threads.
+ * Not collective. */
+void tsr_ctx_launch(tsr_ctx ctx, tsr_launch *launch);
+
 /* Wall-clock seconds (MPI_Wtime). */
 double tsr_wtime(void);
 

@@ -1,0 +1,86 @@
+/* Launch awareness: where the ranks landed, how many cores they may use, which Slurm job. */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "context_impl.h"
+
+void tsr_ctx_launch(tsr_ctx ctx, tsr_launch *launch) {
+    *launch = ctx->launch;
+}
+
+static void env_copy(const char *name, char *dst, size_t len) {
+    const char *v = getenv(name);
+    snprintf(dst, len, "%s", v ? v : "");
+}
+
+/* The rank with the largest `excess` (> 0) tells rank 0 its figures; -1 if nobody has any. */
+static int worst_rank(tsr_ctx ctx, int excess, int *who) {
+    struct {
+        int value, rank;
+    } in = {excess, ctx->rank}, out;
+    TSR_MPI(ctx, MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MAXLOC, ctx->comm));
+    *who = out.value > 0 ? out.rank : -1;
+    return TSR_SUCCESS;
+}
+
+int tsr__launch_detect(tsr_ctx ctx) {
+    tsr_launch *l = &ctx->launch;
+    memset(l, 0, sizeof *l);
+    if (gethostname(l->host, sizeof l->host - 1) != 0)
+        snprintf(l->host, sizeof l->host, "unknown");
+    env_copy("SLURM_JOB_ID", l->job_id, sizeof l->job_id);
+    env_copy("SLURM_JOB_NODELIST", l->nodelist, sizeof l->nodelist);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    l->node_cores = online > 0 ? (int)online : 1;
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    l->affinity_cores =
+        sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : l->node_cores;
+
+    MPI_Comm node;
+    TSR_MPI(ctx,
+            MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &node));
+    int node_rank = 0, rc = MPI_Comm_rank(node, &node_rank);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_size(node, &l->node_ranks);
+    MPI_Comm_free(&node);
+    if (rc != MPI_SUCCESS)
+        return tsr_error_mpi(ctx, rc, "MPI_Comm_size", __FILE__, __LINE__, __func__);
+    int leader = node_rank == 0;
+    TSR_MPI(ctx, MPI_Allreduce(&leader, &l->nodes, 1, MPI_INT, MPI_SUM, ctx->comm));
+
+    /* Warnings, once, from rank 0, with the figures of the worst rank. */
+    int over = 0, squeezed = 0;
+    TSR_CALL(ctx, worst_rank(ctx, l->node_ranks * ctx->threads - l->node_cores, &over));
+    TSR_CALL(ctx, worst_rank(ctx, ctx->threads - l->affinity_cores, &squeezed));
+    struct {
+        int node_ranks, threads, node_cores, affinity_cores;
+        char host[sizeof l->host];
+    } fig;
+    for (int k = 0; k < 2; k++) {
+        int who = k == 0 ? over : squeezed;
+        if (who < 0)
+            continue;
+        memset(&fig, 0, sizeof fig);
+        fig.node_ranks = l->node_ranks;
+        fig.threads = ctx->threads;
+        fig.node_cores = l->node_cores;
+        fig.affinity_cores = l->affinity_cores;
+        snprintf(fig.host, sizeof fig.host, "%s", l->host);
+        TSR_MPI(ctx, MPI_Bcast(&fig, (int)sizeof fig, MPI_BYTE, who, ctx->comm));
+        if (k == 0)
+            tsr_ctx_warn(ctx,
+                         "%d ranks x %d threads share the %d cores of %s (oversubscribed: expect "
+                         "slow runs; OMP_WAIT_POLICY=passive lets idle threads yield)",
+                         fig.node_ranks, fig.threads, fig.node_cores, fig.host);
+        else
+            tsr_ctx_warn(ctx,
+                         "rank %d runs %d threads on %d core%s of %s (bound too tightly: with "
+                         "mpirun use --bind-to none or --map-by slot:PE=%d, with srun -c %d)",
+                         who, fig.threads, fig.affinity_cores, fig.affinity_cores == 1 ? "" : "s",
+                         fig.host, fig.threads, fig.threads);
+    }
+    return TSR_SUCCESS;
+}
