@@ -70,11 +70,12 @@ typedef struct tsr_farm_opts {
     const void *items;      /* rank 0 only: ntasks items of item_bytes, in id order; caller's */
     tsr_farm_on_error on_error;
     int64_t window;         /* rank 0 buffers at most this many results ahead of the next one it
-                               delivers (0: 65536, and at least a static share) */
+                               delivers (0: 65536; static shares are never held back) */
     bool coordinator_works; /* with more than one rank, rank 0 also runs tasks (default true) */
     bool progress;          /* progress line on rank 0 (also on when stdout is a terminal) */
     char chunk_text[TSR_OPT_STRLEN]; /* --chunk; parsed by tsr_farm_create when not "" */
-    int on_error_choice;             /* --on-error abort|continue, an index into the choices */
+    int on_error_choice; /* --on-error abort|continue, an index into the choices (-1: use
+                            on_error; tsr_farm_add_options sets it from on_error) */
 } tsr_farm_opts;
 
 /* Defaults: no tasks, guided chunks, abort on error, rank 0 works, no forced progress. */
