@@ -607,20 +607,23 @@ static int coord_loop(run *r) {
             int st;
             TSR_CALL(ctx, run_task(r, &own->res, own->avail, id, item, &st));
             own->avail++;
+            chunk *mine = own;
+            if (own->avail == own->count)
+                own = NULL; /* deliver_ready frees it once delivered */
             r->buffered++;
             r->received++;
             if (r->buffered > f->max_buffered)
                 f->max_buffered = r->buffered;
             if (st && f->o.on_error == TSR_FARM_ABORT) {
-                task_rec rec = get_rec(&own->res, own->avail - 1);
-                TSR_CALL(ctx, task_failed(r, id, 0, own->res.p + own->res.len - rec.len, rec.len));
+                task_rec rec = get_rec(&mine->res, mine->avail - 1);
+                TSR_CALL(ctx,
+                         task_failed(r, id, 0, mine->res.p + mine->res.len - rec.len, rec.len));
             }
             TSR_CALL(ctx, advance(r));
             continue;
         }
-        own = NULL; /* done; deliver_ready frees it */
         int64_t count = 0;
-        if (self_works && r->parked.n == 0 && pick(r, 0, &count) == PICK_CHUNK) {
+        if (!own && self_works && r->parked.n == 0 && pick(r, 0, &count) == PICK_CHUNK) {
             TSR_CALL(ctx, hand_out(r, 0, count, &own));
             continue;
         }

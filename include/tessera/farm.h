@@ -87,6 +87,7 @@ int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o);
 /* Creates a farm; rank 0 validates the options (ntasks, chunk policy, window) and every rank
  * learns the verdict. opts is copied; opts->items must outlive tsr_farm_run. Collective. */
 int tsr_farm_create(tsr_ctx ctx, const tsr_farm_opts *opts, tsr_farm *farm);
+/* Frees the farm and its communicator. Collective. */
 int tsr_farm_destroy(tsr_farm *farm);
 
 /* Runs every task exactly once across the ranks and delivers the results to `deliver` on rank 0
