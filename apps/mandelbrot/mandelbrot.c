@@ -287,11 +287,14 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     double t0 = tsr_wtime();
     err = tsr_farm_run(farm, task_fn, deliver, &img);
     seconds = tsr_wtime() - t0;
+    /* After failed tasks too: who ran what is part of the story (the farm's error stays). */
+    if (!err || err == TSR_ERR_KERNEL) {
+        tsr_ctx_printf(ctx, stdout, "time %.3f s, Mpixel/s %.1f\n", seconds,
+                       seconds > 0 ? (double)(m.w * m.h) / seconds / 1e6 : 0.0);
+        int e = tsr_farm_print_summary(farm, stdout);
+        err = err ? err : e;
+    }
     if (err)
-        goto out;
-    tsr_ctx_printf(ctx, stdout, "time %.3f s, Mpixel/s %.1f\n", seconds,
-                   seconds > 0 ? (double)(m.w * m.h) / seconds / 1e6 : 0.0);
-    if ((err = tsr_farm_print_summary(farm, stdout)))
         goto out;
     err = root && m.png[0] ? write_png(ctx, &m, img.counts) : TSR_SUCCESS;
     if ((err = tsr_ctx_agree(ctx, err)))
