@@ -265,6 +265,13 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if (root && m.png[0] && !(img.counts = malloc(sizeof(uint32_t) * (size_t)(m.w * m.h))))
         err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                             "cannot allocate the %lldx%lld image", (long long)m.w, (long long)m.h);
+    /* An unwritable --png fails now, not after the whole image is computed. */
+    FILE *fp = NULL;
+    if (!err && root && m.png[0] && !(fp = fopen(m.png, "wb")))
+        err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                            "cannot open '%s' for writing: %s", m.png, strerror(errno));
+    if (fp)
+        fclose(fp);
     if ((err = tsr_ctx_agree(ctx, err))) {
         free(img.counts);
         return err;
