@@ -296,7 +296,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     seconds = tsr_wtime() - t0;
     /* After failed tasks too: who ran what is part of the story (the farm's error stays). */
     if (!err || err == TSR_ERR_KERNEL) {
-        tsr_ctx_printf(ctx, stdout, "time %.3f s, Mpixel/s %.1f\n", seconds,
+        tsr_ctx_printf(ctx, stdout, "wall %.3f s, Mpixel/s %.1f\n", seconds,
                        seconds > 0 ? (double)(m.w * m.h) / seconds / 1e6 : 0.0);
         int e = tsr_farm_print_summary(farm, stdout);
         err = err ? err : e;

@@ -180,7 +180,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
                    (long long)p.n, (long long)p.steps, p.dt, tsr_ctx_size(ctx),
                    tsr_ctx_size(ctx) == 1 ? "" : "s", tsr_ctx_threads(ctx),
                    tsr_ctx_threads(ctx) == 1 ? "" : "s");
-    tsr_ctx_printf(ctx, stdout, "time %.3f s, Mparticle-steps/s %.1f\n", seconds,
+    tsr_ctx_printf(ctx, stdout, "wall %.3f s, Mparticle-steps/s %.1f\n", seconds,
                    seconds > 0 ? (double)p.n * (double)p.steps / seconds / 1e6 : 0.0);
     tsr_ctx_printf(ctx, stdout, "kinetic_energy %.17g\n", energy);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
