@@ -56,6 +56,8 @@ typedef struct imgpipe {
     int64_t credits;
     bool serial, quiet;
     int alone;
+    char report[TSR_OPT_STRLEN];
+    char cmdline[4096];
     /* Derived. */
     uint64_t seed_hash;
     int radius;
@@ -609,7 +611,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
     if (!err)
         err = tsr_opts_add_flag(o, "quiet", &ip->quiet, "no pipeline summary");
     if (!err)
+        err = tsr_report_add_option(o, ip->report);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    snprintf(ip->cmdline, sizeof ip->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
@@ -769,6 +774,18 @@ static int execute(tsr_ctx ctx, imgpipe *ip) {
     if (ip->output[0])
         tsr_ctx_printf(ctx, stdout, "wrote %lld PNG files to %s\n", (long long)sk.frames,
                        ip->output);
+    char config[256];
+    snprintf(config, sizeof config,
+             "\"frames\": %lld, \"mode\": \"%s\", \"sigma\": %.17g, \"threshold\": %lld",
+             (long long)sk.frames, plain ? "serial" : "pipeline", ip->sigma,
+             (long long)ip->threshold);
+    tsr_report rep = {.app = "tessera-imgpipe",
+                      .command_line = ip->cmdline,
+                      .config_json = config,
+                      .seconds = seconds,
+                      .rate_unit = "frames/s",
+                      .rate = seconds > 0 ? (double)sk.frames / seconds : 0.0};
+    TSR_CALL(ctx, tsr_report_finish(ctx, &rep, ip->report, ip->quiet ? NULL : stdout));
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sk.checksum);
     return TSR_SUCCESS;
 }

@@ -26,6 +26,8 @@ typedef struct mandel {
     double cx, cy, width;
     char center[TSR_OPT_STRLEN];
     char png[TSR_OPT_STRLEN];
+    char report[TSR_OPT_STRLEN];
+    char cmdline[4096];
     tsr_farm_opts farm;
     /* Derived. */
     int64_t w, h, tw, th, ntx, nty;
@@ -227,7 +229,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
         err = tsr_opts_add_int(o, "fail-task", &m->fail_task, -1, INT64_MAX, "ID",
                                "make task ID fail (for testing --on-error)");
     if (!err)
+        err = tsr_report_add_option(o, m->report);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    snprintf(m->cmdline, sizeof m->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
@@ -308,6 +313,20 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
         goto out;
     if (m.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", m.png);
+    char config[512], policy[64];
+    tsr_chunk_policy_format(&m.farm.chunk, policy, sizeof policy);
+    snprintf(config, sizeof config,
+             "\"size\": [%lld, %lld], \"max_iter\": %lld, \"tasks\": %lld, \"chunk\": \"%s\"",
+             (long long)m.w, (long long)m.h, (long long)m.max_iter, (long long)m.farm.ntasks,
+             policy);
+    tsr_report rep = {.app = "tessera-mandelbrot",
+                      .command_line = m.cmdline,
+                      .config_json = config,
+                      .seconds = seconds,
+                      .rate_unit = "Mpixel/s",
+                      .rate = seconds > 0 ? (double)(m.w * m.h) / seconds / 1e6 : 0.0};
+    if ((err = tsr_report_finish(ctx, &rep, m.report, stdout)))
+        goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)img.checksum);
 out:
     tsr_farm_destroy(&farm);

@@ -20,6 +20,8 @@
 typedef struct particles {
     int64_t n, steps, seed;
     double dt;
+    char report[TSR_OPT_STRLEN];
+    char cmdline[4096];
     /* This rank's particles [lo, hi), structure of arrays. */
     int64_t lo, hi;
     double *x, *y, *vx, *vy, *w;
@@ -100,7 +102,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
         err = tsr_opts_add_int(o, "seed", &p->seed, 0, INT64_MAX, "S",
                                "seed of the initial radii, angles and angular velocities");
     if (!err)
+        err = tsr_report_add_option(o, p->report);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    snprintf(p->cmdline, sizeof p->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
@@ -158,6 +163,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if ((err = barrier(ctx)))
         goto out;
     double seconds = tsr_wtime() - t0;
+    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, seconds);
 
     double *e = p.scratch;
 #pragma omp parallel for schedule(static)
@@ -183,6 +189,17 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_ctx_printf(ctx, stdout, "wall %.3f s, Mparticle-steps/s %.1f\n", seconds,
                    seconds > 0 ? (double)p.n * (double)p.steps / seconds / 1e6 : 0.0);
     tsr_ctx_printf(ctx, stdout, "kinetic_energy %.17g\n", energy);
+    char config[256];
+    snprintf(config, sizeof config, "\"particles\": %lld, \"steps\": %lld, \"dt\": %.17g",
+             (long long)p.n, (long long)p.steps, p.dt);
+    tsr_report rep = {.app = "tessera-particles",
+                      .command_line = p.cmdline,
+                      .config_json = config,
+                      .seconds = seconds,
+                      .rate_unit = "Mparticle-steps/s",
+                      .rate = seconds > 0 ? (double)p.n * (double)p.steps / seconds / 1e6 : 0.0};
+    if ((err = tsr_report_finish(ctx, &rep, p.report, stdout)))
+        goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
     free_state(&p);
