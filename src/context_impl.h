@@ -17,11 +17,11 @@ enum tsr_tag {
     TSR_TAG_FARM_REQUEST, /* worker -> coordinator: results of a chunk (maybe none), wants more */
     TSR_TAG_FARM_WORK,    /* coordinator -> worker: a chunk, or none (stop) */
     TSR_TAG_FARM_ABORT,   /* coordinator -> worker: skip what is left */
+    TSR_TAG_FARM_FAIL,    /* worker -> coordinator: a local error (memory, MPI): end the farm */
     /* pipeline, on its own communicator */
     TSR_TAG_PIPE_ITEM,   /* an item for the next group */
-    TSR_TAG_PIPE_CREDIT, /* a receiver frees a slot */
+    TSR_TAG_PIPE_CREDIT, /* credits: a grant, a request for one, or a return (payload op) */
     TSR_TAG_PIPE_EOS,    /* a sender has no more items */
-    TSR_TAG_PIPE_ACK,    /* the sink has delivered items up to an index (source window) */
     TSR_TAG_PIPE_ABORT,  /* a failure somewhere: stop */
 };
 

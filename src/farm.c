@@ -45,6 +45,7 @@ struct tsr_farm_s {
 
 typedef struct req_hdr {
     int64_t wants, first, count;
+    int64_t pad; /* 32 bytes, so the record table and the results after it are 16-aligned */
 } req_hdr;
 
 typedef struct work_hdr {
@@ -78,6 +79,11 @@ static int rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra) {
     return TSR_SUCCESS;
 }
 
+/* Every result takes a multiple of 16 bytes in a block, so each one starts 16-aligned. */
+static size_t padded(size_t len) {
+    return (len + 15) & ~(size_t)15;
+}
+
 static size_t rec_offset(int64_t i) {
     return sizeof(req_hdr) + (size_t)i * sizeof(task_rec);
 }
@@ -85,7 +91,7 @@ static size_t rec_offset(int64_t i) {
 static int results_begin(tsr_ctx ctx, rbuf *b, int64_t first, int64_t count) {
     b->len = 0;
     TSR_CALL(ctx, rbuf_reserve(ctx, b, rec_offset(count)));
-    req_hdr h = {0, first, count};
+    req_hdr h = {0, first, count, 0};
     memcpy(b->p, &h, sizeof h);
     memset(b->p + sizeof h, 0, rec_offset(count) - sizeof h);
     b->len = rec_offset(count);
@@ -337,7 +343,7 @@ static int run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item, in
     tsr_farm f = r->f;
     tsr_ctx ctx = r->ctx;
     size_t room = f->o.result_bytes;
-    TSR_CALL(ctx, rbuf_reserve(ctx, b, room > TSR_TASK_MSG_LEN ? room : TSR_TASK_MSG_LEN));
+    TSR_CALL(ctx, rbuf_reserve(ctx, b, padded(room > TSR_TASK_MSG_LEN ? room : TSR_TASK_MSG_LEN)));
     tsr_task t = {.id = id,
                   .item = item,
                   .item_bytes = item ? f->o.item_bytes : 0,
@@ -365,7 +371,8 @@ static int run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item, in
     }
     task_rec rec = {.status = rc, .len = len};
     memcpy(b->p + rec_offset(i), &rec, sizeof rec);
-    b->len += len;
+    memset(b->p + b->len + len, 0, padded(len) - len);
+    b->len += padded(len);
     *status = rc;
     return TSR_SUCCESS;
 }
@@ -408,7 +415,7 @@ static int deliver_ready(run *r) {
             const unsigned char *data = ch->res.p + ch->doff;
             int64_t id = ch->first + ch->delivered;
             ch->delivered++;
-            ch->doff += rec.len;
+            ch->doff += padded(rec.len);
             r->buffered--;
             if (rec.status != 0) {
                 /* Under abort the failure stopped the farm when it arrived. */
@@ -458,7 +465,7 @@ static int pick(const run *r, int w, int64_t *count) {
         n = r->max_chunk;
     const chunk *ch = front(r);
     int64_t undelivered = ch ? ch->first + ch->delivered : r->next;
-    int64_t room = undelivered + r->window - r->next;
+    int64_t room = r->window - (r->next - undelivered); /* no overflow for huge windows */
     if (n > room)
         n = room;
     if (n <= 0)
@@ -531,11 +538,18 @@ static int advance(run *r) {
 static int store_results(run *r, int w, const req_hdr *h) {
     tsr_ctx ctx = r->ctx;
     tsr__msg *m = &r->m;
+    /* Chunks are queued in increasing `first`: a binary search keeps rank 0 at O(log n) per
+     * message even with a whole window of chunks waiting behind a slow one. */
     chunk *ch = NULL;
-    for (int i = 0; i < r->chunks.n && !ch; i++) {
-        chunk *c = *(chunk **)fifo_at(&r->chunks, i);
+    for (int lo = 0, hi = r->chunks.n; lo < hi && !ch;) {
+        int mid = lo + (hi - lo) / 2;
+        chunk *c = *(chunk **)fifo_at(&r->chunks, mid);
         if (c->first == h->first)
             ch = c;
+        else if (c->first < h->first)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     TSR_CHECK(ctx,
               ch && ch->owner == w && ch->avail == 0 && h->count <= ch->count &&
@@ -547,7 +561,7 @@ static int store_results(run *r, int w, const req_hdr *h) {
     m->cap = m->len = 0;
     size_t total = rec_offset(h->count);
     for (int64_t i = 0; i < h->count; i++)
-        total += get_rec(&ch->res, i).len;
+        total += padded(get_rec(&ch->res, i).len);
     TSR_CHECK(ctx, total == ch->res.len, TSR_ERR_INTERNAL,
               "farm: results from rank %d hold %zu bytes, expected %zu", w, ch->res.len, total);
     ch->avail = h->count;
@@ -562,7 +576,7 @@ static int store_results(run *r, int w, const req_hdr *h) {
             task_rec rec = get_rec(&ch->res, i);
             if (rec.status != 0)
                 TSR_CALL(ctx, task_failed(r, h->first + i, w, ch->res.p + off, rec.len));
-            off += rec.len;
+            off += padded(rec.len);
         }
     }
     return TSR_SUCCESS;
@@ -571,6 +585,8 @@ static int store_results(run *r, int w, const req_hdr *h) {
 static int coord_handle(run *r) {
     tsr_ctx ctx = r->ctx;
     tsr__msg *m = &r->m;
+    if (m->tag == TSR_TAG_FARM_FAIL) /* the worker's own error wins in the verdict */
+        return r->aborting ? TSR_SUCCESS : start_abort(r);
     TSR_CHECK(ctx, m->tag == TSR_TAG_FARM_REQUEST && m->len >= sizeof(req_hdr), TSR_ERR_INTERNAL,
               "farm: unexpected message (tag %d, %zu bytes) from rank %d", m->tag, m->len,
               m->source);
@@ -618,8 +634,8 @@ static int coord_loop(run *r) {
                 f->max_buffered = r->buffered;
             if (st && f->o.on_error == TSR_FARM_ABORT) {
                 task_rec rec = get_rec(&mine->res, mine->avail - 1);
-                TSR_CALL(ctx,
-                         task_failed(r, id, 0, mine->res.p + mine->res.len - rec.len, rec.len));
+                TSR_CALL(ctx, task_failed(r, id, 0, mine->res.p + mine->res.len - padded(rec.len),
+                                          rec.len));
             }
             TSR_CALL(ctx, advance(r));
             continue;
@@ -738,7 +754,7 @@ static int worker_chunk(run *r, wstate *s, rbuf *w, rbuf *out) {
         }
     }
     int64_t wants = s->stopped || s->halted ? 0 : 1;
-    req_hdr rh = {wants, h.first, i};
+    req_hdr rh = {wants, h.first, i, 0};
     memcpy(out->p, &rh, sizeof rh);
     if (i < h.count) { /* cut: the table shrinks, the bytes move up */
         memmove(out->p + rec_offset(i), out->p + rec_offset(h.count),
@@ -753,7 +769,7 @@ static int worker_chunk(run *r, wstate *s, rbuf *w, rbuf *out) {
 
 static int worker_loop(run *r, wstate *s) {
     tsr_ctx ctx = r->ctx;
-    req_hdr h = {2, 0, 0};
+    req_hdr h = {2, 0, 0, 0};
     TSR_CALL(ctx, tsr__outbox_send(&r->ob, &h, sizeof h, 0, TSR_TAG_FARM_REQUEST));
     s->asked = 2;
     rbuf out = {0};
@@ -864,8 +880,16 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
     } else {
         err = worker_loop(&r, &s);
     }
-    if (!err)
-        err = tsr__quiesce(&r.ob);
+    /* A local error (memory, MPI, a malformed message) ends the farm for everyone: rank 0 tells
+     * the workers, a worker tells rank 0, which tells the rest. */
+    if (err && f->size > 1) {
+        if (f->rank == 0 && !r.aborting)
+            start_abort(&r);
+        else if (f->rank != 0)
+            tsr__outbox_send(&r.ob, NULL, 0, 0, TSR_TAG_FARM_FAIL);
+    }
+    int qerr = tsr__quiesce(&r.ob);
+    err = err ? err : qerr;
     f->seconds = tsr_wtime() - t0;
     if (f->rank == 0) {
         tsr_progress_update(&r.prog, r.received);
@@ -874,8 +898,7 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
             err = coord_finish(&r);
     }
     run_free(&r, &s);
-    if (err) /* known to this rank only: tsr_finalize takes the job down */
-        return err;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err)); /* a local error becomes everyone's */
     TSR_CALL(ctx, gather_stats(f));
     return tsr_ctx_agree(ctx, f->rank == 0 ? r.verdict : TSR_SUCCESS);
 }

@@ -14,10 +14,15 @@ int tsr__outbox_init(tsr__outbox *ob, tsr_ctx ctx, MPI_Comm comm) {
 }
 
 void tsr__outbox_free(tsr__outbox *ob) {
+    /* Only after an error can sends still be in flight. MPI may still read a buffer whose
+     * cancel failed, so those buffers are left to the process rather than freed. */
     for (int i = 0; i < ob->n; i++) {
-        if (ob->reqs[i] != MPI_REQUEST_NULL) {
+        int done = 0;
+        if (ob->reqs[i] != MPI_REQUEST_NULL &&
+            MPI_Test(&ob->reqs[i], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done) {
             MPI_Cancel(&ob->reqs[i]);
             MPI_Request_free(&ob->reqs[i]);
+            continue;
         }
         free(ob->bufs[i]);
     }

@@ -28,7 +28,8 @@ typedef struct tsr__msg {
 } tsr__msg;
 
 int tsr__outbox_init(tsr__outbox *ob, tsr_ctx ctx, MPI_Comm comm);
-/* Frees the outbox; sends still in flight are cancelled (only after an error). */
+/* Frees the outbox; sends still in flight (only after an error) are cancelled and their buffers
+ * left alone, since MPI may still read them. */
 void tsr__outbox_free(tsr__outbox *ob);
 
 /* Starts an MPI_Issend of a copy of `len` bytes of buf (NULL for an empty message) to `dest`.

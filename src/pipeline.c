@@ -804,8 +804,8 @@ static int setup_buffers(run *r) {
     } else {
         for (int s = pl->first[r->group]; s <= pl->last[r->group]; s++)
             most = p->stages[s].max_out > most ? p->stages[s].max_out : most;
-        r->nslots = r->in.slots;
-        TSR_CALL(ctx, tsr__calloc(ctx, (size_t)r->nslots, sizeof *r->slots, &r->slots));
+        TSR_CALL(ctx, tsr__calloc(ctx, (size_t)r->in.slots, sizeof *r->slots, &r->slots));
+        r->nslots = r->in.slots; /* only once the slots exist: run_free walks them */
     }
     r->work_cap = HDR + most;
     for (int k = 0; k < 2; k++)

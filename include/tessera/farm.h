@@ -44,7 +44,8 @@ typedef enum tsr_farm_on_error {
 #define TSR_TASK_MSG_LEN 256
 
 /* One task as the task function sees it. Everything is owned by the farm and valid only during
- * the call. */
+ * the call. result is 16-byte aligned; item i is as aligned as element i of a 16-byte-aligned
+ * array of item_bytes elements. */
 typedef struct tsr_task {
     int64_t id;                     /* 0 .. ntasks-1 */
     const void *item;               /* the caller's item for this id (NULL without items) */
@@ -93,8 +94,8 @@ int tsr_farm_destroy(tsr_farm *farm);
 /* Runs every task exactly once across the ranks and delivers the results to `deliver` on rank 0
  * (may be NULL) in task order. A failure under TSR_FARM_ABORT stops the farm cleanly: every rank
  * returns TSR_ERR_KERNEL with the message "task <id> failed on rank <r>: <message>". Under
- * TSR_FARM_CONTINUE every task runs, rank 0 prints each failure, and every rank returns
- * TSR_ERR_KERNEL naming how many failed and their ids. Collective; run once per farm. */
+ * TSR_FARM_CONTINUE every task runs, rank 0 prints the failures (the first 20), and every rank
+ * returns TSR_ERR_KERNEL naming how many failed and their ids. Collective; run once per farm. */
 int tsr_farm_run(tsr_farm farm, tsr_task_fn task, tsr_result_fn deliver, void *user);
 
 /* Per rank, what it did (filled on rank 0 for every rank after a run). */

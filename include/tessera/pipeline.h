@@ -38,8 +38,9 @@ typedef struct tsr_item {
  * is reported as "stage '<name>' failed on item <index>: <message>". May use OpenMP inside. */
 typedef int (*tsr_stage_fn)(tsr_item *item, void *user);
 
-/* Creates an empty pipeline over the context's ranks. Collective. */
+/* Creates an empty pipeline over the context's ranks. Not collective (tsr_pipeline_run is). */
 int tsr_pipeline_create(tsr_ctx ctx, tsr_pipeline *pipeline);
+/* Frees the pipeline and sets *pipeline to NULL. Not collective. */
 int tsr_pipeline_destroy(tsr_pipeline *pipeline);
 
 /* The set-up calls below must be made on every rank with the same arguments (each rank needs the
