@@ -5,6 +5,9 @@ joined by a bridge, Open MPI launching through the fake-cluster-ssh stand-in, ra
   link-cut   one host's link dies for good mid-run: the job ends with an error within 30 s and
              leaves nothing running (no tessera-heat, orted or mpirun in the cluster)
   rank-kill  kill -9 of one rank on another host: the same
+  sbatch     Slurm across the hosts (slurmctld on the first, one slurmd per host, built from
+             scripts/slurm-local's `conf`): scripts/slurm/heat-srun.sbatch with -N3 gives the
+             one-host checksum (skipped when Slurm or those scripts are missing)
 
 Needs root (network namespaces); otherwise prints a SKIP line and exits 77, meson's skip code.
 The cluster is brought down in a finally block, also on SIGTERM (meson's timeout)."""
@@ -121,6 +124,16 @@ def heat_args(grid, steps, rundir):
             "--checkpoint-dir", os.path.join(rundir, "checkpoints")]
 
 
+def one_host_checksum(heat, args):
+    env = mpitest.mpi_env({"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"})
+    rc, out, err = mpitest.run_cmd(mpitest.mpirun_prefix(HOSTS * SLOTS) + [heat] + args, env, 90)
+    checksum = mpitest.parse_checksum(out)
+    if rc != 0 or not checksum:
+        mpitest.show_output(out, err)
+        raise Failed("one-host run failed (status %s)" % rc)
+    return checksum
+
+
 def case_checksum(cl, heat, rundir):
     env = cl.mpi_env()
     nprocs = HOSTS * SLOTS
@@ -142,12 +155,7 @@ def case_checksum(cl, heat, rundir):
     if rc != 0 or not multi:
         mpitest.show_output(out, err)
         raise Failed("3-host run failed (status %s)" % rc)
-    local_env = mpitest.mpi_env({"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"})
-    rc, out, err = mpitest.run_cmd(mpitest.mpirun_prefix(nprocs) + [heat] + args, local_env, 90)
-    single = mpitest.parse_checksum(out)
-    if rc != 0 or not single:
-        mpitest.show_output(out, err)
-        raise Failed("one-host run failed (status %s)" % rc)
+    single = one_host_checksum(heat, args)
     log("checksum: 3 hosts x %d ranks %s (%.1f s), one host %s" % (SLOTS, multi, t_multi, single))
     if multi != single:
         raise Failed("checksums differ")
@@ -253,7 +261,130 @@ def case_rank_kill(cl, heat, rundir):
     run_fault(cl, heat, rundir, kill)
 
 
-CASES = {"checksum": case_checksum, "link-cut": case_link_cut, "rank-kill": case_rank_kill}
+SLURM_DAEMONS = ("slurmctld", "slurmscriptd", "slurmd")
+SLURM_TEMPLATE = os.path.join("slurm", "heat-srun.sbatch")
+
+
+def sbatch_missing(scripts):
+    for tool in ("slurmctld", "slurmd", "munged", "sbatch", "sinfo"):
+        if not shutil.which(tool):
+            return "needs %s (scripts/setup installs slurm-wlm and munge)" % tool
+    for f in ("slurm-local", SLURM_TEMPLATE):
+        if not os.path.exists(os.path.join(scripts, f)):
+            return "needs scripts/%s" % f
+    return None
+
+
+class Slurm:
+    """slurmctld on the first host and one slurmd per host (entered like any other command, so
+    they and their job steps see the host's network, hostname and /etc/hosts); munged runs
+    outside (it only has a socket in the state directory). The daemons die with the hosts
+    (fake-cluster down kills everything on them); munged is stopped here."""
+
+    def __init__(self, cl, scripts, root):
+        self.cl = cl
+        self.dir = os.path.join(root, "slurm")
+        self.conf = os.path.join(self.dir, "slurm.conf")
+        self.env = dict(cl.env, TESSERA_SLURM_DIR=self.dir, TESSERA_SLURM_NODES=",".join(cl.hosts),
+                        TESSERA_SLURM_CTLD_HOST=cl.hosts[0], SLURM_CONF=self.conf)
+        self.scripts = scripts
+        self.munged_pid = None
+
+    def run(self, cmd, timeout=30, env=None):
+        return subprocess.run(cmd, env=env or self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                              timeout=timeout)
+
+    def on(self, host, cmd, timeout=30, env=None):
+        return self.run([os.path.join(self.scripts, "fake-cluster"), "run", host] + cmd,
+                        timeout, env)
+
+    def up(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        r = self.run([os.path.join(self.scripts, "slurm-local"), "conf"])
+        if r.returncode != 0:
+            raise Failed("slurm-local conf failed:\n" + r.stdout)
+        munge = os.path.join(self.dir, "munge")
+        os.makedirs(munge, exist_ok=True)
+        os.chmod(self.dir, 0o755)  # munged refuses directories others can write
+        os.chmod(munge, 0o755)
+        key = os.path.join(munge, "munge.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(os.urandom(1024))
+        pidfile = os.path.join(self.dir, "run", "munged.pid")
+        r = self.run(["munged", "-S", os.path.join(munge, "munge.socket"), "--key-file=" + key,
+                      "--pid-file=" + pidfile, "--log-file=" + os.path.join(self.dir, "log",
+                                                                             "munged.log"),
+                      "--seed-file=" + os.path.join(munge, "munged.seed"), "--force"])
+        if r.returncode != 0:
+            raise Failed("munged failed:\n" + r.stdout)
+        with open(pidfile) as f:
+            self.munged_pid = int(f.read().strip())
+        r = self.on(self.cl.hosts[0], ["slurmctld", "-f", self.conf])
+        if r.returncode != 0:
+            raise Failed("slurmctld failed:\n" + r.stdout)
+        for h in self.cl.hosts:
+            r = self.on(h, ["slurmd", "-f", self.conf, "-N", h])
+            if r.returncode != 0:
+                raise Failed("slurmd on %s failed:\n%s" % (h, r.stdout))
+        end = time.monotonic() + 40
+        states = ""
+        while time.monotonic() < end:
+            r = self.on(self.cl.hosts[0], ["sinfo", "-h", "-N", "-o", "%N %t"], timeout=10)
+            states = r.stdout
+            if r.returncode == 0 and sum(ln.split()[1].startswith("idle")
+                                         for ln in states.splitlines() if len(ln.split()) == 2) == HOSTS:
+                log("slurm: " + ", ".join(ln.strip() for ln in states.splitlines()))
+                return
+            time.sleep(0.5)
+        raise Failed("Slurm nodes not idle after 40 s:\n" + states)
+
+    def stop_munged(self):
+        if self.munged_pid:
+            try:
+                os.kill(self.munged_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def case_sbatch(cl, heat, rundir):
+    scripts = cl.scripts
+    sl = Slurm(cl, scripts, cl.root)
+    try:
+        sl.up()
+        build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(heat))))
+        grid, steps, extra = "96x64", 40, "--blocks 3x2 --quiet"
+        env = cl.mpi_env()
+        env.update(sl.env, TESSERA_BUILD=build, TESSERA_GRID=grid, TESSERA_STEPS=str(steps),
+                   TESSERA_ARGS=extra)
+        out_file = os.path.join(rundir, "job.out")
+        t0 = time.monotonic()
+        r = sl.on(cl.hosts[0], ["sbatch", "--wait", "-N", str(HOSTS), "--ntasks-per-node",
+                                str(SLOTS), "--ntasks", str(HOSTS * SLOTS), "--time", "00:02:00",
+                                "--chdir", rundir, "--output", out_file,
+                                os.path.join(scripts, SLURM_TEMPLATE)], timeout=150, env=env)
+        took = time.monotonic() - t0
+        try:
+            with open(out_file) as f:
+                out = f.read()
+        except OSError:
+            out = ""
+        checksum = mpitest.parse_checksum(out)
+        if r.returncode != 0 or not checksum:
+            mpitest.show_output(r.stdout + out, "")
+            raise Failed("sbatch -N%d failed (status %d)" % (HOSTS, r.returncode))
+        nodes = [ln for ln in out.splitlines() if "ranks on" in ln]
+        single = one_host_checksum(heat, ["--grid", grid, "--steps", str(steps)] + extra.split())
+        log("sbatch -N%d: %s; checksum %s (%.1f s), one host %s" %
+            (HOSTS, nodes[0].strip() if nodes else "?", checksum, took, single))
+        if checksum != single:
+            raise Failed("checksums differ")
+    finally:
+        sl.stop_munged()
+
+
+CASES = {"checksum": case_checksum, "link-cut": case_link_cut, "rank-kill": case_rank_kill,
+         "sbatch": case_sbatch}
 
 
 def on_sigterm(signum, frame):
@@ -277,6 +408,11 @@ def main():
                       stderr=subprocess.DEVNULL).returncode != 0:
         skip("cannot create namespaces here (no CAP_SYS_ADMIN?)")
 
+    if a.case == "sbatch":
+        missing = sbatch_missing(os.path.abspath(a.scripts))
+        if missing:
+            skip("sbatch " + missing)
+
     signal.signal(signal.SIGTERM, on_sigterm)
     root = os.path.abspath(a.dir)
     rundir = os.path.join(root, "run")
@@ -292,7 +428,7 @@ def main():
         log("FAIL: %s" % exc)
         status = 1
     finally:
-        left = cl.processes()
+        left = [p for p in cl.processes() if p[1] not in SLURM_DAEMONS]
         if left:
             log("processes left on the hosts before clean-up: %s" % left)
         log(cl.down())
