@@ -360,9 +360,9 @@ def case_sbatch(cl, heat, rundir):
         out_file = os.path.join(rundir, "job.out")
         t0 = time.monotonic()
         r = sl.on(cl.hosts[0], ["sbatch", "--wait", "-N", str(HOSTS), "--ntasks-per-node",
-                                str(SLOTS), "--ntasks", str(HOSTS * SLOTS), "--time", "00:02:00",
+                                str(SLOTS), "--ntasks", str(HOSTS * SLOTS), "--time", "00:05:00",
                                 "--chdir", rundir, "--output", out_file,
-                                os.path.join(scripts, SLURM_TEMPLATE)], timeout=150, env=env)
+                                os.path.join(scripts, SLURM_TEMPLATE)], timeout=240, env=env)
         took = time.monotonic() - t0
         try:
             with open(out_file) as f:
