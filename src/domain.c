@@ -3,6 +3,7 @@
 
 #include "layout_impl.h"
 #include "tessera/domain.h"
+#include "tessera/report.h"
 
 void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width) {
     memset(o, 0, sizeof *o);
@@ -102,4 +103,21 @@ void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len) {
              "\"halo_width\": %d",
              grid, lay->periodic[0] ? "true" : "false", blocks,
              tsr_map_strategy_names[d->map->strategy], d->width);
+}
+
+int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,
+                      double seconds, const char *report_path) {
+    double cells = (double)tsr_grid_cells(d->grid);
+    double mlups = seconds > 0 ? cells * (double)steps / seconds / 1e6 : 0.0;
+    tsr_ctx_printf(d->ctx, stdout, "MLUP/s %.1f\n", mlups);
+    char config[512];
+    tsr_domain_config_json(d, config, sizeof config);
+    tsr_report rep = {.app = app,
+                      .command_line = command_line,
+                      .config_json = config,
+                      .seconds = seconds,
+                      .rate_unit = "MLUP/s",
+                      .rate = mlups};
+    TSR_CALL(d->ctx, tsr_report_finish(d->ctx, &rep, report_path, stdout));
+    return TSR_SUCCESS;
 }

@@ -442,6 +442,20 @@ static int sender_pos(run *r, int src, int *s) {
     return TSR_SUCCESS;
 }
 
+/* Moves the received item into slot e without copying: the slot takes the receive buffer and
+ * gives its old one back for the next receive. */
+static void take_message(run *r, slot *e, int64_t index, int state) {
+    unsigned char *b = e->buf;
+    size_t cap = e->cap;
+    e->buf = r->m.buf;
+    e->cap = r->m.cap;
+    e->len = r->m.len - HDR;
+    e->index = index;
+    e->state = state;
+    r->m.buf = b;
+    r->m.cap = cap;
+}
+
 /* Stores an arriving item on rank 0 for the sink. */
 static int store_for_sink(run *r, int64_t index) {
     int W = r->pl->window;
@@ -451,15 +465,7 @@ static int store_for_sink(run *r, int64_t index) {
     slot *e = &r->reorder[index % W];
     TSR_CHECK(r->ctx, e->state == SLOT_FREE, TSR_ERR_INTERNAL,
               "pipeline: item %lld delivered twice", (long long)index);
-    unsigned char *b = e->buf;
-    size_t cap = e->cap;
-    e->buf = r->m.buf;
-    e->cap = r->m.cap;
-    e->len = r->m.len - HDR;
-    e->index = index;
-    e->state = SLOT_OUT;
-    r->m.buf = b;
-    r->m.cap = cap;
+    take_message(r, e, index, SLOT_OUT);
     return TSR_SUCCESS;
 }
 
@@ -475,16 +481,7 @@ static int store_in_slot(run *r, int64_t index) {
         r->slots = g;
         memset(&r->slots[r->nslots++], 0, sizeof *g);
     }
-    slot *e = &r->slots[k];
-    unsigned char *b = e->buf;
-    size_t cap = e->cap;
-    e->buf = r->m.buf;
-    e->cap = r->m.cap;
-    e->len = r->m.len - HDR;
-    e->index = index;
-    e->state = SLOT_IN;
-    r->m.buf = b;
-    r->m.cap = cap;
+    take_message(r, &r->slots[k], index, SLOT_IN);
     return TSR_SUCCESS;
 }
 

@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "field_impl.h"
 #include "tessera/reduce.h"
 
@@ -129,6 +131,34 @@ static inline double key_value(int64_t k) {
     return v;
 }
 
+/* A running extreme: the best ordered key seen and whether a NaN was. */
+typedef struct extreme {
+    int64_t key, nan;
+} extreme;
+
+static inline void extreme_row(extreme *e, const double *v, int64_t n, bool is_min) {
+    for (int64_t x = 0; x < n; x++) {
+        if (isnan(v[x])) {
+            e->nan = 1;
+            continue;
+        }
+        int64_t k = order_key(v[x]);
+        if (is_min ? k < e->key : k > e->key)
+            e->key = k;
+    }
+}
+
+static void extreme_merge(extreme *into, const extreme *e, bool is_min) {
+    into->nan |= e->nan;
+    if (is_min ? e->key < into->key : e->key > into->key)
+        into->key = e->key;
+}
+
+static inline void acc_row(acc *a, const double *v, int64_t n, bool squares) {
+    for (int64_t x = 0; x < n; x++)
+        acc_add(a, squares ? v[x] * v[x] : v[x]);
+}
+
 /* Combines per-rank extremes: one MAX over (key, NaN seen); a min is the max of negated keys
  * (never INT64_MIN, which only a NaN could produce). Collective. */
 static int minmax_finish(tsr_ctx ctx, bool is_min, int64_t best, int64_t has_nan, double *result) {
@@ -159,36 +189,22 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
         bool is_min = op == TSR_REDUCE_MIN;
         /* Ordered keys make -0.0 < +0.0 and the choice independent of the visiting order. */
-        const int64_t identity = order_key(is_min ? INFINITY : -INFINITY);
-        int64_t best = identity, has_nan = 0;
+        const extreme identity = {order_key(is_min ? INFINITY : -INFINITY), 0};
+        extreme best = identity;
         for (int64_t i = 0; i < f->nblocks; i++) {
             const tsr_block *b = &f->blocks[i];
 #pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
             {
-                int64_t mine = identity, nan = 0;
+                extreme mine = identity;
 #pragma omp for collapse(2) schedule(static) nowait
                 for (int64_t z = 0; z < b->n[2]; z++)
-                    for (int64_t y = 0; y < b->n[1]; y++) {
-                        const double *row = &TSR_AT(b, 0, y, z);
-                        for (int64_t x = 0; x < b->n[0]; x++) {
-                            if (isnan(row[x])) {
-                                nan = 1;
-                                continue;
-                            }
-                            int64_t k = order_key(row[x]);
-                            if (is_min ? k < mine : k > mine)
-                                mine = k;
-                        }
-                    }
+                    for (int64_t y = 0; y < b->n[1]; y++)
+                        extreme_row(&mine, &TSR_AT(b, 0, y, z), b->n[0], is_min);
 #pragma omp critical(tsr_reduce_minmax)
-                {
-                    has_nan |= nan;
-                    if (is_min ? mine < best : mine > best)
-                        best = mine;
-                }
+                extreme_merge(&best, &mine, is_min);
             }
         }
-        TSR_CALL(ctx, minmax_finish(ctx, is_min, best, has_nan, result));
+        TSR_CALL(ctx, minmax_finish(ctx, is_min, best.key, best.nan, result));
         tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
         return TSR_SUCCESS;
     }
@@ -203,11 +219,8 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
             memset(&mine, 0, sizeof mine);
 #pragma omp for collapse(2) schedule(static) nowait
             for (int64_t z = 0; z < b->n[2]; z++)
-                for (int64_t y = 0; y < b->n[1]; y++) {
-                    const double *row = &TSR_AT(b, 0, y, z);
-                    for (int64_t x = 0; x < b->n[0]; x++)
-                        acc_add(&mine, squares ? row[x] * row[x] : row[x]);
-                }
+                for (int64_t y = 0; y < b->n[1]; y++)
+                    acc_row(&mine, &TSR_AT(b, 0, y, z), b->n[0], squares);
             acc_normalize(&mine);
 #pragma omp critical(tsr_reduce_sum)
             acc_merge(&total, &mine);
@@ -227,29 +240,19 @@ int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_
     bool parallel = n > ctx->min_parallel_cells;
     if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
         bool is_min = op == TSR_REDUCE_MIN;
-        const int64_t identity = order_key(is_min ? INFINITY : -INFINITY);
-        int64_t best = identity, has_nan = 0;
+        const extreme identity = {order_key(is_min ? INFINITY : -INFINITY), 0};
+        extreme best = identity;
 #pragma omp parallel if (parallel)
         {
-            int64_t mine = identity, nan = 0;
-#pragma omp for schedule(static) nowait
-            for (int64_t i = 0; i < n; i++) {
-                if (isnan(values[i])) {
-                    nan = 1;
-                    continue;
-                }
-                int64_t k = order_key(values[i]);
-                if (is_min ? k < mine : k > mine)
-                    mine = k;
-            }
+            extreme mine = identity;
+            /* Each thread takes one contiguous share, like a static schedule. */
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+            extreme_row(&mine, values + lo, hi - lo, is_min);
 #pragma omp critical(tsr_reduce_minmax)
-            {
-                has_nan |= nan;
-                if (is_min ? mine < best : mine > best)
-                    best = mine;
-            }
+            extreme_merge(&best, &mine, is_min);
         }
-        return minmax_finish(ctx, is_min, best, has_nan, result);
+        return minmax_finish(ctx, is_min, best.key, best.nan, result);
     }
     bool squares = op == TSR_REDUCE_NORM2;
     acc total;
@@ -258,9 +261,9 @@ int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_
     {
         acc mine;
         memset(&mine, 0, sizeof mine);
-#pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < n; i++)
-            acc_add(&mine, squares ? values[i] * values[i] : values[i]);
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        acc_row(&mine, values + lo, hi - lo, squares);
         acc_normalize(&mine);
 #pragma omp critical(tsr_reduce_sum)
         acc_merge(&total, &mine);

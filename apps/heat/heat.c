@@ -292,7 +292,6 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     int64_t advanced = res.steps;
     double elapsed = res.seconds;
 
-    double cells = (double)tsr_grid_cells(dom.grid);
     double sum = 0, mn = 0, mx = 0;
     uint64_t checksum = 0;
     if ((err = tsr_field_reduce(u, TSR_REDUCE_SUM, &sum)) ||
@@ -307,17 +306,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
     if (h.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", h.png);
-    double mlups = elapsed > 0 ? cells * (double)advanced / elapsed / 1e6 : 0.0;
-    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n", mlups);
-    char config[512];
-    tsr_domain_config_json(&dom, config, sizeof config);
-    tsr_report rep = {.app = "tessera-heat",
-                      .command_line = h.cmdline,
-                      .config_json = config,
-                      .seconds = elapsed,
-                      .rate_unit = "MLUP/s",
-                      .rate = mlups};
-    if ((err = tsr_report_finish(ctx, &rep, h.report, stdout)))
+    if ((err = tsr_domain_report(&dom, "tessera-heat", h.cmdline, advanced, elapsed, h.report)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:

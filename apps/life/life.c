@@ -186,18 +186,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_ctx_printf(ctx, stdout, "alive %.0f\n", alive);
     if (l.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", l.png);
-    double mlups =
-        elapsed > 0 ? (double)tsr_grid_cells(dom.grid) * (double)advanced / elapsed / 1e6 : 0.0;
-    tsr_ctx_printf(ctx, stdout, "MLUP/s %.1f\n", mlups);
-    char config[512];
-    tsr_domain_config_json(&dom, config, sizeof config);
-    tsr_report rep = {.app = "tessera-life",
-                      .command_line = l.cmdline,
-                      .config_json = config,
-                      .seconds = elapsed,
-                      .rate_unit = "MLUP/s",
-                      .rate = mlups};
-    if ((err = tsr_report_finish(ctx, &rep, l.report, stdout)))
+    if ((err = tsr_domain_report(&dom, "tessera-life", l.cmdline, advanced, elapsed, l.report)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:

@@ -61,6 +61,12 @@ void tsr_domain_print_summary(tsr_domain *d, FILE *out);
  * halo width. Truncated to len. Not collective. */
 void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len);
 
+/* The end of a halo-coupled run of `steps` steps in `seconds`: rank 0 prints "MLUP/s <x>" and
+ * the per-rank timer table to stdout, and the JSON report goes to report_path (NULL or "":
+ * none) with the domain's configuration. Collective. */
+int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,
+                      double seconds, const char *report_path);
+
 #ifdef __cplusplus
 }
 #endif
