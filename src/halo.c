@@ -226,6 +226,41 @@ static int64_t set_bases(peer *ps, int n, int nfields) {
     return base;
 }
 
+/* One piece of work w of an exchange: pack, copy or unpack one slab of one field. */
+static void pack_one(tsr_halo h, int64_t w) {
+    const xfer *x = &h->sends[w % h->nsends];
+    int f = (int)(w / h->nsends);
+    const peer *p = &h->speers[x->pk];
+    pack_box(&h->fields[f]->blocks[x->local], &x->sb, h->sbuf + p->base + f * p->cells + x->offset);
+}
+
+static void copy_one(tsr_halo h, int64_t w) {
+    const xfer *x = &h->copies[w % h->ncopies];
+    tsr_field fl = h->fields[w / h->ncopies];
+    tsr__copy_box(&fl->blocks[x->other], &x->sb, &fl->blocks[x->local], &x->db);
+}
+
+static void unpack_one(tsr_halo h, int64_t w) {
+    const xfer *x = &h->recvs[w % h->nrecvs];
+    int f = (int)(w / h->nrecvs);
+    const peer *p = &h->rpeers[x->pk];
+    unpack_box(&h->fields[f]->blocks[x->local], &x->db,
+               h->rbuf + p->base + f * p->cells + x->offset);
+}
+
+/* Runs n pieces of work; threads only for enough cells, since even an if(0) OpenMP region costs
+ * a few hundred nanoseconds, which small exchanges would feel. */
+static void for_each(tsr_halo h, int64_t n, int64_t cells, void (*one)(tsr_halo, int64_t)) {
+    if (cells > h->ctx->min_parallel_cells) {
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int64_t w = 0; w < n; w++)
+            one(h, w);
+    } else {
+        for (int64_t w = 0; w < n; w++)
+            one(h, w);
+    }
+}
+
 int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
     tsr_ctx ctx = h->ctx;
     TSR_CHECK(ctx, !h->active, TSR_ERR_ARG, "tsr_halo_begin called twice without tsr_halo_end");
@@ -256,15 +291,7 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
                                h->rpeers[k].rank, TSR_TAG_HALO, ctx->comm, &h->reqs[k]));
     }
     /* Pack every slab of every field; offsets are fixed, so slabs pack in parallel. */
-    int64_t nwork = h->nsends * nfields;
-#pragma omp parallel for schedule(dynamic, 4) if (stotal > ctx->min_parallel_cells)
-    for (int64_t w = 0; w < nwork; w++) {
-        const xfer *x = &h->sends[w % h->nsends];
-        int f = (int)(w / h->nsends);
-        const peer *p = &h->speers[x->pk];
-        double *out = h->sbuf + p->base + f * p->cells + x->offset;
-        pack_box(&h->fields[f]->blocks[x->local], &x->sb, out);
-    }
+    for_each(h, h->nsends * nfields, stotal, pack_one);
     for (int k = 0; k < h->nspeers; k++) {
         int64_t count = h->speers[k].cells * nfields;
         TSR_CHECK(ctx, count <= INT_MAX, TSR_ERR_INPUT,
@@ -276,13 +303,7 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
         ctx->bytes_sent += (uint64_t)count * sizeof(double);
     }
     /* Neighbours on this rank: a direct copy, no MPI. */
-    int64_t ncopy = h->ncopies * nfields;
-#pragma omp parallel for schedule(dynamic, 4) if (h->copy_cells * nfields > ctx->min_parallel_cells)
-    for (int64_t w = 0; w < ncopy; w++) {
-        const xfer *x = &h->copies[w % h->ncopies];
-        tsr_field fl = h->fields[w / h->ncopies];
-        tsr__copy_box(&fl->blocks[x->other], &x->sb, &fl->blocks[x->local], &x->db);
-    }
+    for_each(h, h->ncopies * nfields, h->copy_cells * nfields, copy_one);
     tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, tsr_wtime() - t0);
     h->active = true;
     return TSR_SUCCESS;
@@ -296,17 +317,9 @@ int tsr_halo_end(tsr_halo h) {
     double t0 = tsr_wtime();
     TSR_MPI(ctx, MPI_Waitall(h->nrpeers, h->reqs, MPI_STATUSES_IGNORE));
     double t1 = tsr_wtime();
-    int64_t nwork = h->nrecvs * nfields;
     int64_t rtotal =
         h->nrpeers ? h->rpeers[h->nrpeers - 1].base + h->rpeers[h->nrpeers - 1].cells * nfields : 0;
-#pragma omp parallel for schedule(dynamic, 4) if (rtotal > ctx->min_parallel_cells)
-    for (int64_t w = 0; w < nwork; w++) {
-        const xfer *x = &h->recvs[w % h->nrecvs];
-        int f = (int)(w / h->nrecvs);
-        const peer *p = &h->rpeers[x->pk];
-        const double *in = h->rbuf + p->base + f * p->cells + x->offset;
-        unpack_box(&h->fields[f]->blocks[x->local], &x->db, in);
-    }
+    for_each(h, h->nrecvs * nfields, rtotal, unpack_one);
     double t2 = tsr_wtime();
     TSR_MPI(ctx, MPI_Waitall(h->nspeers, h->reqs + h->nrpeers, MPI_STATUSES_IGNORE));
     double t3 = tsr_wtime();

@@ -115,27 +115,38 @@ static int check_fields(tsr_sweep s, tsr_field *fields, int nfields) {
     return TSR_SUCCESS;
 }
 
+/* Runs the kernel on tile t; a failure is kept if it is the lowest tile so far. */
+static inline void run_tile(const tsr__tile *tile, int64_t t, tsr_field *fields, int nfields,
+                            tsr_kernel kernel, void *user, int64_t *failed, int *code) {
+    tsr_block views[TSR_SWEEP_MAX_FIELDS];
+    for (int f = 0; f < nfields; f++)
+        views[f] = fields[f]->blocks[tile->block];
+    int rc = kernel(views, nfields, &tile->box, user);
+    if (rc) {
+#pragma omp critical(tsr_sweep_error)
+        if (*failed < 0 || t < *failed) {
+            *failed = t;
+            *code = rc;
+        }
+    }
+}
+
 /* Runs the kernel on every tile; the first failure (lowest tile) is reported. */
 static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, int64_t cells,
                      tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     double t0 = tsr_wtime();
     int64_t failed = -1;
     int code = 0;
-    /* Less than a tile of work is not worth waking the team for; oversubscribed ranks suffer
-     * from threads spinning in between. */
-#pragma omp parallel for schedule(static) if (cells > s->ctx->min_parallel_cells)
-    for (int64_t t = 0; t < n; t++) {
-        tsr_block views[TSR_SWEEP_MAX_FIELDS];
-        for (int f = 0; f < nfields; f++)
-            views[f] = fields[f]->blocks[tiles[t].block];
-        int rc = kernel(views, nfields, &tiles[t].box, user);
-        if (rc) {
-#pragma omp critical(tsr_sweep_error)
-            if (failed < 0 || t < failed) {
-                failed = t;
-                code = rc;
-            }
-        }
+    /* Less than a tile of work is not worth waking the team for (oversubscribed ranks suffer
+     * from threads spinning in between), and even an if(0) region costs a few hundred
+     * nanoseconds, which small blocks feel: no region at all then. */
+    if (cells > s->ctx->min_parallel_cells) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < n; t++)
+            run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+    } else {
+        for (int64_t t = 0; t < n; t++)
+            run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
     }
     tsr_ctx_timer_add(s->ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
     TSR_CHECK(s->ctx, failed < 0, TSR_ERR_KERNEL, "kernel returned %d on block %lld", code,
