@@ -14,7 +14,12 @@
 
 static long n_alloc, n_mpi_alloc, n_exchange, n_other;
 static int counting, in_mpi;
+static char other_name[64];
 
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCATIONS 0
+#else
+#define COUNT_ALLOCATIONS 1
 /* Allocations inside MPI calls (Open MPI growing its free lists when a message arrives before
  * its receive is posted) are MPI's, not the library's: counted apart, not failed on. */
 static void count_alloc(void) {
@@ -25,12 +30,7 @@ static void count_alloc(void) {
             n_alloc++;
     }
 }
-static char other_name[64];
 
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_ALLOCATIONS 0
-#else
-#define COUNT_ALLOCATIONS 1
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
