@@ -263,7 +263,7 @@ def signalled_chain(c):
     # got faster) is tried once more with 4x the steps.
     grid = "256x256"
     _, secs = reference(2000, grid)
-    steps = int(min(max(4.0 / max(secs, 1e-3) * 2000, 2000), 1000000))
+    steps = int(min(max(4.0 / max(secs, 1e-3) * 2000, 5000), 1000000))
     for attempt in range(2):
         extra = {"TESSERA_GRID": grid, "TESSERA_STEPS": str(steps), "TESSERA_CKPT_SECONDS": "0"}
         first, err = c.sbatch("heat-checkpoint.sbatch", ["-n", "2", "--time=10"], extra)
