@@ -22,8 +22,9 @@ enum { STREAMING_AUTO, STREAMING_ON, STREAMING_OFF };
 /* Above this many bytes of u and v per rank (twice the last-level cache of the machines we
  * measured on), auto turns streaming stores on. */
 #define STREAMING_MIN_BYTES (INT64_C(64) << 20)
-/* Measured on AMD Zen 3: 32-byte streaming stores gain ~9% on 8192^2, 16-byte ones (SSE2 only,
- * the default x86-64 target) lose ~15%; auto uses them only in AVX builds (-march=native). */
+/* Measured on AMD Zen 3: 32-byte streaming stores gain ~9% on 2D 8192^2, 16-byte ones (SSE2
+ * only, the default x86-64 target) lose ~15%, and in 3D (256^3) they lose ~35%, the planes
+ * above and below no longer coming from cache; auto uses them only in 2D AVX builds. */
 #ifdef __AVX__
 #define STREAMING_PAYS 1
 #else
@@ -221,8 +222,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
                                "cache-resident wavefront (same results)");
     if (!err)
         err = tsr_opts_add_choice(o, "streaming-stores", &h->streaming, streaming_names,
-                                  "non-temporal stores of the new state (auto: in AVX builds, when "
-                                  "a rank's arrays exceed 64 MiB and no time blocking)");
+                                  "non-temporal stores of the new state (auto: in 2D AVX builds, "
+                                  "when a rank's arrays exceed 64 MiB and no time blocking)");
     if (!err)
         err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
     if (!err)
@@ -287,7 +288,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     }
     p.streaming = h.streaming == STREAMING_ON ||
                   (h.streaming == STREAMING_AUTO && STREAMING_PAYS && h.time_block == 1 &&
-                   p.ndim >= 2 && 2 * 8 * local_cells > STREAMING_MIN_BYTES);
+                   p.ndim == 2 && 2 * 8 * local_cells > STREAMING_MIN_BYTES);
 
     /* What a restart must match, besides the app and the grid. */
     char run_options[256];
