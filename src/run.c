@@ -237,7 +237,12 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             if (ctx->rank == 0) {
                 double now = tsr_wtime(), per_step = (tsr_wtime() - t0) / (double)done;
                 flags[1] = o->checkpoint_seconds > 0 && now - last_ckpt >= o->checkpoint_seconds;
-                flags[2] = per_step > 0 ? (int64_t)(0.5 / per_step) : 1000;
+                /* Half a second, or half the checkpoint period if that is shorter, so that
+                 * wall-clock checkpoints are not late by more than half their period. */
+                double every = 0.5;
+                if (o->checkpoint_seconds > 0 && o->checkpoint_seconds / 2 < every)
+                    every = o->checkpoint_seconds / 2;
+                flags[2] = per_step > 0 ? (int64_t)(every / per_step) : 1000;
                 if (flags[2] < 1)
                     flags[2] = 1;
             }

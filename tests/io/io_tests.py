@@ -211,7 +211,7 @@ def scenario_sigterm():
 
 def scenario_checkpoint_seconds():
     heat = BIN["heat"]
-    base = [heat, "--grid", "1024x1024", "--quiet", "--steps", "2000"]
+    base = [heat, "--grid", "1024x1024", "--quiet", "--steps", "4000"]
     rc, out, _ = mpirun(2, base + ["--checkpoint-seconds", "0.3", "--checkpoint-keep", "100",
                                    "--checkpoint-dir", "ck"])
     straight = parse_checksum(out)
