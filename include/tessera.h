@@ -16,6 +16,7 @@
 #include "tessera/image.h"
 #include "tessera/report.h"
 #include "tessera/domain.h"
+#include "tessera/file.h"
 #include "tessera/io.h"
 #include "tessera/run.h"
 #include "tessera/farm.h"

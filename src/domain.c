@@ -106,7 +106,7 @@ void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len) {
 }
 
 int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,
-                      double seconds, const char *report_path) {
+                      double seconds, const char *report_path, bool force) {
     double cells = (double)tsr_grid_cells(d->grid);
     double mlups = seconds > 0 ? cells * (double)steps / seconds / 1e6 : 0.0;
     tsr_ctx_printf(d->ctx, stdout, "MLUP/s %.1f\n", mlups);
@@ -117,7 +117,8 @@ int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_
                       .config_json = config,
                       .seconds = seconds,
                       .rate_unit = "MLUP/s",
-                      .rate = mlups};
+                      .rate = mlups,
+                      .force = force};
     TSR_CALL(d->ctx, tsr_report_finish(d->ctx, &rep, report_path, stdout));
     return TSR_SUCCESS;
 }

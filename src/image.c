@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "field_impl.h"
+#include "tessera/file.h"
 #include "tessera/image.h"
 
 #define MAX_SIDE 4096
@@ -27,18 +28,15 @@ static void colormap(double t, unsigned char rgb[3]) {
 }
 
 /* The libpng part, kept apart so that nothing it uses changes after setjmp. */
-static int encode(tsr_ctx ctx, const char *path, const float *plane, int64_t nx, int64_t ny,
-                  int64_t step, double vmin, double vmax) {
+static int encode(tsr_ctx ctx, FILE *fp, const char *path, const float *plane, int64_t nx,
+                  int64_t ny, int64_t step, double vmin, double vmax) {
     int64_t w = (nx + step - 1) / step, h = (ny + step - 1) / step;
-    FILE *fp = fopen(path, "wb");
-    TSR_CHECK(ctx, fp, TSR_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     unsigned char *row = malloc((size_t)w * 3);
     if (!png || !info || !row || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         free(row);
-        fclose(fp);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write PNG '%s'", path);
     }
     png_init_io(png, fp);
@@ -61,12 +59,11 @@ static int encode(tsr_ctx ctx, const char *path, const float *plane, int64_t nx,
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     free(row);
-    TSR_CHECK(ctx, fclose(fp) == 0, TSR_ERR_IO, "cannot write PNG '%s': %s", path, strerror(errno));
     return TSR_SUCCESS;
 }
 
-static int write_png(tsr_ctx ctx, const char *path, const float *plane, int64_t nx, int64_t ny,
-                     double vmin, double vmax) {
+static int write_png(tsr_ctx ctx, const char *path, bool force, const float *plane, int64_t nx,
+                     int64_t ny, double vmin, double vmax) {
     int64_t step = 1;
     while ((nx + step - 1) / step > MAX_SIDE || (ny + step - 1) / step > MAX_SIDE)
         step++;
@@ -82,7 +79,15 @@ static int write_png(tsr_ctx ctx, const char *path, const float *plane, int64_t 
         if (!(vmax > vmin))
             vmax = vmin + 1;
     }
-    TSR_CALL(ctx, encode(ctx, path, plane, nx, ny, step, vmin, vmax));
+    /* Written under a temporary name: a failure never leaves a partial PNG under the final one. */
+    tsr_file_out out;
+    TSR_CALL(ctx, tsr_file_open(ctx, path, force, &out));
+    int err = encode(ctx, out.fp, path, plane, nx, ny, step, vmin, vmax);
+    if (err) {
+        tsr_file_abandon(&out);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    TSR_CALL(ctx, tsr_file_commit(ctx, &out));
     return TSR_SUCCESS;
 }
 
@@ -118,7 +123,8 @@ static void place(const tsr__layout *lay, const int *owner, int64_t z, const flo
     }
 }
 
-int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vmin, double vmax) {
+int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vmin, double vmax,
+                        bool force) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
     const int *owner = f->map->owner;
@@ -179,7 +185,7 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
             err = tsr_error_mpi(ctx, rc, "MPI_Gatherv", __FILE__, __LINE__, __func__);
         else if (ctx->rank == 0) {
             place(lay, owner, zslice, gathered, sizes, plane);
-            err = write_png(ctx, path, plane, nx, ny, vmin, vmax);
+            err = write_png(ctx, path, force, plane, nx, ny, vmin, vmax);
         }
     }
     free(sizes);

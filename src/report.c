@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "context_impl.h"
+#include "tessera/file.h"
 #include "tessera/report.h"
 
 void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, bool enabled) {
@@ -76,8 +77,9 @@ static void timer_stats(const double *all, int nranks, int t, double *min, doubl
 
 static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const double *all,
                       const char *hosts) {
-    FILE *f = fopen(path, "w");
-    TSR_CHECK(ctx, f, TSR_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
+    tsr_file_out out;
+    TSR_CALL(ctx, tsr_file_open(ctx, path, r->force, &out));
+    FILE *f = out.fp;
     int n = ctx->size;
     fprintf(f, "{\n  \"app\": ");
     json_string(f, r->app ? r->app : ctx->name);
@@ -111,7 +113,7 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
                 v[R_CORES], v[R_NODE_RANKS], k + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    TSR_CHECK(ctx, fclose(f) == 0, TSR_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    TSR_CALL(ctx, tsr_file_commit(ctx, &out));
     return TSR_SUCCESS;
 }
 

@@ -325,14 +325,15 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         (err = tsr_field_reduce(u, TSR_REDUCE_MAX, &mx)) ||
         (err = tsr_field_checksum(u, TSR_BITS_DOUBLE, &checksum)))
         goto out;
-    if (h.png[0] && (err = tsr_field_write_png(u, h.png, -1, 0, 0)))
+    if (h.png[0] && (err = tsr_field_write_png(u, h.png, -1, 0, 0, h.io.force)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "steps %lld, %.3f s, %.3f ms/step\n", (long long)advanced, elapsed,
                    advanced ? 1e3 * elapsed / (double)advanced : 0.0);
     tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
     if (h.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", h.png);
-    if ((err = tsr_domain_report(&dom, "tessera-heat", h.cmdline, advanced, elapsed, h.report)))
+    if ((err = tsr_domain_report(&dom, "tessera-heat", h.cmdline, advanced, elapsed, h.report,
+                                 h.io.force)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:

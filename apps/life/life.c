@@ -179,14 +179,15 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     if ((err = tsr_field_reduce(u, TSR_REDUCE_SUM, &alive)) ||
         (err = tsr_field_checksum(u, TSR_BITS_INTEGER, &checksum)))
         goto out;
-    if (l.png[0] && (err = tsr_field_write_png(u, l.png, 0, 0.0, 1.0)))
+    if (l.png[0] && (err = tsr_field_write_png(u, l.png, 0, 0.0, 1.0, l.io.force)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "generations %lld, %.3f s, %.3f ms/generation\n",
                    (long long)advanced, elapsed, advanced ? 1e3 * elapsed / (double)advanced : 0.0);
     tsr_ctx_printf(ctx, stdout, "alive %.0f\n", alive);
     if (l.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", l.png);
-    if ((err = tsr_domain_report(&dom, "tessera-life", l.cmdline, advanced, elapsed, l.report)))
+    if ((err = tsr_domain_report(&dom, "tessera-life", l.cmdline, advanced, elapsed, l.report,
+                                 l.io.force)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:

@@ -63,9 +63,9 @@ void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len);
 
 /* The end of a halo-coupled run of `steps` steps in `seconds`: rank 0 prints "MLUP/s <x>" and
  * the per-rank timer table to stdout, and the JSON report goes to report_path (NULL or "":
- * none) with the domain's configuration. Collective. */
+ * none) with the domain's configuration, replacing an existing file only if `force`. Collective. */
 int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,
-                      double seconds, const char *report_path);
+                      double seconds, const char *report_path, bool force);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,7 @@ typedef struct tsr_report {
     double seconds;           /* wall time of the measured part of the run */
     const char *rate_unit;    /* what the rate counts per second: "MLUP/s", "tasks/s", ... */
     double rate;
+    bool force; /* replace an existing report file (otherwise refused) */
 } tsr_report;
 
 /* Registers --report FILE.json (path written into a TSR_OPT_STRLEN buffer). Not collective. */
@@ -48,7 +49,8 @@ int tsr_report_add_option(tsr_opts opts, char *path);
  * to rank 0, which prints to `out` (NULL: nothing) a table of min / mean / max over ranks and the
  * imbalance (max / mean) of each timer, and, when `path` is neither NULL nor "", writes the JSON
  * report there: configuration, ranks, threads, hosts, per-rank timers and bytes, imbalance per
- * timer, wall time and rate. A file that cannot be written fails on every rank. Collective. */
+ * timer, wall time and rate, under a temporary name renamed when complete (an existing file is
+ * replaced only with r->force). A file that cannot be written fails on every rank. Collective. */
 int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *out);
 
 #ifdef __cplusplus
