@@ -10,10 +10,10 @@ Each case runs in a fresh temporary directory under /tmp; every mpirun has a tim
 ends the whole process tree, so a hang fails the case instead of the suite. Root-only cases
 (tmpfs and read-only mounts) exit 77 when not root, and unmount in a finally (SIGTERM too).
 
-Open MPI shared-memory segments: before each mpirun the driver lists /dev/shm/vader_segment*;
-after the run has ended, a segment that is new since then and that no live process has
-mapped (/proc/*/maps) was left behind by this run (other engineers' running jobs keep theirs
-mapped, so they are not counted). Such segments fail the case and are removed.
+Open MPI shared-memory segments: Open MPI 4.1 names them vader_segment.<node>.<uid>.<jobid>.<rank>
+and derives the job id from mpirun's pid (see ompi_jobid), so after each run the driver looks
+for segments carrying that run's job id: exactly this run's, never another user's concurrent
+jobs. Leftovers fail the case (unless the driver itself SIGKILLed the job) and are removed.
 
 Ends with "N passed, N failed" (exit 1 on any failure, 77 if every case was skipped).
 """
@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
 from mpitest import (_descendants, _kill_tree, mpi_env, mpirun_prefix,  # noqa: E402
-                     parse_checksum, run_cmd, show_output)
+                     parse_checksum, show_output)
 
 TIMEOUT = 60        # any run that should succeed
 FAST = 30           # a run that must fail: "within seconds", with room for 4 oversubscribed ranks
@@ -55,40 +56,42 @@ def check(ok, text):
 
 # ---------------------------------------------------------------- Open MPI segments
 
-def shm_segments():
-    return set(glob.glob("/dev/shm/vader_segment*"))
+def ompi_jobid(mpirun_pid):
+    """The job id Open MPI 4.1 gives the application of the mpirun with this pid (ORTE's
+    plm_base_jobid.c: a 16-bit job family hashed from the node name and mpirun's pid, job 1).
+    Its shared-memory segments are /dev/shm/vader_segment.<node>.<uid>.<jobid hex>.<rank>."""
+    h = 0
+    for c in socket.gethostname().split(".")[0].encode():
+        h = (h + c) & 0xffffffff
+        h = (h + (h << 10)) & 0xffffffff
+        h ^= h >> 6
+    h = (h + (h << 3)) & 0xffffffff
+    h ^= h >> 11
+    h = (h + (h << 15)) & 0xffffffff
+    h ^= mpirun_pid & 0xffffffff
+    return (((h >> 16) ^ h) & 0xffff) << 16 | 1
 
 
-def mapped_files():
-    found = set()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/maps" % pid) as f:
-                for line in f:
-                    if "/dev/shm/" in line:
-                        found.add(line.split(None, 5)[-1].strip().replace(" (deleted)", ""))
-        except OSError:
-            continue
-    return found
-
-
-def check_segments(before):
-    """Segments new since `before` that no live process maps: left behind by our run."""
-    new = shm_segments() - before
-    if not new:
+def check_segments(mpirun_pid, killed=False):
+    """After a run: its vader segments (named by its job id) must be gone. Leftovers are removed;
+    they fail the case unless the driver itself SIGKILLed the job (a timeout, already a failure)."""
+    tag = ".%x." % ompi_jobid(mpirun_pid)
+    left = [p for p in glob.glob("/dev/shm/vader_segment*") if tag in p + "."]
+    if not left:
         return
-    time.sleep(0.3)         # mpirun may still be cleaning up just after the last rank ended
-    left = (shm_segments() - before) - mapped_files()
-    if left:
-        print("  note: Open MPI segments left in /dev/shm: %s" % sorted(left), flush=True)
-        leaked_segments.extend(sorted(left))
-        for path in left:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+    time.sleep(0.5)     # mpirun may still be cleaning up just after the last rank ended
+    left = sorted(p for p in glob.glob("/dev/shm/vader_segment*") if tag in p + ".")
+    if not left:
+        return
+    print("  note: Open MPI segments left in /dev/shm by this run%s (removed): %s"
+          % (" (killed by the driver)" if killed else "", left), flush=True)
+    if not killed:
+        leaked_segments.extend(left)
+    for path in left:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------- running
@@ -105,11 +108,22 @@ def run(np, args, env=None, timeout=TIMEOUT, quiet_ok=False):
     """Run under mpirun with stdout+stderr merged; return (rc or None on timeout, out, secs)."""
     cmd = mpi_cmd(np, args, env)
     print("RUN  %s" % " ".join(cmd), flush=True)
-    before = shm_segments()
     t0 = time.time()
-    rc, out, _ = run_cmd(cmd, mpi_env(), timeout, merge_stderr=True)
+    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, errors="replace",
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc)
+        try:
+            out, _ = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            out = ""
+        rc = None
     secs = time.time() - t0
-    check_segments(before)
+    check_segments(proc.pid, killed=rc is None)
     print("     -> %s in %.1f s" % ("TIMEOUT" if rc is None else "status %d" % rc, secs), flush=True)
     if rc is None or (rc != 0 and not quiet_ok):
         show_output(out, "")
@@ -123,12 +137,12 @@ class Background:
         self.cmd = mpi_cmd(np, args, env)
         self.name = os.path.basename(args[0])[:15]
         print("BG   %s" % " ".join(self.cmd), flush=True)
-        self.before = shm_segments()
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(self.cmd, env=mpi_env(), stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      text=True, start_new_session=True)
         self.out = ""
+        self.killed = False
 
     def ranks(self):
         found = []
@@ -145,20 +159,24 @@ class Background:
 
     def wait(self, timeout):
         """Exit status, or None after killing the tree on timeout."""
+        if self.log.closed:
+            return self.proc.returncode
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_tree(self.proc)
+            self.killed = True
             rc = None
         self.log.seek(0)
         self.out = self.log.read()
         self.log.close()
-        check_segments(self.before)
+        check_segments(self.proc.pid, self.killed)
         return rc
 
     def kill(self):
         if self.alive():
             _kill_tree(self.proc)
+            self.killed = True
         return self.wait(10)
 
 
@@ -171,8 +189,15 @@ def wait_for(cond, timeout, step=0.02):
     return cond()
 
 
+# Open MPI's own diagnostics (OMPIO's "mca_fbtl_posix_pwritev: error in writev: ...", one per
+# rank, and the "[host:pid]" lines of its signal handler) are not the app's message: they are
+# left out when counting how often the message was printed.
+OMPI_CHATTER = re.compile(r"^(mca_\w+|\w+_write_all|\w+_read_all):|^\[[\w.-]+:\d+\] ")
+
+
 def lines_with(out, *needles):
-    return [ln for ln in out.splitlines() if all(n in ln for n in needles)]
+    return [ln for ln in out.splitlines()
+            if all(n in ln for n in needles) and not OMPI_CHATTER.match(ln)]
 
 
 def once(out, *needles):
@@ -184,6 +209,7 @@ def expect_fail(rc, out, secs, status, needles, limit, what):
     """Checks of a run that must fail: status, promptness, message once."""
     if isinstance(status, int):
         status = (status,)
+    failed = results["failed"]
     check(rc is not None and rc in status,
           "%s: exit status %s, expected %s" % (what, "TIMEOUT" if rc is None else rc,
                                                 " or ".join(map(str, status))))
@@ -191,6 +217,8 @@ def expect_fail(rc, out, secs, status, needles, limit, what):
     n = len(lines_with(out, *needles))
     check(n == 1, "%s: message with %s printed once (%d lines)" % (what, needles, n))
     check("MPI_ABORT was invoked" not in out, "%s: no MPI_Abort banner" % what)
+    if results["failed"] != failed:
+        show_output(out, "")
 
 
 def digest(path):
@@ -248,13 +276,15 @@ def unmount_all():
 
 def fill(path):
     """Fill the filesystem holding path completely with a filler file."""
-    with open(os.path.join(path, "filler"), "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(os.path.join(path, "filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        block = b"\0" * 65536
+        while True:
+            os.write(fd, block[:4096] if os.fstatvfs(fd).f_bavail < 16 else block)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- shim (no root)
@@ -374,6 +404,7 @@ def case_eio_checkpoint(np=1):
 
 def case_eio_keeps_old(np=2):
     heat = BIN["heat"]
+    os.makedirs("o")
     files = ["--output", "o/s", "--png", "o/x.png", "--report", "o/r.json"]
     rc, _, _ = run(np, [heat, "--grid", "64x64", "--steps", "4", "--quiet"] + files)
     check(rc == 0, "first run writes o/s_000004.h5, o/s.xmf, o/x.png, o/r.json")
@@ -495,10 +526,9 @@ def case_concurrent_ckpt_dir(np=2):
     first = Background(np, [heat, "--grid", "256x256", "--steps", "100000000", "--quiet",
                             "--checkpoint-dir", "ck", "--checkpoint-every", "1000000"])
     try:
-        up = wait_for(lambda: len(first.ranks()) == np and os.path.isdir("ck") and
-                      os.listdir("ck"), 30)
-        time.sleep(1.0)
-        check(up and first.alive(), "first run is up and holds ck: %s"
+        up = wait_for(lambda: len(first.ranks()) == np, 30)
+        time.sleep(2.0)     # past its start-up checks: it holds the directory now
+        check(up and first.alive(), "first run is up (ck holds %s)"
               % (os.listdir("ck") if os.path.isdir("ck") else None))
         rc, out, secs = run(1, [heat, "--grid", "64x64", "--steps", "5", "--quiet",
                                 "--checkpoint-dir", "ck", "--checkpoint-every", "5"],
@@ -513,13 +543,13 @@ def case_concurrent_ckpt_dir(np=2):
 
 def case_concurrent_output(np=3):
     heat = BIN["heat"]
+    os.makedirs("o")
     first = Background(2, [heat, "--grid", "256x256", "--steps", "100000000", "--quiet",
                            "--output", "o/p", "--output-every", "100000000"])
     try:
-        up = wait_for(lambda: len(first.ranks()) == 2 and os.path.isdir("o") and
-                      os.listdir("o"), 30)
-        time.sleep(1.0)
-        check(up and first.alive(), "first run is up: o holds %s"
+        up = wait_for(lambda: len(first.ranks()) == 2, 30)
+        time.sleep(2.0)     # past its start-up checks: it holds the prefix now
+        check(up and first.alive(), "first run is up (o holds %s)"
               % (os.listdir("o") if os.path.isdir("o") else None))
         before = {p: digest(p) for p in glob.glob("o/*") if not p.endswith(".lock")}
         rc, out, secs = run(np, [heat, "--grid", "64x64", "--steps", "5", "--quiet",
@@ -565,13 +595,17 @@ def case_no_overwrite(np=1):
 
 
 def case_kill9_output(np=3):
+    os.makedirs("o")
     job = Background(np, [BIN["heat"], "--grid", "512x512", "--steps", "100000000", "--quiet",
                           "--output", "o/s", "--output-every", "5"])
     try:
         check(wait_for(lambda: os.path.exists("o/s_000020.h5"), 60), "outputs are being written")
         ranks = job.ranks()
         check(len(ranks) == np, "found the %d ranks: %s" % (np, ranks))
-        time.sleep(0.13)    # somewhere inside a later output
+        # Inside a later output: its temporary file exists (or, without one, at some moment).
+        inside = wait_for(lambda: glob.glob("o/*.tmp"), 10, step=0.005)
+        print("     killing rank %s %s" % (ranks[-1:], "while %s exists" % inside if inside
+                                          else "(no temporary file seen)"), flush=True)
         if ranks:
             os.kill(ranks[-1], signal.SIGKILL)
         rc = job.wait(FAST)
@@ -586,12 +620,13 @@ def case_kill9_output(np=3):
 
 def case_restart_own_series(np=2):
     heat = BIN["heat"]
-    base = [heat, "--grid", "40x30", "--quiet", "--output", "s", "--output-every", "10",
-            "--checkpoint-dir", "ck"]
-    rc, _, _ = run(np, base + ["--steps", "20", "--checkpoint-every", "20"])
+    base = [heat, "--grid", "40x30", "--quiet", "--output", "s", "--output-every", "10"]
+    rc, _, _ = run(np, base + ["--steps", "20", "--checkpoint-every", "20", "--checkpoint-dir",
+                               "ck"])
     check(rc == 0, "run A writes s_0..20 and checkpoint 20")
     old = {p: digest(p) for p in glob.glob("s_*.h5")}
-    rc, out, _ = run(np + 2, base + ["--steps", "40", "--restart", "latest"])
+    rc, out, _ = run(np + 2, base + ["--steps", "40", "--restart", "latest", "--checkpoint-dir",
+                                     "ck"])
     check(rc == 0, "the restarted run continues its own series without --force: status %s" % rc)
     steps = re.findall(r"s_(\d{6})\.h5", open("s.xmf").read())
     check(steps == ["%06d" % s for s in range(0, 41, 10)], "s.xmf lists 0..40: %s" % steps)
