@@ -1,10 +1,13 @@
 /* The time loop of a halo-coupled app with outputs, checkpoints, restart and signals. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "field_impl.h"
+#include "h5_impl.h"
+#include "io_impl.h"
 #include "tessera/report.h"
 #include "tessera/run.h"
 
@@ -48,9 +51,150 @@ static int check_options(tsr_ctx ctx, const char *file, const char *have, const 
     return TSR_SUCCESS;
 }
 
+/* Does the output series of a run starting at `from` write step s? A fresh run also writes its
+ * first state (with --output-every) and a run of zero steps its only one. */
+static bool in_series(const tsr_run_opts *o, int64_t s, int64_t from, int64_t steps, bool fresh) {
+    if (s > steps || s < from || (s == from && !fresh))
+        return false;
+    if (s == steps)
+        return true;
+    return o->output_every > 0 && s % o->output_every == 0;
+}
+
+/* Rank 0: is the .xmf at path this run's own (it records the run id)? */
+static bool xmf_is_ours(const char *path, const char *run_id) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    char want[96];
+    snprintf(want, sizeof want, "<Information Name=\"run_id\" Value=\"%s\"/>", run_id);
+    return strstr(head, want) != NULL;
+}
+
+/* Rank 0: the output series may be written. Files of the series that exist are refused without
+ * --force, except, after a restart, those this same run wrote. */
+static int check_series(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
+    tsr_ctx ctx = r->u->ctx;
+    char xmf[TSR_PATH_MAX + 8], dir[TSR_PATH_MAX];
+    TSR_CHECK(ctx, strlen(o->output) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
+              "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
+    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
+    TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", xmf, true));
+    const char *slash = strrchr(o->output, '/');
+    const char *base = slash ? slash + 1 : o->output;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->output) + 1 : 1,
+             slash ? o->output : ".");
+    TSR_CHECK(ctx, *base, TSR_ERR_INPUT, "--output '%s': the prefix needs a file name part",
+              o->output);
+    if (o->force)
+        return TSR_SUCCESS;
+    char first[2 * TSR_PATH_MAX] = "";
+    int64_t clash = 0;
+    if (access(xmf, F_OK) == 0 && (fresh || !xmf_is_ours(xmf, r->run_id))) {
+        snprintf(first, sizeof first, "%s", xmf);
+        clash++;
+    }
+    DIR *dp = opendir(dir);
+    size_t blen = strlen(base);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) != 0 || nm[blen] != '_')
+            continue;
+        char *end = NULL;
+        long long step = strtoll(nm + blen + 1, &end, 10);
+        if (end == nm + blen + 1 || strcmp(end, ".h5") != 0 ||
+            !in_series(o, step, from, r->steps, fresh))
+            continue;
+        char path[2 * TSR_PATH_MAX], id[32];
+        snprintf(path, sizeof path, "%s/%s", dir, nm);
+        if (!fresh) {
+            tsr__h5_run_id(path, id, sizeof id);
+            if (strcmp(id, r->run_id) == 0)
+                continue; /* this run's own, from before the restart */
+        }
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", path);
+        clash++;
+    }
+    if (dp)
+        closedir(dp);
+    if (clash > 1)
+        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+                  "--output: '%s' and %lld more files of the series exist; not replacing them "
+                  "(use --force, or another --output)",
+                  first, (long long)(clash - 1));
+    TSR_CHECK(ctx, clash == 0, TSR_ERR_INPUT,
+              "--output: '%s' exists; not replacing it (use --force, or another --output)", first);
+    return TSR_SUCCESS;
+}
+
+/* Rank 0: a fresh run refuses a checkpoint directory holding another run's checkpoints, which a
+ * later --restart latest would confuse with its own. */
+static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) {
+    TSR_CALL(ctx, tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir));
+    if (!fresh || o->force)
+        return TSR_SUCCESS;
+    int64_t steps[3];
+    int64_t n = tsr__checkpoint_scan(o->checkpoint_dir, steps, 3);
+    if (n <= 0)
+        return TSR_SUCCESS;
+    char list[256] = "";
+    for (int64_t i = 0, used = 0; i < n && i < 3; i++)
+        used += snprintf(list + used, sizeof list - (size_t)used, "%sckpt_%06lld.h5", i ? ", " : "",
+                         (long long)steps[i]);
+    TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+              "checkpoint directory '%s' holds another run's checkpoints (%s%s): give another "
+              "--checkpoint-dir, continue that run with --restart latest, or add --force to run "
+              "beside them (they are kept)",
+              o->checkpoint_dir, list, n > 3 ? ", ..." : "");
+}
+
+static bool checkpointing(const tsr_run_opts *o) {
+    return o->checkpoint_every > 0 || o->checkpoint_seconds > 0 ||
+           strcmp(o->restart, "latest") == 0;
+}
+
+/* Rank 0: every path of the run, checked and locked before anything is computed. */
+static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
+    tsr_ctx ctx = r->u->ctx;
+    if (o->output[0]) {
+        TSR_CALL(ctx, check_series(r, o, from, fresh));
+        char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
+        snprintf(lock, sizeof lock, "%s.lock", o->output);
+        snprintf(what, sizeof what, "output prefix '%s'", o->output);
+        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, &r->output_lock));
+    }
+    if (checkpointing(o)) {
+        TSR_CALL(ctx, check_checkpoint_dir(ctx, o, fresh));
+        char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
+        snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
+        snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
+        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, &r->checkpoint_lock));
+    }
+    return TSR_SUCCESS;
+}
+
+/* Rank 0: the checkpoint to restart from, its step and its run identity. */
+static int restart_root(tsr_run *r, const tsr_run_opts *o, char *path, int64_t *step) {
+    tsr_ctx ctx = r->u->ctx;
+    tsr__file_meta m;
+    memset(&m, 0, sizeof m);
+    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->u->map->decomp->lay, path, &m));
+    *step = m.step;
+    if (m.run_id[0])
+        snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
+    (void)o;
+    return TSR_SUCCESS;
+}
+
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
     tsr_ctx ctx = r->u->ctx;
     *start = 0;
+    r->output_lock.fd = r->checkpoint_lock.fd = -1;
     if (o->debug)
         setenv("TESSERA_DEBUG", "1", 1); /* read by the io module and by tsr_finalize */
     int err = ctx->rank == 0 && o->input[0] && o->restart[0]
@@ -58,13 +202,27 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
                                   "give --input or --restart, not both")
                   : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    if (o->restart[0]) {
-        char path[4096], opts[1024];
-        double time;
+    char path[TSR_PATH_MAX] = "";
+    if (o->restart[0])
         TSR_CALL(ctx,
                  tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, sizeof path));
-        TSR_CALL(ctx,
-                 tsr_checkpoint_read(path, r->meta.app, &r->u, 1, start, &time, opts, sizeof opts));
+    /* The run's identity: new at a fresh start, the checkpoint's after a restart. */
+    int64_t from = 0;
+    if (ctx->rank == 0) {
+        tsr_run_id_new(r->run_id);
+        if (o->restart[0])
+            err = restart_root(r, o, path, &from);
+        if (!err)
+            err = prepare_paths(r, o, from, !o->restart[0]);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));
+    r->meta.run_id = r->run_id;
+    if (o->restart[0]) {
+        char opts[1024];
+        double time;
+        TSR_CALL(ctx, tsr_checkpoint_read(path, r->meta.app, &r->u, 1, start, &time, opts,
+                                          sizeof opts, NULL, 0));
         if (ctx->rank == 0 && r->meta.run_options)
             err = check_options(ctx, path, opts, r->meta.run_options);
         if (!err && ctx->rank == 0 && *start > r->steps)
@@ -89,12 +247,33 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
     return TSR_SUCCESS;
 }
 
+void tsr_run_release(tsr_run *r) {
+    tsr_lock_release(&r->output_lock);
+    tsr_lock_release(&r->checkpoint_lock);
+}
+
 static volatile sig_atomic_t stop_signal;
 
 /* Only a flag: the loop notices it at the next check, finishes the step and checkpoints. A
  * second signal while writing just sets the flag again. */
 static void on_signal(int sig) {
     stop_signal = sig;
+}
+
+/* Once per process and never removed: a signal that comes after the checkpoint, while the run
+ * is ending, must not turn the exit status 3 into death by SIGTERM. */
+static void install_handlers(void) {
+    static int installed;
+    if (installed)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    installed = 1;
 }
 
 typedef struct series {
@@ -136,14 +315,16 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     tsr_io_meta meta = r->meta;
     meta.step = step;
     meta.time = (double)step * r->dt;
-    TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force));
+    /* tsr_run_load checked that existing files of the series may go: --force, or this run's own
+     * files from before a restart. */
+    TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force || o->restart[0]));
     TSR_CALL(ctx, series_add(sr, path, step, meta.time, ctx));
     const char *names[1] = {r->u->name};
     const char **files = malloc(sizeof *files * (size_t)sr->n);
     TSR_CHECK(ctx, files, TSR_ERR_MEMORY, "cannot allocate the XDMF file list");
     for (int i = 0; i < sr->n; i++)
         files[i] = sr->files[i];
-    int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names);
+    int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, r->run_id);
     free(files);
     TSR_CALL(ctx, err);
     return TSR_SUCCESS;
@@ -170,6 +351,19 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     tsr_io_meta meta = r->meta;
     meta.step = step;
     meta.time = (double)step * r->dt;
+    /* Checkpoints not asked for at start (a signal's) lock the directory now. */
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0 && r->checkpoint_lock.fd < 0) {
+        char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
+        snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
+        snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
+        err = tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir);
+        if (!err)
+            err = tsr_lock_acquire(ctx, what, lock, &r->checkpoint_lock);
+        if (err)
+            ctx->err_code = err = TSR_ERR_IO; /* found during the run */
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     double t0 = tsr_wtime();
     TSR_CALL(ctx, tsr_checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta, path,
                                        len));
@@ -185,24 +379,49 @@ static int64_t next_multiple(int64_t s, int64_t every) {
     return (s / every + 1) * every;
 }
 
+/* Test hook: TESSERA_TEST_KERNEL_FAIL=RANK:STEP makes the kernel fail on rank RANK from step
+ * STEP on, to check that one rank's failure ends the run on every rank. */
+static int64_t failing_step(tsr_ctx ctx, bool *here) {
+    const char *v = getenv("TESSERA_TEST_KERNEL_FAIL");
+    long long rank = -1, step = -1;
+    *here = false;
+    if (!v || sscanf(v, "%lld:%lld", &rank, &step) != 2 || step < 0)
+        return -1;
+    *here = rank == ctx->rank;
+    return step;
+}
+
+static int failing_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)f;
+    (void)nf;
+    (void)box;
+    (void)user;
+    return -7;
+}
+
+/* A state that stopped being finite ends the run: nothing after it would mean anything. */
+static int check_state(tsr_run *r, int64_t step) {
+    char what[64];
+    snprintf(what, sizeof what, "the state at step %lld", (long long)step);
+    TSR_CALL(r->u->ctx, tsr__io_check_finite(r->u, TSR_ERR_VERIFY, what, NULL, 0));
+    return TSR_SUCCESS;
+}
+
 int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds,
                  bool *stopped_out) {
     tsr_ctx ctx = r->u->ctx;
-    struct sigaction sa, old_term, old_usr1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
     stop_signal = 0;
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1);
+    install_handlers();
+    bool fail_here;
+    int64_t fail_at = failing_step(ctx, &fail_here);
 
     series sr = {0};
     tsr_progress prog;
     tsr_progress_start(&prog, ctx, r->steps, r->progress);
     double compute = 0, last_ckpt = tsr_wtime();
-    /* Signals and wall-clock checkpoints need every rank to agree; the check is one small
-     * Allreduce every `interval` steps, the interval sized by rank 0 to about half a second. */
+    /* Every rank agrees, at the end of each stretch of steps, on signals, wall-clock checkpoints
+     * and failures: one small Allreduce. Stretches end at outputs, checkpoints, and checks sized
+     * by rank 0 to about half a second. */
     int64_t interval = 1, next_check = start + 1;
     int err = TSR_SUCCESS, stopped = 0;
     if (o->output[0] && start > 0)
@@ -218,21 +437,26 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             next = next_multiple(s, o->checkpoint_every);
         if (next_check < next)
             next = next_check;
+        if (fail_at > s && fail_at < next)
+            next = fail_at;
+        tsr_kernel kernel = fail_here && s >= fail_at ? failing_kernel : r->kernel;
         double t0 = tsr_wtime();
+        /* A kernel failure here is this rank's alone: it keeps exchanging to the end of the
+         * stretch, and the agreement below ends the run on every rank. */
+        int local;
         if (r->time_block > 1)
-            err = tsr_sweep_steps_blocked(r->sweep, r->halo, &r->u, &r->v, next - s, r->time_block,
-                                          r->kernel, r->user, false, NULL);
+            local = tsr_sweep_steps_blocked(r->sweep, r->halo, &r->u, &r->v, next - s,
+                                            r->time_block, kernel, r->user, false, NULL);
         else
-            err = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, r->kernel, r->user,
-                                  r->overlap, false, NULL);
+            local = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, kernel, r->user,
+                                    r->overlap, false, NULL);
         compute += tsr_wtime() - t0;
-        if (err)
-            break;
         int64_t done = next - s;
+        bool checked = next == next_check;
         s = next;
         tsr_progress_update(&prog, s);
-        int64_t flags[3] = {0, 0, 0}; /* signal, checkpoint due, new interval */
-        if (s == next_check) {
+        int64_t flags[4] = {0, 0, 0, local != 0}; /* signal, checkpoint due, interval, failed */
+        if (checked) {
             flags[0] = stop_signal != 0;
             if (ctx->rank == 0) {
                 double now = tsr_wtime(), per_step = (tsr_wtime() - t0) / (double)done;
@@ -246,20 +470,30 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
                 if (flags[2] < 1)
                     flags[2] = 1;
             }
-            int rc = MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT64_T, MPI_MAX, ctx->comm);
-            if (rc != MPI_SUCCESS) {
-                err = tsr_error_mpi(ctx, rc, "MPI_Allreduce", __FILE__, __LINE__, __func__);
-                break;
-            }
+        }
+        int rc = MPI_Allreduce(MPI_IN_PLACE, flags, 4, MPI_INT64_T, MPI_MAX, ctx->comm);
+        if (rc != MPI_SUCCESS) {
+            err = tsr_error_mpi(ctx, rc, "MPI_Allreduce", __FILE__, __LINE__, __func__);
+            break;
+        }
+        if (flags[3]) {
+            err = tsr_ctx_agree(ctx, local);
+            break;
+        }
+        if (checked) {
             interval = flags[2];
             next_check = s + interval;
         }
-        if (o->output[0] && ((o->output_every > 0 && s % o->output_every == 0) || s == r->steps))
-            if ((err = write_output(r, o, &sr, s)))
-                break;
+        bool output =
+            o->output[0] && ((o->output_every > 0 && s % o->output_every == 0) || s == r->steps);
         bool by_steps = o->checkpoint_every > 0 && s % o->checkpoint_every == 0;
-        if (by_steps || flags[1] || flags[0]) {
-            char path[4096];
+        bool ckpt = by_steps || flags[1] || flags[0];
+        if ((checked || output || ckpt || s == r->steps) && (err = check_state(r, s)))
+            break;
+        if (output && (err = write_output(r, o, &sr, s)))
+            break;
+        if (ckpt) {
+            char path[TSR_PATH_MAX];
             if ((err = checkpoint(r, o, s, path, sizeof path)))
                 break;
             last_ckpt = tsr_wtime();
@@ -275,8 +509,6 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     if (!err && !stopped && o->output[0] && o->output_every == 0 && r->steps == start)
         err = write_output(r, o, &sr, start);
     tsr_progress_end(&prog);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGUSR1, &old_usr1, NULL);
     free(sr.files);
     free(sr.steps);
     free(sr.times);
@@ -297,8 +529,11 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
 int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res) {
     tsr_ctx ctx = r->u->ctx;
     memset(res, 0, sizeof *res);
-    TSR_CALL(ctx, tsr_run_load(r, o, &res->start));
-    TSR_CALL(ctx, tsr_run_loop(r, o, res->start, &res->seconds, &res->stopped));
+    int err = tsr_run_load(r, o, &res->start);
+    if (!err)
+        err = tsr_run_loop(r, o, res->start, &res->seconds, &res->stopped);
+    tsr_run_release(r);
+    TSR_CALL(ctx, err);
     res->steps = r->steps - res->start;
     return TSR_SUCCESS;
 }

@@ -149,8 +149,9 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, int64_t cel
             run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
     }
     tsr_ctx_timer_add(s->ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
-    TSR_CHECK(s->ctx, failed < 0, TSR_ERR_KERNEL, "kernel returned %d on block %lld", code,
-              (long long)(failed >= 0 ? s->map->local[tiles[failed].block] : -1));
+    TSR_CHECK(s->ctx, failed < 0, TSR_ERR_KERNEL, "kernel returned %d on block %lld of rank %d",
+              code, (long long)(failed >= 0 ? s->map->local[tiles[failed].block] : -1),
+              s->ctx->rank);
     return TSR_SUCCESS;
 }
 
@@ -175,10 +176,22 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
         TSR_CALL(ctx, run_tiles(s, s->all, s->nall, s->call, fields, nfields, kernel, user));
         return TSR_SUCCESS;
     }
-    TSR_CALL(ctx, run_tiles(s, s->inner, s->ninner, s->cinner, fields, nfields, kernel, user));
+    /* A failed kernel still completes the exchange: the neighbours are waiting for it. */
+    int kerr = run_tiles(s, s->inner, s->ninner, s->cinner, fields, nfields, kernel, user);
     TSR_CALL(ctx, tsr_halo_end(halo));
-    TSR_CALL(ctx, run_tiles(s, s->shell, s->nshell, s->cshell, fields, nfields, kernel, user));
+    if (!kerr)
+        kerr = run_tiles(s, s->shell, s->nshell, s->cshell, fields, nfields, kernel, user);
+    TSR_CALL(ctx, kerr);
     return TSR_SUCCESS;
+}
+
+/* Stands in for a kernel that has failed on this rank: the steps that remain only exchange. */
+static int skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)f;
+    (void)nf;
+    (void)box;
+    (void)user;
+    return 0;
 }
 
 int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
@@ -190,9 +203,15 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
     if (seconds)
         TSR_MPI(ctx, MPI_Barrier(ctx->comm));
     double t0 = tsr_wtime();
+    int kerr = TSR_SUCCESS;
     for (int64_t step = 0; step < steps; step++) {
         tsr_field fields[2] = {*u, *v};
-        TSR_CALL(ctx, tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kernel, user, overlap));
+        int err = tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kerr ? skip_kernel : kernel, user,
+                                           overlap);
+        if (err == TSR_ERR_KERNEL && !kerr)
+            kerr = err; /* keep exchanging, so that no neighbour waits for this rank */
+        else
+            TSR_CALL(ctx, err);
         *u = fields[1];
         *v = fields[0];
         tsr_progress_update(&prog, step + 1);
@@ -202,6 +221,7 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
         *seconds = tsr_wtime() - t0;
     }
     tsr_progress_end(&prog);
+    TSR_CALL(ctx, kerr);
     return TSR_SUCCESS;
 }
 
@@ -319,6 +339,7 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
     if (seconds)
         TSR_MPI(ctx, MPI_Barrier(ctx->comm));
     double t0 = tsr_wtime();
+    int kerr = TSR_SUCCESS;
     for (int64_t done = 0; done < steps;) {
         int levels = steps - done < k ? (int)(steps - done) : k;
         TSR_CALL(ctx, tsr_halo_exchange(halo, u, 1));
@@ -327,9 +348,11 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
         for (int64_t i = 0; i < s->map->nlocal; i++) {
             wave w = {.s = s, .block = i, .levels = levels};
             wave_bounds(&w, &(*u)->blocks[i], lay);
-            int rc = wave_run(&w, fields, kernel, user);
-            TSR_CHECK(ctx, rc == 0, TSR_ERR_KERNEL, "kernel returned %d on block %lld", rc,
-                      (long long)s->map->local[i]);
+            int rc = wave_run(&w, fields, kerr ? skip_kernel : kernel, user);
+            if (rc && !kerr)
+                kerr = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
+                                     "kernel returned %d on block %lld of rank %d", rc,
+                                     (long long)s->map->local[i], ctx->rank);
         }
         tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - c0);
         if (levels % 2) {
@@ -345,5 +368,6 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
         *seconds = tsr_wtime() - t0;
     }
     tsr_progress_end(&prog);
+    TSR_CALL(ctx, kerr);
     return TSR_SUCCESS;
 }

@@ -18,20 +18,26 @@ typedef struct tsr_io_meta {
     double time;              /* simulated time of the state */
     const char *command_line; /* the run's command line */
     const char *run_options;  /* options that define the run, e.g. "alpha=0.2 boundary=0" */
+    const char *run_id;       /* the run's identity (tsr_run_id_new), carried across restarts */
 } tsr_io_meta;
 
 /* Writes fields (all on one map) into one HDF5 file: /fields/<name>, float64, shape (NX), (NY, NX)
  * or (NZ, NY, NX), each rank writing its blocks' hyperslabs with collective MPI-IO. Root
  * attributes: grid size (x, y, z order), periodicity, step, time, blocks, map, ranks, app,
- * tessera version, command line, run options. An existing file is refused unless `overwrite`.
- * Collective. */
+ * tessera version, command line, run options, run id. The file is written as "<path>.tmp" and
+ * renamed only once complete on every rank; an existing file is never replaced unless
+ * `overwrite`. A failure anywhere (a full disk, EIO) is agreed by every rank before the next
+ * collective call: TSR_ERR_IO on every rank, naming the file and the system's reason, and the
+ * temporary file removed. Collective. */
 int tsr_io_write(const char *path, tsr_field *fields, int nfields, const tsr_io_meta *meta,
                  bool overwrite);
 
 /* Reads `dataset` (e.g. "/fields/u") of `path` into the owned cells of f, whatever the
  * decomposition that wrote it. The dataset must have the grid's shape and be float64 or float32
- * (converted). Rank 0 checks the file first, so a missing, truncated or mismatched file gives one
- * message naming the file and the problem, on every rank. Collective. */
+ * (converted) with finite values. Rank 0 checks the file first (a regular file, not locked by a
+ * writer, HDF5, the right shape and type), so a missing, truncated, mismatched or non-finite file
+ * gives TSR_ERR_INPUT on every rank, with one message naming the file and the problem (and the
+ * first non-finite cell). Collective. */
 int tsr_io_read(tsr_field f, const char *path, const char *dataset);
 
 /* Reads the step, time, app and run options recorded in a file written by tsr_io_write, and
@@ -42,26 +48,32 @@ int tsr_io_read_meta(tsr_field f, const char *path, int64_t *step, double *time,
 
 /* Writes an XDMF file (rank 0) describing a time series of n files written by tsr_io_write, each
  * holding the named fields, so ParaView and VisIt open it directly. `files` are paths as the
- * .xmf should refer to them (relative to the .xmf). Collective. */
+ * .xmf should refer to them (relative to the .xmf). The file is replaced atomically (it is
+ * rewritten as a series grows); run_id (may be NULL) is recorded in it. Collective. */
 int tsr_io_write_xdmf(tsr_field like, const char *xmf_path, int n, const char *const *files,
                       const int64_t *steps, const double *times, int nfields,
-                      const char *const *names);
+                      const char *const *names, const char *run_id);
 
-/* Writes a checkpoint of the fields into dir as ckpt_<step, 6 digits>.h5: first under a
- * temporary name, flushed and closed, then renamed, so a crash never leaves a partial file under
- * a final name. Keeps the newest `keep` checkpoints and deletes older ones. path (len chars,
- * may be NULL) receives the file's name. Collective. */
+/* Writes a checkpoint of the fields into dir (made if missing) as ckpt_<step, 6 digits>.h5,
+ * atomically (tsr_io_write): a crash or a full disk never leaves a partial file under a final
+ * name, and the previous checkpoints stay. Then keeps the newest `keep` checkpoints of this run
+ * (meta->run_id) and deletes its older ones; other runs' checkpoints are never deleted or
+ * replaced. path (len chars, may be NULL) receives the file's name. Collective. */
 int tsr_checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
                          const tsr_io_meta *meta, char *path, int len);
 
-/* Resolves "latest" (the newest complete checkpoint in dir) or a file name into path, checked to
- * exist. Collective. */
+/* Resolves "latest" (the newest readable checkpoint in dir; when the newest is damaged, the one
+ * before it, with a warning) or a file name (a readable regular file) into path. TSR_ERR_INPUT
+ * when there is none. Collective. */
 int tsr_checkpoint_resolve(tsr_ctx ctx, const char *dir, const char *which, char *path, int len);
 
-/* Restores fields from a checkpoint: checks it was written by `app` on the same grid, fills the
- * fields (any decomposition) and returns its step and time. Collective. */
+/* Restores fields from a checkpoint: checks it was written by `app` on the same grid with a
+ * valid step, fills the fields (any decomposition) and returns its step, time, run options and
+ * run identity (run_id, id_len chars, may be NULL). A checkpoint of another app or grid is
+ * TSR_ERR_INPUT. Collective. */
 int tsr_checkpoint_read(const char *path, const char *app, tsr_field *fields, int nfields,
-                        int64_t *step, double *time, char *run_options, int len);
+                        int64_t *step, double *time, char *run_options, int len, char *run_id,
+                        int id_len);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "file.h"
 #include "io.h"
 #include "options.h"
 #include "sweep.h"
@@ -50,18 +51,35 @@ typedef struct tsr_run {
     bool progress;
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
-    tsr_io_meta meta; /* app, command line, run options */
+    tsr_io_meta meta; /* app, command line, run options (run_id is set by tsr_run_load) */
+    /* Set by tsr_run_load, released by tsr_run_release: */
+    char run_id[32];          /* new at a fresh start, the checkpoint's after a restart */
+    tsr_lock output_lock;     /* PREFIX.lock, held by rank 0 */
+    tsr_lock checkpoint_lock; /* DIR/.tessera.lock, held by rank 0 */
 } tsr_run;
 
-/* Sets the initial state from --input or --restart (returning the step to start from in
- * *start), or leaves u as the caller initialised it (*start = 0). A restart from a checkpoint of
- * another app, another grid or other run options is refused. Collective. */
+/* Prepares a run before it computes anything, then sets its initial state. Rank 0 checks every
+ * path: the input or checkpoint to read (a readable regular file), the output and checkpoint
+ * directories (made if missing, writable), and that no file of the output series would be
+ * replaced without --force (a restarted run may replace its own); a fresh run refuses a
+ * checkpoint directory holding another run's checkpoints unless --force. Rank 0 then locks the
+ * output prefix and the checkpoint directory for the run's lifetime, so a second run using
+ * either fails at start. The initial state comes from --input or --restart (returning the step
+ * to start from in *start), or u stays as the caller initialised it (*start = 0). A checkpoint
+ * of another app, grid or run options, or non-finite input data, is refused (TSR_ERR_INPUT).
+ * Call tsr_run_release when the run is over. Collective. */
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start);
 
+/* Releases the locks taken by tsr_run_load. Not collective. */
+void tsr_run_release(tsr_run *r);
+
 /* Advances from step `start` to r->steps, writing outputs and checkpoints as asked and installing
- * SIGTERM/SIGUSR1 handlers: on a signal every rank finishes the step, a checkpoint is written,
- * its path printed, and *stopped set. *seconds receives the compute time (outputs excluded).
- * Collective. */
+ * SIGTERM/SIGUSR1 handlers (kept until the process exits, so a second signal never kills it): on
+ * a signal every rank finishes the step, a checkpoint is written, its path printed, and *stopped
+ * set. About every half second the ranks agree on signals, on a kernel failure on any rank
+ * (TSR_ERR_KERNEL on every rank, naming the rank, block and code) and on a state that became
+ * non-finite (naming the step and the first cell). *seconds receives the compute time (outputs
+ * excluded). Collective. */
 int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds, bool *stopped);
 
 /* What tsr_run_execute did. */
@@ -72,8 +90,8 @@ typedef struct tsr_run_result {
     bool stopped;   /* a signal stopped it after a checkpoint: exit with TSR_EXIT_CHECKPOINTED */
 } tsr_run_result;
 
-/* tsr_run_load then tsr_run_loop. r->u and r->v are the current handles afterwards, also on
- * error. Collective. */
+/* tsr_run_load, tsr_run_loop, tsr_run_release. r->u and r->v are the current handles
+ * afterwards, also on error. Collective. */
 int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res);
 
 #ifdef __cplusplus

@@ -28,8 +28,9 @@ int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kern
 
 /* Exchanges the ghosts of fields[0 .. nexchange) with `halo`, then applies the kernel. With
  * `overlap`, the split phase: begin exchange, interiors, end exchange, boundary shells;
- * otherwise the exchange completes first. Results are identical either way. Every rank must
- * call it. */
+ * otherwise the exchange completes first. Results are identical either way. A kernel that
+ * fails (returns non-zero) still lets the exchange complete, and TSR_ERR_KERNEL names the rank,
+ * block and code on this rank only. Every rank must call it. */
 int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
                              int nfields, tsr_kernel kernel, void *user, bool overlap);
 
@@ -37,7 +38,10 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
  * {*u, *v} (read u, write v) in the split-phase order, then swaps the handles, so that *u holds
  * the newest state at the end. With `progress`, rank 0 prints a progress line at most once a
  * second. *seconds (may be NULL) receives the loop's wall time between two barriers; with NULL
- * the loop makes no MPI call but the exchange's. Every rank must call it. */
+ * the loop makes no MPI call but the exchange's. When the kernel fails on this rank, the steps
+ * that remain only exchange (so no neighbour waits for it) and TSR_ERR_KERNEL, naming the rank,
+ * block and code, is returned at the end on this rank: agree on it (tsr_ctx_agree) before the
+ * next collective call. Every rank must call it. */
 int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                     tsr_kernel kernel, void *user, bool overlap, bool progress, double *seconds);
 
@@ -48,7 +52,8 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
  * (TSR_STENCIL_BOX). Within a block the k steps advance as a wavefront over slabs of the
  * outermost dimension, step j trailing step j-1 by reach + 1 slabs, so a few slabs of every
  * step stay in cache while each array streams through memory once per k steps; threads share
- * every slab. The results are bit-identical to tsr_sweep_steps. Every rank must call it. */
+ * every slab. The results are bit-identical to tsr_sweep_steps. Kernel failures are handled as
+ * by tsr_sweep_steps. Every rank must call it. */
 int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                             int k, tsr_kernel kernel, void *user, bool progress, double *seconds);
 
