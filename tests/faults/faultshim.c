@@ -5,6 +5,7 @@
  *   TSR_FAULT_DIR    absolute directory; only files whose path starts with it are affected
  *   TSR_FAULT_AFTER  bytes a process may write there before calls fail [default 0]
  *   TSR_FAULT_ERRNO  EIO or ENOSPC [default EIO]
+ *   TSR_FAULT_RANK   only in the process whose OMPI_COMM_WORLD_RANK is this [default: all]
  *
  * write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2 fail once the bytes written
  * under the directory would exceed TSR_FAULT_AFTER; fsync and fdatasync fail once they have
@@ -42,6 +43,10 @@ static long long budget(void) {
 static int watched(int fd) {
     const char *dir = getenv("TSR_FAULT_DIR");
     if (!dir || !*dir || fd < 0)
+        return 0;
+    const char *only = getenv("TSR_FAULT_RANK");
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (only && *only && (!rank || strcmp(only, rank) != 0))
         return 0;
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
