@@ -669,6 +669,8 @@ def case_paths_at_start(np=4):
     check(os.path.exists("p/q/x.png") and os.path.exists("r/s/r.json"), "png and report written")
     open("plain", "w").close()
     open("taken.png", "w").write("keep me")
+    open("taken.json", "w").write("keep me")
+    open("old.xmf", "w").write("keep me")
     big = [heat, "--grid", "2048x2048", "--steps", "100000000", "--quiet"]
     for what, opts, needle in (
             ("output under a regular file", ["--output", "plain/o/out"], "plain"),
@@ -678,10 +680,13 @@ def case_paths_at_start(np=4):
             ("report under a regular file", ["--report", "plain/r.json"], "plain"),
             ("checkpoint dir is a regular file", ["--checkpoint-every", "100",
                                                   "--checkpoint-dir", "plain"], "plain"),
-            ("existing png without --force", ["--png", "taken.png"], "taken.png")):
+            ("existing png without --force", ["--png", "taken.png"], "taken.png"),
+            ("existing report without --force", ["--report", "taken.json"], "taken.json"),
+            ("existing .xmf of the series without --force", ["--output", "old"], "old.xmf")):
         rc, out, secs = run(np, big + opts, timeout=START, quiet_ok=True)
         expect_fail(rc, out, secs, 2, [needle], 10, what + " (10^8 steps)")
-    check(open("taken.png").read() == "keep me", "taken.png untouched")
+    check(all(open(f).read() == "keep me" for f in ("taken.png", "taken.json", "old.xmf")),
+          "taken.png, taken.json and old.xmf untouched")
 
 
 def case_readonly_dir_at_start(np=1):
@@ -694,6 +699,35 @@ def case_readonly_dir_at_start(np=1):
                                            d + "/ck"])):
         rc, out, secs = run(np, big + opts, timeout=START, quiet_ok=True)
         expect_fail(rc, out, secs, 2, [d], 10, "%s in a read-only directory (10^8 steps)" % what)
+
+
+# tessera-life goes through the same paths
+
+def case_life(np=4):
+    life = BIN["life"]
+    base = [life, "--grid", "64x48", "--periodic", "--seed", "5", "--quiet"]
+    os.mkfifo("fifo.h5")
+    rc, out, secs = run(np, base + ["--steps", "5", "--input", "fifo.h5:/fields/u"],
+                        timeout=FAST, quiet_ok=True)
+    expect_fail(rc, out, secs, 2, ["fifo.h5"], 10, "life: FIFO as --input")
+    open("taken.png", "w").write("keep me")
+    rc, out, secs = run(np, [life, "--grid", "2048x2048", "--steps", "100000000", "--quiet",
+                             "--png", "taken.png"], timeout=START, quiet_ok=True)
+    expect_fail(rc, out, secs, 2, ["taken.png"], 10, "life: existing --png without --force")
+    check(open("taken.png").read() == "keep me", "taken.png untouched")
+    os.makedirs("o")
+    rc, out, secs = run(np, base + ["--steps", "5", "--output", "o/l"], env=shim("o", 0),
+                        timeout=FAST, quiet_ok=True)
+    expect_fail(rc, out, secs, 1, ["Input/output error"], 20, "life: EIO on its output")
+    check(os.listdir("o") == [], "life: nothing left in o: %s" % os.listdir("o"))
+    rc, _, _ = run(2, [BIN["heat"], "--grid", "64x48", "--steps", "4", "--quiet",
+                       "--checkpoint-every", "2", "--checkpoint-dir", "ck"])
+    check(rc == 0, "heat wrote checkpoints into ck")
+    old = {p: digest(p) for p in glob.glob("ck/*.h5")}
+    rc, out, secs = run(np, base + ["--steps", "4", "--checkpoint-every", "2",
+                                    "--checkpoint-dir", "ck"], timeout=FAST, quiet_ok=True)
+    expect_fail(rc, out, secs, 2, ["ckpt_0000"], 20, "life: fresh run in heat's checkpoint dir")
+    check({p: digest(p) for p in glob.glob("ck/*.h5")} == old, "heat's checkpoints untouched")
 
 
 # ---------------------------------------------------------------- driver
@@ -719,6 +753,7 @@ CASES = {
     "kill9-output": case_kill9_output,
     "restart-own-series": case_restart_own_series,
     "paths-at-start": case_paths_at_start,
+    "life": case_life,
 }
 
 
