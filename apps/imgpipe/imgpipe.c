@@ -532,8 +532,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
                                   "edges -> threshold -> PNG sink, stages on ranks.",
                                   &o));
     int err = tsr_opts_add_string(o, "input", ip->input, "DIR",
-                                  "read the *.png files of DIR in name order (8-bit results of "
-                                  "any PNG; alpha ignored)");
+                                  "read the *.png files of DIR in name order (regular files "
+                                  "only; any PNG as 8 bits; alpha ignored)");
     if (!err)
         err = tsr_opts_add_int(o, "frames", &ip->frames, 0, INT32_MAX, "N",
                                "make N synthetic frames instead");
