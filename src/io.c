@@ -107,21 +107,77 @@ static int read_blocks(tsr_field f, hid_t dset) {
     return TSR_SUCCESS;
 }
 
-/* Rank 0 lays the file out alone with HDF5 (groups, datasets with their space allocated,
- * attributes) and closes it, recording where each dataset's data starts. Every rank then writes
- * its cells into place and the ranks agree, so a failure on one rank can always be agreed on:
- * HDF5's collective metadata flush, which a failing rank leaves early (the hang of a full disk
- * inside H5Fclose), is never involved. */
-static int layout_file(tsr_field *fields, int nfields, const char *tmp, const char *path,
-                       const tsr_io_meta *meta, int64_t *offsets) {
-    tsr_ctx ctx = fields[0]->ctx;
+/* Copies the parts of `from` that hold data into fd (holes stay holes) and gives fd from's size.
+ * Returns 0 or an errno. */
+static int copy_extents(const char *from, int fd) {
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return errno;
+    int e = 0;
+    off_t end = lseek(in, 0, SEEK_END), off = 0;
+    char *buf = malloc(1 << 20);
+    if (!buf || end < 0)
+        e = buf ? errno : ENOMEM;
+    while (!e && off < end) {
+        off_t d = lseek(in, off, SEEK_DATA);
+        if (d < 0) {
+            if (errno != ENXIO)
+                e = errno;
+            break;
+        }
+        off_t h = lseek(in, d, SEEK_HOLE);
+        h = h < 0 ? end : h;
+        for (off_t at = d; !e && at < h;) {
+            size_t n = (size_t)(h - at) < (size_t)(1 << 20) ? (size_t)(h - at) : (size_t)(1 << 20);
+            ssize_t r = pread(in, buf, n, at);
+            if (r <= 0) {
+                e = r < 0 ? errno : EIO;
+                break;
+            }
+            for (ssize_t done = 0; !e && done < r;) {
+                ssize_t w = pwrite(fd, buf + done, (size_t)(r - done), at + done);
+                if (w < 0 && errno != EINTR)
+                    e = errno;
+                else if (w > 0)
+                    done += w;
+            }
+            at += r;
+        }
+        off = h;
+    }
+    if (!e && ftruncate(fd, end) != 0)
+        e = errno;
+    free(buf);
+    close(in);
+    return e;
+}
+
+/* A private scratch file for HDF5's layout: memory-backed where there is one. */
+static int scratch_file(char *path, size_t len) {
+    const char *dirs[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !*dirs[i] || access(dirs[i], W_OK | X_OK) != 0)
+            continue;
+        snprintf(path, len, "%s/tessera-layout-XXXXXX", dirs[i]);
+        int fd = mkstemp(path);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+    }
+    return errno ? errno : ENOENT;
+}
+
+/* HDF5 writes the layout (groups, datasets with their space allocated but never filled,
+ * attributes) into a private scratch file, which leaves the file sparse: only the metadata holds
+ * data. Returns false with HDF5's reason in why. */
+static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
+                           const tsr_io_meta *meta, int64_t *offsets, char *why, size_t len) {
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
-    char why[256];
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = H5Fcreate(scratch, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
-        tsr__h5_reason(why, sizeof why);
-        unlink(tmp);
-        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
+        tsr__h5_reason(why, len);
+        return false;
     }
     hid_t grp = H5Gcreate2(file, "fields", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     bool ok = grp >= 0;
@@ -146,10 +202,37 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
     if (grp >= 0)
         H5Gclose(grp);
     ok = H5Fclose(file) >= 0 && ok;
+    if (!ok)
+        tsr__h5_reason(why, len);
+    return ok;
+}
+
+/* Rank 0 lays the file out alone, recording where each dataset's data starts; every rank then
+ * writes its cells into place and the ranks agree. So a failure on one rank can always be agreed
+ * on: HDF5's collective metadata flush, which a failing rank leaves early (the hang of a full
+ * disk inside H5Fclose), is never involved. HDF5 itself never writes to the target file system
+ * either: its layout goes to a scratch file first and is copied, because an HDF5 file whose
+ * close failed (EIO, a full disk) crashes HDF5's clean-up when MPI finalises. */
+static int layout_file(tsr_field *fields, int nfields, const char *tmp, const char *path,
+                       const tsr_io_meta *meta, int64_t *offsets) {
+    tsr_ctx ctx = fields[0]->ctx;
+    char scratch[TSR_PATH_MAX], why[256] = "";
+    int e = scratch_file(scratch, sizeof scratch);
+    TSR_CHECK(ctx, e == 0, TSR_ERR_IO, "cannot write '%s': no scratch space for its layout: %s",
+              path, strerror(e));
+    bool ok = layout_scratch(fields, nfields, scratch, meta, offsets, why, sizeof why);
     if (!ok) {
-        tsr__h5_reason(why, sizeof why);
-        unlink(tmp);
+        unlink(scratch);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    e = fd < 0 ? errno : copy_extents(scratch, fd);
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = errno;
+    unlink(scratch);
+    if (e) {
+        unlink(tmp);
+        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, strerror(e));
     }
     return TSR_SUCCESS;
 }

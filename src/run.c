@@ -149,7 +149,7 @@ static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) 
     TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
               "checkpoint directory '%s' holds another run's checkpoints (%s%s): give another "
               "--checkpoint-dir, continue that run with --restart latest, or add --force to run "
-              "beside them (they are kept)",
+              "beside them (only those at this run's checkpoint steps are replaced)",
               o->checkpoint_dir, list, n > 3 ? ", ..." : "");
 }
 
@@ -362,6 +362,15 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
             err = tsr_lock_acquire(ctx, what, lock, &r->checkpoint_lock);
         if (err)
             ctx->err_code = err = TSR_ERR_IO; /* found during the run */
+    }
+    /* With --force a run may share a directory with another run's checkpoints: one at the same
+     * step is replaced (the start-up message said so). */
+    if (!err && ctx->rank == 0 && o->force) {
+        char at[TSR_PATH_MAX], id[32];
+        tsr__checkpoint_path(o->checkpoint_dir, step, at, sizeof at);
+        tsr__h5_run_id(at, id, sizeof id);
+        if (access(at, F_OK) == 0 && strcmp(id, r->run_id) != 0)
+            unlink(at);
     }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     double t0 = tsr_wtime();

@@ -307,6 +307,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .dt = 1.0,
         .steps = h.steps,
         .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};
+    /* Every file the run will write is checked before it computes anything. */
+    const char *whats[] = {"--png", "--report"}, *paths[] = {h.png, h.report};
+    if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, h.io.force)))
+        goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &h.io, &res);
     u = r.u;

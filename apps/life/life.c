@@ -163,6 +163,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .dt = 1.0,
         .steps = l.steps,
         .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};
+    /* Every file the run will write is checked before it computes anything. */
+    const char *whats[] = {"--png", "--report"}, *paths[] = {l.png, l.report};
+    if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, l.io.force)))
+        goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
     u = r.u;

@@ -4,12 +4,11 @@
  * amounts: rows through the set run to --max-iter on every pixel, rows outside it stop after a
  * few iterations. That is what the farm's self-scheduling is for; --chunk static shows the
  * imbalance it removes. Rank 0 receives the rows/tiles in task order, adds them to the checksum
- * (over the iteration counts in natural order, x fastest) and, with --png, places them in the
- * full image. Every pixel depends only on its own c, so the image is the same for any ranks,
- * threads and chunk policy. */
+ * (over the iteration counts in natural order, x fastest) and, with --png, colours them into
+ * the full image, written at the end through the library's PNG writer (atomically). Every pixel
+ * depends only on its own c, so the image is the same for any ranks, threads and chunk policy. */
 #include <errno.h>
 #include <math.h>
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +17,7 @@
 /* Largest task result: 2^24 pixels = 64 MiB of counts. */
 #define MAX_TASK_PIXELS (INT64_C(1) << 24)
 /* PNG sides are 31-bit. */
-#define MAX_SIDE INT64_C(2147483647)
+#define MAX_SIDE TSR_IMAGE_MAX_SIDE
 
 typedef struct mandel {
     tsr_extents size, tile;
@@ -27,6 +26,7 @@ typedef struct mandel {
     char center[TSR_OPT_STRLEN];
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
+    bool force;
     char cmdline[4096];
     tsr_farm_opts farm;
     /* Derived. */
@@ -37,7 +37,8 @@ typedef struct mandel {
 /* Rank 0's side of the results. */
 typedef struct image {
     const mandel *m;
-    uint32_t *counts; /* w x h with --png, else NULL */
+    tsr_image png; /* with --png: w x h RGB, y = 0 at the bottom; else px NULL */
+    double scale;  /* colour scale of the counts: 1 / log(max_iter) */
     uint64_t checksum;
 } image;
 
@@ -89,25 +90,6 @@ static int task_fn(tsr_task *t, void *user) {
     return 0;
 }
 
-static int deliver(int64_t id, const void *result, size_t bytes, void *user) {
-    image *img = user;
-    const mandel *m = img->m;
-    const task_box b = tile_of(m, id);
-    if (bytes != sizeof(uint32_t) * (size_t)(b.nx * b.ny))
-        return 1; /* cannot happen: the farm hands back what the task produced */
-    const uint32_t *c = result;
-    uint64_t sum = 0;
-    for (int64_t y = 0; y < b.ny; y++) {
-        uint64_t base = (uint64_t)(b.x0 + m->w * (b.y0 + y));
-        for (int64_t x = 0; x < b.nx; x++)
-            sum += tsr_checksum_term(base + (uint64_t)x, c[x + b.nx * y]);
-        if (img->counts)
-            memcpy(img->counts + base, c + b.nx * y, sizeof(uint32_t) * (size_t)b.nx);
-    }
-    img->checksum += sum;
-    return 0;
-}
-
 /* Approximately matplotlib's "inferno" from t = 0 to 1. */
 static void colormap(double t, unsigned char rgb[3]) {
     static const double stops[5][3] = {
@@ -120,45 +102,58 @@ static void colormap(double t, unsigned char rgb[3]) {
         rgb[c] = (unsigned char)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
 }
 
-/* Log-scaled escape counts, the set itself black, y = 0 at the bottom. Rank 0 only; libpng's
- * part kept apart so that nothing it uses changes after setjmp. */
-static int write_png(tsr_ctx ctx, const mandel *m, const uint32_t *counts) {
-    FILE *fp = fopen(m->png, "wb");
-    TSR_CHECK(ctx, fp, TSR_ERR_IO, "cannot open '%s' for writing: %s", m->png, strerror(errno));
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    unsigned char *row = malloc((size_t)m->w * 3);
-    if (!png || !info || !row || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        free(row);
-        fclose(fp);
-        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write PNG '%s'", m->png);
-    }
-    png_init_io(png, fp);
-    png_set_IHDR(png, info, (png_uint_32)m->w, (png_uint_32)m->h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    const double scale = m->max_iter > 1 ? 1.0 / log((double)m->max_iter) : 1.0;
-    for (int64_t r = 0; r < m->h; r++) {
-        const uint32_t *c = counts + m->w * (m->h - 1 - r);
-        for (int64_t x = 0; x < m->w; x++) {
-            if (c[x] >= m->max_iter)
-                memset(&row[3 * x], 0, 3);
-            else /* counts outside the set start at 1 */
-                colormap(0.15 + 0.85 * log((double)c[x]) * scale, &row[3 * x]);
-        }
-        png_write_row(png, row);
-    }
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    free(row);
-    TSR_CHECK(ctx, fclose(fp) == 0, TSR_ERR_IO, "cannot write PNG '%s': %s", m->png,
-              strerror(errno));
-    return TSR_SUCCESS;
+/* Log-scaled escape counts, the set itself black. */
+static void colour(const image *img, uint32_t count, unsigned char rgb[3]) {
+    if (count >= img->m->max_iter)
+        memset(rgb, 0, 3);
+    else /* counts outside the set start at 1 */
+        colormap(0.15 + 0.85 * log((double)count) * img->scale, rgb);
 }
 
-/* Rank 0: the view and the task shape make sense. */
-static int check(tsr_ctx ctx, mandel *m) {
+static int deliver(int64_t id, const void *result, size_t bytes, void *user) {
+    image *img = user;
+    const mandel *m = img->m;
+    const task_box b = tile_of(m, id);
+    if (bytes != sizeof(uint32_t) * (size_t)(b.nx * b.ny))
+        return 1; /* cannot happen: the farm hands back what the task produced */
+    const uint32_t *c = result;
+    uint64_t sum = 0;
+    for (int64_t y = 0; y < b.ny; y++) {
+        uint64_t base = (uint64_t)(b.x0 + m->w * (b.y0 + y));
+        for (int64_t x = 0; x < b.nx; x++)
+            sum += tsr_checksum_term(base + (uint64_t)x, c[x + b.nx * y]);
+        if (img->png.px) {
+            /* Image rows top to bottom: y = 0 is the last one. */
+            uint8_t *row = img->png.px + 3 * (size_t)(b.x0 + m->w * (m->h - 1 - (b.y0 + y)));
+            for (int64_t x = 0; x < b.nx; x++)
+                colour(img, c[x + b.nx * y], row + 3 * x);
+        }
+    }
+    img->checksum += sum;
+    return 0;
+}
+
+/* True when the command line gives --name an explicitly empty value ("--name ''" or
+ * "--name="): the option table alone cannot tell that from the option not given. */
+static bool empty_value_given(int argc, char **argv, const char *name) {
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
+            continue;
+        if ((a[2 + len] == '=' && a[3 + len] == '\0') ||
+            (a[2 + len] == '\0' && i + 1 < argc && argv[i + 1][0] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Rank 0: the view and the task shape make sense, the output files can be written. */
+static int check(tsr_ctx ctx, mandel *m, int argc, char **argv) {
+    TSR_CHECK(ctx, !empty_value_given(argc, argv, "png"), TSR_ERR_INPUT, "--png: empty path");
+    TSR_CHECK(ctx, !empty_value_given(argc, argv, "report"), TSR_ERR_INPUT, "--report: empty path");
     TSR_CHECK(ctx, m->size.ndim == 2, TSR_ERR_INPUT, "--size: expected WxH, got %d dimension%s",
               m->size.ndim, m->size.ndim == 1 ? "" : "s");
     TSR_CHECK(ctx, m->size.n[0] <= MAX_SIDE && m->size.n[1] <= MAX_SIDE, TSR_ERR_INPUT,
@@ -192,9 +187,14 @@ static int check(tsr_ctx ctx, mandel *m) {
     TSR_CHECK(ctx, m->fail_task < ntasks, TSR_ERR_INPUT,
               "--fail-task %lld: there are only %lld tasks", (long long)m->fail_task,
               (long long)ntasks);
-    if (m->png[0] && (uint64_t)(m->size.n[0] * m->size.n[1]) > SIZE_MAX / sizeof(uint32_t) / 2)
+    if (m->png[0] && (uint64_t)(m->size.n[0] * m->size.n[1]) > SIZE_MAX / 3 / 2)
         TSR_CHECK(ctx, 0, TSR_ERR_INPUT, "--png: an image of %lldx%lld is too large to hold",
                   (long long)m->size.n[0], (long long)m->size.n[1]);
+    /* The files written at the end are checked now, before any task runs. */
+    if (m->png[0])
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--png", m->png, m->force));
+    if (m->report[0])
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->force));
     return TSR_SUCCESS;
 }
 
@@ -224,7 +224,13 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
     if (!err)
         err = tsr_farm_add_options(o, &m->farm);
     if (!err)
-        err = tsr_opts_add_string(o, "png", m->png, "FILE", "write the image as a PNG");
+        err = tsr_opts_add_string(o, "png", m->png, "FILE",
+                                  "write the image as a PNG (directory made if missing; an "
+                                  "existing file is refused at start unless --force)");
+    if (!err)
+        err = tsr_opts_add_flag(o, "force", &m->force,
+                                "replace an existing --png or --report file (atomically, only "
+                                "once the run has succeeded)");
     if (!err)
         err = tsr_opts_add_int(o, "fail-task", &m->fail_task, -1, INT64_MAX, "ID",
                                "make task ID fail (for testing --on-error)");
@@ -237,7 +243,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
     TSR_CALL(ctx, err);
     if (*done)
         return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, m) : TSR_SUCCESS;
+    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, m, argc, argv) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Rank 0 parsed --center; every rank derives the same view from the same numbers. */
     double c[2] = {m->cx, m->cy};
@@ -265,20 +271,17 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if (done)
         return TSR_SUCCESS;
     const bool root = tsr_ctx_rank(ctx) == 0;
-    image img = {.m = &m};
+    image img = {.m = &m, .scale = m.max_iter > 1 ? 1.0 / log((double)m.max_iter) : 1.0};
     int err = TSR_SUCCESS;
-    if (root && m.png[0] && !(img.counts = malloc(sizeof(uint32_t) * (size_t)(m.w * m.h))))
-        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                            "cannot allocate the %lldx%lld image", (long long)m.w, (long long)m.h);
-    /* An unwritable --png fails now, not after the whole image is computed. */
-    FILE *fp = NULL;
-    if (!err && root && m.png[0] && !(fp = fopen(m.png, "wb")))
-        err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
-                            "cannot open '%s' for writing: %s", m.png, strerror(errno));
-    if (fp)
-        fclose(fp);
+    if (root && m.png[0]) {
+        img.png = (tsr_image){.w = m.w, .h = m.h, .channels = 3};
+        if (!(img.png.px = malloc((size_t)(m.w * m.h) * 3)))
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "cannot allocate the %lldx%lld image", (long long)m.w,
+                                (long long)m.h);
+    }
     if ((err = tsr_ctx_agree(ctx, err))) {
-        free(img.counts);
+        tsr_image_free(&img.png);
         return err;
     }
 
@@ -308,7 +311,9 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     }
     if (err)
         goto out;
-    err = root && m.png[0] ? write_png(ctx, &m, img.counts) : TSR_SUCCESS;
+    /* Only a complete run writes: to a temporary name, renamed when complete, so a failed run
+     * never touches an existing file. */
+    err = root && m.png[0] ? tsr_image_write_png(ctx, m.png, m.force, &img.png) : TSR_SUCCESS;
     if ((err = tsr_ctx_agree(ctx, err)))
         goto out;
     if (m.png[0])
@@ -320,6 +325,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
              (long long)m.w, (long long)m.h, (long long)m.max_iter, (long long)m.farm.ntasks,
              policy);
     tsr_report rep = {.app = "tessera-mandelbrot",
+                      .force = m.force,
                       .command_line = m.cmdline,
                       .config_json = config,
                       .seconds = seconds,
@@ -330,7 +336,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)img.checksum);
 out:
     tsr_farm_destroy(&farm);
-    free(img.counts);
+    tsr_image_free(&img.png);
     return err;
 }
 

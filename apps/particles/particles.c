@@ -6,7 +6,12 @@
  * until the end. A particle's initial state depends only on the seed and its global index, and
  * its update only on itself, so the final state is the same bits for any ranks and threads; the
  * kinetic energy is an exactly rounded sum (tsr_reduce_doubles), the checksum covers the final
- * positions interleaved x0, y0, x1, y1, ... */
+ * positions interleaved x0, y0, x1, y1, ...
+ *
+ * Every CHECK_EVERY steps the ranks agree that every position and velocity is still finite; a
+ * state that overflowed (a --dt far too large: the integrator is stable only for w dt < 2, and
+ * w goes up to 2) stops the run with status 1 and one message naming the first step at which a
+ * particle left the finite numbers, found by replaying the offending particles alone. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +21,17 @@
 /* Particles a thread advances through all steps while they stay in cache: 5 arrays of 512
  * doubles = 20 KiB. */
 #define BLOCK 512
+/* Steps between the checks that the state is finite (one small reduction each). */
+#define CHECK_EVERY 1000
+/* --dt at most this: any positive finite step is accepted (a huge one fails at the first check,
+ * naming the step), but not values whose half (the half kick) would be denormal or zero. */
+#define MIN_DT 1e-300
 
 typedef struct particles {
     int64_t n, steps, seed;
     double dt;
     char report[TSR_OPT_STRLEN];
+    bool force;
     char cmdline[4096];
     /* This rank's particles [lo, hi), structure of arrays. */
     int64_t lo, hi;
@@ -34,31 +45,43 @@ static double draw(uint64_t seed_hash, int64_t g, int k) {
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
-static void init_state(particles *p) {
+/* Particle g's initial state: radius, angle and angular velocity from the seed. */
+typedef struct one {
+    double x, y, vx, vy, w;
+} one;
+
+static one initial(uint64_t seed_hash, int64_t g) {
     const double two_pi = 6.283185307179586476925286766559;
+    double r = 0.5 + draw(seed_hash, g, 0);
+    double a = two_pi * draw(seed_hash, g, 1);
+    double w = 0.5 + 1.5 * draw(seed_hash, g, 2);
+    one o = {.x = r * cos(a), .y = r * sin(a), .w = w};
+    o.vx = -w * o.y;
+    o.vy = w * o.x;
+    return o;
+}
+
+static void init_state(particles *p) {
     const uint64_t seed_hash = tsr_splitmix64((uint64_t)p->seed);
     const int64_t n = p->hi - p->lo;
     /* Each thread first touches the particles it later advances (same static split of blocks). */
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n; b += BLOCK)
         for (int64_t i = b; i < b + BLOCK && i < n; i++) {
-            int64_t g = p->lo + i;
-            double r = 0.5 + draw(seed_hash, g, 0);
-            double a = two_pi * draw(seed_hash, g, 1);
-            double w = 0.5 + 1.5 * draw(seed_hash, g, 2);
-            p->x[i] = r * cos(a);
-            p->y[i] = r * sin(a);
-            p->vx[i] = -w * p->y[i];
-            p->vy[i] = w * p->x[i];
-            p->w[i] = w;
+            one o = initial(seed_hash, p->lo + i);
+            p->x[i] = o.x;
+            p->y[i] = o.y;
+            p->vx[i] = o.vx;
+            p->vy[i] = o.vy;
+            p->w[i] = o.w;
         }
 }
 
 /* Velocity Verlet, a = -w^2 (x, y): half kick, drift, half kick. Particles are independent, so
  * each cache-sized block runs all its steps before the next one; the inner loop vectorises and
  * gives the same bits as the scalar reference (no FMA contraction). */
-static void advance(particles *p) {
-    const int64_t n = p->hi - p->lo, steps = p->steps;
+static void advance(particles *p, int64_t steps) {
+    const int64_t n = p->hi - p->lo;
     const double dt = p->dt, hdt = 0.5 * p->dt;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n; b += BLOCK) {
@@ -81,6 +104,89 @@ static void advance(particles *p) {
     }
 }
 
+static bool finite4(double x, double y, double vx, double vy) {
+    return isfinite(x) && isfinite(y) && isfinite(vx) && isfinite(vy);
+}
+
+/* The first step (from 1) after which particle g is no longer finite, replaying it alone from its
+ * initial state through at most `limit` steps; INT64_MAX if it stays finite that long. The same
+ * operations as advance(). */
+static int64_t first_bad_step(const particles *p, int64_t g, int64_t limit) {
+    one o = initial(tsr_splitmix64((uint64_t)p->seed), g);
+    const double dt = p->dt, hdt = 0.5 * p->dt, w2 = o.w * o.w;
+    for (int64_t t = 1; t <= limit; t++) {
+        double hx = o.vx + hdt * (-w2 * o.x);
+        double hy = o.vy + hdt * (-w2 * o.y);
+        o.x = o.x + dt * hx;
+        o.y = o.y + dt * hy;
+        o.vx = hx + hdt * (-w2 * o.x);
+        o.vy = hy + hdt * (-w2 * o.y);
+        if (!finite4(o.x, o.y, o.vx, o.vy))
+            return t;
+    }
+    return INT64_MAX;
+}
+
+/* After `done` steps: every rank agrees whether the state is still finite. If not, every rank
+ * returns TSR_ERR_KERNEL with one message naming the first step and particle (lowest index at
+ * that step) that overflowed. Collective. */
+static int check_finite(tsr_ctx ctx, const particles *p, int64_t done) {
+    const int64_t n = p->hi - p->lo;
+    int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+    for (int64_t i = 0; i < n; i++)
+        bad += !finite4(p->x[i], p->y[i], p->vx[i], p->vy[i]);
+    int64_t step = INT64_MAX, who = INT64_MAX;
+    for (int64_t i = 0; bad && i < n; i++)
+        if (!finite4(p->x[i], p->y[i], p->vx[i], p->vy[i])) {
+            int64_t t = first_bad_step(p, p->lo + i, step < done ? step : done);
+            if (t < step) {
+                step = t;
+                who = p->lo + i;
+            }
+        }
+    int64_t first = INT64_MAX;
+    TSR_MPI(ctx, MPI_Allreduce(&step, &first, 1, MPI_INT64_T, MPI_MIN, tsr_ctx_comm(ctx)));
+    if (first == INT64_MAX)
+        return TSR_SUCCESS;
+    int64_t mine = step == first ? who : INT64_MAX, particle = INT64_MAX;
+    TSR_MPI(ctx, MPI_Allreduce(&mine, &particle, 1, MPI_INT64_T, MPI_MIN, tsr_ctx_comm(ctx)));
+    /* Every rank knows the same verdict: each records it, and agree makes it collective. */
+    int err = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
+                            "the state is no longer finite at step %lld (particle %lld first): "
+                            "--dt %g is too large (the orbits are stable only for dt < 1)",
+                            (long long)first, (long long)particle, p->dt);
+    return tsr_ctx_agree(ctx, err);
+}
+
+/* True when the command line gives --name an explicitly empty value ("--name ''" or
+ * "--name="): the option table alone cannot tell that from the option not given. */
+static bool empty_value_given(int argc, char **argv, const char *name) {
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
+            continue;
+        if ((a[2 + len] == '=' && a[3 + len] == '\0') ||
+            (a[2 + len] == '\0' && i + 1 < argc && argv[i + 1][0] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Rank 0: the values make sense and the report can be written, before anything runs. */
+static int check(tsr_ctx ctx, const particles *p, int argc, char **argv) {
+    TSR_CHECK(ctx, p->dt > 0 && isfinite(p->dt), TSR_ERR_INPUT,
+              "--dt %g: must be positive and finite", p->dt);
+    TSR_CHECK(ctx, p->dt >= MIN_DT, TSR_ERR_INPUT, "--dt %g: must be at least %g", p->dt, MIN_DT);
+    TSR_CHECK(ctx, !empty_value_given(argc, argv, "report"), TSR_ERR_INPUT, "--report: empty path");
+    if (p->report[0])
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", p->report, p->force));
+    return TSR_SUCCESS;
+}
+
 static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
     memset(p, 0, sizeof *p);
     p->n = 100000;
@@ -93,16 +199,21 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
                                   "split in blocks over ranks and threads.",
                                   &o));
     /* 2 N position values are indexed with 64-bit integers. */
-    int err = tsr_opts_add_int(o, "particles", &p->n, 1, INT64_MAX / 2, "N", "particles");
+    int err =
+        tsr_opts_add_int(o, "particles", &p->n, 1, INT64_MAX / 2, "N", "particles (1 to 2^62)");
     if (!err)
-        err = tsr_opts_add_int(o, "steps", &p->steps, 0, INT64_MAX, "T", "time steps");
+        err = tsr_opts_add_int(o, "steps", &p->steps, 0, INT64_MAX, "T", "time steps (0 or more)");
     if (!err)
-        err = tsr_opts_add_double(o, "dt", &p->dt, -HUGE_VAL, HUGE_VAL, "DT", "time step (> 0)");
+        err = tsr_opts_add_double(o, "dt", &p->dt, -HUGE_VAL, HUGE_VAL, "DT",
+                                  "time step, positive and finite, at least 1e-300; stable below "
+                                  "1 (a state that overflows stops the run, naming the step)");
     if (!err)
         err = tsr_opts_add_int(o, "seed", &p->seed, 0, INT64_MAX, "S",
                                "seed of the initial radii, angles and angular velocities");
     if (!err)
         err = tsr_report_add_option(o, p->report);
+    if (!err)
+        err = tsr_opts_add_flag(o, "force", &p->force, "replace an existing --report file");
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
     snprintf(p->cmdline, sizeof p->cmdline, "%s", tsr_opts_command_line(o));
@@ -110,10 +221,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
     TSR_CALL(ctx, err);
     if (*done)
         return TSR_SUCCESS;
-    err = TSR_SUCCESS;
-    if (tsr_ctx_rank(ctx) == 0 && !(p->dt > 0 && isfinite(p->dt)))
-        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                            "--dt %g: must be positive and finite", p->dt);
+    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, p, argc, argv) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }
@@ -159,7 +267,13 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if ((err = barrier(ctx)))
         goto out;
     double t0 = tsr_wtime();
-    advance(&p);
+    for (int64_t done = 0; done < p.steps;) {
+        int64_t k = p.steps - done < CHECK_EVERY ? p.steps - done : CHECK_EVERY;
+        advance(&p, k);
+        done += k;
+        if ((err = check_finite(ctx, &p, done)))
+            goto out;
+    }
     if ((err = barrier(ctx)))
         goto out;
     double seconds = tsr_wtime() - t0;
@@ -193,6 +307,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     snprintf(config, sizeof config, "\"particles\": %lld, \"steps\": %lld, \"dt\": %.17g",
              (long long)p.n, (long long)p.steps, p.dt);
     tsr_report rep = {.app = "tessera-particles",
+                      .force = p.force,
                       .command_line = p.cmdline,
                       .config_json = config,
                       .seconds = seconds,

@@ -248,29 +248,80 @@ def scenario_bad_files():
         f.write(data[:len(data) // 3])
     with open("corrupt.h5", "wb") as f:
         f.write(b"\xde\xad\xbe\xef" * 256 + data[1024:])
-    must_fail([heat] + grid + ["--input", "nope.h5:/fields/u"], "cannot read 'nope.h5'", 1)
+    # Everything the user can fix in the files they gave is status 2 (item 13).
+    must_fail([heat] + grid + ["--input", "nope.h5:/fields/u"],
+              "cannot read 'nope.h5': No such file or directory", 2)
     must_fail([heat] + grid + ["--input", "good_000001.h5:/fields/v"],
-              "'good_000001.h5' has no dataset '/fields/v'", 1)
-    must_fail([heat] + grid + ["--input", "dims.h5:/fields/u"], "has 3 dimensions, the grid has 2", 1)
-    must_fail([heat] + grid + ["--input", "shape.h5:/fields/u"], "has shape 45x66", 1)
-    must_fail([heat] + grid + ["--input", "int.h5:/fields/u"], "is not float64 or float32", 1)
-    must_fail([heat] + grid + ["--input", "trunc.h5:/fields/u"], "truncated or corrupt", 1)
-    must_fail([heat] + grid + ["--input", "corrupt.h5:/fields/u"], "is not an HDF5 file", 1)
-    must_fail([heat] + grid + ["--output", "good"], "exists; not overwriting it (use --force)", 1)
+              "'good_000001.h5' has no dataset '/fields/v'", 2)
+    must_fail([heat] + grid + ["--input", "dims.h5:/fields/u"], "has 3 dimensions, the grid has 2", 2)
+    must_fail([heat] + grid + ["--input", "shape.h5:/fields/u"], "has shape 45x66", 2)
+    must_fail([heat] + grid + ["--input", "int.h5:/fields/u"], "is not float64 or float32", 2)
+    must_fail([heat] + grid + ["--input", "trunc.h5:/fields/u"], "truncated or corrupt", 2)
+    must_fail([heat] + grid + ["--input", "corrupt.h5:/fields/u"], "is not an HDF5 file", 2)
+    must_fail([heat] + grid + ["--output", "good"], "exist; not replacing them (use --force", 2)
     rc, _, _ = mpirun(2, [heat] + grid + ["--output", "good", "--force"])
     check(rc == 0, "--force overwrites")
     rc, _, _ = mpirun(2, [heat] + grid + ["--input", "f32.h5:/fields/u"])
     check(rc == 0, "a float32 dataset is accepted")
+    # Non-finite input data is refused, naming the first bad cell (item 11): cell 70 of a 67-wide
+    # grid is (3, 1).
+    tool("make", "nan.h5", "/fields/u", "f64nan", "45x67")
+    tool("make", "inf.h5", "/fields/u", "f64inf", "45x67")
+    must_fail([heat] + grid + ["--input", "nan.h5:/fields/u"],
+              "holds a non-finite value (nan) in cell (3, 1)", 2)
+    must_fail([heat] + grid + ["--input", "inf.h5:/fields/u"],
+              "holds a non-finite value (inf) in cell (3, 1)", 2)
+    # A state that stops being finite ends the run with status 1, naming the step.
+    tool("make", "huge.h5", "/fields/u", "f64huge", "45x67")
+    must_fail([heat, "--grid", "67x45", "--steps", "50", "--quiet", "--input", "huge.h5:/fields/u"],
+              "the state at step 1 holds a non-finite value", 1)
+    # A file another program is writing is reported as locked, not corrupt.
+    holder = subprocess.Popen([BIN["h5tool"], "hold", "f32.h5", "60"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        holder.stdout.readline()
+        must_fail([heat] + grid + ["--input", "f32.h5:/fields/u"],
+                  "is locked by another program that is writing it", 2)
+    finally:
+        holder.kill()
+        holder.wait()
     app_checksum(2, [life, "--grid", "67x45", "--steps", "2", "--quiet", "--checkpoint-every",
                      "2", "--checkpoint-dir", "lck"])
     must_fail([heat, "--grid", "67x45", "--steps", "5", "--quiet", "--restart",
-               "lck/ckpt_000002.h5"], "is a checkpoint of tessera-life, not of tessera-heat", 1)
+               "lck/ckpt_000002.h5"], "is a checkpoint of tessera-life, not of tessera-heat", 2)
     must_fail([life, "--grid", "64x45", "--steps", "5", "--quiet", "--restart",
-               "lck/ckpt_000002.h5"], "holds a grid of 67 cells along x, this run has 64", 1)
+               "lck/ckpt_000002.h5"], "holds a grid of 67 cells along x, this run has 64", 2)
     must_fail([life, "--grid", "67x45", "--steps", "5", "--quiet", "--periodic", "--restart",
                "lck/ckpt_000002.h5"], "was written with options 'periodic=0'", 2)
     must_fail([life, "--grid", "67x45", "--steps", "5", "--quiet", "--restart", "latest",
-               "--checkpoint-dir", "empty"], "cannot open checkpoint directory 'empty'", 1)
+               "--checkpoint-dir", "empty"], "cannot open checkpoint directory 'empty'", 2)
+    # Item 12: strings as h5py writes them (variable length, or fixed length without a
+    # terminator) are read whole; a negative step is refused.
+    shutil.copy("lck/ckpt_000002.h5", "vstr.h5")
+    tool("attr", "vstr.h5", "app", "vstr", "tessera-life")
+    rc, _, _ = mpirun(2, [life, "--grid", "67x45", "--steps", "4", "--quiet", "--restart",
+                          "vstr.h5"])
+    check(rc == 0, "a variable-length 'app' string (h5py's str) is read whole")
+    shutil.copy("lck/ckpt_000002.h5", "nstr.h5")
+    tool("attr", "nstr.h5", "app", "nstr", "tessera-life")
+    rc, _, _ = mpirun(2, [life, "--grid", "67x45", "--steps", "4", "--quiet", "--restart",
+                          "nstr.h5"])
+    check(rc == 0, "a null-padded 'app' string without terminator is read whole")
+    shutil.copy("lck/ckpt_000002.h5", "neg.h5")
+    tool("attr", "neg.h5", "step", "i64", "-5")
+    must_fail([life, "--grid", "67x45", "--steps", "5", "--quiet", "--restart", "neg.h5"],
+              "records step -5; a step cannot be negative", 2)
+    # --restart latest skips a damaged newest checkpoint, with a warning.
+    os.makedirs("fb", exist_ok=True)
+    app_checksum(2, [life, "--grid", "67x45", "--steps", "4", "--quiet", "--checkpoint-every",
+                     "2", "--checkpoint-dir", "fb"])
+    with open("fb/ckpt_000004.h5", "r+b") as f:
+        f.truncate(100)
+    rc, out, err = run_cmd(mpirun_prefix(3) + [life, "--grid", "67x45", "--steps", "6", "--quiet",
+                                              "--restart", "latest", "--checkpoint-dir", "fb"],
+                           mpi_env(), TIMEOUT)
+    check(rc == 0 and "newest checkpoint 'fb/ckpt_000004.h5' is unreadable" in out + err
+          and "at step 2" in out, "--restart latest falls back to ckpt 2: status %s" % rc)
 
 
 def main():
