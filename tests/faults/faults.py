@@ -388,7 +388,8 @@ def case_enospc_one_rank(np=3):
     """ENOSPC on the last rank only, in the middle of its part of the data (the free-space check
     at open passes): every rank must learn it and exit 1, the message printed once."""
     os.makedirs("o")
-    env = shim("o", 250000, "ENOSPC")    # the rank's 170 KiB of step 0 fit, not step 5's
+    share = 256 * 256 * 8 // np         # the failing rank's bytes of one output
+    env = shim("o", share * 3 // 2, "ENOSPC")   # step 0 fits, step 5 does not
     env["TSR_FAULT_RANK"] = str(np - 1)
     rc, out, secs = run(np, [BIN["heat"], "--grid", "256x256", "--steps", "10", "--quiet",
                              "--output", "o/h", "--output-every", "5"], env=env, timeout=FAST,
@@ -405,9 +406,10 @@ def case_eio_checkpoint(np=1):
     straight_sum = straight(np, "128x128", 40)
     os.makedirs("ck")
     base = [BIN["heat"], "--grid", "128x128", "--quiet", "--checkpoint-dir", "ck"]
-    # One rank writes all of a 128 KiB checkpoint: the first fits in 200000 bytes, not two.
+    # Each rank writes its share of a 128 KiB checkpoint: one share fits, two do not.
+    share = 128 * 128 * 8 // np
     rc, out, secs = run(np, base + ["--steps", "40", "--checkpoint-every", "20"],
-                        env=shim("ck", 200000, "ENOSPC"), timeout=FAST, quiet_ok=True)
+                        env=shim("ck", share * 3 // 2, "ENOSPC"), timeout=FAST, quiet_ok=True)
     expect_fail(rc, out, secs, 1, ["ckpt_000040.h5", "No space left on device"], 20,
                 "ENOSPC while writing checkpoint 40")
     names = sorted(n for n in os.listdir("ck") if n.endswith(".h5") or ".tmp" in n)
@@ -457,10 +459,13 @@ def case_fifo_restart(np=3):
 # 3. a kernel failing on one rank
 
 def case_kernel_fail(np=3):
+    bad = min(1, np - 1)
     rc, out, secs = run(np, [BIN["heat"], "--grid", "96x96", "--steps", "50", "--quiet"],
-                        env={"TESSERA_TEST_KERNEL_FAIL": "1:5"}, timeout=FAST, quiet_ok=True)
-    expect_fail(rc, out, secs, 1, ["rank 1", "-7"], 20, "kernel returning -7 on rank 1")
-    hit = lines_with(out, "rank 1", "-7")
+                        env={"TESSERA_TEST_KERNEL_FAIL": "%d:5" % bad}, timeout=FAST,
+                        quiet_ok=True)
+    name = "rank %d" % bad
+    expect_fail(rc, out, secs, 1, [name, "-7"], 20, "kernel returning -7 on " + name)
+    hit = lines_with(out, name, "-7")
     check(len(hit) == 1 and "block" in hit[0], "the message names the block: %s" % hit)
     check(len(lines_with(out, "error")) == 1, "one error line in all: %s"
           % lines_with(out, "error"))
