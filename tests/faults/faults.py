@@ -438,6 +438,26 @@ def case_eio_keeps_old(np=2):
               % sorted(set(now) ^ set(old) | {p for p in old if now.get(p) != old[p]}))
 
 
+def case_eio_sidecars(np=3):
+    """EIO on the .xmf, the PNG or the JSON report alone (the .h5 files go through)."""
+    heat = BIN["heat"]
+    for match, name in ((".xmf", "s.xmf"), (".png", "x.png"), (".json", "r.json")):
+        d = "o_" + match[1:]
+        os.makedirs(d)
+        env = shim(d, 0)
+        env["TSR_FAULT_MATCH"] = match
+        rc, out, secs = run(np, [heat, "--grid", "64x64", "--steps", "10", "--quiet", "--output",
+                                 d + "/s", "--output-every", "5", "--png", d + "/x.png",
+                                 "--report", d + "/r.json"], env=env, timeout=FAST,
+                            quiet_ok=True)
+        expect_fail(rc, out, secs, 1, [name, "Input/output error"], 20, "EIO on %s" % name)
+        left = sorted(os.listdir(d))
+        check(name not in left and not any(".tmp" in n for n in left),
+              "no %s and no temporary file: %s" % (name, left))
+        bad = [n for n in left if n.endswith(".h5") and not h5_ok(os.path.join(d, n))]
+        check(not bad, "every .h5 left is readable: %s" % bad)
+
+
 # 2. FIFOs
 
 def fifo_case(np, opt):
@@ -454,6 +474,22 @@ def case_fifo_input(np=2):
 
 def case_fifo_restart(np=3):
     fifo_case(np, "--restart")
+    # A FIFO named like the newest checkpoint: --restart latest must not block on it either.
+    heat = BIN["heat"]
+    s40 = straight(np, "64x64", 40)
+    rc, _, _ = run(np, [heat, "--grid", "64x64", "--steps", "20", "--quiet",
+                        "--checkpoint-every", "10", "--checkpoint-dir", "ck"])
+    os.mkfifo("ck/ckpt_000030.h5")
+    rc, out, secs = run(np, [heat, "--grid", "64x64", "--steps", "40", "--quiet",
+                             "--checkpoint-dir", "ck", "--restart", "latest"], timeout=FAST,
+                        quiet_ok=True)
+    check(rc in (0, 2) and secs <= 10,
+          "--restart latest with a FIFO as newest checkpoint: status %s in %.1f s "
+          "(0 after falling back, or 2)" % (rc, secs))
+    if rc == 0:
+        check(parse_checksum(out) == s40, "fell back to checkpoint 20: %s == %s"
+              % (parse_checksum(out), s40))
+        check(once(out, "ckpt_000030.h5"), "the FIFO is named once")
 
 
 # 3. a kernel failing on one rank
@@ -754,6 +790,7 @@ CASES = {
     "enospc-one-rank": case_enospc_one_rank,
     "eio-checkpoint": case_eio_checkpoint,
     "eio-keeps-old": case_eio_keeps_old,
+    "eio-sidecars": case_eio_sidecars,
     "fifo-input": case_fifo_input,
     "fifo-restart": case_fifo_restart,
     "kernel-fail": case_kernel_fail,

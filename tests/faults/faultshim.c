@@ -6,6 +6,7 @@
  *   TSR_FAULT_AFTER  bytes a process may write there before calls fail [default 0]
  *   TSR_FAULT_ERRNO  EIO or ENOSPC [default EIO]
  *   TSR_FAULT_RANK   only in the process whose OMPI_COMM_WORLD_RANK is this [default: all]
+ *   TSR_FAULT_MATCH  only files whose path contains this string (".xmf") [default: all]
  *
  * write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2 fail once the bytes written
  * under the directory would exceed TSR_FAULT_AFTER; fsync and fdatasync fail once they have
@@ -57,6 +58,9 @@ static int watched(int fd) {
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         len--;
+    const char *match = getenv("TSR_FAULT_MATCH");
+    if (match && *match && !strstr(path, match))
+        return 0;
     return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
 }
 
