@@ -368,6 +368,8 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     tsr_ctx ctx = fields[0]->ctx;
     tsr__h5_quiet();
     TSR_CHECK(ctx, nfields >= 1 && nfields <= 64, TSR_ERR_ARG, "%d fields in one file", nfields);
+    TSR_CHECK(ctx, path && *path && strlen(path) < TSR_PATH_MAX, TSR_ERR_ARG,
+              "an output file needs a path of 1 to %d characters", TSR_PATH_MAX - 1);
     for (int k = 1; k < nfields; k++)
         TSR_CHECK(ctx, fields[k]->map == fields[0]->map, TSR_ERR_ARG,
                   "fields written together must share a map");
@@ -380,9 +382,6 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     double t0 = tsr_wtime();
     int err = TSR_SUCCESS;
     if (ctx->rank == 0) {
-        err = strlen(path) < TSR_PATH_MAX ? TSR_SUCCESS
-                                          : tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__,
-                                                          __func__, "path too long: '%s'", path);
         if (!err && !overwrite && access(path, F_OK) == 0)
             err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
                                 "'%s' exists; not replacing it (use --force)", path);
