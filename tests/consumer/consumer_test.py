@@ -60,6 +60,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", required=True, help="tessera's source tree")
     ap.add_argument("--np", type=int, default=2)
+    ap.add_argument("--version", required=True, help="the version tsr_version() must report")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     opts = ap.parse_args()
     for tool in ("cmake", "mpicc", "mpirun", "pkg-config", "meson", "ninja"):
@@ -132,10 +133,11 @@ def main():
             m = re.findall(r"^checksum ([0-9a-f]{16})$", out, re.M)
             line = [l for l in out.splitlines() if "tessera" in l]
             print("%-10s %s | checksum %s" % (how, line[0] if line else "?", m))
-            if m != [expect]:
+            v = re.search(r"tessera (\S+) \(headers (\S+)\)", out)
+            if m != [expect] or not v or v.group(1) != v.group(2) or v.group(1) != opts.version:
                 failed.append(how)
         if failed:
-            raise SystemExit("consumer: wrong or missing checksum from the %s build(s)"
+            raise SystemExit("consumer: wrong or missing checksum or version from the %s build(s)"
                              % ", ".join(failed))
         print("consumer: all three builds print checksum %s at %d ranks" % (expect, opts.np))
         ok = True
