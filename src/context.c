@@ -202,6 +202,16 @@ int tsr_ctx_agree(tsr_ctx ctx, int err) {
     return verdict.code;
 }
 
+int tsr_version(int *major, int *minor, int *patch) {
+    if (major)
+        *major = TESSERA_VERSION_MAJOR;
+    if (minor)
+        *minor = TESSERA_VERSION_MINOR;
+    if (patch)
+        *patch = TESSERA_VERSION_PATCH;
+    return 0;
+}
+
 MPI_Comm tsr_ctx_comm(tsr_ctx ctx) {
     return ctx->comm;
 }

@@ -168,6 +168,16 @@ tsr_map tsr_field_map(tsr_field f) {
 int tsr_field_width(tsr_field f) {
     return f->width;
 }
+int tsr_field_set_info(tsr_field f, const char *long_name, const char *units) {
+    TSR_CHECK(f->ctx, !long_name || strlen(long_name) < sizeof f->long_name, TSR_ERR_ARG,
+              "a long name of at most %zu characters", sizeof f->long_name - 1);
+    TSR_CHECK(f->ctx, !units || strlen(units) < sizeof f->units, TSR_ERR_ARG,
+              "units of at most %zu characters", sizeof f->units - 1);
+    snprintf(f->long_name, sizeof f->long_name, "%s", long_name ? long_name : "");
+    snprintf(f->units, sizeof f->units, "%s", units ? units : "");
+    return TSR_SUCCESS;
+}
+
 const char *tsr_field_name(tsr_field f) {
     return f->name;
 }

@@ -12,6 +12,8 @@ struct tsr_field_s {
     tsr_map map;
     int width;
     char name[64];
+    char long_name[128]; /* "" when not set */
+    char units[64];
     int64_t nblocks;   /* local blocks */
     double **storage;  /* per local block: the aligned allocation */
     tsr_block *blocks; /* per local block: its view */

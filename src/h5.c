@@ -49,8 +49,8 @@ void tsr__h5_reason(char *buf, size_t len) {
 
 bool tsr__h5_attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v) {
     hsize_t dim = (hsize_t)n;
-    /* One value is a scalar, as readers expect of step and time. */
-    hid_t sp = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    /* n = 0: one value as a scalar, as readers expect of step and time. */
+    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
     hid_t a = sp >= 0 ? H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
     bool ok = a >= 0 && H5Awrite(a, type, v) >= 0;
     if (a >= 0)
@@ -63,12 +63,14 @@ bool tsr__h5_attr_write(hid_t loc, const char *name, hid_t type, int n, const vo
 bool tsr__h5_attr_string(hid_t loc, const char *name, const char *v) {
     if (!v)
         return true;
+    /* Variable-length UTF-8: what h5py hands back as str (fixed-length strings come back as
+     * bytes) and what netCDF readers expect. */
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(v) + 1);
+    H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    bool ok = a >= 0 && H5Awrite(a, t, v) >= 0;
+    bool ok = a >= 0 && H5Awrite(a, t, &v) >= 0;
     if (a >= 0)
         ok = H5Aclose(a) >= 0 && ok;
     H5Sclose(sp);

@@ -17,7 +17,7 @@ void tsr__h5_quiet(void);
  * "No space left on device". */
 void tsr__h5_reason(char *buf, size_t len);
 
-/* Attribute writers; return false on failure. */
+/* Attribute writers; return false on failure. n numbers as an array, or n = 0 for a scalar. */
 bool tsr__h5_attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v);
 bool tsr__h5_attr_string(hid_t loc, const char *name, const char *v);
 /* Reads a string attribute of any form (fixed length null-terminated or null-padded, or

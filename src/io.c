@@ -12,6 +12,7 @@
 
 #include "field_impl.h"
 #include "h5_impl.h"
+#include <hdf5_hl.h>
 #include "tessera/file.h"
 #include "tessera/io.h"
 
@@ -34,9 +35,9 @@ static bool write_attrs(hid_t file, tsr_field f, const tsr_io_meta *meta) {
     bool ok = tsr__h5_attr_write(file, "grid_size", H5T_NATIVE_INT64, lay->ndim, lay->n) &&
               tsr__h5_attr_write(file, "periodic", H5T_NATIVE_INT, lay->ndim, per) &&
               tsr__h5_attr_write(file, "blocks", H5T_NATIVE_INT64, lay->ndim, lay->nb) &&
-              tsr__h5_attr_write(file, "ranks", H5T_NATIVE_INT, 1, &ctx->size) &&
-              tsr__h5_attr_write(file, "step", H5T_NATIVE_INT64, 1, &step) &&
-              tsr__h5_attr_write(file, "time", H5T_NATIVE_DOUBLE, 1, &time) &&
+              tsr__h5_attr_write(file, "ranks", H5T_NATIVE_INT, 0, &ctx->size) &&
+              tsr__h5_attr_write(file, "step", H5T_NATIVE_INT64, 0, &step) &&
+              tsr__h5_attr_write(file, "time", H5T_NATIVE_DOUBLE, 0, &time) &&
               tsr__h5_attr_string(file, "map", tsr_map_strategy_names[f->map->strategy]) &&
               tsr__h5_attr_string(file, "tessera_version", TESSERA_VERSION);
     if (ok && meta)
@@ -168,6 +169,57 @@ static int scratch_file(char *path, size_t len) {
     return errno ? errno : ENOENT;
 }
 
+/* Cell-centre coordinates x, y, z (origin + (i + 0.5) * spacing) as HDF5 dimension scales
+ * attached to every field, with each field's long_name and units: netCDF readers (xarray through
+ * h5netcdf) then open each field with named dimensions and coordinates. */
+static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const tsr_io_meta *meta) {
+    const tsr__layout *lay = &fields[0]->map->decomp->lay;
+    int nd = lay->ndim;
+    hid_t scale[TSR_MAX_DIM];
+    bool ok = true;
+    for (int d = 0; d < nd; d++) {
+        const char *name = (const char *[]){"x", "y", "z"}[d];
+        double o = meta ? meta->origin[d] : 0,
+               h = meta && meta->spacing[d] > 0 ? meta->spacing[d] : 1;
+        hsize_t n = (hsize_t)lay->n[d];
+        double *c = malloc(sizeof *c * (size_t)n);
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        scale[d] =
+            c ? H5Dcreate2(grp, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+              : H5I_INVALID_HID;
+        for (hsize_t i = 0; c && i < n; i++)
+            c[i] = o + ((double)i + 0.5) * h;
+        ok = ok && scale[d] >= 0 &&
+             H5Dwrite(scale[d], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0 &&
+             H5DSset_scale(scale[d], name) >= 0 &&
+             tsr__h5_attr_string(
+                 scale[d], "long_name",
+                 (const char *[]){"cell centre x", "cell centre y", "cell centre z"}[d]) &&
+             tsr__h5_attr_string(scale[d], "axis", (const char *[]){"X", "Y", "Z"}[d]);
+        if (ok && meta && meta->length_units)
+            ok = tsr__h5_attr_string(scale[d], "units", meta->length_units);
+        free(c);
+        H5Sclose(sp);
+    }
+    for (int k = 0; k < nfields && ok; k++) {
+        hid_t ds = H5Dopen2(grp, fields[k]->name, H5P_DEFAULT);
+        ok = ds >= 0;
+        /* The dataset's dimensions run slowest first: (z, y, x). */
+        for (int d = 0; d < nd && ok; d++)
+            ok = H5DSattach_scale(ds, scale[d], (unsigned)(nd - 1 - d)) >= 0;
+        if (ok && fields[k]->long_name[0])
+            ok = tsr__h5_attr_string(ds, "long_name", fields[k]->long_name);
+        if (ok && fields[k]->units[0])
+            ok = tsr__h5_attr_string(ds, "units", fields[k]->units);
+        if (ds >= 0)
+            H5Dclose(ds);
+    }
+    for (int d = 0; d < nd; d++)
+        if (scale[d] >= 0)
+            H5Dclose(scale[d]);
+    return ok;
+}
+
 /* HDF5 writes the layout (groups, datasets with their space allocated but never filled,
  * attributes) into a private scratch file, which leaves the file sparse: only the metadata holds
  * data. Returns false with HDF5's reason in why. */
@@ -198,7 +250,7 @@ static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
         H5Sclose(sp);
     }
     H5Pclose(dcpl);
-    ok = ok && write_attrs(file, fields[0], meta);
+    ok = ok && write_coordinates(grp, fields, nfields, meta) && write_attrs(file, fields[0], meta);
     if (grp >= 0)
         H5Gclose(grp);
     ok = H5Fclose(file) >= 0 && ok;
@@ -368,9 +420,17 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     tsr_ctx ctx = fields[0]->ctx;
     tsr__h5_quiet();
     TSR_CHECK(ctx, nfields >= 1 && nfields <= 64, TSR_ERR_ARG, "%d fields in one file", nfields);
-    for (int k = 1; k < nfields; k++)
+    TSR_CHECK(ctx, path && *path && strlen(path) < TSR_PATH_MAX, TSR_ERR_ARG,
+              "an output file needs a path of 1 to %d characters", TSR_PATH_MAX - 1);
+    for (int k = 0; k < nfields; k++) {
         TSR_CHECK(ctx, fields[k]->map == fields[0]->map, TSR_ERR_ARG,
                   "fields written together must share a map");
+        TSR_CHECK(ctx,
+                  strcmp(fields[k]->name, "x") && strcmp(fields[k]->name, "y") &&
+                      strcmp(fields[k]->name, "z"),
+                  TSR_ERR_ARG, "field '%s': x, y and z name the coordinates in a file",
+                  fields[k]->name);
+    }
     char tmp[TSR_PATH_MAX + 8];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
     int64_t offsets[64];
@@ -380,9 +440,6 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     double t0 = tsr_wtime();
     int err = TSR_SUCCESS;
     if (ctx->rank == 0) {
-        err = strlen(path) < TSR_PATH_MAX ? TSR_SUCCESS
-                                          : tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__,
-                                                          __func__, "path too long: '%s'", path);
         if (!err && !overwrite && access(path, F_OK) == 0)
             err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
                                 "'%s' exists; not replacing it (use --force)", path);
@@ -600,9 +657,13 @@ static void xml_text(FILE *out, const char *s) {
     }
 }
 
+/* Every grid is written as a 3D image: 2D and 1D grids get one cell along the missing axes, so
+ * that ParaView puts x along its x axis and y along y (a 2DCoRectMesh lands in the YZ plane, and
+ * 1D topologies load with no cells). XDMF lists dimensions, origin and spacing slowest first:
+ * z, y, x. */
 static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *files,
                      const int64_t *steps, const double *times, int nfields,
-                     const char *const *names, const char *run_id) {
+                     const char *const *names, const tsr_io_meta *meta) {
     tsr_ctx ctx = like->ctx;
     const tsr__layout *lay = &like->map->decomp->lay;
     /* The series is rewritten at every output: this run's own file is replaced each time (the
@@ -610,46 +671,39 @@ static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *
     tsr_file_out fo;
     TSR_CALL(ctx, tsr_file_open(ctx, xmf, true, &fo));
     FILE *out = fo.fp;
-    hsize_t dims[3];
-    int rank = tsr__h5_file_dims(lay, dims);
-    char cells[96] = "", points[96] = "", origin[32] = "", spacing[32] = "";
-    for (int d = 0, u = 0, v = 0, a = 0, b = 0; d < rank; d++) {
-        u += snprintf(cells + u, sizeof cells - (size_t)u, d ? " %llu" : "%llu",
-                      (unsigned long long)dims[d]);
-        v += snprintf(points + v, sizeof points - (size_t)v, d ? " %llu" : "%llu",
-                      (unsigned long long)dims[d] + 1);
-        a += snprintf(origin + a, sizeof origin - (size_t)a, d ? " 0" : "0");
-        b += snprintf(spacing + b, sizeof spacing - (size_t)b, d ? " 1" : "1");
+    long long c[3];
+    double o[3], h[3];
+    for (int d = 0; d < 3; d++) {
+        c[d] = d < lay->ndim ? (long long)lay->n[d] : 1;
+        o[d] = meta ? meta->origin[d] : 0.0;
+        h[d] = meta && meta->spacing[d] > 0 ? meta->spacing[d] : 1.0;
     }
-    const char *topo = rank == 3 ? "3DCoRectMesh" : rank == 2 ? "2DCoRectMesh" : "Polyvertex";
-    const char *geo = rank == 3 ? "ORIGIN_DXDYDZ" : "ORIGIN_DXDY";
     fprintf(out, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n"
                  "<Xdmf Version=\"3.0\">\n <Domain>\n");
-    if (run_id && *run_id) {
+    if (meta && meta->run_id && *meta->run_id) {
         fputs("  <Information Name=\"run_id\" Value=\"", out);
-        xml_text(out, run_id);
+        xml_text(out, meta->run_id);
         fputs("\"/>\n", out);
     }
     fprintf(out, "  <Grid Name=\"series\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
     for (int i = 0; i < n; i++) {
         fprintf(out, "   <Grid Name=\"step_%06lld\" GridType=\"Uniform\">\n", (long long)steps[i]);
         fprintf(out, "    <Time Value=\"%.17g\"/>\n", times[i]);
-        fprintf(out, "    <Topology TopologyType=\"%s\" Dimensions=\"%s\"/>\n", topo, points);
-        if (rank >= 2)
-            fprintf(out,
-                    "    <Geometry GeometryType=\"%s\">\n"
-                    "     <DataItem Dimensions=\"%d\" Format=\"XML\">%s</DataItem>\n"
-                    "     <DataItem Dimensions=\"%d\" Format=\"XML\">%s</DataItem>\n"
-                    "    </Geometry>\n",
-                    geo, rank, origin, rank, spacing);
+        fprintf(out,
+                "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%lld %lld %lld\"/>\n"
+                "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n"
+                "     <DataItem Dimensions=\"3\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n"
+                "     <DataItem Dimensions=\"3\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n"
+                "    </Geometry>\n",
+                c[2] + 1, c[1] + 1, c[0] + 1, o[2], o[1], o[0], h[2], h[1], h[0]);
         for (int k = 0; k < nfields; k++) {
             fputs("    <Attribute Name=\"", out);
             xml_text(out, names[k]);
             fprintf(out,
                     "\" AttributeType=\"Scalar\" Center=\"Cell\">\n"
-                    "     <DataItem Dimensions=\"%s\" NumberType=\"Float\" Precision=\"8\" "
-                    "Format=\"HDF\">",
-                    cells);
+                    "     <DataItem Dimensions=\"%lld %lld %lld\" NumberType=\"Float\" "
+                    "Precision=\"8\" Format=\"HDF\">",
+                    c[2], c[1], c[0]);
             xml_text(out, files[i]);
             fputs(":/fields/", out);
             xml_text(out, names[k]);
@@ -664,10 +718,10 @@ static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *
 
 int tsr_io_write_xdmf(tsr_field like, const char *xmf_path, int n, const char *const *files,
                       const int64_t *steps, const double *times, int nfields,
-                      const char *const *names, const char *run_id) {
+                      const char *const *names, const tsr_io_meta *meta) {
     tsr_ctx ctx = like->ctx;
     int err = ctx->rank == 0
-                  ? xdmf_root(like, xmf_path, n, files, steps, times, nfields, names, run_id)
+                  ? xdmf_root(like, xmf_path, n, files, steps, times, nfields, names, meta)
                   : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;

@@ -324,7 +324,7 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     TSR_CHECK(ctx, files, TSR_ERR_MEMORY, "cannot allocate the XDMF file list");
     for (int i = 0; i < sr->n; i++)
         files[i] = sr->files[i];
-    int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, r->run_id);
+    int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, &r->meta);
     free(files);
     TSR_CALL(ctx, err);
     return TSR_SUCCESS;

@@ -270,6 +270,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
 
     if ((err = tsr_field_create(dom.map, dom.width, "u", &u)) ||
         (err = tsr_field_create(dom.map, dom.width, "u", &v)) ||
+        (err = tsr_field_set_info(u, "temperature", "1")) ||
+        (err = tsr_field_set_info(v, "temperature", "1")) ||
         (err = tsr_sweep_create(dom.map, 1, 0, &sweep)))
         goto out;
     /* Ghosts outside a non-periodic grid are the boundary: never written by the exchange. */

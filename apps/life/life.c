@@ -144,6 +144,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
                 .init = l.init};
     if ((err = tsr_field_create(dom.map, dom.width, "cells", &u)) ||
         (err = tsr_field_create(dom.map, dom.width, "cells", &v)) ||
+        (err = tsr_field_set_info(u, "cell state (1 alive, 0 dead)", "1")) ||
+        (err = tsr_field_set_info(v, "cell state (1 alive, 0 dead)", "1")) ||
         (err = tsr_sweep_create(dom.map, 1, 0, &sweep)) ||
         (err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;

@@ -9,12 +9,16 @@
 #include <mpi.h>
 
 #include "error.h"
+#include "tessera/version.h" /* generated: TESSERA_VERSION, _MAJOR, _MINOR, _PATCH */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define TESSERA_VERSION "0.1.0"
+/* The version of the library this program runs with (which may be newer than the headers it was
+ * compiled with, TESSERA_VERSION_*). Any pointer may be NULL. Returns 0. Not collective; needs no
+ * context and may be called before tsr_init. */
+int tsr_version(int *major, int *minor, int *patch);
 
 /* Initialises MPI (MPI_THREAD_FUNNELED) unless already initialised and creates a context over
  * a duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN. `name` is the program name used in

@@ -41,6 +41,10 @@ int tsr_field_destroy(tsr_field *field);
 tsr_map tsr_field_map(tsr_field f);
 int tsr_field_width(tsr_field f);
 const char *tsr_field_name(tsr_field f);
+/* Describes the field in the files it is written to: long_name and units attributes (either may
+ * be NULL: not recorded), as netCDF/CF readers such as xarray show them. Strings are copied. Not
+ * collective. */
+int tsr_field_set_info(tsr_field f, const char *long_name, const char *units);
 int64_t tsr_field_local_blocks(tsr_field f); /* number of blocks on this rank */
 
 /* Get/Restore access to local block i (0 <= i < tsr_field_local_blocks). Not collective. */

@@ -19,6 +19,9 @@ typedef struct tsr_io_meta {
     const char *command_line; /* the run's command line */
     const char *run_options;  /* options that define the run, e.g. "alpha=0.2 boundary=0" */
     const char *run_id;       /* the run's identity (tsr_run_id_new), carried across restarts */
+    double origin[3];         /* physical position of the grid's low corner (x, y, z); 0 */
+    double spacing[3];        /* physical cell size (x, y, z); 0 means 1 */
+    const char *length_units; /* units of origin and spacing, e.g. "m" (NULL: not recorded) */
 } tsr_io_meta;
 
 /* Writes fields (all on one map) into one HDF5 file: /fields/<name>, float64, shape (NX), (NY, NX)
@@ -47,12 +50,15 @@ int tsr_io_read_meta(tsr_field f, const char *path, int64_t *step, double *time,
                      char *run_options, int len);
 
 /* Writes an XDMF file (rank 0) describing a time series of n files written by tsr_io_write, each
- * holding the named fields, so ParaView and VisIt open it directly. `files` are paths as the
- * .xmf should refer to them (relative to the .xmf). The file is replaced atomically (it is
- * rewritten as a series grows); run_id (may be NULL) is recorded in it. Collective. */
+ * holding the named fields, so ParaView and VisIt open it directly: cell-centred values on an
+ * image with x, y and z along the viewer's axes (1D and 2D grids one cell thick along the
+ * missing axes), meta's origin and spacing (meta may be NULL: origin 0, cells of size 1), and
+ * meta's run id. `files` are paths as the .xmf should refer to them (relative to the .xmf); names
+ * and paths are XML-escaped. The file is replaced atomically (it is rewritten as a series grows).
+ * Collective. */
 int tsr_io_write_xdmf(tsr_field like, const char *xmf_path, int n, const char *const *files,
                       const int64_t *steps, const double *times, int nfields,
-                      const char *const *names, const char *run_id);
+                      const char *const *names, const tsr_io_meta *meta);
 
 /* Writes a checkpoint of the fields into dir (made if missing) as ckpt_<step, 6 digits>.h5,
  * atomically (tsr_io_write): a crash or a full disk never leaves a partial file under a final

@@ -101,7 +101,9 @@ def scenario_xdmf():
         for e in items:
             f, ds = e.text.strip().split(":")
             ls = subprocess.run(["h5ls", f + ds], capture_output=True, text=True).stdout
-            shape = "{" + ", ".join(e.get("Dimensions").split()) + "}"
+            # Every grid is described as a 3D image: a 2D dataset is listed as 1 x NY x NX.
+            dims = e.get("Dimensions").split()[3 - (grid.count("x") + 1):]
+            shape = "{" + ", ".join(dims) + "}"
             check("Dataset " + shape in ls, "%s exists with shape %s" % (e.text.strip(), shape))
 
 
