@@ -124,7 +124,8 @@ def run(np, args, env=None, timeout=TIMEOUT, quiet_ok=False):
         rc = None
     secs = time.time() - t0
     check_segments(proc.pid, killed=rc is None)
-    print("     -> %s in %.1f s" % ("TIMEOUT" if rc is None else "status %d" % rc, secs), flush=True)
+    print("     -> %s in %.1f s" % ("TIMEOUT" if rc is None else "status %d" % rc, secs),
+          flush=True)
     if rc != 0 and not quiet_ok:
         show_output(out, "")
     return rc, out, secs
@@ -632,7 +633,8 @@ def case_concurrent_output(np=3):
 def case_no_overwrite(np=1):
     heat = BIN["heat"]
     base = [heat, "--grid", "64x48", "--quiet", "--output-every", "2"]
-    opts = {"png": ["--png", "x.png"], "report": ["--report", "r.json"], "output": ["--output", "s"]}
+    opts = {"png": ["--png", "x.png"], "report": ["--report", "r.json"],
+            "output": ["--output", "s"]}
     rc, _, _ = run(np, base + ["--steps", "4"] + sum(opts.values(), []))
     check(rc == 0, "first run writes x.png, r.json, s.xmf, s_00000[024].h5")
 
