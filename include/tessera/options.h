@@ -14,8 +14,8 @@ extern "C" {
 
 typedef struct tsr_opts_s *tsr_opts;
 
-/* Longest string option value, including the terminating NUL. */
-#define TSR_OPT_STRLEN 1024
+/* Longest string option value, including the terminating NUL (a path up to PATH_MAX). */
+#define TSR_OPT_STRLEN 4096
 
 /* Creates an empty option table for a program; `summary` is the one-line description shown by
  * --help. --help and --version are always understood. Not collective. */
