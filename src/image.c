@@ -1,10 +1,15 @@
-/* PNG snapshots: rank 0 gathers one plane of a field and writes it through libpng. */
+/* The PNG codec (decode from memory, read, probe, atomic write) and PNG snapshots of fields:
+ * rank 0 gathers one plane of a field and writes it through the same writer. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <limits.h>
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "field_impl.h"
 #include "tessera/file.h"
@@ -27,41 +32,309 @@ static void colormap(double t, unsigned char rgb[3]) {
         rgb[c] = (unsigned char)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
 }
 
-/* The libpng part, kept apart so that nothing it uses changes after setjmp. */
-static int encode(tsr_ctx ctx, FILE *fp, const char *path, const float *plane, int64_t nx,
-                  int64_t ny, int64_t step, double vmin, double vmax) {
-    int64_t w = (nx + step - 1) / step, h = (ny + step - 1) / step;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    unsigned char *row = malloc((size_t)w * 3);
-    if (!png || !info || !row || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        free(row);
-        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write PNG '%s'", path);
+/* ---- The PNG codec ---- */
+
+/* libpng reports through longjmp; the message is kept for ours. */
+typedef struct png_msg {
+    char text[160];
+} png_msg;
+
+static void on_png_error(png_structp png, png_const_charp msg) {
+    png_msg *m = png_get_error_ptr(png);
+    if (m)
+        snprintf(m->text, sizeof m->text, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* recoverable: not worth a message */
+}
+
+static int64_t side_limit(int64_t max_side) {
+    return max_side <= 0 || max_side > TSR_IMAGE_MAX_SIDE ? TSR_IMAGE_MAX_SIDE : max_side;
+}
+
+/* Channels after the decoder's transforms, for a colour type; 0 for an invalid one. */
+static int channels_of(int color_type) {
+    switch (color_type) {
+    case PNG_COLOR_TYPE_GRAY:
+        return 1;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+        return 2;
+    case PNG_COLOR_TYPE_RGB:
+    case PNG_COLOR_TYPE_PALETTE:
+        return 3;
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+        return 4;
+    default:
+        return 0;
     }
-    png_init_io(png, fp);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int64_t r = 0; r < h; r++) {
-        int64_t y0 = (h - 1 - r) * step; /* y = 0 at the bottom */
-        for (int64_t c = 0; c < w; c++) {
-            int64_t x0 = c * step;
-            double sum = 0;
-            int64_t cnt = 0;
-            for (int64_t y = y0; y < y0 + step && y < ny; y++)
-                for (int64_t x = x0; x < x0 + step && x < nx; x++, cnt++)
-                    sum += plane[x + nx * y];
-            colormap((sum / (double)cnt - vmin) / (vmax - vmin), &row[3 * c]);
-        }
-        png_write_row(png, row);
+}
+
+typedef struct mem_src {
+    const uint8_t *p;
+    size_t n, pos;
+} mem_src;
+
+static void mem_read(png_structp png, png_bytep out, size_t len) {
+    mem_src *s = png_get_io_ptr(png);
+    if (len > s->n - s->pos)
+        png_error(png, "truncated: the file ends inside the image");
+    memcpy(out, s->p + s->pos, len);
+    s->pos += len;
+}
+
+/* What a decode owns, kept in the caller's frame so that nothing changes under setjmp. */
+typedef struct dec_state {
+    png_structp png;
+    png_infop info;
+    png_bytep *rows;
+    tsr_image img;
+    png_msg msg;
+    bool nomem;
+} dec_state;
+
+/* The libpng part: 0, or -1 with the reason in st->msg (st->nomem for a failed allocation). */
+static int decode(dec_state *st, mem_src *src, int64_t max_side) {
+    if (setjmp(png_jmpbuf(st->png)))
+        return -1;
+    png_structp png = st->png;
+    png_infop info = st->info;
+    png_set_read_fn(png, src, mem_read);
+    png_set_user_limits(png, (png_uint_32)max_side, (png_uint_32)max_side);
+    png_set_chunk_malloc_max(png, 8u << 20); /* ancillary chunks: at most 8 MiB each */
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    /* Deflate expands at most 1032 times: data that cannot hold the rows is refused before
+     * anything the size of the image is allocated. Rows are rowbytes + 1 (filter byte). */
+    uint64_t raw = (uint64_t)h * ((uint64_t)png_get_rowbytes(png, info) + 1);
+    if (raw / 1032 > (uint64_t)(src->n - src->pos) + 64)
+        png_error(png, "truncated: too few bytes for the image's size");
+    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if (type == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16)
+        png_set_strip_16(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    int c = png_get_channels(png, info);
+    if (c < 1 || c > 4 || png_get_bit_depth(png, info) != 8 ||
+        png_get_rowbytes(png, info) != (size_t)w * (size_t)c)
+        png_error(png, "unsupported pixel format");
+    if ((uint64_t)w * h > SIZE_MAX / 4) {
+        st->nomem = true;
+        png_error(png, "too large to hold in memory");
     }
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    free(row);
+    st->img.px = malloc((size_t)w * h * (size_t)c);
+    st->rows = malloc(sizeof(png_bytep) * h);
+    if (!st->img.px || !st->rows) {
+        st->nomem = true;
+        png_error(png, "out of memory");
+    }
+    for (png_uint_32 y = 0; y < h; y++)
+        st->rows[y] = st->img.px + (size_t)y * w * (size_t)c;
+    png_read_image(png, st->rows);
+    png_read_end(png, NULL);
+    st->img.w = w;
+    st->img.h = h;
+    st->img.channels = c;
+    return 0;
+}
+
+int tsr_image_decode_png(tsr_ctx ctx, const char *name, const void *bytes, size_t n,
+                         int64_t max_side, tsr_image *img) {
+    memset(img, 0, sizeof *img);
+    if (!name)
+        name = "(memory)";
+    TSR_CHECK(ctx, bytes || n == 0, TSR_ERR_ARG, "PNG '%s': no bytes given", name);
+    TSR_CHECK(ctx, n >= 8 && png_sig_cmp(bytes, 0, 8) == 0, TSR_ERR_INPUT,
+              "cannot read PNG '%s': not a PNG file", name);
+    dec_state st;
+    memset(&st, 0, sizeof st);
+    mem_src src = {.p = bytes, .n = n, .pos = 0};
+    st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st.msg, on_png_error, on_png_warning);
+    st.info = st.png ? png_create_info_struct(st.png) : NULL;
+    int rc = st.png && st.info ? decode(&st, &src, side_limit(max_side)) : -1;
+    if (!st.png || !st.info)
+        st.nomem = true;
+    png_destroy_read_struct(&st.png, &st.info, NULL);
+    free(st.rows);
+    if (rc != 0) {
+        free(st.img.px);
+        TSR_CHECK(ctx, 0, st.nomem ? TSR_ERR_MEMORY : TSR_ERR_INPUT, "cannot read PNG '%s': %s",
+                  name, st.msg.text[0] ? st.msg.text : "out of memory");
+    }
+    *img = st.img;
     return TSR_SUCCESS;
 }
 
+/* Reads at most `max` bytes of a file: the whole file, or its first bytes. The file is checked
+ * to be a regular one first and opened without blocking, so a FIFO swapped in meanwhile cannot
+ * hang the read. */
+static int read_bytes(tsr_ctx ctx, const char *path, size_t max, uint8_t **bytes, size_t *n) {
+    *bytes = NULL;
+    *n = 0;
+    TSR_CALL(ctx, tsr_file_check_input(ctx, "PNG", path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    TSR_CHECK(ctx, fd >= 0, TSR_ERR_INPUT, "cannot read PNG '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        TSR_CHECK(ctx, 0, TSR_ERR_INPUT, "cannot read PNG '%s': not a regular file", path);
+    }
+    size_t want = (uint64_t)sb.st_size < max ? (size_t)sb.st_size : max;
+    uint8_t *buf = malloc(want ? want : 1);
+    if (!buf) {
+        close(fd);
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot read PNG '%s': no memory for %zu bytes", path,
+                  want);
+    }
+    size_t got = 0;
+    int e = 0;
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            e = errno;
+        if (r <= 0)
+            break; /* an error, or the file shrank: what is there gets decoded (and refused) */
+        got += (size_t)r;
+    }
+    close(fd);
+    if (e) {
+        free(buf);
+        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot read PNG '%s': %s", path, strerror(e));
+    }
+    *bytes = buf;
+    *n = got;
+    return TSR_SUCCESS;
+}
+
+int tsr_image_read_png(tsr_ctx ctx, const char *path, int64_t max_side, tsr_image *img) {
+    memset(img, 0, sizeof *img);
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    TSR_CALL(ctx, read_bytes(ctx, path, SIZE_MAX, &bytes, &n));
+    int err = tsr_image_decode_png(ctx, path, bytes, n, max_side, img);
+    free(bytes);
+    TSR_CALL(ctx, err);
+    return TSR_SUCCESS;
+}
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int tsr_image_probe_png(tsr_ctx ctx, const char *path, int64_t max_side, int64_t *w, int64_t *h,
+                        int *channels) {
+    uint8_t *b = NULL;
+    size_t n = 0;
+    TSR_CALL(ctx, read_bytes(ctx, path, 33, &b, &n)); /* signature, then the IHDR chunk */
+    const char *why = NULL;
+    int64_t wi = 0, hi = 0;
+    int c = 0;
+    if (n < 8 || png_sig_cmp(b, 0, 8) != 0)
+        why = "not a PNG file";
+    else if (n < 33 || be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4) != 0)
+        why = "truncated or missing header (IHDR)";
+    else {
+        wi = be32(b + 16);
+        hi = be32(b + 20);
+        int depth = b[24], type = b[25];
+        c = channels_of(type);
+        bool depth_ok = depth == 8 || depth == 16 ||
+                        ((type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_PALETTE) &&
+                         (depth == 1 || depth == 2 || depth == 4));
+        if (type == PNG_COLOR_TYPE_PALETTE && depth == 16)
+            depth_ok = false;
+        if (wi < 1 || hi < 1 || wi > TSR_IMAGE_MAX_SIDE || hi > TSR_IMAGE_MAX_SIDE)
+            why = "invalid image size in the header";
+        else if (c == 0 || !depth_ok || b[26] != 0 || b[27] != 0 || b[28] > 1)
+            why = "unsupported pixel format";
+        else if (wi > side_limit(max_side) || hi > side_limit(max_side))
+            why = "too large";
+    }
+    free(b);
+    if (why && strcmp(why, "too large") == 0)
+        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+                  "cannot read PNG '%s': %lldx%lld is larger than %lld "
+                  "pixels on a side",
+                  path, (long long)wi, (long long)hi, (long long)side_limit(max_side));
+    TSR_CHECK(ctx, !why, TSR_ERR_INPUT, "cannot read PNG '%s': %s", path, why);
+    *w = wi;
+    *h = hi;
+    *channels = c;
+    return TSR_SUCCESS;
+}
+
+typedef struct enc_state {
+    png_structp png;
+    png_infop info;
+    png_msg msg;
+} enc_state;
+
+/* The libpng part of a write: 0, or -1 with libpng's reason in st->msg. */
+static int encode(enc_state *st, FILE *fp, const tsr_image *img) {
+    static const int types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                 PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    if (setjmp(png_jmpbuf(st->png)))
+        return -1;
+    png_init_io(st->png, fp);
+    png_set_compression_level(st->png, 1); /* fast: writers are often on the coordinator */
+    png_set_IHDR(st->png, st->info, (png_uint_32)img->w, (png_uint_32)img->h, 8,
+                 types[img->channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(st->png, st->info);
+    const size_t stride = (size_t)img->w * (size_t)img->channels;
+    for (int64_t y = 0; y < img->h; y++)
+        png_write_row(st->png, img->px + (size_t)y * stride);
+    png_write_end(st->png, NULL);
+    return 0;
+}
+
+int tsr_image_write_png(tsr_ctx ctx, const char *path, bool force, const tsr_image *img) {
+    TSR_CHECK(ctx,
+              img && img->px && img->w >= 1 && img->h >= 1 && img->w <= TSR_IMAGE_MAX_SIDE &&
+                  img->h <= TSR_IMAGE_MAX_SIDE && img->channels >= 1 && img->channels <= 4,
+              TSR_ERR_ARG, "PNG '%s': not a valid image (%lldx%lld, %d channels)", path ? path : "",
+              img ? (long long)img->w : 0LL, img ? (long long)img->h : 0LL,
+              img ? img->channels : 0);
+    tsr_file_out out;
+    TSR_CALL(ctx, tsr_file_open(ctx, path, force, &out));
+    enc_state st;
+    memset(&st, 0, sizeof st);
+    st.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &st.msg, on_png_error, on_png_warning);
+    st.info = st.png ? png_create_info_struct(st.png) : NULL;
+    errno = 0;
+    int rc = st.png && st.info ? encode(&st, out.fp, img) : -1;
+    int e = errno;
+    png_destroy_write_struct(&st.png, &st.info);
+    if (rc != 0) {
+        bool os = ferror(out.fp) && e != 0;
+        tsr_file_abandon(&out);
+        TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write PNG '%s': %s", path,
+                  os               ? strerror(e)
+                  : st.msg.text[0] ? st.msg.text
+                                   : "out of memory");
+    }
+    TSR_CALL(ctx, tsr_file_commit(ctx, &out));
+    return TSR_SUCCESS;
+}
+
+void tsr_image_free(tsr_image *img) {
+    if (!img)
+        return;
+    free(img->px);
+    memset(img, 0, sizeof *img);
+}
+
+/* ---- PNG snapshots of fields ---- */
+
+/* Rank 0: the plane averaged down to at most MAX_SIDE a side, colour-mapped, written. */
 static int write_png(tsr_ctx ctx, const char *path, bool force, const float *plane, int64_t nx,
                      int64_t ny, double vmin, double vmax) {
     int64_t step = 1;
@@ -79,15 +352,25 @@ static int write_png(tsr_ctx ctx, const char *path, bool force, const float *pla
         if (!(vmax > vmin))
             vmax = vmin + 1;
     }
-    /* Written under a temporary name: a failure never leaves a partial PNG under the final one. */
-    tsr_file_out out;
-    TSR_CALL(ctx, tsr_file_open(ctx, path, force, &out));
-    int err = encode(ctx, out.fp, path, plane, nx, ny, step, vmin, vmax);
-    if (err) {
-        tsr_file_abandon(&out);
-        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    int64_t w = (nx + step - 1) / step, h = (ny + step - 1) / step;
+    tsr_image img = {.w = w, .h = h, .channels = 3, .px = malloc((size_t)(w * h * 3))};
+    TSR_CHECK(ctx, img.px, TSR_ERR_MEMORY, "cannot allocate the %lldx%lld PNG image", (long long)w,
+              (long long)h);
+    for (int64_t r = 0; r < h; r++) {
+        int64_t y0 = (h - 1 - r) * step; /* y = 0 at the bottom */
+        for (int64_t c = 0; c < w; c++) {
+            int64_t x0 = c * step;
+            double sum = 0;
+            int64_t cnt = 0;
+            for (int64_t y = y0; y < y0 + step && y < ny; y++)
+                for (int64_t x = x0; x < x0 + step && x < nx; x++, cnt++)
+                    sum += plane[x + nx * y];
+            colormap((sum / (double)cnt - vmin) / (vmax - vmin), &img.px[3 * (c + w * r)]);
+        }
     }
-    TSR_CALL(ctx, tsr_file_commit(ctx, &out));
+    int err = tsr_image_write_png(ctx, path, force, &img);
+    tsr_image_free(&img);
+    TSR_CALL(ctx, err);
     return TSR_SUCCESS;
 }
 

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,8 +56,10 @@ typedef struct imgpipe {
     bool serial, quiet;
     int alone;
     char report[TSR_OPT_STRLEN];
+    bool force;
     char cmdline[4096];
     /* Derived. */
+    tsr_ctx ctx;
     uint64_t seed_hash;
     int radius;
     double weights[2 * MAX_RADIUS + 1];
@@ -66,6 +67,7 @@ typedef struct imgpipe {
     int64_t max_bytes;  /* largest width x height x channels */
     char **files;       /* --input: the PNG paths in name order (rank 0 only) */
     int64_t nfiles;
+    bool bad_input; /* rank 0: the source refused an input file (exit status 2, not 1) */
 } imgpipe;
 
 typedef struct stage {
@@ -81,122 +83,6 @@ typedef struct sink {
     int64_t pixels; /* output pixels so far: the next checksum index */
     int64_t frames;
 } sink;
-
-/* ---- PNG files ---- */
-
-typedef struct png_err {
-    char text[200];
-} png_err;
-
-static void png_error_fn(png_structp png, png_const_charp msg) {
-    png_err *e = png_get_error_ptr(png);
-    snprintf(e->text, sizeof e->text, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_warning_fn(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-/* Reads a PNG's size and channels after the transforms to 8 bits (palette to RGB, low or high
- * bit depths to 8), and its pixels into px if px is not NULL (room bytes). Returns 0, or -1 with
- * a reason in why. Kept apart so nothing it uses changes after setjmp. */
-static int read_png(const char *path, frame_hdr *h, uint8_t *px, size_t room, char *why,
-                    size_t whylen) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        return -1;
-    }
-    unsigned char sig[8];
-    if (fread(sig, 1, 8, fp) != 8 || png_sig_cmp(sig, 0, 8)) {
-        fclose(fp);
-        snprintf(why, whylen, "not a PNG file");
-        return -1;
-    }
-    png_err e = {{0}};
-    png_structp png =
-        png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, png_error_fn, png_warning_fn);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    png_bytep *rows = NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        free(rows);
-        fclose(fp);
-        snprintf(why, whylen, "%s", e.text[0] ? e.text : "out of memory");
-        return -1;
-    }
-    png_init_io(png, fp);
-    png_set_sig_bytes(png, 8);
-    png_read_info(png, info);
-    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    if (type == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(png);
-    if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16)
-        png_set_strip_16(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    png_uint_32 w = png_get_image_width(png, info), hh = png_get_image_height(png, info);
-    int c = png_get_channels(png, info);
-    if (w > MAX_SIDE || hh > MAX_SIDE)
-        png_error(png, "larger than 16384 pixels on a side");
-    if (c < 1 || c > 4 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != (size_t)w * (size_t)c)
-        png_error(png, "unsupported pixel format");
-    *h = (frame_hdr){.width = (int32_t)w, .height = (int32_t)hh, .channels = c};
-    if (px) {
-        if ((size_t)w * hh * (size_t)c > room)
-            png_error(png, "larger than when the directory was scanned");
-        rows = malloc(sizeof *rows * hh);
-        if (!rows)
-            png_error(png, "out of memory");
-        for (png_uint_32 y = 0; y < hh; y++)
-            rows[y] = px + (size_t)y * w * (size_t)c;
-        png_read_image(png, rows);
-        png_read_end(png, NULL);
-    }
-    png_destroy_read_struct(&png, &info, NULL);
-    free(rows);
-    fclose(fp);
-    return 0;
-}
-
-/* Writes an 8-bit gray PNG. Returns 0, or -1 with a reason in why. */
-static int write_gray_png(const char *path, const uint8_t *px, int64_t w, int64_t h, char *why,
-                          size_t whylen) {
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        snprintf(why, whylen, "cannot open '%s' for writing: %s", path, strerror(errno));
-        return -1;
-    }
-    png_err e = {{0}};
-    png_structp png =
-        png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, png_error_fn, png_warning_fn);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(fp);
-        snprintf(why, whylen, "cannot write PNG '%s': %s", path, e.text[0] ? e.text : "no memory");
-        return -1;
-    }
-    png_init_io(png, fp);
-    png_set_compression_level(png, 1); /* fast: the sink runs on the coordinator */
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int64_t y = 0; y < h; y++)
-        png_write_row(png, px + y * w);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(fp) != 0) {
-        snprintf(why, whylen, "cannot write PNG '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- Synthetic frames ---- */
 
@@ -384,8 +270,13 @@ static int frame_in(tsr_item *it, frame_hdr *h) {
     return 0;
 }
 
+/* Copies a failure's message from the context into the item's. */
+static int fail_ctx(tsr_item *it, tsr_ctx ctx) {
+    return fail(it, tsr_ctx_error_message(ctx));
+}
+
 static int source_fn(tsr_item *it, void *user) {
-    const imgpipe *ip = user;
+    imgpipe *ip = user;
     int64_t n = ip->input[0] ? ip->nfiles : ip->frames;
     if (it->index >= n) {
         it->end = true;
@@ -394,12 +285,24 @@ static int source_fn(tsr_item *it, void *user) {
     frame_hdr h;
     uint8_t *px = (uint8_t *)it->out + HDR;
     if (ip->input[0]) {
-        char why[200];
-        if (read_png(ip->files[it->index], &h, px, it->out_bytes - HDR, why, sizeof why)) {
-            snprintf(it->message, sizeof it->message, "cannot read PNG '%s': %s",
-                     ip->files[it->index], why);
-            return 1;
+        /* Decoded from the whole file in memory; a bad file (header or data) is the user's to
+         * fix, so it ends the run with status 2. */
+        tsr_image img = {0};
+        const char *path = ip->files[it->index];
+        int err = tsr_image_read_png(ip->ctx, path, MAX_SIDE, &img);
+        if (!err && (size_t)(img.w * img.h * img.channels) > it->out_bytes - HDR)
+            err = tsr_error_set(ip->ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "cannot read PNG '%s': larger than when the directory was scanned",
+                                path);
+        if (err) {
+            tsr_image_free(&img);
+            ip->bad_input = err == TSR_ERR_INPUT;
+            return fail_ctx(it, ip->ctx);
         }
+        h = (frame_hdr){
+            .width = (int32_t)img.w, .height = (int32_t)img.h, .channels = img.channels};
+        memcpy(px, img.px, (size_t)(img.w * img.h * img.channels));
+        tsr_image_free(&img);
     } else {
         h = (frame_hdr){
             .width = (int32_t)ip->size.n[0], .height = (int32_t)ip->size.n[1], .channels = 3};
@@ -463,8 +366,11 @@ static int sink_fn(tsr_item *it, void *user) {
     if (sk->ip->output[0]) {
         char path[TSR_OPT_STRLEN + 32];
         snprintf(path, sizeof path, "%s/frame_%06lld.png", sk->ip->output, (long long)it->index);
-        if (write_gray_png(path, px, h.width, h.height, it->message, sizeof it->message))
-            return 1;
+        /* Atomic: a temporary name renamed when complete, never over a file without --force. */
+        const tsr_image img = {
+            .w = h.width, .h = h.height, .channels = 1, .px = (uint8_t *)(uintptr_t)px};
+        if (tsr_image_write_png(sk->ip->ctx, path, sk->ip->force, &img))
+            return fail_ctx(it, sk->ip->ctx);
     }
     uint64_t sum = 0;
 #pragma omp parallel for schedule(static) reduction(+ : sum)
@@ -490,7 +396,8 @@ static void free_files(imgpipe *ip) {
     ip->nfiles = 0;
 }
 
-/* Rank 0: the *.png files of --input in name order, each header read, the largest sizes. */
+/* Rank 0: the *.png files of --input in name order, each checked to be a regular file (a FIFO
+ * would block the source forever) and its header read, the largest sizes. */
 static int scan_input(tsr_ctx ctx, imgpipe *ip) {
     DIR *d = opendir(ip->input);
     TSR_CHECK(ctx, d, TSR_ERR_INPUT, "--input '%s': cannot open the directory: %s", ip->input,
@@ -523,21 +430,73 @@ static int scan_input(tsr_ctx ctx, imgpipe *ip) {
     TSR_CHECK(ctx, ip->nfiles > 0, TSR_ERR_INPUT, "--input '%s': no .png files", ip->input);
     qsort(ip->files, (size_t)ip->nfiles, sizeof *ip->files, cmp_str);
     for (int64_t i = 0; i < ip->nfiles; i++) {
-        frame_hdr h;
-        char why[200];
-        TSR_CHECK(ctx, read_png(ip->files[i], &h, NULL, 0, why, sizeof why) == 0, TSR_ERR_INPUT,
-                  "cannot read PNG '%s': %s", ip->files[i], why);
-        int64_t px = (int64_t)h.width * h.height;
-        if (px > ip->max_pixels)
-            ip->max_pixels = px;
-        if (px * h.channels > ip->max_bytes)
-            ip->max_bytes = px * h.channels;
+        int64_t w, h;
+        int c;
+        TSR_CALL(ctx, tsr_file_check_input(ctx, "--input", ip->files[i]));
+        TSR_CALL(ctx, tsr_image_probe_png(ctx, ip->files[i], MAX_SIDE, &w, &h, &c));
+        if (w * h > ip->max_pixels)
+            ip->max_pixels = w * h;
+        if (w * h * c > ip->max_bytes)
+            ip->max_bytes = w * h * c;
     }
     return TSR_SUCCESS;
 }
 
-/* Rank 0: every check of the options, and the input scan. */
-static int check(tsr_ctx ctx, imgpipe *ip) {
+/* Rank 0: --output made if missing and writable, and none of the frame files this run writes
+ * already there (unless --force, and then only regular files): refused now, before any frame is
+ * computed. One pass over the directory, however many frames. */
+static int check_output(tsr_ctx ctx, const imgpipe *ip, int64_t nframes) {
+    TSR_CALL(ctx, tsr_dir_prepare(ctx, "--output", ip->output));
+    DIR *d = opendir(ip->output);
+    TSR_CHECK(ctx, d, TSR_ERR_INPUT, "--output '%s': cannot open the directory: %s", ip->output,
+              strerror(errno));
+    struct dirent *e;
+    int err = TSR_SUCCESS;
+    while (!err && (e = readdir(d))) {
+        long long k = -1;
+        char again[64];
+        if (sscanf(e->d_name, "frame_%lld.png", &k) != 1 || k < 0 || k >= nframes)
+            continue;
+        snprintf(again, sizeof again, "frame_%06lld.png", k);
+        if (strcmp(again, e->d_name) != 0)
+            continue; /* not a name this run writes */
+        char path[TSR_OPT_STRLEN + 64];
+        snprintf(path, sizeof path, "%s/%s", ip->output, again);
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "--output: '%s' exists and is not a regular file", path);
+        else if (!ip->force)
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "--output: '%s' exists; not replacing it (use --force)", path);
+    }
+    closedir(d);
+    return err;
+}
+
+/* True when the command line gives --name an explicitly empty value ("--name ''" or
+ * "--name="): the option table alone cannot tell that from the option not given. */
+static bool empty_value_given(int argc, char **argv, const char *name) {
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
+            continue;
+        if ((a[2 + len] == '=' && a[3 + len] == '\0') ||
+            (a[2 + len] == '\0' && i + 1 < argc && argv[i + 1][0] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Rank 0: every check of the options, the input scan and the outputs, before any frame. */
+static int check(tsr_ctx ctx, imgpipe *ip, int argc, char **argv) {
+    static const char *const paths[] = {"input", "output", "report"};
+    for (int i = 0; i < 3; i++)
+        TSR_CHECK(ctx, !empty_value_given(argc, argv, paths[i]), TSR_ERR_INPUT, "--%s: empty path",
+                  paths[i]);
     TSR_CHECK(ctx, !(ip->input[0] && ip->frames > 0), TSR_ERR_INPUT,
               "--input and --frames exclude each other: give one");
     TSR_CHECK(ctx, ip->input[0] || ip->frames > 0, TSR_ERR_INPUT,
@@ -554,13 +513,10 @@ static int check(tsr_ctx ctx, imgpipe *ip) {
         ip->max_pixels = ip->size.n[0] * ip->size.n[1];
         ip->max_bytes = 3 * ip->max_pixels;
     }
-    if (ip->output[0] && mkdir(ip->output, 0777) != 0) {
-        struct stat s;
-        int e = errno;
-        TSR_CHECK(ctx, e == EEXIST && stat(ip->output, &s) == 0 && S_ISDIR(s.st_mode), TSR_ERR_IO,
-                  "--output '%s': cannot create the directory: %s", ip->output,
-                  e == EEXIST ? "a file of that name exists" : strerror(e));
-    }
+    if (ip->output[0])
+        TSR_CALL(ctx, check_output(ctx, ip, ip->input[0] ? ip->nfiles : ip->frames));
+    if (ip->report[0])
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", ip->report, ip->force));
     return TSR_SUCCESS;
 }
 
@@ -588,8 +544,12 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
                                "seed of the synthetic frames");
     if (!err)
         err = tsr_opts_add_string(o, "output", ip->output, "DIR",
-                                  "write DIR/frame_NNNNNN.png (created if missing; existing "
-                                  "files are overwritten)");
+                                  "write DIR/frame_NNNNNN.png (DIR and its parents created if "
+                                  "missing; existing frame files are refused unless --force)");
+    if (!err)
+        err = tsr_opts_add_flag(o, "force", &ip->force,
+                                "replace existing frame files and --report (whole files, each "
+                                "replaced atomically)");
     if (!err)
         err = tsr_opts_add_double(o, "sigma", &ip->sigma, 0.0, MAX_RADIUS / 3.0, "S",
                                   "Gaussian blur sigma (radius ceil(3 S))");
@@ -619,7 +579,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
     TSR_CALL(ctx, err);
     if (*done)
         return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, ip) : TSR_SUCCESS;
+    ip->ctx = ctx;
+    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, ip, argc, argv) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Rank 0 scanned the input: everyone needs the item sizes. */
     int64_t sizes[3] = {ip->max_pixels, ip->max_bytes, ip->input[0] ? ip->nfiles : ip->frames};
@@ -700,9 +661,9 @@ static int run_serial(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk, double *alo
         rc = sink_fn(&it, sk);
     done:
         if (rc)
-            err = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
-                                "stage '%s' failed on item %lld: %s", name, (long long)i,
-                                it.message[0] ? it.message : "no message");
+            err = tsr_error_set(ctx, ip->bad_input ? TSR_ERR_INPUT : TSR_ERR_KERNEL, __FILE__,
+                                __LINE__, __func__, "stage '%s' failed on item %lld: %s", name,
+                                (long long)i, it.message[0] ? it.message : "no message");
         if (rc || it.end)
             break;
     }
@@ -725,8 +686,18 @@ static int run_pipeline(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk) {
         err = tsr_pipeline_set_credits(p, (int)ip->credits);
     if (!err && ip->stage_ranks[0])
         err = tsr_pipeline_set_stage_ranks(p, ip->stage_ranks);
-    if (!err)
+    if (!err) {
         err = tsr_pipeline_run(p);
+        /* A stage failure is agreed on every rank as a kernel failure; when it was the source
+         * refusing an input file (rank 0 knows), it is the user's to fix: status 2 everywhere,
+         * with the same message. */
+        if (err == TSR_ERR_KERNEL) {
+            int bad = ip->bad_input;
+            int rc = MPI_Bcast(&bad, 1, MPI_INT, 0, tsr_ctx_comm(ctx));
+            if (rc == MPI_SUCCESS && bad)
+                err = tsr_ctx_agree(ctx, TSR_ERR_INPUT);
+        }
+    }
     if (!err && !ip->quiet)
         err = tsr_pipeline_print_summary(p, stdout);
     tsr_pipeline_destroy(&p);
@@ -780,6 +751,7 @@ static int execute(tsr_ctx ctx, imgpipe *ip) {
              (long long)sk.frames, plain ? "serial" : "pipeline", ip->sigma,
              (long long)ip->threshold);
     tsr_report rep = {.app = "tessera-imgpipe",
+                      .force = ip->force,
                       .command_line = ip->cmdline,
                       .config_json = config,
                       .seconds = seconds,

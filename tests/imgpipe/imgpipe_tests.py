@@ -80,6 +80,17 @@ class Runner:
             return out
         return None
 
+    def must_fail(self, label, args, status, expect, np=None):
+        """Runs the app expecting `status`, `expect` on exactly one output line, no hang."""
+        cmd = mpirun_prefix(np or self.opts.np) + [self.opts.app] + args
+        print("RUN  %s" % shlex.join(cmd), flush=True)
+        rc, out = run_combined(cmd, mpi_env({"OMP_NUM_THREADS": "1"}), self.opts.timeout)
+        hits = [x for x in out.splitlines() if expect in x]
+        self.check(label, rc == status and len(hits) == 1,
+                   "status %s (expected %d), %d lines with %r:\n%s"
+                   % ("timeout" if rc is None else rc, status, len(hits), expect, out))
+        return rc
+
     def check(self, label, ok, why):
         if ok:
             print("  PASS %s" % label)
@@ -184,21 +195,66 @@ def inputs(r):
                 r.check("second output has %d files" % n,
                         os.path.isdir(out2) and len(pngs(out2)) == n,
                         "expected %d files in %s" % (n, out2))
-        # A sink failure mid-stream (a directory where frame 2 goes): status 1, one message.
+        # A sink failure mid-stream (a directory where frame 2's temporary file goes): status 1,
+        # one message, and nothing left under frame 2's name.
         blocked = os.path.join(tmp, "blocked")
-        os.makedirs(os.path.join(blocked, "frame_000002.png"))
-        cmd = mpirun_prefix(opts.np) + [opts.app, "--input", src, "--output", blocked]
-        print("RUN  %s" % shlex.join(cmd), flush=True)
-        rc, out = run_combined(cmd, mpi_env({"OMP_NUM_THREADS": t}), opts.timeout)
-        hits = [x for x in out.splitlines() if "failed on item 2" in x and "frame_000002.png" in x]
-        r.check("sink failure: status 1, message once", rc == 1 and len(hits) == 1,
-                "status %s, %d message lines:\n%s" % (rc, len(hits), out))
+        os.makedirs(os.path.join(blocked, "frame_000002.png.tmp"))
+        r.must_fail("sink failure: status 1, message once", ["--input", src, "--output", blocked],
+                    1, "failed on item 2")
+        r.check("sink failure: no frame_000002.png",
+                not os.path.exists(os.path.join(blocked, "frame_000002.png")),
+                "frame_000002.png was written")
+        bad_inputs(r, tmp, src, out1)
         r.app("np=%d input dir --serial" % opts.np, ["--input", src, "--serial"], ref, threads=t)
         r.app("np=%d input dir --stage-alone blur" % opts.np,
               ["--input", src, "--stage-alone", "blur"], ref, threads=t,
               must_contain="stage blur alone: ")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bad_inputs(r, tmp, src, out1):
+    """Bad input files and existing outputs: status 2 before anything is computed, one message,
+    no hang; --force replaces; nested output directories are made."""
+    # A FIFO among the inputs: refused by its type, never opened (opening would block).
+    fifo_dir = os.path.join(tmp, "fifo")
+    shutil.copytree(src, fifo_dir)
+    os.mkfifo(os.path.join(fifo_dir, "03b_fifo.png"))
+    r.must_fail("FIFO input refused", ["--input", fifo_dir], 2, "is a FIFO")
+    # Truncated pixel data (a valid header): found when the frame is read, still status 2.
+    with open(os.path.join(src, "00_rgb.png"), "rb") as f:
+        good = f.read()
+    for name, data, expect in [
+            ("truncated", good[:len(good) - 30], "03_cut.png"),
+            ("corrupt data", good[:60] + bytes(b ^ 0x5a for b in good[60:]), "03_cut.png"),
+            ("bad header", good[:16] + b"\xff\xff\xff\xff" + good[20:], "03_cut.png")]:
+        d = os.path.join(tmp, "cut-" + name.replace(" ", "-"))
+        shutil.copytree(src, d)
+        with open(os.path.join(d, "03_cut.png"), "wb") as f:
+            f.write(data)
+        r.must_fail("%s PNG input: status 2" % name, ["--input", d, "--output", d + "-out"], 2,
+                    expect)
+        r.must_fail("%s PNG input --serial: status 2" % name, ["--input", d, "--serial"], 2,
+                    expect)
+    # Existing frames are refused at start (nothing else written), replaced with --force.
+    before = {n: os.stat(os.path.join(out1, n)).st_mtime_ns for n in pngs(out1)}
+    r.must_fail("existing output refused", ["--input", src, "--output", out1], 2,
+                "exists; not replacing it (use --force)")
+    after = {n: os.stat(os.path.join(out1, n)).st_mtime_ns for n in pngs(out1)}
+    r.check("refused run left the frames alone", before == after and before,
+            "frames changed: %s -> %s" % (before, after))
+    r.app("existing output with --force", ["--input", src, "--output", out1, "--force"], None)
+    report = os.path.join(tmp, "report.json")
+    with open(report, "w") as f:
+        f.write("{}\n")
+    r.must_fail("existing report refused", ["--frames", "2", "--size", "16x16", "--report",
+                                            report], 2, "exists; not replacing it")
+    nested = os.path.join(tmp, "new", "nested", "out")
+    if r.app("nested output created", ["--frames", "3", "--size", "16x16", "--output", nested],
+             None) is not None:
+        r.check("nested output has 3 frames", pngs(nested) == ["frame_%06d.png" % i
+                                                               for i in range(3)],
+                "files %s" % (pngs(nested) if os.path.isdir(nested) else "missing"))
 
 
 def main():
