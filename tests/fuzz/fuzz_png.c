@@ -1,6 +1,7 @@
 /* Fuzzes the PNG reader: bytes -> tsr_image_decode_png with a small side limit, on one rank. It
- * either returns an image of the stated size (every pixel readable) or an error with a message;
- * a crash, a sanitizer report or an image larger than the limit is a finding. */
+ * either returns an image of the stated size (every pixel readable) or TSR_ERR_INPUT (or
+ * TSR_ERR_MEMORY) with a message and a zeroed image; a crash, a sanitizer report, a leak or an
+ * image larger than the limit is a finding. */
 #include <stdint.h>
 #include <string.h>
 
@@ -21,7 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&img, 0, sizeof img);
     int err = tsr_image_decode_png(ctx, "fuzz.png", data, size, MAX_SIDE, &img);
     if (err) {
+        /* Refused with a message, and nothing left allocated. */
+        FUZZ_REQUIRE(err == TSR_ERR_INPUT || err == TSR_ERR_MEMORY);
         FUZZ_REQUIRE(tsr_ctx_error_message(ctx)[0] != '\0');
+        FUZZ_REQUIRE(img.px == NULL && img.w == 0 && img.h == 0);
         tsr_ctx_error_clear(ctx);
         tsr_image_free(&img);
         return 0;
@@ -34,5 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     volatile uint8_t sink = img.px[0] ^ img.px[bytes - 1];
     (void)sink;
     tsr_image_free(&img);
+    FUZZ_REQUIRE(img.px == NULL);
     return 0;
 }
