@@ -23,7 +23,7 @@ static tsr_grid grid;
 static tsr_decomp decomp;
 static tsr_map map;
 static tsr_field field;
-static char dir[64], path[96];
+static char dir[4096], path[4200];
 
 static void cleanup(void) {
     unlink(path);
@@ -41,7 +41,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 tsr_ctx_error_message(fuzz_ctx));
         exit(1);
     }
-    snprintf(dir, sizeof dir, "/tmp/tessera-fuzz-hdf5-XXXXXX");
+    /* Under $TESSERA_FUZZ_TMP (scripts/fuzz: inside the build directory), as a crash leaves it. */
+    const char *tmp = getenv("TESSERA_FUZZ_TMP");
+    snprintf(dir, sizeof dir, "%s/tessera-fuzz-hdf5-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         perror("fuzz-hdf5: mkdtemp");
         exit(1);
