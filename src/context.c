@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "context_impl.h"
+#include "message_impl.h"
 
 static const char *const error_names[] = {
     [TSR_SUCCESS] = "success",
@@ -36,10 +37,25 @@ int tsr_error_set(tsr_ctx ctx, int code, const char *file, int line, const char 
                   const char *fmt, ...) {
     if (!ctx)
         return code;
-    va_list ap;
+    /* Formatted whole first, then shortened where it does not lose the reason. */
+    char local[4 * TSR_MSG_LEN], *msg = local;
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+    va_copy(again, ap);
+    int len = vsnprintf(local, sizeof local, fmt, ap);
     va_end(ap);
+    if (len >= (int)sizeof local) {
+        char *big = malloc((size_t)len + 1);
+        if (big) {
+            vsnprintf(big, (size_t)len + 1, fmt, again);
+            msg = big;
+        }
+    }
+    va_end(again);
+    size_t n = tsr__msg_shorten(msg, sizeof ctx->err_msg);
+    memcpy(ctx->err_msg, msg, n + 1);
+    if (msg != local)
+        free(msg);
     ctx->err_code = code;
     ctx->err_collective = 0;
     snprintf(ctx->err_trace, sizeof ctx->err_trace, "  raised at %s:%d (%s)\n", file, line, func);
@@ -185,9 +201,10 @@ int tsr_ctx_agree(tsr_ctx ctx, int err) {
     TSR_MPI(ctx, MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, ctx->comm));
     if (first == INT_MAX)
         return TSR_SUCCESS;
+    /* The message travels whole: tsr_error_set already fitted it into err_msg, reason included. */
     struct {
         int code;
-        char msg[TSR_MSG_LEN];
+        char msg[sizeof ctx->err_msg];
     } verdict;
     memset(&verdict, 0, sizeof verdict);
     if (ctx->rank == first) {

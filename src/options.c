@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,12 +125,52 @@ int tsr_opts_add_extents(tsr_opts o, const char *name, tsr_extents *value, const
     return TSR_SUCCESS;
 }
 
+/* The shortest text that reads back as x. */
+static void format_double(double x, char *buf, size_t len) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+/* Bounds this far out mean "no bound" and are not shown. */
+#define INT_UNBOUNDED (INT64_MAX / 2)
+#define DOUBLE_UNBOUNDED 1e300
+
+/* The range of a numeric option, as --help shows it and as a rejected value is told: "between 0
+ * and 0.5", ">= 0", "<= 7", or "" when unbounded; the one place where a range is written. `all`
+ * shows far-out bounds too (for a value beyond one of them). */
+static void format_range(const opt *p, bool all, char *buf, size_t len) {
+    buf[0] = '\0';
+    if (p->k == K_INT) {
+        bool lo = all || p->imin > -INT_UNBOUNDED, hi = all || p->imax < INT_UNBOUNDED;
+        if (lo && hi)
+            snprintf(buf, len, "between %" PRId64 " and %" PRId64, p->imin, p->imax);
+        else if (lo)
+            snprintf(buf, len, ">= %" PRId64, p->imin);
+        else if (hi)
+            snprintf(buf, len, "<= %" PRId64, p->imax);
+    } else if (p->k == K_DOUBLE) {
+        bool lo = all || p->dmin > -DOUBLE_UNBOUNDED, hi = all || p->dmax < DOUBLE_UNBOUNDED;
+        char a[32], b[32];
+        format_double(p->dmin, a, sizeof a);
+        format_double(p->dmax, b, sizeof b);
+        if (lo && hi)
+            snprintf(buf, len, "between %s and %s", a, b);
+        else if (lo)
+            snprintf(buf, len, ">= %s", a);
+        else if (hi)
+            snprintf(buf, len, "<= %s", b);
+    }
+}
+
 static void print_help(tsr_opts o) {
     tsr_ctx ctx = o->ctx;
     printf("Usage: mpirun -np R %s [options]\n%s\n\nOptions:\n", ctx->name, o->summary);
     for (int i = 0; i < o->n; i++) {
         const opt *p = &o->list[i];
-        char left[160];
+        char left[160], range[96];
         if (p->k == K_FLAG) {
             snprintf(left, sizeof left, "--%s", p->name);
         } else if (p->k == K_CHOICE) {
@@ -141,7 +182,13 @@ static void print_help(tsr_opts o) {
             snprintf(left, sizeof left, "--%s %s", p->name, p->metavar);
         }
         printf("  %-30s %s", left, p->help);
-        if (p->deflt[0] && !strstr(p->help, "default"))
+        format_range(p, false, range, sizeof range);
+        bool deflt = p->deflt[0] && !strstr(p->help, "default");
+        if (range[0] && deflt)
+            printf(" [%s, default: %s]", range, p->deflt);
+        else if (range[0])
+            printf(" [%s]", range);
+        else if (deflt)
             printf(" [default: %s]", p->deflt);
         printf("\n");
     }
@@ -151,16 +198,18 @@ static void print_help(tsr_opts o) {
 }
 
 static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
-    char *end = NULL;
+    char *end = NULL, range[96];
     switch (p->k) {
     case K_INT: {
         errno = 0;
         long long v = strtoll(text, &end, 10);
         TSR_CHECK(ctx, *text && end && *end == '\0' && errno != ERANGE, TSR_ERR_INPUT,
                   "--%s '%s': expected an integer", p->name, text);
-        TSR_CHECK(ctx, v >= p->imin && v <= p->imax, TSR_ERR_INPUT,
-                  "--%s %lld: must be between %" PRId64 " and %" PRId64, p->name, v, p->imin,
-                  p->imax);
+        if (v < p->imin || v > p->imax) {
+            int64_t bound = v < p->imin ? p->imin : p->imax;
+            format_range(p, bound <= -INT_UNBOUNDED || bound >= INT_UNBOUNDED, range, sizeof range);
+            TSR_CHECK(ctx, false, TSR_ERR_INPUT, "--%s %s: must be %s", p->name, text, range);
+        }
         *(int64_t *)p->value = v;
         break;
     }
@@ -169,12 +218,17 @@ static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
         double v = strtod(text, &end);
         TSR_CHECK(ctx, *text && end && *end == '\0' && errno != ERANGE && isfinite(v),
                   TSR_ERR_INPUT, "--%s '%s': expected a number", p->name, text);
-        TSR_CHECK(ctx, v >= p->dmin && v <= p->dmax, TSR_ERR_INPUT,
-                  "--%s %g: must be between %g and %g", p->name, v, p->dmin, p->dmax);
+        if (!(v >= p->dmin && v <= p->dmax)) {
+            double bound = v < p->dmin ? p->dmin : p->dmax;
+            format_range(p, fabs(bound) >= DOUBLE_UNBOUNDED, range, sizeof range);
+            TSR_CHECK(ctx, false, TSR_ERR_INPUT, "--%s %s: must be %s", p->name, text, range);
+        }
         *(double *)p->value = v;
         break;
     }
     case K_STRING:
+        /* An empty path or name is never meant: "--output ''" from an unset shell variable. */
+        TSR_CHECK(ctx, *text, TSR_ERR_INPUT, "--%s: empty value", p->name);
         TSR_CHECK(ctx, strlen(text) < TSR_OPT_STRLEN, TSR_ERR_INPUT,
                   "--%s: value longer than %d characters", p->name, TSR_OPT_STRLEN - 1);
         snprintf((char *)p->value, TSR_OPT_STRLEN, "%s", text);

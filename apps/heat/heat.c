@@ -190,7 +190,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     tsr_domain_opts_init(&h->dom, &grid, 1);
     h->steps = 100;
     h->time_block = 1;
-    h->alpha = -1; /* 0.4 / ndim once the grid is known */
+    h->alpha = 0; /* auto: 0.4 / ndim once the grid is known */
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx,
                                   "Explicit heat diffusion (2D 5-point, 3D 7-point) on a "
@@ -203,8 +203,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     if (!err)
         err = tsr_opts_add_int(o, "steps", &h->steps, 0, INT64_MAX, "N", "total time steps");
     if (!err)
-        err = tsr_opts_add_double(o, "alpha", &h->alpha, -1, 0.5, "A",
-                                  "diffusion number, stable up to 1/(2*ndim) (default 0.4/ndim)");
+        err = tsr_opts_add_double(o, "alpha", &h->alpha, 0, 0.5, "A",
+                                  "diffusion number, 0 = auto (0.4/ndim); stable up to 1/(2*ndim)");
     if (!err)
         err = tsr_opts_add_double(o, "boundary", &h->boundary, -1e300, 1e300, "V",
                                   "fixed value outside a non-periodic grid");
@@ -239,7 +239,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     /* k steps per exchange read k cells into the ghosts, corners included. */
     if (h->dom.halo_width < h->time_block)
         h->dom.halo_width = h->time_block;
-    if (h->alpha < 0)
+    if (h->alpha == 0)
         h->alpha = 0.4 / (double)ndim;
     err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));

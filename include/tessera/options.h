@@ -14,8 +14,8 @@ extern "C" {
 
 typedef struct tsr_opts_s *tsr_opts;
 
-/* Longest string option value, including the terminating NUL. */
-#define TSR_OPT_STRLEN 1024
+/* Longest string option value, including the terminating NUL (a path up to PATH_MAX). */
+#define TSR_OPT_STRLEN 4096
 
 /* Creates an empty option table for a program; `summary` is the one-line description shown by
  * --help. --help and --version are always understood. Not collective. */
@@ -23,7 +23,11 @@ int tsr_opts_create(tsr_ctx ctx, const char *summary, tsr_opts *opts);
 int tsr_opts_destroy(tsr_opts *opts);
 
 /* Each adder registers `--name` writing into *value, whose current content is the default shown
- * by --help. Values stay owned by the caller and must outlive tsr_opts_parse. Not collective. */
+ * by --help. Values stay owned by the caller and must outlive tsr_opts_parse. Not collective.
+ * A numeric option's [min, max] is written once: --help shows it ("[between 0 and 0.5, default:
+ * 0.1]"; bounds beyond +-INT64_MAX/2 or +-1e300 count as none, so "[>= 0, ...]"), and a value
+ * outside it is refused with the same words ("--alpha -1: must be between 0 and 0.5"). A string
+ * option given an empty value ("--output ''", "--output=") is refused ("--output: empty value"). */
 int tsr_opts_add_flag(tsr_opts o, const char *name, bool *value, const char *help);
 int tsr_opts_add_int(tsr_opts o, const char *name, int64_t *value, int64_t min, int64_t max,
                      const char *metavar, const char *help);
