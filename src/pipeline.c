@@ -829,6 +829,63 @@ static void run_free(run *r) {
     tsr__msg_free(&r->m);
 }
 
+/* A stage name inside a JSON string: quotes and backslashes escaped, control characters '?'. */
+static void json_name(char *out, size_t len, const char *in) {
+    size_t k = 0;
+    for (; *in && k + 3 < len; in++) {
+        if (*in == '"' || *in == '\\')
+            out[k++] = '\\';
+        out[k++] = (unsigned char)*in < 0x20 ? '?' : *in;
+    }
+    out[k] = '\0';
+}
+
+/* Rank 0: what the run report shows of this pipeline: per stage ranks, items, busy time and
+ * throughput, the links' peaks, and the bottleneck (the lowest throughput). */
+static int report_json(tsr_pipeline p) {
+    tsr_ctx ctx = p->ctx;
+    int S = p->nstages;
+    size_t len = 512 + (size_t)(S + 2) * (2 * NAME_LEN + 160) + (size_t)p->nlinks * 64;
+    char *j;
+    TSR_CALL(ctx, tsr__calloc(ctx, len, 1, &j));
+    int64_t done = p->stats[S + 1].items;
+    size_t n =
+        (size_t)snprintf(j, len,
+                         "\"pipeline\": {\"items\": %lld, \"seconds\": %.9g, "
+                         "\"items_per_second\": %.9g, \"stages\": [",
+                         (long long)done, p->wall, p->wall > 0 ? (double)done / p->wall : 0.0);
+    int worst = -2;
+    for (int s = -1; s <= S && n < len; s++) {
+        const tsr_stage_stats *st = &p->stats[s + 1];
+        char name[2 * NAME_LEN];
+        json_name(name, sizeof name, st->name);
+        n += (size_t)snprintf(
+            j + n, len - n,
+            "%s{\"name\": \"%s\", \"role\": \"%s\", \"ranks\": %d, \"items\": %lld, "
+            "\"busy_seconds\": %.9g, \"items_per_second\": %.9g}",
+            s >= 0 ? ", " : "", name,
+            s < 0    ? "source"
+            : s == S ? "sink"
+                     : "stage",
+            st->nranks, (long long)st->items, st->busy, st->throughput);
+        if (st->busy > 0 && (worst < -1 || st->throughput < p->stats[worst + 1].throughput))
+            worst = s;
+    }
+    if (n < len)
+        n += (size_t)snprintf(j + n, len - n, "], \"links\": [");
+    for (int l = 0; l < p->nlinks && n < len; l++)
+        n += (size_t)snprintf(j + n, len - n, "%s{\"credits\": %d, \"max_in_flight\": %d}",
+                              l ? ", " : "", p->links[l].credits, p->links[l].max_in_flight);
+    char name[2 * NAME_LEN] = "";
+    if (worst >= -1)
+        json_name(name, sizeof name, p->stats[worst + 1].name);
+    if (n < len)
+        snprintf(j + n, len - n, "], \"bottleneck\": %s%s%s}", worst < -1 ? "null" : "\"", name,
+                 worst < -1 ? "" : "\"");
+    tsr__report_set_json(ctx, j);
+    return TSR_SUCCESS;
+}
+
 /* Sums what every rank did into the pipeline's stats. Collective. */
 static int gather_stats(run *r, double wall) {
     tsr_ctx ctx = r->ctx;
@@ -860,7 +917,7 @@ static int gather_stats(run *r, double wall) {
         p->links[l].credits = pl->credits[l];
         p->links[l].max_in_flight = peaks[l];
     }
-    return TSR_SUCCESS;
+    return ctx->rank == 0 ? report_json(p) : TSR_SUCCESS;
 }
 
 int tsr_pipeline_run(tsr_pipeline p) {
