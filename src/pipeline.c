@@ -15,6 +15,7 @@
 #include "msg_impl.h"
 #include "tessera/options.h"
 #include "tessera/pipeline.h"
+#include "tessera/report.h"
 
 /* Item messages: the index, padding for alignment, then the bytes. */
 #define HDR 16
@@ -52,6 +53,8 @@ struct tsr_pipeline_s {
     tsr_link_stats links[TSR_PIPELINE_MAX_STAGES + 1];
     int nlinks;
     double wall;
+    tsr_progress_mode progress; /* items through the sink, on rank 0 */
+    int64_t progress_items;     /* expected items (0: no progress) */
 };
 
 int tsr_pipeline_create(tsr_ctx ctx, tsr_pipeline *pipeline) {
@@ -114,6 +117,14 @@ int tsr_pipeline_set_sink(tsr_pipeline p, const char *name, tsr_stage_fn fn, voi
         return TSR_ERR_ARG;
     TSR_CALL(p->ctx, set_def(p, &p->sink, name, fn, user, 0));
     p->has_sink = true;
+    return TSR_SUCCESS;
+}
+
+int tsr_pipeline_set_progress(tsr_pipeline p, tsr_progress_mode mode, int64_t items) {
+    if (!p)
+        return TSR_ERR_ARG;
+    p->progress = items > 0 ? mode : TSR_PROGRESS_OFF;
+    p->progress_items = items;
     return TSR_SUCCESS;
 }
 
@@ -334,6 +345,7 @@ enum { SLOT_FREE, SLOT_IN, SLOT_OUT };
 typedef struct run {
     tsr_pipeline p;
     tsr_ctx ctx;
+    tsr_progress prog;
     const plan *pl;
     int rank, size, group;
     tsr__outbox ob;
@@ -387,6 +399,8 @@ static int call_stage(run *r, int s, tsr_item *it) {
               "%zu",
               d->name, (long long)it->index, it->out_bytes, room);
     r->items[s + 1]++;
+    if (s == r->p->nstages)
+        tsr_progress_update(&r->prog, r->items[s + 1]);
     return TSR_SUCCESS;
 }
 
@@ -952,6 +966,8 @@ int tsr_pipeline_run(tsr_pipeline p) {
     TSR_MPI(ctx, MPI_Comm_dup(ctx->comm, &comm));
     TSR_CALL(ctx, tsr__outbox_init(&r.ob, ctx, comm));
 
+    tsr_progress_start(&r.prog, ctx, p->progress_items, p->progress);
+    r.prog.unit = "item";
     double t0 = tsr_wtime();
     if (p->plan.nranks > 1)
         err = setup_links(&r);
@@ -961,6 +977,7 @@ int tsr_pipeline_run(tsr_pipeline p) {
         err = p->plan.nranks == 1 ? serial_loop(&r)
               : r.rank == 0       ? coordinator_loop(&r)
                                   : group_loop(&r);
+    tsr_progress_end(&r.prog);
     if (err && p->plan.nranks > 1) {
         /* Tell everyone to stop; they learn why from the agreement below. */
         for (int d = 0; d < r.size; d++)

@@ -689,6 +689,8 @@ static int run_pipeline(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk) {
         err = tsr_pipeline_set_credits(p, (int)ip->credits);
     if (!err && ip->stage_ranks[0])
         err = tsr_pipeline_set_stage_ranks(p, ip->stage_ranks);
+    if (!err)
+        err = tsr_pipeline_set_progress(p, tsr_progress_option_mode(&ip->progress), ip->frames);
     if (!err) {
         err = tsr_pipeline_run(p);
         /* A stage failure is agreed on every rank as a kernel failure; when it was the source
