@@ -12,6 +12,11 @@
 #include "tessera/file.h"
 #include "tessera/report.h"
 
+/* The batch cadence: a line per tenth of the work, at least a minute apart. */
+#define PROGRESS_PARTS 10.0
+#define PROGRESS_MIN_SECONDS 60.0
+#define PROGRESS_FIRST_SECONDS 600.0
+
 static const char *const progress_names[] = {"auto", "on", "off", NULL};
 
 int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p) {
@@ -37,13 +42,16 @@ bool tsr_progress_due(bool each_second, double start, double last, double now, i
     double since = now - last;
     if (each_second)
         return since >= 1.0;
-    if (since < 60.0)
+    if (since < PROGRESS_MIN_SECONDS)
         return false;
-    if (total > 0 && (double)(done - last_done) * 10.0 >= (double)total)
+    if (total > 0 && (double)(done - last_done) * PROGRESS_PARTS >= (double)total)
         return true;
-    /* No 10% of the work yet: still a line once 10% of the expected duration has passed. */
-    double expected = done > 0 && total > 0 ? (now - start) * (double)total / (double)done : 6000;
-    return since >= 0.1 * expected;
+    /* No tenth of the work since the last line: still a line once the time a tenth took at the
+     * rate seen then has passed (a stalled run is not silent), or 10 min before any estimate. */
+    double period = PROGRESS_FIRST_SECONDS;
+    if (last_done > 0 && last > start && total > 0)
+        period = (last - start) * (double)total / (double)last_done / PROGRESS_PARTS;
+    return since >= period;
 }
 
 void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, tsr_progress_mode mode) {

@@ -17,8 +17,8 @@ typedef enum tsr_progress_mode {
     TSR_PROGRESS_OFF = 0,  /* nothing */
     TSR_PROGRESS_AUTO = 1, /* on a terminal, one line updated in place at most once a second;
                               into a file or pipe (batch logs), a new line only when both 10% of
-                              the work and 60 s have passed since the last (about ten lines for a
-                              short job, a hundred for a day-long one) */
+                              the work and 60 s have passed since the last (at most about ten
+                              lines whatever the length of the job; see tsr_progress_due) */
     TSR_PROGRESS_ON = 2    /* a line every second wherever stderr goes (watching a pipe) */
 } tsr_progress_mode;
 
@@ -34,12 +34,12 @@ int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p);
 /* The mode the parsed options ask for. Not collective. */
 tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p);
 
-/* The cadence, a pure function (no clock, no MPI): whether a line is due at time `now` (seconds
- * since `start`, like `last`, the time of the previous line or the start), with `done` of
- * `total` units done now and `last_done` at the previous line. `each_second`: due once a second
- * (terminals, --progress on). Otherwise due when at least 60 s have passed and either 10% of the
- * total has been done or 10% of the expected duration (at the rate observed since the start, or
- * 600 s before any unit is done) has passed, so a stalled run still shows a line every period. */
+/* The cadence, a pure function (no clock, no MPI): whether a line is due at time `now`, given the
+ * start, the time of the previous line `last` (the start before any), `done` of `total` units done
+ * now and `last_done` at the previous line. `each_second`: due once a second (terminals,
+ * --progress on). Otherwise due once 60 s have passed and either a tenth of the total has been
+ * done since the previous line, or the time a tenth took at the rate seen at the previous line
+ * (600 s before the first line) has passed, so a stalled run still shows a line every period. */
 bool tsr_progress_due(bool each_second, double start, double last, double now, int64_t done,
                       int64_t last_done, int64_t total);
 
