@@ -17,8 +17,8 @@ typedef enum tsr_progress_mode {
     TSR_PROGRESS_OFF = 0,  /* nothing */
     TSR_PROGRESS_AUTO = 1, /* on a terminal, one line updated in place at most once a second;
                               into a file or pipe (batch logs), a new line only when both 10% of
-                              the work and 60 s have passed since the last (at most about ten
-                              lines whatever the length of the job; see tsr_progress_due) */
+                              the work and 60 s have passed since the last (about ten lines for
+                              a steady run of any length; see tsr_progress_due) */
     TSR_PROGRESS_ON = 2    /* a line every second wherever stderr goes (watching a pipe) */
 } tsr_progress_mode;
 
@@ -57,10 +57,10 @@ typedef struct tsr_progress {
  * afterwards to count something else. Not collective. */
 void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, tsr_progress_mode mode);
 /* Reports `done` units, when tsr_progress_due says so: count, percent, elapsed time, rate and
- * ETA. No communication; cheap enough to call every step. */
+ * ETA. Not collective (no communication); cheap enough to call every step. */
 void tsr_progress_update(tsr_progress *p, int64_t done);
 /* Ends the line a terminal shows; in batch logs, a last line with the totals if any line was
- * printed. */
+ * printed. Not collective. */
 void tsr_progress_end(tsr_progress *p);
 
 /* What a run tells its report besides the per-rank timers, which the context keeps. */
