@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <omp.h>
 
@@ -103,6 +104,11 @@ static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
     *out = ctx;
     ctx->comm = MPI_COMM_NULL;
     snprintf(ctx->name, sizeof ctx->name, "%s", name ? name : "tessera");
+    ctx->t_created = tsr_wtime();
+    time_t now = time(NULL);
+    struct tm utc;
+    if (gmtime_r(&now, &utc))
+        strftime(ctx->started_utc, sizeof ctx->started_utc, "%Y-%m-%dT%H:%M:%SZ", &utc);
     ctx->threads = omp_get_max_threads();
     ctx->tile_cells = env_int("TESSERA_TILE_CELLS", TSR_TILE_CELLS, 1);
     ctx->min_parallel_cells = env_int("TESSERA_MIN_PARALLEL_CELLS", TSR_TILE_CELLS, 0);
@@ -147,6 +153,8 @@ int tsr_ctx_destroy(tsr_ctx *ctx) {
         return TSR_SUCCESS;
     if ((*ctx)->comm != MPI_COMM_NULL)
         MPI_Comm_free(&(*ctx)->comm);
+    free((*ctx)->report_json);
+    free((*ctx)->report_options);
     free(*ctx);
     *ctx = NULL;
     return TSR_SUCCESS;

@@ -39,8 +39,17 @@ struct tsr_ctx_s {
                                    (TESSERA_MIN_PARALLEL_CELLS) */
     double timers[TSR_TIMER_COUNT];
     uint64_t bytes_sent;
+    uint64_t msgs_sent;   /* point-to-point messages started (halo, farm, pipeline) */
+    double t_created;     /* tsr_wtime() when the context was made */
+    char started_utc[32]; /* its date and time, ISO 8601 UTC */
+    char *report_json;    /* rank 0: JSON members the farm or pipeline adds to the report; owned */
+    char *report_options; /* the options as JSON (tsr_report_keep_options); owned */
     tsr_launch launch;
 };
+
+/* Rank 0: replaces what the last farm or pipeline run adds to the report (JSON object members,
+ * e.g. "\"farm\": {...}"); `json` is taken over (freed by the context). Not collective. */
+void tsr__report_set_json(tsr_ctx ctx, char *json);
 
 /* Reads the launch (nodes, ranks per node, cores, affinity, Slurm job) and has rank 0 warn about
  * oversubscription or squeezed threads. Collective over ctx->comm. */

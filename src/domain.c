@@ -112,9 +112,16 @@ int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_
     tsr_ctx_printf(d->ctx, stdout, "MLUP/s %.1f\n", mlups);
     char config[512];
     tsr_domain_config_json(d, config, sizeof config);
+    int64_t nblocks = 0, cells_here = 0;
+    const int64_t *ids = NULL;
+    TSR_CALL(d->ctx, tsr_map_local_blocks(d->map, &nblocks, &ids));
+    for (int64_t b = 0; b < nblocks; b++)
+        cells_here += tsr__block_cells(&d->decomp->lay, ids[b]);
     tsr_report rep = {.app = app,
                       .command_line = command_line,
                       .config_json = config,
+                      .cells = cells_here,
+                      .blocks = nblocks,
                       .seconds = seconds,
                       .rate_unit = "MLUP/s",
                       .rate = mlups,

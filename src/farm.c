@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "msg_impl.h"
@@ -149,6 +150,8 @@ void tsr_farm_opts_init(tsr_farm_opts *o) {
     o->on_error = TSR_FARM_ABORT;
     o->on_error_choice = -1;
     o->coordinator_works = true;
+    o->progress = TSR_PROGRESS_AUTO;
+    o->progress_option.choice = -1;
 }
 
 /* A positive decimal integer filling all of `s`. */
@@ -220,8 +223,9 @@ int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o) {
                                   "a failing task stops the farm, or the rest run and the "
                                   "failures are listed at the end");
     if (!err)
-        err = tsr_opts_add_flag(opts, "progress", &o->progress,
-                                "progress line (tasks, rate, ETA) even when stdout is no terminal");
+        err = tsr_progress_add_options(opts, &o->progress_option);
+    o->progress_option.choice =
+        o->progress == TSR_PROGRESS_OFF ? 2 : o->progress == TSR_PROGRESS_ON;
     return err;
 }
 
@@ -254,7 +258,8 @@ static int validate(tsr_ctx ctx, tsr_farm_opts *o) {
               o->result_bytes, MAX_PIECE);
     TSR_CHECK(ctx, o->item_bytes == 0 || o->ntasks == 0 || o->items, TSR_ERR_ARG,
               "item_bytes is %zu but there are no items", o->item_bytes);
-    o->progress = o->progress || isatty(fileno(stdout));
+    if (o->progress_option.choice >= 0)
+        o->progress = tsr_progress_option_mode(&o->progress_option);
     return TSR_SUCCESS;
 }
 
@@ -601,6 +606,21 @@ static int coord_handle(run *r) {
     return advance(r);
 }
 
+/* Waits for a message; while progress is shown, polls gently instead, so that a line still
+ * appears when one is due however long the workers take. */
+static int wait_message(run *r, bool *got) {
+    if (!r->prog.enabled)
+        return tsr__msg_recv(&r->ob, true, &r->m, got);
+    const struct timespec nap = {0, 50000};
+    for (;;) {
+        TSR_CALL(r->ctx, tsr__msg_recv(&r->ob, false, &r->m, got));
+        if (*got)
+            return TSR_SUCCESS;
+        tsr_progress_update(&r->prog, r->received);
+        nanosleep(&nap, NULL);
+    }
+}
+
 static int coord_loop(run *r) {
     tsr_farm f = r->f;
     tsr_ctx ctx = r->ctx;
@@ -648,7 +668,7 @@ static int coord_loop(run *r) {
         if (r->started == f->size - 1 && r->next >= n && r->chunks.n == 0 && r->parked.n == 0)
             return TSR_SUCCESS;
         TSR_CHECK(ctx, f->size > 1, TSR_ERR_INTERNAL, "farm: rank 0 alone has nothing to run");
-        TSR_CALL(ctx, tsr__msg_recv(&r->ob, true, &r->m, &got));
+        TSR_CALL(ctx, wait_message(r, &got));
         if (got)
             TSR_CALL(ctx, coord_handle(r));
     }
@@ -792,6 +812,35 @@ static int worker_loop(run *r, wstate *s) {
 
 /* ---- the run ---- */
 
+/* Rank 0: what the run report shows of this farm: per rank tasks, chunks, busy and idle time. */
+static int report_json(tsr_farm f) {
+    tsr_ctx ctx = f->ctx;
+    size_t len = 512 + (size_t)f->size * 160;
+    char *j;
+    TSR_CALL(ctx, tsr__calloc(ctx, len, 1, &j));
+    char policy[64];
+    tsr_chunk_policy_format(&f->o.chunk, policy, sizeof policy);
+    size_t n = (size_t)snprintf(j, len,
+                                "\"farm\": {\"tasks\": %lld, \"failed\": %lld, \"chunk\": \"%s\", "
+                                "\"seconds\": %.9g, \"balance\": %.6g, \"max_buffered\": %lld, "
+                                "\"per_rank\": [",
+                                (long long)f->o.ntasks, (long long)f->nfailed, policy, f->seconds,
+                                f->balance, (long long)f->max_buffered);
+    for (int w = 0; w < f->size && n < len; w++) {
+        const tsr_farm_worker *k = &f->workers[w];
+        double idle = f->seconds > k->busy ? f->seconds - k->busy : 0.0;
+        n += (size_t)snprintf(j + n, len - n,
+                              "%s{\"rank\": %d, \"tasks\": %lld, \"chunks\": %lld, "
+                              "\"busy_seconds\": %.9g, \"idle_seconds\": %.9g}",
+                              w ? ", " : "", w, (long long)k->tasks, (long long)k->chunks, k->busy,
+                              idle);
+    }
+    if (n < len)
+        snprintf(j + n, len - n, "]}");
+    tsr__report_set_json(ctx, j);
+    return TSR_SUCCESS;
+}
+
 static int gather_stats(tsr_farm f) {
     tsr_ctx ctx = f->ctx;
     if (f->rank == 0) {
@@ -814,7 +863,7 @@ static int gather_stats(tsr_farm f) {
         n++;
     }
     f->balance = sum > 0 ? max / (sum / n) : 1.0;
-    return TSR_SUCCESS;
+    return report_json(f);
 }
 
 static void run_free(run *r, wstate *s) {

@@ -325,6 +325,7 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
         TSR_MPI(ctx, MPI_Isend(from, (int)count, MPI_DOUBLE, h->speers[k].rank, TSR_TAG_HALO,
                                ctx->comm, &h->reqs[h->nrpeers + k]));
         ctx->bytes_sent += (uint64_t)count * sizeof(double);
+        ctx->msgs_sent++;
     }
     /* Neighbours on this rank: a direct copy, no MPI. */
     for_each(h, h->ncopies * nfields, h->copy_cells * nfields, copy_one);

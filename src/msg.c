@@ -68,6 +68,8 @@ int tsr__outbox_send_owned(tsr__outbox *ob, void *buf, size_t len, int dest, int
         return tsr_error_mpi(ctx, rc, "MPI_Issend", __FILE__, __LINE__, __func__);
     }
     ob->bufs[ob->n++] = buf;
+    ctx->bytes_sent += len;
+    ctx->msgs_sent++;
     return TSR_SUCCESS;
 }
 

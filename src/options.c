@@ -346,3 +346,69 @@ int tsr_opts_parse(tsr_opts o, int argc, char **argv, bool *done) {
 const char *tsr_opts_command_line(tsr_opts o) {
     return o->cmdline;
 }
+
+/* ---- the options as JSON, for run reports ---- */
+
+static void json_text(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+int tsr_opts_json(tsr_opts o, char **json) {
+    tsr_ctx ctx = o->ctx;
+    TSR_CHECK(ctx, json, TSR_ERR_ARG, "tsr_opts_json needs a result pointer");
+    *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(json, &len);
+    TSR_CHECK(ctx, f, TSR_ERR_MEMORY, "cannot allocate the options as JSON");
+    fputc('{', f);
+    for (int i = 0; i < o->n; i++) {
+        const opt *p = &o->list[i];
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", p->name);
+        switch (p->k) {
+        case K_FLAG:
+            fputs(*(const bool *)p->value ? "true" : "false", f);
+            break;
+        case K_INT:
+            fprintf(f, "%" PRId64, *(const int64_t *)p->value);
+            break;
+        case K_DOUBLE: {
+            double v = *(const double *)p->value;
+            if (isfinite(v))
+                fprintf(f, "%.17g", v);
+            else
+                fputs("null", f);
+            break;
+        }
+        case K_STRING:
+            json_text(f, (const char *)p->value);
+            break;
+        case K_CHOICE:
+            json_text(f, p->choices[*(const int *)p->value]);
+            break;
+        case K_EXTENTS: {
+            const tsr_extents *e = p->value;
+            fputc('[', f);
+            for (int d = 0; d < e->ndim; d++)
+                fprintf(f, "%s%" PRId64, d ? ", " : "", e->n[d]);
+            fputc(']', f);
+            break;
+        }
+        }
+    }
+    fputc('}', f);
+    if (fclose(f) != 0) {
+        free(*json);
+        *json = NULL;
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the options as JSON");
+    }
+    return TSR_SUCCESS;
+}

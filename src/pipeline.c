@@ -15,6 +15,7 @@
 #include "msg_impl.h"
 #include "tessera/options.h"
 #include "tessera/pipeline.h"
+#include "tessera/report.h"
 
 /* Item messages: the index, padding for alignment, then the bytes. */
 #define HDR 16
@@ -52,6 +53,8 @@ struct tsr_pipeline_s {
     tsr_link_stats links[TSR_PIPELINE_MAX_STAGES + 1];
     int nlinks;
     double wall;
+    tsr_progress_mode progress; /* items through the sink, on rank 0 */
+    int64_t progress_items;     /* expected items (0: no progress) */
 };
 
 int tsr_pipeline_create(tsr_ctx ctx, tsr_pipeline *pipeline) {
@@ -114,6 +117,14 @@ int tsr_pipeline_set_sink(tsr_pipeline p, const char *name, tsr_stage_fn fn, voi
         return TSR_ERR_ARG;
     TSR_CALL(p->ctx, set_def(p, &p->sink, name, fn, user, 0));
     p->has_sink = true;
+    return TSR_SUCCESS;
+}
+
+int tsr_pipeline_set_progress(tsr_pipeline p, tsr_progress_mode mode, int64_t items) {
+    if (!p)
+        return TSR_ERR_ARG;
+    p->progress = items > 0 ? mode : TSR_PROGRESS_OFF;
+    p->progress_items = items;
     return TSR_SUCCESS;
 }
 
@@ -334,6 +345,7 @@ enum { SLOT_FREE, SLOT_IN, SLOT_OUT };
 typedef struct run {
     tsr_pipeline p;
     tsr_ctx ctx;
+    tsr_progress prog;
     const plan *pl;
     int rank, size, group;
     tsr__outbox ob;
@@ -387,6 +399,8 @@ static int call_stage(run *r, int s, tsr_item *it) {
               "%zu",
               d->name, (long long)it->index, it->out_bytes, room);
     r->items[s + 1]++;
+    if (s == r->p->nstages)
+        tsr_progress_update(&r->prog, r->items[s + 1]);
     return TSR_SUCCESS;
 }
 
@@ -829,6 +843,63 @@ static void run_free(run *r) {
     tsr__msg_free(&r->m);
 }
 
+/* A stage name inside a JSON string: quotes and backslashes escaped, control characters '?'. */
+static void json_name(char *out, size_t len, const char *in) {
+    size_t k = 0;
+    for (; *in && k + 3 < len; in++) {
+        if (*in == '"' || *in == '\\')
+            out[k++] = '\\';
+        out[k++] = (unsigned char)*in < 0x20 ? '?' : *in;
+    }
+    out[k] = '\0';
+}
+
+/* Rank 0: what the run report shows of this pipeline: per stage ranks, items, busy time and
+ * throughput, the links' peaks, and the bottleneck (the lowest throughput). */
+static int report_json(tsr_pipeline p) {
+    tsr_ctx ctx = p->ctx;
+    int S = p->nstages;
+    size_t len = 512 + (size_t)(S + 2) * (2 * NAME_LEN + 160) + (size_t)p->nlinks * 64;
+    char *j;
+    TSR_CALL(ctx, tsr__calloc(ctx, len, 1, &j));
+    int64_t done = p->stats[S + 1].items;
+    size_t n =
+        (size_t)snprintf(j, len,
+                         "\"pipeline\": {\"items\": %lld, \"seconds\": %.9g, "
+                         "\"items_per_second\": %.9g, \"stages\": [",
+                         (long long)done, p->wall, p->wall > 0 ? (double)done / p->wall : 0.0);
+    int worst = -2;
+    for (int s = -1; s <= S && n < len; s++) {
+        const tsr_stage_stats *st = &p->stats[s + 1];
+        char name[2 * NAME_LEN];
+        json_name(name, sizeof name, st->name);
+        n += (size_t)snprintf(
+            j + n, len - n,
+            "%s{\"name\": \"%s\", \"role\": \"%s\", \"ranks\": %d, \"items\": %lld, "
+            "\"busy_seconds\": %.9g, \"items_per_second\": %.9g}",
+            s >= 0 ? ", " : "", name,
+            s < 0    ? "source"
+            : s == S ? "sink"
+                     : "stage",
+            st->nranks, (long long)st->items, st->busy, st->throughput);
+        if (st->busy > 0 && (worst < -1 || st->throughput < p->stats[worst + 1].throughput))
+            worst = s;
+    }
+    if (n < len)
+        n += (size_t)snprintf(j + n, len - n, "], \"links\": [");
+    for (int l = 0; l < p->nlinks && n < len; l++)
+        n += (size_t)snprintf(j + n, len - n, "%s{\"credits\": %d, \"max_in_flight\": %d}",
+                              l ? ", " : "", p->links[l].credits, p->links[l].max_in_flight);
+    char name[2 * NAME_LEN] = "";
+    if (worst >= -1)
+        json_name(name, sizeof name, p->stats[worst + 1].name);
+    if (n < len)
+        snprintf(j + n, len - n, "], \"bottleneck\": %s%s%s}", worst < -1 ? "null" : "\"", name,
+                 worst < -1 ? "" : "\"");
+    tsr__report_set_json(ctx, j);
+    return TSR_SUCCESS;
+}
+
 /* Sums what every rank did into the pipeline's stats. Collective. */
 static int gather_stats(run *r, double wall) {
     tsr_ctx ctx = r->ctx;
@@ -860,7 +931,7 @@ static int gather_stats(run *r, double wall) {
         p->links[l].credits = pl->credits[l];
         p->links[l].max_in_flight = peaks[l];
     }
-    return TSR_SUCCESS;
+    return ctx->rank == 0 ? report_json(p) : TSR_SUCCESS;
 }
 
 int tsr_pipeline_run(tsr_pipeline p) {
@@ -895,6 +966,8 @@ int tsr_pipeline_run(tsr_pipeline p) {
     TSR_MPI(ctx, MPI_Comm_dup(ctx->comm, &comm));
     TSR_CALL(ctx, tsr__outbox_init(&r.ob, ctx, comm));
 
+    tsr_progress_start(&r.prog, ctx, p->progress_items, p->progress);
+    r.prog.unit = "item";
     double t0 = tsr_wtime();
     if (p->plan.nranks > 1)
         err = setup_links(&r);
@@ -904,6 +977,7 @@ int tsr_pipeline_run(tsr_pipeline p) {
         err = p->plan.nranks == 1 ? serial_loop(&r)
               : r.rank == 0       ? coordinator_loop(&r)
                                   : group_loop(&r);
+    tsr_progress_end(&r.prog);
     if (err && p->plan.nranks > 1) {
         /* Tell everyone to stop; they learn why from the agreement below. */
         for (int d = 0; d < r.size; d++)

@@ -2,39 +2,119 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "context_impl.h"
+#include "git_commit.h"
 #include "tessera/file.h"
 #include "tessera/report.h"
 
-void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, bool enabled) {
+/* The batch cadence: a line per tenth of the work, at least a minute apart. */
+#define PROGRESS_PARTS 10.0
+#define PROGRESS_MIN_SECONDS 60.0
+#define PROGRESS_FIRST_SECONDS 600.0
+
+static const char *const progress_names[] = {"auto", "on", "off", NULL};
+
+int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p) {
+    p->choice = 0;
+    p->quiet = false;
+    int err = tsr_opts_add_choice(opts, "progress", &p->choice, progress_names,
+                                  "progress on stderr: auto (in place on a terminal; in a log a "
+                                  "line per 10% of the work or 60 s, whichever is later), on "
+                                  "(every second), off");
+    if (!err)
+        err = tsr_opts_add_flag(opts, "quiet", &p->quiet, "no progress (--progress off)");
+    return err;
+}
+
+tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p) {
+    if (p->quiet || p->choice == 2)
+        return TSR_PROGRESS_OFF;
+    return p->choice == 1 ? TSR_PROGRESS_ON : TSR_PROGRESS_AUTO;
+}
+
+bool tsr_progress_due(bool each_second, double start, double last, double now, int64_t done,
+                      int64_t last_done, int64_t total) {
+    double since = now - last;
+    if (each_second)
+        return since >= 1.0;
+    if (since < PROGRESS_MIN_SECONDS)
+        return false;
+    if (total > 0 && (double)(done - last_done) * PROGRESS_PARTS >= (double)total)
+        return true;
+    /* No tenth of the work since the last line: still a line once the time a tenth took at the
+     * rate seen then has passed (a stalled run is not silent), or 10 min before any estimate. */
+    double period = PROGRESS_FIRST_SECONDS;
+    if (last_done > 0 && last > start && total > 0)
+        period = (last - start) * (double)total / (double)last_done / PROGRESS_PARTS;
+    return since >= period;
+}
+
+void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, tsr_progress_mode mode) {
+    memset(p, 0, sizeof *p);
     p->ctx = ctx;
     p->total = total;
     p->start = p->last = tsr_wtime();
-    p->enabled = enabled && ctx->rank == 0;
+    p->enabled = mode != TSR_PROGRESS_OFF && ctx->rank == 0;
+    p->terminal = p->enabled && isatty(fileno(stderr));
+    p->each_second = p->terminal || mode == TSR_PROGRESS_ON;
     p->unit = "step";
+}
+
+/* "42 s", "12 min 5 s", "3 h 20 min". */
+static void format_duration(char *buf, size_t len, double s) {
+    if (!(s >= 0) || s > 1e9)
+        snprintf(buf, len, "?");
+    else if (s < 60)
+        snprintf(buf, len, "%.0f s", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%d min %d s", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(buf, len, "%d h %d min", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+static void progress_line(tsr_progress *p, int64_t done, double now, bool final) {
+    double elapsed = now - p->start;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    char el[32], eta[32];
+    format_duration(el, sizeof el, elapsed);
+    if (final)
+        snprintf(eta, sizeof eta, "%s", done == p->total ? "done" : "stopped");
+    else if (rate > 0)
+        format_duration(eta, sizeof eta, (double)(p->total - done) / rate);
+    else
+        snprintf(eta, sizeof eta, "?");
+    fprintf(stderr, "%s%s: %s %lld/%lld (%.0f%%), %s elapsed, %.3g %ss/s, %s%s%s",
+            p->terminal ? "\r" : "", p->ctx->name, p->unit, (long long)done, (long long)p->total,
+            p->total ? 100.0 * (double)done / (double)p->total : 100.0, el, rate, p->unit,
+            final ? "" : "ETA ", eta, p->terminal ? "   " : "\n");
+    fflush(stderr);
+    p->lines++;
 }
 
 void tsr_progress_update(tsr_progress *p, int64_t done) {
     if (!p->enabled)
         return;
+    p->done = done;
     double now = tsr_wtime();
-    if (now - p->last < 1.0)
+    if (!tsr_progress_due(p->each_second, p->start, p->last, now, done, p->last_done, p->total))
         return;
+    progress_line(p, done, now, false);
     p->last = now;
-    double rate = done / (now - p->start);
-    double eta = rate > 0 ? (p->total - done) / rate : 0;
-    bool tty = isatty(fileno(stderr));
-    fprintf(stderr, "%s%s: %s %lld/%lld (%.0f%%), %.1f %ss/s, ETA %.0f s%s", tty ? "\r" : "",
-            p->ctx->name, p->unit, (long long)done, (long long)p->total,
-            p->total ? 100.0 * done / p->total : 100.0, rate, p->unit, eta, tty ? "   " : "\n");
-    fflush(stderr);
+    p->last_done = done;
 }
 
 void tsr_progress_end(tsr_progress *p) {
-    if (p->enabled && p->last > p->start && isatty(fileno(stderr)))
+    if (!p->enabled || p->lines == 0)
+        return;
+    if (p->terminal)
         fputc('\n', stderr);
+    else if (p->last_done < p->done)
+        progress_line(p, p->done, tsr_wtime(), true);
 }
 
 static const char *const timer_names[TSR_TIMER_COUNT] = {"compute", "pack", "wait", "unpack", "io"};
@@ -58,9 +138,19 @@ static void json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* Per rank: the timers, bytes sent, cores it may use, ranks on its node; host names travel
- * separately. */
-enum { R_BYTES = TSR_TIMER_COUNT, R_CORES, R_NODE_RANKS, REPORT_VALUES };
+/* Per rank: the timers, bytes and messages sent, cores it may use, ranks on its node, cells,
+ * blocks, peak resident bytes, wall seconds; host names travel separately. */
+enum {
+    R_BYTES = TSR_TIMER_COUNT,
+    R_MSGS,
+    R_CORES,
+    R_NODE_RANKS,
+    R_CELLS,
+    R_BLOCKS,
+    R_RSS,
+    R_WALL,
+    REPORT_VALUES
+};
 
 static void timer_stats(const double *all, int nranks, int t, double *min, double *mean,
                         double *max) {
@@ -75,26 +165,61 @@ static void timer_stats(const double *all, int nranks, int t, double *min, doubl
     *mean = sum / nranks;
 }
 
+/* The MPI library's version, its first line only. */
+static void mpi_version(char *buf, size_t len) {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int n = 0;
+    if (MPI_Get_library_version(v, &n) != MPI_SUCCESS)
+        snprintf(v, sizeof v, "unknown");
+    v[strcspn(v, "\r\n")] = '\0';
+    snprintf(buf, len, "%s", v);
+}
+
 static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const double *all,
                       const char *hosts) {
     tsr_file_out out;
     TSR_CALL(ctx, tsr_file_open(ctx, path, r->force, &out));
     FILE *f = out.fp;
     int n = ctx->size;
-    fprintf(f, "{\n  \"app\": ");
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING], hdf5[48];
+    mpi_version(mpi, sizeof mpi);
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(hdf5, sizeof hdf5, "%u.%u.%u", maj, min, rel);
+    double wall = 0, wall_no_io = 0;
+    for (int k = 0; k < n; k++) {
+        const double *v = &all[k * REPORT_VALUES];
+        wall = v[R_WALL] > wall ? v[R_WALL] : wall;
+        double w = v[R_WALL] - v[TSR_TIMER_IO];
+        wall_no_io = w > wall_no_io ? w : wall_no_io;
+    }
+    fprintf(f, "{\n  \"schema\": \"%s\",\n  \"app\": ", TSR_REPORT_SCHEMA);
     json_string(f, r->app ? r->app : ctx->name);
     fprintf(f, ",\n  \"command_line\": ");
     json_string(f, r->command_line);
-    fprintf(f, ",\n  \"tessera_version\": \"%s\",\n  \"ranks\": %d,\n  \"threads\": %d,\n",
-            TESSERA_VERSION, n, ctx->threads);
+    fprintf(f, ",\n  \"tessera_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"compiler\": ",
+            TESSERA_VERSION, TESSERA_GIT_COMMIT);
+#if defined(__clang__)
+    json_string(f, "clang " __VERSION__);
+#elif defined(__GNUC__)
+    json_string(f, "gcc " __VERSION__);
+#else
+    json_string(f, "unknown");
+#endif
+    fprintf(f, ",\n  \"mpi_library\": ");
+    json_string(f, mpi);
+    fprintf(f, ",\n  \"hdf5_version\": \"%s\",\n  \"started\": ", hdf5);
+    json_string(f, ctx->started_utc);
+    fprintf(f, ",\n  \"ranks\": %d,\n  \"threads\": %d,\n", n, ctx->threads);
     fprintf(f, "  \"nodes\": %d,\n  \"slurm_job_id\": ", ctx->launch.nodes);
     json_string(f, ctx->launch.job_id);
     fprintf(f, ",\n  \"slurm_nodelist\": ");
     json_string(f, ctx->launch.nodelist);
-    fprintf(f, ",\n");
-    if (r->config_json && *r->config_json)
-        fprintf(f, "  \"config\": {%s},\n", r->config_json);
-    fprintf(f, "  \"seconds\": %.9g,\n  \"rate_unit\": ", r->seconds);
+    const char *options = r->options_json ? r->options_json : ctx->report_options;
+    fprintf(f, ",\n  \"options\": %s,\n", options && *options ? options : "{}");
+    fprintf(f, "  \"config\": {%s},\n", r->config_json ? r->config_json : "");
+    fprintf(f, "  \"seconds\": %.9g,\n  \"wall_seconds\": %.9g,\n", r->seconds, wall);
+    fprintf(f, "  \"wall_seconds_without_io\": %.9g,\n  \"rate_unit\": ", wall_no_io);
     json_string(f, r->rate_unit ? r->rate_unit : "");
     fprintf(f, ",\n  \"rate\": %.9g,\n  \"imbalance\": {", r->rate);
     for (int t = 0; t < TSR_TIMER_COUNT; t++) {
@@ -102,19 +227,39 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
         timer_stats(all, n, t, &mn, &mean, &mx);
         fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", timer_names[t], mean > 0 ? mx / mean : 1.0);
     }
-    fprintf(f, "},\n  \"per_rank\": [\n");
+    fprintf(f, "},\n");
+    if (ctx->report_json)
+        fprintf(f, "  %s,\n", ctx->report_json);
+    fprintf(f, "  \"per_rank\": [\n");
     for (int k = 0; k < n; k++) {
         fprintf(f, "    {\"rank\": %d, \"host\": ", k);
         json_string(f, &hosts[(size_t)k * MPI_MAX_PROCESSOR_NAME]);
         for (int t = 0; t < TSR_TIMER_COUNT; t++)
             fprintf(f, ", \"%s\": %.9g", timer_names[t], all[k * REPORT_VALUES + t]);
         const double *v = &all[k * REPORT_VALUES];
-        fprintf(f, ", \"bytes_sent\": %.0f, \"cores\": %.0f, \"node_ranks\": %.0f}%s\n", v[R_BYTES],
-                v[R_CORES], v[R_NODE_RANKS], k + 1 < n ? "," : "");
+        fprintf(f,
+                ", \"cells\": %.0f, \"blocks\": %.0f, \"bytes_sent\": %.0f, \"messages_sent\": "
+                "%.0f, \"peak_rss_bytes\": %.0f, \"wall_seconds\": %.9g, \"cores\": %.0f, "
+                "\"node_ranks\": %.0f}%s\n",
+                v[R_CELLS], v[R_BLOCKS], v[R_BYTES], v[R_MSGS], v[R_RSS], v[R_WALL], v[R_CORES],
+                v[R_NODE_RANKS], k + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     TSR_CALL(ctx, tsr_file_commit(ctx, &out));
     return TSR_SUCCESS;
+}
+
+int tsr_report_keep_options(tsr_ctx ctx, tsr_opts opts) {
+    char *json = NULL;
+    TSR_CALL(ctx, tsr_opts_json(opts, &json));
+    free(ctx->report_options);
+    ctx->report_options = json;
+    return TSR_SUCCESS;
+}
+
+void tsr__report_set_json(tsr_ctx ctx, char *json) {
+    free(ctx->report_json);
+    ctx->report_json = json;
 }
 
 int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *out) {
@@ -123,6 +268,13 @@ int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *
     for (int t = 0; t < TSR_TIMER_COUNT; t++)
         mine[t] = ctx->timers[t];
     mine[R_BYTES] = (double)ctx->bytes_sent;
+    mine[R_MSGS] = (double)ctx->msgs_sent;
+    mine[R_CELLS] = (double)r->cells;
+    mine[R_BLOCKS] = (double)r->blocks;
+    struct rusage ru;
+    /* ru_maxrss is in kilobytes on Linux. */
+    mine[R_RSS] = getrusage(RUSAGE_SELF, &ru) == 0 ? 1024.0 * (double)ru.ru_maxrss : 0.0;
+    mine[R_WALL] = tsr_wtime() - ctx->t_created;
     mine[R_CORES] = ctx->launch.affinity_cores;
     mine[R_NODE_RANKS] = ctx->launch.node_ranks;
     char host[MPI_MAX_PROCESSOR_NAME] = "";

@@ -41,7 +41,7 @@ typedef struct heat {
     bool no_overlap;
     int64_t time_block;
     int streaming;
-    bool quiet;
+    tsr_progress_option progress;
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
@@ -225,22 +225,26 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
                                   "non-temporal stores of the new state (auto: in 2D AVX builds, "
                                   "when a rank's arrays exceed 64 MiB and no time blocking)");
     if (!err)
-        err = tsr_opts_add_flag(o, "quiet", &h->quiet, "no progress line");
+        err = tsr_progress_add_options(o, &h->progress);
     if (!err)
         err = tsr_report_add_option(o, h->report);
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    int ndim = h->dom.grid.ndim;
+    if (!err && !*done) {
+        /* The defaults resolved first, so that the report shows the values the run uses. k steps
+         * per exchange read k cells into the ghosts, corners included. */
+        if (h->dom.halo_width < h->time_block)
+            h->dom.halo_width = h->time_block;
+        if (h->alpha == 0)
+            h->alpha = 0.4 / (double)ndim;
+        err = tsr_report_keep_options(ctx, o);
+    }
     snprintf(h->cmdline, sizeof h->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (*done)
         return TSR_SUCCESS;
-    int ndim = h->dom.grid.ndim;
-    /* k steps per exchange read k cells into the ghosts, corners included. */
-    if (h->dom.halo_width < h->time_block)
-        h->dom.halo_width = h->time_block;
-    if (h->alpha == 0)
-        h->alpha = 0.4 / (double)ndim;
     err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
@@ -305,7 +309,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .user = &p,
         .overlap = !h.no_overlap,
         .time_block = (int)h.time_block,
-        .progress = !h.quiet,
+        .progress = tsr_progress_option_mode(&h.progress),
         .dt = 1.0,
         .steps = h.steps,
         .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};

@@ -53,7 +53,8 @@ typedef struct imgpipe {
     int64_t threshold;
     double sigma;
     int64_t credits;
-    bool serial, quiet;
+    bool serial;
+    tsr_progress_option progress; /* --quiet also drops the pipeline summary */
     int alone;
     char report[TSR_OPT_STRLEN];
     bool force;
@@ -569,11 +570,13 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
         err = tsr_opts_add_choice(o, "stage-alone", &ip->alone, alone_names,
                                   "on rank 0, time the source or one stage alone over all frames");
     if (!err)
-        err = tsr_opts_add_flag(o, "quiet", &ip->quiet, "no pipeline summary");
+        err = tsr_progress_add_options(o, &ip->progress);
     if (!err)
         err = tsr_report_add_option(o, ip->report);
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    if (!err)
+        err = tsr_report_keep_options(ctx, o);
     snprintf(ip->cmdline, sizeof ip->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
@@ -686,6 +689,8 @@ static int run_pipeline(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk) {
         err = tsr_pipeline_set_credits(p, (int)ip->credits);
     if (!err && ip->stage_ranks[0])
         err = tsr_pipeline_set_stage_ranks(p, ip->stage_ranks);
+    if (!err)
+        err = tsr_pipeline_set_progress(p, tsr_progress_option_mode(&ip->progress), ip->frames);
     if (!err) {
         err = tsr_pipeline_run(p);
         /* A stage failure is agreed on every rank as a kernel failure; when it was the source
@@ -698,7 +703,7 @@ static int run_pipeline(tsr_ctx ctx, imgpipe *ip, stage *st, sink *sk) {
                 err = tsr_ctx_agree(ctx, TSR_ERR_INPUT);
         }
     }
-    if (!err && !ip->quiet)
+    if (!err && !ip->progress.quiet)
         err = tsr_pipeline_print_summary(p, stdout);
     tsr_pipeline_destroy(&p);
     TSR_CALL(ctx, err);
@@ -757,7 +762,7 @@ static int execute(tsr_ctx ctx, imgpipe *ip) {
                       .seconds = seconds,
                       .rate_unit = "frames/s",
                       .rate = seconds > 0 ? (double)sk.frames / seconds : 0.0};
-    TSR_CALL(ctx, tsr_report_finish(ctx, &rep, ip->report, ip->quiet ? NULL : stdout));
+    TSR_CALL(ctx, tsr_report_finish(ctx, &rep, ip->report, ip->progress.quiet ? NULL : stdout));
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sk.checksum);
     return TSR_SUCCESS;
 }

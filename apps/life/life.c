@@ -15,7 +15,7 @@ typedef struct life {
     int64_t seed;
     int64_t density;
     int init;
-    bool quiet;
+    tsr_progress_option progress;
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
@@ -106,11 +106,13 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     if (!err)
         err = tsr_opts_add_string(o, "png", l->png, "FILE", "write the final grid as a PNG");
     if (!err)
-        err = tsr_opts_add_flag(o, "quiet", &l->quiet, "no progress line");
+        err = tsr_progress_add_options(o, &l->progress);
     if (!err)
         err = tsr_report_add_option(o, l->report);
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    if (!err)
+        err = tsr_report_keep_options(ctx, o);
     snprintf(l->cmdline, sizeof l->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
@@ -161,7 +163,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .kernel = step_kernel,
         .user = NULL,
         .overlap = true,
-        .progress = !l.quiet,
+        .progress = tsr_progress_option_mode(&l.progress),
         .dt = 1.0,
         .steps = l.steps,
         .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};

@@ -238,6 +238,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
         err = tsr_report_add_option(o, m->report);
     if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    if (!err)
+        err = tsr_report_keep_options(ctx, o);
     snprintf(m->cmdline, sizeof m->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);

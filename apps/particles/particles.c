@@ -32,6 +32,7 @@ typedef struct particles {
     double dt;
     char report[TSR_OPT_STRLEN];
     bool force;
+    tsr_progress_option progress;
     char cmdline[4096];
     /* This rank's particles [lo, hi), structure of arrays. */
     int64_t lo, hi;
@@ -215,7 +216,11 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
     if (!err)
         err = tsr_opts_add_flag(o, "force", &p->force, "replace an existing --report file");
     if (!err)
+        err = tsr_progress_add_options(o, &p->progress);
+    if (!err)
         err = tsr_opts_parse(o, argc, argv, done);
+    if (!err)
+        err = tsr_report_keep_options(ctx, o);
     snprintf(p->cmdline, sizeof p->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
@@ -267,13 +272,19 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if ((err = barrier(ctx)))
         goto out;
     double t0 = tsr_wtime();
+    tsr_progress prog;
+    tsr_progress_start(&prog, ctx, p.steps, tsr_progress_option_mode(&p.progress));
     for (int64_t done = 0; done < p.steps;) {
         int64_t k = p.steps - done < CHECK_EVERY ? p.steps - done : CHECK_EVERY;
         advance(&p, k);
         done += k;
         if ((err = check_finite(ctx, &p, done)))
-            goto out;
+            break;
+        tsr_progress_update(&prog, done);
     }
+    tsr_progress_end(&prog);
+    if (err)
+        goto out;
     if ((err = barrier(ctx)))
         goto out;
     double seconds = tsr_wtime() - t0;
@@ -310,6 +321,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
                       .force = p.force,
                       .command_line = p.cmdline,
                       .config_json = config,
+                      .cells = p.hi - p.lo, /* particles here */
                       .seconds = seconds,
                       .rate_unit = "Mparticle-steps/s",
                       .rate = seconds > 0 ? (double)p.n * (double)p.steps / seconds / 1e6 : 0.0};

@@ -93,7 +93,8 @@ typedef enum tsr_timer {
 void tsr_ctx_timer_add(tsr_ctx ctx, tsr_timer t, double seconds);
 /* Reads a timer's accumulated seconds on this rank. Not collective. */
 double tsr_ctx_timer(tsr_ctx ctx, tsr_timer t);
-/* Bytes this rank has sent in halo messages so far. Not collective. */
+/* Bytes this rank has sent point to point so far (halo, farm and pipeline messages). Not
+ * collective. */
 uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx);
 
 #ifdef __cplusplus

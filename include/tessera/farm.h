@@ -10,6 +10,7 @@
 
 #include "context.h"
 #include "options.h"
+#include "report.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,15 +74,21 @@ typedef struct tsr_farm_opts {
     int64_t window;         /* rank 0 buffers at most this many results ahead of the next one it
                                delivers (0: 65536; static shares are never held back) */
     bool coordinator_works; /* with more than one rank, rank 0 also runs tasks (default true) */
-    bool progress;          /* progress line on rank 0 (also on when stdout is a terminal) */
+    /* Progress on rank 0's stderr (default auto); the ETA uses the rate of completed tasks, and
+     * a coordinator waiting for workers still prints when a line is due. */
+    tsr_progress_mode progress;
+    /* --progress and --quiet (choice -1: use `progress`; tsr_farm_add_options sets it from
+     * `progress`, tsr_farm_create applies it). */
+    tsr_progress_option progress_option;
     char chunk_text[TSR_OPT_STRLEN]; /* --chunk; parsed by tsr_farm_create when not "" */
     int on_error_choice; /* --on-error abort|continue, an index into the choices (-1: use
                             on_error; tsr_farm_add_options sets it from on_error) */
 } tsr_farm_opts;
 
-/* Defaults: no tasks, guided chunks, abort on error, rank 0 works, no forced progress. */
+/* Defaults: no tasks, guided chunks, abort on error, rank 0 works, progress auto. */
 void tsr_farm_opts_init(tsr_farm_opts *o);
-/* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue and --progress.
+/* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue, --progress
+ * auto|on|off and --quiet.
  * Not collective. */
 int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o);
 

@@ -51,6 +51,11 @@ int tsr_opts_parse(tsr_opts o, int argc, char **argv, bool *done);
 /* The command line as one string, for reports; owned by o. Not collective. */
 const char *tsr_opts_command_line(tsr_opts o);
 
+/* Every option's current value as one JSON object ({"steps": 100, "init": "hot", "png": "",
+ * "grid": [64, 64], ...}: flags as booleans, choices by name, extents as arrays, non-finite
+ * numbers as null), for run reports. *json is allocated; the caller frees it. Not collective. */
+int tsr_opts_json(tsr_opts o, char **json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,10 @@ int tsr_pipeline_add_stage(tsr_pipeline p, const char *name, tsr_stage_fn fn, vo
                            size_t max_out_bytes, double cost, int ranks);
 /* The sink, run on rank 0 for every item in index order. */
 int tsr_pipeline_set_sink(tsr_pipeline p, const char *name, tsr_stage_fn fn, void *user);
+/* Progress of the items reaching the sink, on rank 0's stderr (tsr_progress_mode), when the run
+ * is expected to stream `items` items (0 or less: none shown). Default off. Not collective. */
+int tsr_pipeline_set_progress(tsr_pipeline p, tsr_progress_mode mode, int64_t items);
+
 /* At most `credits` items in flight on each link between consecutive rank groups: sent and not
  * yet passed on by the receiving group. Raised to the receiving group's rank count if smaller.
  * Default: 2 per receiving rank. */

@@ -12,22 +12,55 @@
 extern "C" {
 #endif
 
-/* Progress of a loop of `total` steps, printed by rank 0 to stderr at most once a second. */
+/* Whether and how a loop reports its progress on rank 0's stderr. */
+typedef enum tsr_progress_mode {
+    TSR_PROGRESS_OFF = 0,  /* nothing */
+    TSR_PROGRESS_AUTO = 1, /* on a terminal, one line updated in place at most once a second;
+                              into a file or pipe (batch logs), a new line only when both 10% of
+                              the work and 60 s have passed since the last (about ten lines for
+                              a steady run of any length; see tsr_progress_due) */
+    TSR_PROGRESS_ON = 2    /* a line every second wherever stderr goes (watching a pipe) */
+} tsr_progress_mode;
+
+/* The --progress auto|on|off and --quiet options of a program. */
+typedef struct tsr_progress_option {
+    int choice; /* index into auto, on, off */
+    bool quiet; /* --quiet: the same as --progress off (apps may also drop their summaries) */
+} tsr_progress_option;
+
+/* Registers --progress auto|on|off (default auto) and --quiet into *p, which must outlive
+ * tsr_opts_parse. Not collective. */
+int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p);
+/* The mode the parsed options ask for. Not collective. */
+tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p);
+
+/* The cadence, a pure function (no clock, no MPI): whether a line is due at time `now`, given the
+ * start, the time of the previous line `last` (the start before any), `done` of `total` units done
+ * now and `last_done` at the previous line. `each_second`: due once a second (terminals,
+ * --progress on). Otherwise due once 60 s have passed and either a tenth of the total has been
+ * done since the previous line, or the time a tenth took at the rate seen at the previous line
+ * (600 s before the first line) has passed, so a stalled run still shows a line every period. */
+bool tsr_progress_due(bool each_second, double start, double last, double now, int64_t done,
+                      int64_t last_done, int64_t total);
+
+/* Progress of a loop of `total` units, printed by rank 0 to stderr. */
 typedef struct tsr_progress {
     tsr_ctx ctx;
-    int64_t total;
+    int64_t total, done, last_done; /* done: at the last update */
     double start, last;
-    bool enabled;
+    bool enabled, terminal, each_second;
+    int lines;        /* lines printed */
     const char *unit; /* what is counted, singular ("step", "task"); a string literal */
 } tsr_progress;
 
-/* Starts timing steps; `enabled` false keeps it silent. Set p->unit afterwards to count
- * something else. Not collective. */
-void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, bool enabled);
-/* Reports `done` units: count, percent, rate and ETA, if a second has passed since the last
- * line. No communication. */
+/* Starts timing units in the given mode (off keeps it silent; only rank 0 prints). Set p->unit
+ * afterwards to count something else. Not collective. */
+void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, tsr_progress_mode mode);
+/* Reports `done` units, when tsr_progress_due says so: count, percent, elapsed time, rate and
+ * ETA. Not collective (no communication); cheap enough to call every step. */
 void tsr_progress_update(tsr_progress *p, int64_t done);
-/* Ends the line started by updates, if any. */
+/* Ends the line a terminal shows; in batch logs, a last line with the totals if any line was
+ * printed. Not collective. */
 void tsr_progress_end(tsr_progress *p);
 
 /* What a run tells its report besides the per-rank timers, which the context keeps. */
@@ -36,6 +69,9 @@ typedef struct tsr_report {
     const char *command_line; /* as typed (may be NULL) */
     const char *config_json;  /* the run's configuration as JSON object members, e.g.
                                  "\"grid\": [64, 64], \"map\": \"sfc\"" (may be NULL) */
+    const char *options_json; /* every option of the run as one JSON object (tsr_opts_json);
+                                 NULL: those kept by tsr_report_keep_options */
+    int64_t cells, blocks;    /* this rank's share of the work (0 where it does not apply) */
     double seconds;           /* wall time of the measured part of the run */
     const char *rate_unit;    /* what the rate counts per second: "MLUP/s", "tasks/s", ... */
     double rate;
@@ -44,13 +80,23 @@ typedef struct tsr_report {
 
 /* Registers --report FILE.json (path written into a TSR_OPT_STRLEN buffer). Not collective. */
 int tsr_report_add_option(tsr_opts opts, char *path);
+/* After tsr_opts_parse: keeps every option's value (tsr_opts_json) in the context, for the
+ * "options" of the report when r->options_json is NULL. Not collective (every rank holds the
+ * same values after the parse). */
+int tsr_report_keep_options(tsr_ctx ctx, tsr_opts opts);
 
-/* Gathers every rank's timers (compute, pack, wait, unpack, I/O), halo bytes sent and host name
- * to rank 0, which prints to `out` (NULL: nothing) a table of min / mean / max over ranks and the
- * imbalance (max / mean) of each timer, and, when `path` is neither NULL nor "", writes the JSON
- * report there: configuration, ranks, threads, hosts, per-rank timers and bytes, imbalance per
- * timer, wall time and rate, under a temporary name renamed when complete (an existing file is
- * replaced only with r->force). A file that cannot be written fails on every rank. Collective. */
+/* The version of the JSON report's layout (docs/report.schema.json, docs/REPORT.md). */
+#define TSR_REPORT_SCHEMA "tessera-report/2"
+
+/* Gathers every rank's timers (compute, pack, wait, unpack, I/O), cells, blocks, bytes and
+ * messages sent, peak resident memory and host name to rank 0, which prints to `out` (NULL:
+ * nothing) a table of min / mean / max over ranks and the imbalance (max / mean) of each timer,
+ * and, when `path` is neither NULL nor "", writes the JSON report there (docs/REPORT.md): schema
+ * version, tessera version and git commit, compiler, MPI and HDF5 versions, start time, options
+ * and configuration, per-rank values, imbalance per timer, wall time with and without I/O, rate,
+ * and what the last farm or pipeline run added; under a temporary name renamed when complete (an
+ * existing file is replaced only with r->force). A file that cannot be written fails on every
+ * rank. Collective. */
 int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *out);
 
 #ifdef __cplusplus

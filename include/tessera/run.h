@@ -9,6 +9,7 @@
 #include "file.h"
 #include "io.h"
 #include "options.h"
+#include "report.h"
 #include "sweep.h"
 
 #ifdef __cplusplus
@@ -48,7 +49,7 @@ typedef struct tsr_run {
     void *user;
     bool overlap;
     int time_block; /* > 1: that many steps per exchange (tsr_sweep_steps_blocked) */
-    bool progress;
+    tsr_progress_mode progress;
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
     tsr_io_meta meta; /* app, command line, run options (run_id is set by tsr_run_load) */
