@@ -95,6 +95,22 @@ typedef struct dec_state {
     bool nomem;
 } dec_state;
 
+/* libpng's own allocations (chunk buffers, rows, zlib) never need more than this; a chunk that
+ * claims gigabytes (found by fuzzing: libpng 1.6 zero-fills a buffer of the claimed size before
+ * reading it) fails as an error instead of taking the memory. The image itself is allocated by
+ * decode, after checking the data can hold it. */
+#define PNG_MALLOC_CAP ((png_alloc_size_t)64 << 20)
+
+static png_voidp capped_malloc(png_structp png, png_alloc_size_t size) {
+    (void)png;
+    return size <= PNG_MALLOC_CAP ? malloc(size) : NULL;
+}
+
+static void capped_free(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 /* The libpng part: 0, or -1 with the reason in st->msg (st->nomem for a failed allocation). */
 static int decode(dec_state *st, mem_src *src, int64_t max_side) {
     if (setjmp(png_jmpbuf(st->png)))
@@ -103,7 +119,9 @@ static int decode(dec_state *st, mem_src *src, int64_t max_side) {
     png_infop info = st->info;
     png_set_read_fn(png, src, mem_read);
     png_set_user_limits(png, (png_uint_32)max_side, (png_uint_32)max_side);
-    png_set_chunk_malloc_max(png, 8u << 20); /* ancillary chunks: at most 8 MiB each */
+    /* No chunk can be longer than the input, nor than 8 MiB: a chunk header claiming 1.7 GB (found
+     * by fuzzing) is refused instead of allocated. */
+    png_set_chunk_malloc_max(png, src->n < (8u << 20) ? (png_alloc_size_t)src->n + 1 : 8u << 20);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     /* Deflate expands at most 1032 times: data that cannot hold the rows is refused before
@@ -155,7 +173,8 @@ int tsr_image_decode_png(tsr_ctx ctx, const char *name, const void *bytes, size_
     dec_state st;
     memset(&st, 0, sizeof st);
     mem_src src = {.p = bytes, .n = n, .pos = 0};
-    st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st.msg, on_png_error, on_png_warning);
+    st.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &st.msg, on_png_error, on_png_warning,
+                                      NULL, capped_malloc, capped_free);
     st.info = st.png ? png_create_info_struct(st.png) : NULL;
     int rc = st.png && st.info ? decode(&st, &src, side_limit(max_side)) : -1;
     if (!st.png || !st.info)
@@ -257,6 +276,12 @@ int tsr_image_probe_png(tsr_ctx ctx, const char *path, int64_t max_side, int64_t
             why = "unsupported pixel format";
         else if (wi > side_limit(max_side) || hi > side_limit(max_side))
             why = "too large";
+        /* As in decoding: deflate expands at most 1032 times, so a file too short for the image
+         * it announces is refused before anyone allocates frames of that size. */
+        struct stat st;
+        uint64_t row = ((uint64_t)wi * (uint64_t)c * (uint64_t)depth + 7) / 8 + 1;
+        if (!why && stat(path, &st) == 0 && (uint64_t)hi * row / 1032 > (uint64_t)st.st_size + 64)
+            why = "truncated: too few bytes for the image's size";
     }
     free(b);
     if (why && strcmp(why, "too large") == 0)

@@ -16,14 +16,6 @@
 #include "tessera/file.h"
 #include "tessera/io.h"
 
-static hid_t open_parallel(tsr_ctx ctx, const char *path) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, ctx->comm, MPI_INFO_NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
-    return f;
-}
-
 static bool write_attrs(hid_t file, tsr_field f, const tsr_io_meta *meta) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
@@ -70,42 +62,21 @@ static void block_fileselect(const tsr__layout *lay, const tsr_block *b, hid_t f
     H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
 }
 
-/* Collective hyperslab reads: every rank makes the same number of calls, one per block of the
- * busiest rank, with empty selections once its own blocks are done. A failure on one rank does
- * not change the sequence, so no rank is left alone in a collective call. */
-static int read_blocks(tsr_field f, hid_t dset) {
-    tsr_ctx ctx = f->ctx;
+/* This rank's blocks from the dataset, one hyperslab each: independent reads, no collective
+ * call, so a failure is this rank's alone until the agreement that follows. */
+static bool read_blocks(tsr_field f, hid_t dset) {
     const tsr__layout *lay = &f->map->decomp->lay;
-    int64_t mine = f->nblocks, most = 0;
-    TSR_MPI(ctx, MPI_Allreduce(&mine, &most, 1, MPI_INT64_T, MPI_MAX, ctx->comm));
     hid_t fsp = H5Dget_space(dset);
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    herr_t bad = 0;
-    static double dummy;
-    for (int64_t i = 0; i < most; i++) {
-        hid_t msp;
-        void *buf;
-        if (i < mine) {
-            msp = block_memspace(f, i);
-            block_fileselect(lay, &f->blocks[i], fsp);
-            buf = f->storage[i];
-        } else {
-            hsize_t one = 1;
-            msp = H5Screate_simple(1, &one, NULL);
-            H5Sselect_none(msp);
-            H5Sselect_none(fsp);
-            buf = &dummy; /* HDF5 wants a buffer even for an empty selection */
-        }
-        herr_t rc = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, dxpl, buf);
-        if (rc < 0)
-            bad = rc;
+    bool ok = fsp >= 0;
+    for (int64_t i = 0; i < f->nblocks && ok; i++) {
+        hid_t msp = block_memspace(f, i);
+        block_fileselect(lay, &f->blocks[i], fsp);
+        ok = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, f->storage[i]) >= 0;
         H5Sclose(msp);
     }
-    H5Pclose(dxpl);
-    H5Sclose(fsp);
-    TSR_CHECK(ctx, bad >= 0, TSR_ERR_IO, "read of dataset failed");
-    return TSR_SUCCESS;
+    if (fsp >= 0)
+        H5Sclose(fsp);
+    return ok;
 }
 
 /* Copies the parts of `from` that hold data into fd (holes stay holes) and gives fd from's size.
@@ -589,18 +560,17 @@ int tsr_io_read(tsr_field f, const char *path, const char *dataset) {
     tsr__h5_quiet();
     int err = ctx->rank == 0 ? check_dataset(ctx, lay, path, dataset) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    /* Every rank opens the file on its own, read-only, and reads its blocks. Not MPI-IO: Open
+     * MPI's MPI_File_open overflows a buffer on paths of about 250 characters, and its default
+     * component was seen to drop I/O errors. */
     double t0 = tsr_wtime();
-    hid_t file = open_parallel(ctx, path);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = file >= 0 ? H5Dopen2(file, dataset, H5P_DEFAULT) : H5I_INVALID_HID;
-    if (ds < 0)
-        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__, "cannot open '%s:%s'",
-                            path, dataset);
-    err = tsr_ctx_agree(ctx, err);
-    if (!err) {
-        err = read_blocks(f, ds);
-        if (err)
-            tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                          "cannot read '%s:%s': truncated or corrupt data", path, dataset);
+    if (ds < 0 || !read_blocks(f, ds)) {
+        char why[256];
+        tsr__h5_reason(why, sizeof why);
+        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                            "cannot read '%s:%s' on rank %d: %s", path, dataset, ctx->rank, why);
     }
     if (ds >= 0)
         H5Dclose(ds);

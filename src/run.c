@@ -431,7 +431,8 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     /* Every rank agrees, at the end of each stretch of steps, on signals, wall-clock checkpoints
      * and failures: one small Allreduce. Stretches end at outputs, checkpoints, and checks sized
      * by rank 0 to about half a second. */
-    int64_t interval = 1, next_check = start + 1;
+    int64_t interval = 1, next_check = start + 1, check_step = start;
+    double check_time = tsr_wtime();
     int err = TSR_SUCCESS, stopped = 0;
     if (o->output[0] && start > 0)
         err = seed_series(r, o, &sr, start);
@@ -460,15 +461,19 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             local = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, kernel, r->user,
                                     r->overlap, false, NULL);
         compute += tsr_wtime() - t0;
-        int64_t done = next - s;
         bool checked = next == next_check;
         s = next;
         tsr_progress_update(&prog, s);
-        int64_t flags[4] = {0, 0, 0, local != 0}; /* signal, checkpoint due, interval, failed */
+        /* A signal is looked at whenever the ranks agree anyway, not only at checks. */
+        int64_t flags[4] = {stop_signal != 0, 0, 0, local != 0}; /* signal, checkpoint due,
+                                                                     interval, failed */
         if (checked) {
-            flags[0] = stop_signal != 0;
             if (ctx->rank == 0) {
-                double now = tsr_wtime(), per_step = (tsr_wtime() - t0) / (double)done;
+                /* The rate over everything since the last check (outputs included), not over
+                 * one stretch, which may be a single fast step after a checkpoint. */
+                double now = tsr_wtime(), per_step = (now - check_time) / (double)(s - check_step);
+                check_time = now;
+                check_step = s;
                 flags[1] = o->checkpoint_seconds > 0 && now - last_ckpt >= o->checkpoint_seconds;
                 /* Half a second, or half the checkpoint period if that is shorter, so that
                  * wall-clock checkpoints are not late by more than half their period. */
