@@ -125,8 +125,8 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off) {
 ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags) {
     if (refuse(fd, iov_bytes(iov, n)))
         return -1;
-    return REAL("pwritev2", ssize_t(*)(int, const struct iovec *, int, off_t, int))(fd, iov, n,
-                                                                                   off, flags);
+    return REAL("pwritev2", ssize_t(*)(int, const struct iovec *, int, off_t, int))(fd, iov, n, off,
+                                                                                    flags);
 }
 
 static int sync_refused(int fd) {
