@@ -441,6 +441,9 @@ static int parse_args(tsr_opts o, int n, char **args, const char *where) {
         if (command_line_only(name)) {
             TSR_CHECK(ctx, !where, TSR_ERR_INPUT, "%s--%s is read from the command line only", pre,
                       name);
+            /* --help and --version were looked for first: here they came with "=". */
+            TSR_CHECK(ctx, strcmp(name, "options-file") == 0, TSR_ERR_INPUT, "--%s takes no value",
+                      name);
             continue;
         }
         int err = set_option(o, name, val);

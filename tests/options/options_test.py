@@ -117,6 +117,9 @@ def case_env_bad(c):
     c.fails(2, "heat", [], "TESSERA_OPTIONS: --steps 'x': expected an integer", env="--steps x")
     c.fails(3, "life", [], "TESSERA_OPTIONS: unknown option '--bogus'", env="--grid 8x8 --bogus")
     c.fails(1, "heat", [], "TESSERA_OPTIONS: unexpected argument 'steps'", env="steps 3")
+    c.fails(2, "heat", [], "TESSERA_OPTIONS: --help is read from the command line only",
+            env="--help")
+    c.fails(1, "heat", ["--version=1"], "--version takes no value")
 
 
 def case_file_refused(c):
