@@ -39,13 +39,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_opts o = NULL;
     bool done = false;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Throughput of empty farm tasks.", &o));
-    int err = tsr_farm_add_options(o, &b.farm);
-    if (!err)
-        err = tsr_opts_add_int(o, "tasks", &b.tasks, 0, INT64_MAX, "N", "tasks per repetition");
-    if (!err)
-        err = tsr_opts_add_int(o, "reps", &b.reps, 1, 1000, "R", "repetitions");
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_farm_add_options(o, &b.farm);
+    tsr_opts_add_int(o, "tasks", &b.tasks, 0, INT64_MAX, "N", "tasks per repetition");
+    tsr_opts_add_int(o, "reps", &b.reps, 1, 1000, "R", "repetitions");
+    int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (done)

@@ -30,13 +30,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_opts o = NULL;
     bool done = false;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Halo exchange vs raw MPI of the same bytes.", &o));
-    int err = tsr_domain_add_options(o, &b.dom);
-    if (!err)
-        err = tsr_opts_add_int(o, "iters", &b.iters, 1, INT64_MAX, "N", "exchanges per round");
-    if (!err)
-        err = tsr_opts_add_int(o, "rounds", &b.rounds, 1, 1000, "R", "rounds (median taken)");
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_domain_add_options(o, &b.dom);
+    tsr_opts_add_int(o, "iters", &b.iters, 1, INT64_MAX, "N", "exchanges per round");
+    tsr_opts_add_int(o, "rounds", &b.rounds, 1, 1000, "R", "rounds (median taken)");
+    int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (done)

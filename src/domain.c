@@ -13,28 +13,20 @@ void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t h
 }
 
 int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
-    /* The table reports its own errors; pass them up unchanged. */
-    int err;
-#define ADD(call)                                                                                  \
-    if ((err = (call)) != TSR_SUCCESS)                                                             \
-        return err;
-    ADD(tsr_opts_add_extents(opts, "grid", &o->grid, "NX[xNY[xNZ]]",
-                             "global grid size, x fastest"));
-    ADD(tsr_opts_add_extents(opts, "blocks", &o->blocks, "BX[xBY[xBZ]]",
-                             "blocks per dimension (default: one block per rank)"));
-    ADD(tsr_opts_add_extents(opts, "block-size", &o->block_size, "SX[xSY[xSZ]]",
-                             "target cells per block per dimension, instead of --blocks"));
-    ADD(tsr_opts_add_choice(opts, "map", &o->map, tsr_map_strategy_names, "block-to-rank mapping"));
-    ADD(tsr_opts_add_flag(opts, "periodic", &o->periodic, "wrap around in every dimension"));
-    ADD(tsr_opts_add_flag(opts, "allow-idle", &o->allow_idle,
-                          "allow fewer blocks than ranks (some ranks idle)"));
-    ADD(tsr_opts_add_int(opts, "halo-width", &o->halo_width, 1, 64, "W", "ghost layer width"));
-    ADD(tsr_opts_add_flag(opts, "plan", &o->plan,
-                          "print the decomposition and map summary and exit"));
-    ADD(tsr_opts_add_flag(opts, "verify-halo", &o->verify_halo,
-                          "check every ghost cell after an exchange and exit"));
-#undef ADD
-    return TSR_SUCCESS;
+    tsr_opts_add_extents(opts, "grid", &o->grid, "NX[xNY[xNZ]]", "global grid size, x fastest");
+    tsr_opts_add_extents(opts, "blocks", &o->blocks, "BX[xBY[xBZ]]",
+                         "blocks per dimension (default: one block per rank)");
+    tsr_opts_add_extents(opts, "block-size", &o->block_size, "SX[xSY[xSZ]]",
+                         "target cells per block per dimension, instead of --blocks");
+    tsr_opts_add_choice(opts, "map", &o->map, tsr_map_strategy_names, "block-to-rank mapping");
+    tsr_opts_add_flag(opts, "periodic", &o->periodic, "wrap around in every dimension");
+    tsr_opts_add_flag(opts, "allow-idle", &o->allow_idle,
+                      "allow fewer blocks than ranks (some ranks idle)");
+    tsr_opts_add_int(opts, "halo-width", &o->halo_width, 1, 64, "W", "ghost layer width");
+    tsr_opts_add_flag(opts, "plan", &o->plan, "print the decomposition and map summary and exit");
+    tsr_opts_add_flag(opts, "verify-halo", &o->verify_halo,
+                      "check every ghost cell after an exchange and exit");
+    return tsr_opts_error(opts);
 }
 
 int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d) {

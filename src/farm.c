@@ -215,18 +215,16 @@ int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o) {
         tsr_chunk_policy_format(&o->chunk, o->chunk_text, sizeof o->chunk_text);
     if (o->on_error_choice < 0 || o->on_error_choice > 1)
         o->on_error_choice = o->on_error == TSR_FARM_CONTINUE;
-    int err = tsr_opts_add_string(opts, "chunk", o->chunk_text, "static|fixed:N|guided[:MIN]",
-                                  "tasks per request: equal static shares, N at a time, or "
-                                  "guided (shrinking with the work left, never below MIN)");
-    if (!err)
-        err = tsr_opts_add_choice(opts, "on-error", &o->on_error_choice, on_error_names,
-                                  "a failing task stops the farm, or the rest run and the "
-                                  "failures are listed at the end");
-    if (!err)
-        err = tsr_progress_add_options(opts, &o->progress_option);
+    tsr_opts_add_string(opts, "chunk", o->chunk_text, "static|fixed:N|guided[:MIN]",
+                        "tasks per request: equal static shares, N at a time, or "
+                        "guided (shrinking with the work left, never below MIN)");
+    tsr_opts_add_choice(opts, "on-error", &o->on_error_choice, on_error_names,
+                        "a failing task stops the farm, or the rest run and the "
+                        "failures are listed at the end");
+    tsr_progress_add_options(opts, &o->progress_option);
     o->progress_option.choice =
         o->progress == TSR_PROGRESS_OFF ? 2 : o->progress == TSR_PROGRESS_ON;
-    return err;
+    return tsr_opts_error(opts);
 }
 
 /* ---- create / destroy ---- */

@@ -22,13 +22,12 @@ static const char *const progress_names[] = {"auto", "on", "off", NULL};
 int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p) {
     p->choice = 0;
     p->quiet = false;
-    int err = tsr_opts_add_choice(opts, "progress", &p->choice, progress_names,
-                                  "progress on stderr: auto (in place on a terminal; in a log a "
-                                  "line per 10% of the work or 60 s, whichever is later), on "
-                                  "(every second), off");
-    if (!err)
-        err = tsr_opts_add_flag(opts, "quiet", &p->quiet, "no progress (--progress off)");
-    return err;
+    tsr_opts_add_choice(opts, "progress", &p->choice, progress_names,
+                        "progress on stderr: auto (in place on a terminal; in a log a "
+                        "line per 10% of the work or 60 s, whichever is later), on "
+                        "(every second), off");
+    tsr_opts_add_flag(opts, "quiet", &p->quiet, "no progress (--progress off)");
+    return tsr_opts_error(opts);
 }
 
 tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p) {

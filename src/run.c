@@ -18,31 +18,25 @@ void tsr_run_opts_init(tsr_run_opts *o) {
 }
 
 int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
-    int err;
-#define ADD(call)                                                                                  \
-    if ((err = (call)) != TSR_SUCCESS)                                                             \
-        return err;
-    ADD(tsr_opts_add_string(opts, "output", o->output, "PREFIX",
-                            "write PREFIX_<step>.h5 files and PREFIX.xmf (for ParaView/VisIt)"));
-    ADD(tsr_opts_add_int(opts, "output-every", &o->output_every, 0, INT64_MAX, "K",
-                         "output every K steps and at the end (0: the end only)"));
-    ADD(tsr_opts_add_string(opts, "input", o->input, "FILE.h5:/DATASET",
-                            "initial state from an HDF5 dataset (float64 or float32)"));
-    ADD(tsr_opts_add_int(opts, "checkpoint-every", &o->checkpoint_every, 0, INT64_MAX, "N",
-                         "checkpoint every N steps (0: off)"));
-    ADD(tsr_opts_add_double(opts, "checkpoint-seconds", &o->checkpoint_seconds, 0, 1e12, "T",
-                            "checkpoint every T seconds of wall time (0: off)"));
-    ADD(tsr_opts_add_string(opts, "checkpoint-dir", o->checkpoint_dir, "DIR",
-                            "where checkpoints go"));
-    ADD(tsr_opts_add_int(opts, "checkpoint-keep", &o->checkpoint_keep, 1, 1000000, "K",
-                         "keep the newest K checkpoints"));
-    ADD(tsr_opts_add_string(opts, "restart", o->restart, "FILE|latest",
-                            "continue from a checkpoint (latest: the newest in --checkpoint-dir)"));
-    ADD(tsr_opts_add_flag(opts, "force", &o->force, "overwrite existing output files"));
-    ADD(tsr_opts_add_flag(opts, "debug", &o->debug,
-                          "show HDF5's error stack and where errors passed (TESSERA_DEBUG=1)"));
-#undef ADD
-    return TSR_SUCCESS;
+    tsr_opts_add_string(opts, "output", o->output, "PREFIX",
+                        "write PREFIX_<step>.h5 files and PREFIX.xmf (for ParaView/VisIt)");
+    tsr_opts_add_int(opts, "output-every", &o->output_every, 0, INT64_MAX, "K",
+                     "output every K steps and at the end (0: the end only)");
+    tsr_opts_add_string(opts, "input", o->input, "FILE.h5:/DATASET",
+                        "initial state from an HDF5 dataset (float64 or float32)");
+    tsr_opts_add_int(opts, "checkpoint-every", &o->checkpoint_every, 0, INT64_MAX, "N",
+                     "checkpoint every N steps (0: off)");
+    tsr_opts_add_double(opts, "checkpoint-seconds", &o->checkpoint_seconds, 0, 1e12, "T",
+                        "checkpoint every T seconds of wall time (0: off)");
+    tsr_opts_add_string(opts, "checkpoint-dir", o->checkpoint_dir, "DIR", "where checkpoints go");
+    tsr_opts_add_int(opts, "checkpoint-keep", &o->checkpoint_keep, 1, 1000000, "K",
+                     "keep the newest K checkpoints");
+    tsr_opts_add_string(opts, "restart", o->restart, "FILE|latest",
+                        "continue from a checkpoint (latest: the newest in --checkpoint-dir)");
+    tsr_opts_add_flag(opts, "force", &o->force, "overwrite existing output files");
+    tsr_opts_add_flag(opts, "debug", &o->debug,
+                      "show HDF5's error stack and where errors passed (TESSERA_DEBUG=1)");
+    return tsr_opts_error(opts);
 }
 
 static int check_options(tsr_ctx ctx, const char *file, const char *have, const char *want) {

@@ -197,39 +197,27 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
                                   "block-decomposed grid.",
                                   &o));
     tsr_run_opts_init(&h->io);
-    int err = tsr_domain_add_options(o, &h->dom);
-    if (!err)
-        err = tsr_run_add_options(o, &h->io);
-    if (!err)
-        err = tsr_opts_add_int(o, "steps", &h->steps, 0, INT64_MAX, "N", "total time steps");
-    if (!err)
-        err = tsr_opts_add_double(o, "alpha", &h->alpha, 0, 0.5, "A",
-                                  "diffusion number, 0 = auto (0.4/ndim); stable up to 1/(2*ndim)");
-    if (!err)
-        err = tsr_opts_add_double(o, "boundary", &h->boundary, -1e300, 1e300, "V",
-                                  "fixed value outside a non-periodic grid");
-    if (!err)
-        err = tsr_opts_add_choice(o, "init", &h->init, init_names, "initial state");
-    if (!err)
-        err = tsr_opts_add_string(o, "png", h->png, "FILE",
-                                  "write the final field (middle z plane in 3D) as a PNG");
-    if (!err)
-        err = tsr_opts_add_flag(o, "no-overlap", &h->no_overlap,
-                                "finish each exchange before computing (for comparison)");
-    if (!err)
-        err = tsr_opts_add_int(o, "time-block", &h->time_block, 1, 7, "K",
-                               "K steps per exchange on a K-wide halo with corners, run as a "
-                               "cache-resident wavefront (same results)");
-    if (!err)
-        err = tsr_opts_add_choice(o, "streaming-stores", &h->streaming, streaming_names,
-                                  "non-temporal stores of the new state (auto: in 2D AVX builds, "
-                                  "when a rank's arrays exceed 64 MiB and no time blocking)");
-    if (!err)
-        err = tsr_progress_add_options(o, &h->progress);
-    if (!err)
-        err = tsr_report_add_option(o, h->report);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_domain_add_options(o, &h->dom);
+    tsr_run_add_options(o, &h->io);
+    tsr_opts_add_int(o, "steps", &h->steps, 0, INT64_MAX, "N", "total time steps");
+    tsr_opts_add_double(o, "alpha", &h->alpha, 0, 0.5, "A",
+                        "diffusion number, 0 = auto (0.4/ndim); stable up to 1/(2*ndim)");
+    tsr_opts_add_double(o, "boundary", &h->boundary, -1e300, 1e300, "V",
+                        "fixed value outside a non-periodic grid");
+    tsr_opts_add_choice(o, "init", &h->init, init_names, "initial state");
+    tsr_opts_add_string(o, "png", h->png, "FILE",
+                        "write the final field (middle z plane in 3D) as a PNG");
+    tsr_opts_add_flag(o, "no-overlap", &h->no_overlap,
+                      "finish each exchange before computing (for comparison)");
+    tsr_opts_add_int(o, "time-block", &h->time_block, 1, 7, "K",
+                     "K steps per exchange on a K-wide halo with corners, run as a "
+                     "cache-resident wavefront (same results)");
+    tsr_opts_add_choice(o, "streaming-stores", &h->streaming, streaming_names,
+                        "non-temporal stores of the new state (auto: in 2D AVX builds, "
+                        "when a rank's arrays exceed 64 MiB and no time blocking)");
+    tsr_progress_add_options(o, &h->progress);
+    tsr_report_add_option(o, h->report);
+    int err = tsr_opts_parse(o, argc, argv, done);
     int ndim = h->dom.grid.ndim;
     if (!err && !*done) {
         /* The defaults resolved first, so that the report shows the values the run uses. k steps

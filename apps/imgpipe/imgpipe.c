@@ -532,49 +532,34 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
                                   "Image pipeline: source -> grayscale -> Gaussian blur -> Sobel "
                                   "edges -> threshold -> PNG sink, stages on ranks.",
                                   &o));
-    int err = tsr_opts_add_string(o, "input", ip->input, "DIR",
-                                  "read the *.png files of DIR in name order (regular files "
-                                  "only; any PNG as 8 bits; alpha ignored)");
-    if (!err)
-        err = tsr_opts_add_int(o, "frames", &ip->frames, 0, INT32_MAX, "N",
-                               "make N synthetic frames instead");
-    if (!err)
-        err = tsr_opts_add_extents(o, "size", &ip->size, "WxH", "size of the synthetic frames");
-    if (!err)
-        err = tsr_opts_add_int(o, "seed", &ip->seed, 0, INT64_MAX, "S",
-                               "seed of the synthetic frames");
-    if (!err)
-        err = tsr_opts_add_string(o, "output", ip->output, "DIR",
-                                  "write DIR/frame_NNNNNN.png (DIR and its parents created if "
-                                  "missing; existing frame files are refused unless --force)");
-    if (!err)
-        err = tsr_opts_add_flag(o, "force", &ip->force,
-                                "replace existing frame files and --report (whole files, each "
-                                "replaced atomically)");
-    if (!err)
-        err = tsr_opts_add_double(o, "sigma", &ip->sigma, 0.0, MAX_RADIUS / 3.0, "S",
-                                  "Gaussian blur sigma (radius ceil(3 S))");
-    if (!err)
-        err = tsr_opts_add_int(o, "threshold", &ip->threshold, 0, 255, "T",
-                               "edge magnitudes >= T become 255, the rest 0");
-    if (!err)
-        err = tsr_opts_add_string(o, "stage-ranks", ip->stage_ranks, "A,B,C,D",
-                                  "ranks per stage (summing to ranks - 1); default from costs");
-    if (!err)
-        err = tsr_opts_add_int(o, "credits", &ip->credits, 0, 1 << 20, "C",
-                               "items in flight per link (0: the pipeline's default)");
-    if (!err)
-        err = tsr_opts_add_flag(o, "serial", &ip->serial,
-                                "run the same functions in a plain loop on rank 0 (no pipeline)");
-    if (!err)
-        err = tsr_opts_add_choice(o, "stage-alone", &ip->alone, alone_names,
-                                  "on rank 0, time the source or one stage alone over all frames");
-    if (!err)
-        err = tsr_progress_add_options(o, &ip->progress);
-    if (!err)
-        err = tsr_report_add_option(o, ip->report);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_opts_add_string(o, "input", ip->input, "DIR",
+                        "read the *.png files of DIR in name order (regular files "
+                        "only; any PNG as 8 bits; alpha ignored)");
+    tsr_opts_add_int(o, "frames", &ip->frames, 0, INT32_MAX, "N",
+                     "make N synthetic frames instead");
+    tsr_opts_add_extents(o, "size", &ip->size, "WxH", "size of the synthetic frames");
+    tsr_opts_add_int(o, "seed", &ip->seed, 0, INT64_MAX, "S", "seed of the synthetic frames");
+    tsr_opts_add_string(o, "output", ip->output, "DIR",
+                        "write DIR/frame_NNNNNN.png (DIR and its parents created if "
+                        "missing; existing frame files are refused unless --force)");
+    tsr_opts_add_flag(o, "force", &ip->force,
+                      "replace existing frame files and --report (whole files, each "
+                      "replaced atomically)");
+    tsr_opts_add_double(o, "sigma", &ip->sigma, 0.0, MAX_RADIUS / 3.0, "S",
+                        "Gaussian blur sigma (radius ceil(3 S))");
+    tsr_opts_add_int(o, "threshold", &ip->threshold, 0, 255, "T",
+                     "edge magnitudes >= T become 255, the rest 0");
+    tsr_opts_add_string(o, "stage-ranks", ip->stage_ranks, "A,B,C,D",
+                        "ranks per stage (summing to ranks - 1); default from costs");
+    tsr_opts_add_int(o, "credits", &ip->credits, 0, 1 << 20, "C",
+                     "items in flight per link (0: the pipeline's default)");
+    tsr_opts_add_flag(o, "serial", &ip->serial,
+                      "run the same functions in a plain loop on rank 0 (no pipeline)");
+    tsr_opts_add_choice(o, "stage-alone", &ip->alone, alone_names,
+                        "on rank 0, time the source or one stage alone over all frames");
+    tsr_progress_add_options(o, &ip->progress);
+    tsr_report_add_option(o, ip->report);
+    int err = tsr_opts_parse(o, argc, argv, done);
     if (!err)
         err = tsr_report_keep_options(ctx, o);
     snprintf(ip->cmdline, sizeof ip->cmdline, "%s", tsr_opts_command_line(o));

@@ -91,26 +91,17 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Conway's Game of Life on a block-decomposed 2D grid.", &o));
     tsr_run_opts_init(&l->io);
-    int err = tsr_domain_add_options(o, &l->dom);
-    if (!err)
-        err = tsr_run_add_options(o, &l->io);
-    if (!err)
-        err = tsr_opts_add_int(o, "steps", &l->steps, 0, INT64_MAX, "N", "generations");
-    if (!err)
-        err = tsr_opts_add_choice(o, "init", &l->init, init_names, "initial state");
-    if (!err)
-        err = tsr_opts_add_int(o, "seed", &l->seed, 0, INT64_MAX, "S", "seed for --init random");
-    if (!err)
-        err = tsr_opts_add_int(o, "density", &l->density, 0, 100, "PERCENT",
-                               "cells alive at start for --init random");
-    if (!err)
-        err = tsr_opts_add_string(o, "png", l->png, "FILE", "write the final grid as a PNG");
-    if (!err)
-        err = tsr_progress_add_options(o, &l->progress);
-    if (!err)
-        err = tsr_report_add_option(o, l->report);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_domain_add_options(o, &l->dom);
+    tsr_run_add_options(o, &l->io);
+    tsr_opts_add_int(o, "steps", &l->steps, 0, INT64_MAX, "N", "generations");
+    tsr_opts_add_choice(o, "init", &l->init, init_names, "initial state");
+    tsr_opts_add_int(o, "seed", &l->seed, 0, INT64_MAX, "S", "seed for --init random");
+    tsr_opts_add_int(o, "density", &l->density, 0, 100, "PERCENT",
+                     "cells alive at start for --init random");
+    tsr_opts_add_string(o, "png", l->png, "FILE", "write the final grid as a PNG");
+    tsr_progress_add_options(o, &l->progress);
+    tsr_report_add_option(o, l->report);
+    int err = tsr_opts_parse(o, argc, argv, done);
     if (!err)
         err = tsr_report_keep_options(ctx, o);
     snprintf(l->cmdline, sizeof l->cmdline, "%s", tsr_opts_command_line(o));

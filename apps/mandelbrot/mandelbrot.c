@@ -209,35 +209,25 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
     tsr_opts o = NULL;
     TSR_CALL(ctx,
              tsr_opts_create(ctx, "The Mandelbrot set, rows or tiles handed out by a farm.", &o));
-    int err = tsr_opts_add_extents(o, "size", &m->size, "WxH", "image size in pixels");
-    if (!err)
-        err = tsr_opts_add_int(o, "max-iter", &m->max_iter, 1, INT32_MAX, "N",
-                               "iterations before a point counts as inside");
-    if (!err)
-        err = tsr_opts_add_string(o, "center", m->center, "X,Y", "centre of the view");
-    if (!err)
-        err = tsr_opts_add_double(o, "width", &m->width, -HUGE_VAL, HUGE_VAL, "W",
-                                  "width of the view (the height follows from --size)");
-    if (!err)
-        err = tsr_opts_add_extents(o, "tile", &m->tile, "WxH",
-                                   "tasks are tiles of this size (default: rows)");
-    if (!err)
-        err = tsr_farm_add_options(o, &m->farm);
-    if (!err)
-        err = tsr_opts_add_string(o, "png", m->png, "FILE",
-                                  "write the image as a PNG (directory made if missing; an "
-                                  "existing file is refused at start unless --force)");
-    if (!err)
-        err = tsr_opts_add_flag(o, "force", &m->force,
-                                "replace an existing --png or --report file (atomically, only "
-                                "once the run has succeeded)");
-    if (!err)
-        err = tsr_opts_add_int(o, "fail-task", &m->fail_task, -1, INT64_MAX, "ID",
-                               "make task ID fail (for testing --on-error)");
-    if (!err)
-        err = tsr_report_add_option(o, m->report);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_opts_add_extents(o, "size", &m->size, "WxH", "image size in pixels");
+    tsr_opts_add_int(o, "max-iter", &m->max_iter, 1, INT32_MAX, "N",
+                     "iterations before a point counts as inside");
+    tsr_opts_add_string(o, "center", m->center, "X,Y", "centre of the view");
+    tsr_opts_add_double(o, "width", &m->width, -HUGE_VAL, HUGE_VAL, "W",
+                        "width of the view (the height follows from --size)");
+    tsr_opts_add_extents(o, "tile", &m->tile, "WxH",
+                         "tasks are tiles of this size (default: rows)");
+    tsr_farm_add_options(o, &m->farm);
+    tsr_opts_add_string(o, "png", m->png, "FILE",
+                        "write the image as a PNG (directory made if missing; an "
+                        "existing file is refused at start unless --force)");
+    tsr_opts_add_flag(o, "force", &m->force,
+                      "replace an existing --png or --report file (atomically, only "
+                      "once the run has succeeded)");
+    tsr_opts_add_int(o, "fail-task", &m->fail_task, -1, INT64_MAX, "ID",
+                     "make task ID fail (for testing --on-error)");
+    tsr_report_add_option(o, m->report);
+    int err = tsr_opts_parse(o, argc, argv, done);
     if (!err)
         err = tsr_report_keep_options(ctx, o);
     snprintf(m->cmdline, sizeof m->cmdline, "%s", tsr_opts_command_line(o));

@@ -200,25 +200,17 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
                                   "split in blocks over ranks and threads.",
                                   &o));
     /* 2 N position values are indexed with 64-bit integers. */
-    int err =
-        tsr_opts_add_int(o, "particles", &p->n, 1, INT64_MAX / 2, "N", "particles (1 to 2^62)");
-    if (!err)
-        err = tsr_opts_add_int(o, "steps", &p->steps, 0, INT64_MAX, "T", "time steps (0 or more)");
-    if (!err)
-        err = tsr_opts_add_double(o, "dt", &p->dt, -HUGE_VAL, HUGE_VAL, "DT",
-                                  "time step, positive and finite, at least 1e-300; stable below "
-                                  "1 (a state that overflows stops the run, naming the step)");
-    if (!err)
-        err = tsr_opts_add_int(o, "seed", &p->seed, 0, INT64_MAX, "S",
-                               "seed of the initial radii, angles and angular velocities");
-    if (!err)
-        err = tsr_report_add_option(o, p->report);
-    if (!err)
-        err = tsr_opts_add_flag(o, "force", &p->force, "replace an existing --report file");
-    if (!err)
-        err = tsr_progress_add_options(o, &p->progress);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_opts_add_int(o, "particles", &p->n, 1, INT64_MAX / 2, "N", "particles (1 to 2^62)");
+    tsr_opts_add_int(o, "steps", &p->steps, 0, INT64_MAX, "T", "time steps (0 or more)");
+    tsr_opts_add_double(o, "dt", &p->dt, -HUGE_VAL, HUGE_VAL, "DT",
+                        "time step, positive and finite, at least 1e-300; stable below "
+                        "1 (a state that overflows stops the run, naming the step)");
+    tsr_opts_add_int(o, "seed", &p->seed, 0, INT64_MAX, "S",
+                     "seed of the initial radii, angles and angular velocities");
+    tsr_report_add_option(o, p->report);
+    tsr_opts_add_flag(o, "force", &p->force, "replace an existing --report file");
+    tsr_progress_add_options(o, &p->progress);
+    int err = tsr_opts_parse(o, argc, argv, done);
     if (!err)
         err = tsr_report_keep_options(ctx, o);
     snprintf(p->cmdline, sizeof p->cmdline, "%s", tsr_opts_command_line(o));

@@ -30,7 +30,8 @@ typedef struct tsr_domain_opts {
 void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width);
 
 /* Registers --grid --blocks --block-size --map --periodic --allow-idle --halo-width --plan
- * --verify-halo, writing into *o. Not collective. */
+ * --verify-halo, writing into *o. Returns tsr_opts_error(opts): a failure is also reported by
+ * tsr_opts_parse, so the result need not be checked. Not collective. */
 int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o);
 
 /* The handles of a domain; owned by it. halo is NULL in --plan mode. */

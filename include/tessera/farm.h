@@ -88,8 +88,8 @@ typedef struct tsr_farm_opts {
 /* Defaults: no tasks, guided chunks, abort on error, rank 0 works, progress auto. */
 void tsr_farm_opts_init(tsr_farm_opts *o);
 /* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue, --progress
- * auto|on|off and --quiet.
- * Not collective. */
+ * auto|on|off and --quiet. Returns tsr_opts_error(opts): a failure is also reported by
+ * tsr_opts_parse. Not collective. */
 int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o);
 
 /* Creates a farm; rank 0 validates the options (ntasks, chunk policy, window) and every rank

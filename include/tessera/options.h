@@ -18,12 +18,15 @@ typedef struct tsr_opts_s *tsr_opts;
 #define TSR_OPT_STRLEN 4096
 
 /* Creates an empty option table for a program; `summary` is the one-line description shown by
- * --help. --help and --version are always understood. Not collective. */
+ * --help. --help, --version and --options-file are always understood. Not collective. */
 int tsr_opts_create(tsr_ctx ctx, const char *summary, tsr_opts *opts);
 int tsr_opts_destroy(tsr_opts *opts);
 
 /* Each adder registers `--name` writing into *value, whose current content is the default shown
  * by --help. Values stay owned by the caller and must outlive tsr_opts_parse. Not collective.
+ * A failed registration (a name declared twice or reserved, no memory) returns its code and is
+ * also remembered by the table: tsr_opts_parse reports the first one, so a program may list its
+ * options as plain calls and check only the parse.
  * A numeric option's [min, max] is written once: --help shows it ("[between 0 and 0.5, default:
  * 0.1]"; bounds beyond +-INT64_MAX/2 or +-1e300 count as none, so "[>= 0, ...]"), and a value
  * outside it is refused with the same words ("--alpha -1: must be between 0 and 0.5"). A string
@@ -43,10 +46,27 @@ int tsr_opts_add_choice(tsr_opts o, const char *name, int *value, const char *co
 int tsr_opts_add_extents(tsr_opts o, const char *name, tsr_extents *value, const char *metavar,
                          const char *help);
 
-/* Parses argv on rank 0 and broadcasts every value. Unknown options, malformed values and
- * missing arguments give TSR_ERR_INPUT with a message naming the option, on every rank.
- * --help/--version print on rank 0 and set *done, as does nothing else. Collective. */
+/* Lets arguments after "--" through, for tsr_opts_rest; `metavar` ("FILE...") is shown by
+ * --help. Without it, anything after "--" is refused. Not collective. */
+int tsr_opts_allow_rest(tsr_opts o, const char *metavar);
+
+/* The first failed registration's code (0 if none). Not collective. */
+int tsr_opts_error(tsr_opts o);
+
+/* Parses on rank 0 and broadcasts every value. Options are read, later ones winning, from
+ * TESSERA_OPTIONS (split on blanks), then from each `--options-file FILE` of the command line
+ * (a regular file read by rank 0: "name value", "name = value", "--name value" or
+ * "--name=value" per line, a flag's name alone, '#' comments, blank lines; a value with blanks
+ * in "..." or '...'), then from argv. "--" ends the options. A failed registration, unknown
+ * options, malformed values, missing arguments and bad lines ("FILE:LINE: reason") give
+ * TSR_ERR_INPUT (or the registration's code) with a message naming the option, on every rank.
+ * --help/-h anywhere before "--" prints the help on rank 0 and sets *done, whatever else is
+ * wrong on the command line; --version likewise; nothing else sets *done. Collective. */
 int tsr_opts_parse(tsr_opts o, int argc, char **argv, bool *done);
+
+/* After tsr_opts_parse: the arguments after "--" (*argc may be 0), pointing into the argv given
+ * to the parse (the caller's). Only with tsr_opts_allow_rest. Not collective. */
+int tsr_opts_rest(tsr_opts o, int *argc, char ***argv);
 
 /* The command line as one string, for reports; owned by o. Not collective. */
 const char *tsr_opts_command_line(tsr_opts o);

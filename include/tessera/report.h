@@ -29,7 +29,8 @@ typedef struct tsr_progress_option {
 } tsr_progress_option;
 
 /* Registers --progress auto|on|off (default auto) and --quiet into *p, which must outlive
- * tsr_opts_parse. Not collective. */
+ * tsr_opts_parse. Returns tsr_opts_error(opts): a failure is also reported by tsr_opts_parse.
+ * Not collective. */
 int tsr_progress_add_options(tsr_opts opts, tsr_progress_option *p);
 /* The mode the parsed options ask for. Not collective. */
 tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p);

@@ -36,7 +36,8 @@ typedef struct tsr_run_opts {
 /* Defaults: no output, checkpoints off, directory "checkpoints", keep 2. */
 void tsr_run_opts_init(tsr_run_opts *o);
 /* Registers --output --output-every --input --checkpoint-every --checkpoint-seconds
- * --checkpoint-dir --checkpoint-keep --restart --force --debug. Not collective. */
+ * --checkpoint-dir --checkpoint-keep --restart --force --debug. Returns tsr_opts_error(opts): a
+ * failure is also reported by tsr_opts_parse, so the result need not be checked. Not collective. */
 int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o);
 
 /* Everything the loop needs; u is the state (read), v the scratch (written), swapped each step.

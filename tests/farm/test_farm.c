@@ -310,21 +310,16 @@ static int parse(tsr_ctx ctx, int argc, char **argv, args *a, bool *done) {
     tsr_farm_opts_init(&a->farm);
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Tests of the task farm.", &o));
-    int err = tsr_farm_add_options(o, &a->farm);
-    if (!err)
-        err = tsr_opts_add_flag(o, "fail-abort", &a->fail_abort,
-                                "40 tasks, task 17 fails; stop at the failure");
-    if (!err)
-        err = tsr_opts_add_flag(o, "fail-continue", &a->fail_continue,
-                                "40 tasks, tasks 3 and 17 fail; run the rest");
-    if (!err)
-        err = tsr_opts_add_int(o, "bench", &a->bench, 0, INT64_MAX, "N",
-                               "run N empty tasks and print the rate");
-    if (!err)
-        err = tsr_opts_add_int(o, "task-us", &a->task_us, 0, 10000000, "US",
-                               "--bench: each task sleeps this long (every third 3x)");
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, done);
+    tsr_farm_add_options(o, &a->farm);
+    tsr_opts_add_flag(o, "fail-abort", &a->fail_abort,
+                      "40 tasks, task 17 fails; stop at the failure");
+    tsr_opts_add_flag(o, "fail-continue", &a->fail_continue,
+                      "40 tasks, tasks 3 and 17 fail; run the rest");
+    tsr_opts_add_int(o, "bench", &a->bench, 0, INT64_MAX, "N",
+                     "run N empty tasks and print the rate");
+    tsr_opts_add_int(o, "task-us", &a->task_us, 0, 10000000, "US",
+                     "--bench: each task sleeps this long (every third 3x)");
+    int err = tsr_opts_parse(o, argc, argv, done);
     tsr_opts_destroy(&o);
     return err;
 }

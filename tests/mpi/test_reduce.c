@@ -40,9 +40,8 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_opts o = NULL;
     bool done = false;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Reduction determinism test.", &o));
-    int err = tsr_domain_add_options(o, &dopts);
-    if (!err)
-        err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_domain_add_options(o, &dopts);
+    int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
     if (done)
