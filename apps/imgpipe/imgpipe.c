@@ -475,29 +475,8 @@ static int check_output(tsr_ctx ctx, const imgpipe *ip, int64_t nframes) {
     return err;
 }
 
-/* True when the command line gives --name an explicitly empty value ("--name ''" or
- * "--name="): the option table alone cannot tell that from the option not given. */
-static bool empty_value_given(int argc, char **argv, const char *name) {
-    size_t len = strlen(name);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
-            continue;
-        if ((a[2 + len] == '=' && a[3 + len] == '\0') ||
-            (a[2 + len] == '\0' && i + 1 < argc && argv[i + 1][0] == '\0'))
-            return true;
-    }
-    return false;
-}
-
 /* Rank 0: every check of the options, the input scan and the outputs, before any frame. */
-static int check(tsr_ctx ctx, imgpipe *ip, int argc, char **argv) {
-    static const char *const paths[] = {"input", "output", "report"};
-    for (int i = 0; i < 3; i++)
-        TSR_CHECK(ctx, !empty_value_given(argc, argv, paths[i]), TSR_ERR_INPUT, "--%s: empty path",
-                  paths[i]);
+static int check(tsr_ctx ctx, imgpipe *ip) {
     TSR_CHECK(ctx, !(ip->input[0] && ip->frames > 0), TSR_ERR_INPUT,
               "--input and --frames exclude each other: give one");
     TSR_CHECK(ctx, ip->input[0] || ip->frames > 0, TSR_ERR_INPUT,
@@ -568,7 +547,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
     if (*done)
         return TSR_SUCCESS;
     ip->ctx = ctx;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, ip, argc, argv) : TSR_SUCCESS;
+    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, ip) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Rank 0 scanned the input: everyone needs the item sizes. */
     int64_t sizes[3] = {ip->max_pixels, ip->max_bytes, ip->input[0] ? ip->nfiles : ip->frames};

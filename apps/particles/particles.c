@@ -160,29 +160,11 @@ static int check_finite(tsr_ctx ctx, const particles *p, int64_t done) {
     return tsr_ctx_agree(ctx, err);
 }
 
-/* True when the command line gives --name an explicitly empty value ("--name ''" or
- * "--name="): the option table alone cannot tell that from the option not given. */
-static bool empty_value_given(int argc, char **argv, const char *name) {
-    size_t len = strlen(name);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
-            continue;
-        if ((a[2 + len] == '=' && a[3 + len] == '\0') ||
-            (a[2 + len] == '\0' && i + 1 < argc && argv[i + 1][0] == '\0'))
-            return true;
-    }
-    return false;
-}
-
 /* Rank 0: the values make sense and the report can be written, before anything runs. */
-static int check(tsr_ctx ctx, const particles *p, int argc, char **argv) {
+static int check(tsr_ctx ctx, const particles *p) {
     TSR_CHECK(ctx, p->dt > 0 && isfinite(p->dt), TSR_ERR_INPUT,
               "--dt %g: must be positive and finite", p->dt);
     TSR_CHECK(ctx, p->dt >= MIN_DT, TSR_ERR_INPUT, "--dt %g: must be at least %g", p->dt, MIN_DT);
-    TSR_CHECK(ctx, !empty_value_given(argc, argv, "report"), TSR_ERR_INPUT, "--report: empty path");
     if (p->report[0])
         TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", p->report, p->force));
     return TSR_SUCCESS;
@@ -218,7 +200,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
     TSR_CALL(ctx, err);
     if (*done)
         return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, p, argc, argv) : TSR_SUCCESS;
+    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, p) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }

@@ -259,13 +259,14 @@ def signalled_chain(c):
     # Steps for about 4 s of work at the speed measured now:
     # long enough that the signal lands mid-run, short enough to stay cheap. The job is
     # signalled once its output shows it stepping (the app handles SIGUSR1 from its first step
-    # on, and prints a progress line after 1 s). A job that finished all the same (the machine
+    # on, and with --progress on prints a progress line after 1 s even into a file). A job that finished all the same (the machine
     # got faster) is tried once more with 4x the steps.
     grid = "256x256"
     _, secs = reference(2000, grid)
     steps = int(min(max(4.0 / max(secs, 1e-3) * 2000, 5000), 1000000))
     for attempt in range(2):
-        extra = {"TESSERA_GRID": grid, "TESSERA_STEPS": str(steps), "TESSERA_CKPT_SECONDS": "0"}
+        extra = {"TESSERA_GRID": grid, "TESSERA_STEPS": str(steps), "TESSERA_CKPT_SECONDS": "0",
+                 "TESSERA_ARGS": "--progress on"}
         first, err = c.sbatch("heat-checkpoint.sbatch", ["-n", "2", "--time=10"], extra)
         if not check(first is not None, "sbatch -n 2 heat-checkpoint.sbatch (%s, %d steps): job %s%s"
                      % (grid, steps, first, "" if first else ": " + err)):
