@@ -54,22 +54,23 @@ int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max) {
     return n;
 }
 
-/* Rank 0: deletes this run's checkpoints but the newest `keep`; other runs' files are never
- * touched, whatever their age. */
+/* Rank 0: deletes this run's checkpoints but the newest `keep`; other runs' files, and files
+ * without a run identity, are never touched, whatever their age. */
 static void prune(const char *dir, int64_t keep, const char *run_id) {
     int64_t n = tsr__checkpoint_scan(dir, NULL, 0);
-    if (n <= keep)
+    if (n <= keep || !run_id || !*run_id)
         return;
     int64_t *steps = malloc(sizeof *steps * (size_t)n);
     if (!steps)
         return;
-    n = tsr__checkpoint_scan(dir, steps, n);
+    int64_t m = tsr__checkpoint_scan(dir, steps, n);
+    n = m < n ? m : n; /* the directory may have grown meanwhile */
     int64_t mine = 0;
     for (int64_t i = 0; i < n; i++) {
         char path[TSR_PATH_MAX], id[32];
         tsr__checkpoint_path(dir, steps[i], path, sizeof path);
         tsr__h5_run_id(path, id, sizeof id);
-        if (strcmp(id, run_id ? run_id : "") != 0)
+        if (strcmp(id, run_id) != 0)
             continue;
         if (++mine > keep)
             unlink(path);
@@ -88,19 +89,29 @@ static void test_delay(void) {
 
 int tsr_checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
                          const tsr_io_meta *meta, char *path, int len) {
+    TSR_CALL(fields[0]->ctx,
+             tsr__checkpoint_write(dir, keep, fields, nfields, meta, false, path, len));
+    return TSR_SUCCESS;
+}
+
+int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
+                          const tsr_io_meta *meta, bool force, char *path, int len) {
     tsr_ctx ctx = fields[0]->ctx;
+    TSR_CHECK(ctx, dir && strlen(dir) < TSR_PATH_MAX - 32, TSR_ERR_ARG,
+              "a checkpoint directory needs a name of 1 to %d characters", TSR_PATH_MAX - 33);
     char final[TSR_PATH_MAX];
     tsr__checkpoint_path(dir, meta ? meta->step : 0, final, sizeof final);
     const char *id = meta && meta->run_id ? meta->run_id : "";
     int err = TSR_SUCCESS, replace = 0;
     if (ctx->rank == 0) {
         err = tsr_dir_prepare(ctx, "checkpoint directory", dir);
-        /* The same step of this same run (a restart from an older checkpoint) is replaced;
-         * another run's checkpoint never is. */
+        /* The same step of this same run (a restart from an older checkpoint) is replaced, as is
+         * a damaged file (--restart latest skipped it) or, with force, another run's; otherwise
+         * another run's checkpoint never is. The replacement is the atomic rename itself. */
         char other[32];
         if (!err && access(final, F_OK) == 0) {
-            tsr__h5_run_id(final, other, sizeof other);
-            replace = strcmp(other, id) == 0;
+            bool readable = tsr__h5_run_id(final, other, sizeof other);
+            replace = force || !readable || (*id && strcmp(other, id) == 0);
             if (!replace)
                 err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
                                     "'%s' belongs to another run; not replacing it", final);
@@ -147,7 +158,8 @@ static int resolve_root(tsr_ctx ctx, const char *dir, const char *which, char *p
     TSR_CHECK(ctx, n > 0, TSR_ERR_INPUT, "no checkpoint in '%s' to restart from", dir);
     int64_t *steps = malloc(sizeof *steps * (size_t)n);
     TSR_CHECK(ctx, steps, TSR_ERR_MEMORY, "cannot list checkpoints");
-    n = tsr__checkpoint_scan(dir, steps, n);
+    int64_t m = tsr__checkpoint_scan(dir, steps, n);
+    n = m < n ? m : n; /* the directory may have grown meanwhile */
     /* The newest that can be read: a damaged newest one falls back to the one before. */
     char first[TSR_PATH_MAX] = "", why[TSR_MSG_LEN] = "";
     for (int64_t i = 0; i < n; i++) {

@@ -140,6 +140,7 @@ bool tsr__h5_attr_read(hid_t loc, const char *name, hid_t type, int n, void *v) 
 }
 
 int tsr__h5_open_serial(tsr_ctx ctx, const char *what, const char *path, hid_t *file) {
+    tsr__h5_quiet();
     TSR_CALL(ctx, tsr_file_check_input(ctx, what, path));
     /* HDF5 writers hold an exclusive flock on their file: say so, rather than call the file
      * corrupt. */
@@ -182,13 +183,15 @@ int tsr__h5_read_meta(tsr_ctx ctx, const tsr__layout *lay, const char *path, tsr
     return TSR_SUCCESS;
 }
 
-void tsr__h5_run_id(const char *path, char *id, int len) {
+bool tsr__h5_run_id(const char *path, char *id, int len) {
     id[0] = '\0';
+    tsr__h5_quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return;
+        return false;
     tsr__h5_attr_read_string(f, "run_id", id, len);
     H5Fclose(f);
+    return true;
 }
 
 int tsr__h5_file_dims(const tsr__layout *lay, hsize_t dims[3]) {

@@ -42,8 +42,9 @@ typedef struct tsr__file_meta {
 /* Rank 0: reads a tessera file's metadata and checks that its grid is lay's. TSR_ERR_INPUT. */
 int tsr__h5_read_meta(tsr_ctx ctx, const tsr__layout *lay, const char *path, tsr__file_meta *m);
 
-/* Rank 0: the run identity recorded in a file ("" when it has none or cannot be read). */
-void tsr__h5_run_id(const char *path, char *id, int len);
+/* Rank 0: the run identity recorded in a file ("" when it has none). False when the file cannot
+ * be opened as HDF5 at all. */
+bool tsr__h5_run_id(const char *path, char *id, int len);
 
 /* File-space shape, slowest first: (NZ, NY, NX) for 3D. Returns the rank. */
 int tsr__h5_file_dims(const tsr__layout *lay, hsize_t dims[3]);

@@ -1,5 +1,5 @@
-/* Parallel HDF5 I/O: fields written as rank 0's HDF5 layout plus collective MPI-IO of the raw
- * data written by every rank into place, read with collective hyperslabs; XDMF series. */
+/* HDF5 files of fields: rank 0 lays a file out, every rank writes its blocks' cells into place
+ * and reads them back with its own read-only open; XDMF series. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -110,6 +110,8 @@ static int copy_extents(const char *from, int fd) {
                 ssize_t w = pwrite(fd, buf + done, (size_t)(r - done), at + done);
                 if (w < 0 && errno != EINTR)
                     e = errno;
+                else if (w == 0)
+                    e = EIO; /* no progress: never loop on it */
                 else if (w > 0)
                     done += w;
             }
@@ -197,6 +199,7 @@ static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const t
 static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
                            const tsr_io_meta *meta, int64_t *offsets, char *why, size_t len) {
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
+    errno = 0; /* the reason reported is HDF5's, or an errno set by this write */
     hid_t file = H5Fcreate(scratch, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
         tsr__h5_reason(why, len);
@@ -248,7 +251,7 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
         unlink(scratch);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     e = fd < 0 ? errno : copy_extents(scratch, fd);
     if (fd >= 0 && close(fd) != 0 && !e)
         e = errno;
@@ -405,7 +408,9 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     char tmp[TSR_PATH_MAX + 8];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
     int64_t offsets[64];
-    double bytes = 65536;
+    /* The fields, the coordinate scales and room for the metadata. */
+    const tsr__layout *lay = &fields[0]->map->decomp->lay;
+    double bytes = 65536 + 8.0 * (double)(lay->n[0] + lay->n[1] + lay->n[2]);
     for (int k = 0; k < nfields; k++)
         bytes += 8.0 * (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(fields[k]->map)));
     double t0 = tsr_wtime();
@@ -564,6 +569,7 @@ int tsr_io_read(tsr_field f, const char *path, const char *dataset) {
      * MPI's MPI_File_open overflows a buffer on paths of about 250 characters, and its default
      * component was seen to drop I/O errors. */
     double t0 = tsr_wtime();
+    errno = 0;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = file >= 0 ? H5Dopen2(file, dataset, H5P_DEFAULT) : H5I_INVALID_HID;
     if (ds < 0 || !read_blocks(f, ds)) {

@@ -18,6 +18,11 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
  * receives "(x, y)". Collective. */
 int tsr__io_check_finite(tsr_field f, int code, const char *what, char *where, size_t len);
 
+/* tsr_checkpoint_write that, with force, also replaces another run's checkpoint at the same step
+ * (atomically: the old file stays until the new one is complete). Collective. */
+int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
+                          const tsr_io_meta *meta, bool force, char *path, int len);
+
 /* Rank 0: the steps of the complete checkpoints (ckpt_<step>.h5) in dir, newest first, at most
  * max of them; returns how many there are in all (-1 if dir cannot be read). */
 int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max);

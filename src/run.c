@@ -129,6 +129,8 @@ static int check_series(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fr
 /* Rank 0: a fresh run refuses a checkpoint directory holding another run's checkpoints, which a
  * later --restart latest would confuse with its own. */
 static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) {
+    TSR_CHECK(ctx, strlen(o->checkpoint_dir) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
+              "--checkpoint-dir: longer than %d characters", TSR_PATH_MAX - 33);
     TSR_CALL(ctx, tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir));
     if (!fresh || o->force)
         return TSR_SUCCESS;
@@ -312,13 +314,22 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     /* tsr_run_load checked that existing files of the series may go: --force, or this run's own
      * files from before a restart. */
     TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force || o->restart[0]));
-    TSR_CALL(ctx, series_add(sr, path, step, meta.time, ctx));
+    /* Only rank 0 writes the .xmf, so only rank 0 keeps the series; its failure is agreed
+     * before the collective XDMF call. */
     const char *names[1] = {r->u->name};
-    const char **files = malloc(sizeof *files * (size_t)sr->n);
-    TSR_CHECK(ctx, files, TSR_ERR_MEMORY, "cannot allocate the XDMF file list");
-    for (int i = 0; i < sr->n; i++)
-        files[i] = sr->files[i];
-    int err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, &r->meta);
+    const char **files = NULL;
+    int err = ctx->rank == 0 ? series_add(sr, path, step, meta.time, ctx) : TSR_SUCCESS;
+    if (!err && ctx->rank == 0) {
+        files = malloc(sizeof *files * (size_t)sr->n);
+        if (!files)
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "cannot allocate the XDMF file list");
+        for (int i = 0; files && i < sr->n; i++)
+            files[i] = sr->files[i];
+    }
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, &r->meta);
     free(files);
     TSR_CALL(ctx, err);
     return TSR_SUCCESS;
@@ -357,19 +368,12 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
         if (err)
             ctx->err_code = err = TSR_ERR_IO; /* found during the run */
     }
-    /* With --force a run may share a directory with another run's checkpoints: one at the same
-     * step is replaced (the start-up message said so). */
-    if (!err && ctx->rank == 0 && o->force) {
-        char at[TSR_PATH_MAX], id[32];
-        tsr__checkpoint_path(o->checkpoint_dir, step, at, sizeof at);
-        tsr__h5_run_id(at, id, sizeof id);
-        if (access(at, F_OK) == 0 && strcmp(id, r->run_id) != 0)
-            unlink(at);
-    }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     double t0 = tsr_wtime();
-    TSR_CALL(ctx, tsr_checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta, path,
-                                       len));
+    /* With --force a run may share a directory with another run's checkpoints: one at the same
+     * step is replaced (the start-up message said so), atomically. */
+    TSR_CALL(ctx, tsr__checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta,
+                                        o->force, path, len));
     double secs = tsr_wtime() - t0;
     double mib = (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(r->u->map))) * 8.0 /
                  (1024.0 * 1024.0);
@@ -386,12 +390,13 @@ static int64_t next_multiple(int64_t s, int64_t every) {
  * STEP on, to check that one rank's failure ends the run on every rank. */
 static int64_t failing_step(tsr_ctx ctx, bool *here) {
     const char *v = getenv("TESSERA_TEST_KERNEL_FAIL");
-    long long rank = -1, step = -1;
-    *here = false;
-    if (!v || sscanf(v, "%lld:%lld", &rank, &step) != 2 || step < 0)
-        return -1;
-    *here = rank == ctx->rank;
-    return step;
+    long long hook[2] = {-1, -1}; /* rank, step: rank 0's reading, so every rank cuts alike */
+    if (ctx->rank == 0 && (!v || sscanf(v, "%lld:%lld", &hook[0], &hook[1]) != 2 || hook[1] < 0))
+        hook[0] = hook[1] = -1;
+    if (MPI_Bcast(hook, 2, MPI_LONG_LONG, 0, ctx->comm) != MPI_SUCCESS)
+        hook[0] = hook[1] = -1;
+    *here = hook[0] == ctx->rank;
+    return hook[1];
 }
 
 static int failing_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
@@ -429,7 +434,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     double check_time = tsr_wtime();
     int err = TSR_SUCCESS, stopped = 0;
     if (o->output[0] && start > 0)
-        err = seed_series(r, o, &sr, start);
+        err = tsr_ctx_agree(ctx, seed_series(r, o, &sr, start)); /* rank 0's list */
     else if (o->output[0] && o->output_every > 0)
         err = write_output(r, o, &sr, start);
     for (int64_t s = start; !err && s < r->steps;) {

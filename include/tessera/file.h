@@ -40,9 +40,10 @@ int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const c
 void tsr_file_tmp_name(const char *path, char *tmp, size_t len);
 
 /* Publishes a complete temporary file under its final name: syncs it to disk, then renames it.
- * Without `force` an existing file is never replaced (the rename fails atomically, so two
- * writers cannot race). On failure the temporary file is removed and TSR_ERR_IO names the file
- * and the system's reason. Not collective. */
+ * Without `force` an existing file is never replaced, even one that appeared while this one was
+ * being written (the rename itself refuses). The temporary name is fixed, so two writers of the
+ * same path must not run at once (runs lock their outputs for that). On failure the temporary file
+ * is removed and TSR_ERR_IO names the file and the system's reason. Not collective. */
 int tsr_file_publish(tsr_ctx ctx, const char *tmp, const char *path, bool force);
 
 /* A file written by one process (PNG, JSON, XDMF): fp writes to the temporary name. */

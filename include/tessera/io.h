@@ -1,4 +1,5 @@
-/* Parallel HDF5: fields as global datasets in natural order, XDMF series, checkpoints. */
+/* HDF5 files of fields (global datasets in natural order, written and read by every rank for its
+ * own blocks), XDMF series, checkpoints. */
 #ifndef TESSERA_IO_H
 #define TESSERA_IO_H
 
@@ -25,7 +26,8 @@ typedef struct tsr_io_meta {
 } tsr_io_meta;
 
 /* Writes fields (all on one map) into one HDF5 file: /fields/<name>, float64, shape (NX), (NY, NX)
- * or (NZ, NY, NX), each rank writing its blocks' hyperslabs with collective MPI-IO. Root
+ * or (NZ, NY, NX), with x, y, z cell-centre coordinates as dimension scales. Rank 0 lays the file
+ * out; each rank writes its blocks' cells into place with positioned writes. Root
  * attributes: grid size (x, y, z order), periodicity, step, time, blocks, map, ranks, app,
  * tessera version, command line, run options, run id. The file is written as "<path>.tmp" and
  * renamed only once complete on every rank; an existing file is never replaced unless

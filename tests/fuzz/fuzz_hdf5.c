@@ -68,9 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     int64_t step = -1;
     double time = 0;
-    char run_options[256];
+    char run_options[256], run_id[32];
     err = tsr_checkpoint_read(path, "fuzz-hdf5", &field, 1, &step, &time, run_options,
-                              (int)sizeof run_options);
+                              (int)sizeof run_options, run_id, (int)sizeof run_id);
     if (err) {
         FUZZ_REQUIRE(err == TSR_ERR_IO || err == TSR_ERR_INPUT);
         FUZZ_REQUIRE(tsr_ctx_error_message(ctx)[0] != '\0');
