@@ -291,8 +291,13 @@ def fill(path):
 # ---------------------------------------------------------------- shim (no root)
 
 def shim(fault_dir, after=0, err="EIO"):
-    return {"LD_PRELOAD": BIN["shim"], "TSR_FAULT_DIR": os.path.abspath(fault_dir),
-            "TSR_FAULT_AFTER": str(after), "TSR_FAULT_ERRNO": err}
+    env = {"LD_PRELOAD": BIN["shim"], "TSR_FAULT_DIR": os.path.abspath(fault_dir),
+           "TSR_FAULT_AFTER": str(after), "TSR_FAULT_ERRNO": err}
+    # In a sanitizer build ASan wants to come first among the loaded libraries; the shim only
+    # wraps write calls and passes them on (to ASan's wrappers, then libc), so let it be first.
+    if os.environ.get("ASAN_OPTIONS") is not None:
+        env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+    return env
 
 
 # ================================================================ cases
