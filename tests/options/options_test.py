@@ -7,6 +7,7 @@ options); a failing case must print its message exactly once and exit with statu
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -55,9 +56,10 @@ class Case:
 
 
 def grid_of(out):
-    for line in out.splitlines():
-        if line.startswith("plan: grid "):
-            return line.split()[2]
+    # stderr is merged into stdout: a warning may land in the middle of the plan line.
+    m = re.search(r"plan: grid (\S+)", out)
+    if m:
+        return m.group(1)
     raise AssertionError("no plan line in:\n" + out)
 
 
