@@ -154,6 +154,15 @@ static bool checkpointing(const tsr_run_opts *o) {
            strcmp(o->restart, "latest") == 0;
 }
 
+/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
+static int lock_checkpoint_dir(tsr_run *r, const tsr_run_opts *o) {
+    char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
+    snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
+    snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
+    TSR_CALL(r->u->ctx, tsr_lock_acquire(r->u->ctx, what, lock, &r->checkpoint_lock));
+    return TSR_SUCCESS;
+}
+
 /* Rank 0: every path of the run, checked and locked before anything is computed. */
 static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
     tsr_ctx ctx = r->u->ctx;
@@ -166,16 +175,13 @@ static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool f
     }
     if (checkpointing(o)) {
         TSR_CALL(ctx, check_checkpoint_dir(ctx, o, fresh));
-        char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
-        snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
-        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, &r->checkpoint_lock));
+        TSR_CALL(ctx, lock_checkpoint_dir(r, o));
     }
     return TSR_SUCCESS;
 }
 
 /* Rank 0: the checkpoint to restart from, its step and its run identity. */
-static int restart_root(tsr_run *r, const tsr_run_opts *o, char *path, int64_t *step) {
+static int restart_root(tsr_run *r, const char *path, int64_t *step) {
     tsr_ctx ctx = r->u->ctx;
     tsr__file_meta m;
     memset(&m, 0, sizeof m);
@@ -183,7 +189,6 @@ static int restart_root(tsr_run *r, const tsr_run_opts *o, char *path, int64_t *
     *step = m.step;
     if (m.run_id[0])
         snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
-    (void)o;
     return TSR_SUCCESS;
 }
 
@@ -207,7 +212,7 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
     if (ctx->rank == 0) {
         tsr_run_id_new(r->run_id);
         if (o->restart[0])
-            err = restart_root(r, o, path, &from);
+            err = restart_root(r, path, &from);
         if (!err)
             err = prepare_paths(r, o, from, !o->restart[0]);
     }
@@ -359,12 +364,9 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     /* Checkpoints not asked for at start (a signal's) lock the directory now. */
     int err = TSR_SUCCESS;
     if (ctx->rank == 0 && r->checkpoint_lock.fd < 0) {
-        char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
-        snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
         err = tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir);
         if (!err)
-            err = tsr_lock_acquire(ctx, what, lock, &r->checkpoint_lock);
+            err = lock_checkpoint_dir(r, o);
         if (err)
             ctx->err_code = err = TSR_ERR_IO; /* found during the run */
     }
