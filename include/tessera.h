@@ -11,6 +11,7 @@
 #include "tessera/map.h"
 #include "tessera/field.h"
 #include "tessera/halo.h"
+#include "tessera/remap.h"
 #include "tessera/sweep.h"
 #include "tessera/reduce.h"
 #include "tessera/image.h"

@@ -99,6 +99,8 @@ static int field_alloc(tsr_field f) {
         int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);
         TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total, &f->storage[i]));
         b->data = f->storage[i] + front + wz * b->sz + wy * b->sy;
+        b->ncomp = f->ncomp;
+        b->sc = (ptrdiff_t)total;
     }
     /* First touch with the sweep's tiling and static schedule. */
     tsr__tile *tiles = NULL;
@@ -135,6 +137,7 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
         f->ctx = ctx;
         f->map = map;
         f->width = width;
+        f->ncomp = 1;
         f->nblocks = map->nlocal;
         snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
         err = field_alloc(f);

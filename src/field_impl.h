@@ -11,6 +11,7 @@ struct tsr_field_s {
     tsr_ctx ctx;
     tsr_map map;
     int width;
+    int ncomp; /* components per cell */
     char name[64];
     char long_name[128]; /* "" when not set */
     char units[64];

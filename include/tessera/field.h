@@ -13,9 +13,10 @@ extern "C" {
 
 typedef struct tsr_field_s *tsr_field;
 
-/* A view of one block of a field. data points at owned cell (0,0,0); cell (x,y,z) of the block,
- * with -width <= x < n[0] + width in active dimensions, is data[x + y*sy + z*sz]. The memory
- * stays owned by the field. */
+/* A view of one block of a field. data points at owned cell (0,0,0) of component 0; cell (x,y,z)
+ * of the block, with -width <= x < n[0] + width in active dimensions, is data[x + y*sy + z*sz].
+ * A field of ncomp components stores them one after another (structure of arrays): component c
+ * of that cell is data[x + y*sy + z*sz + c*sc]. The memory stays owned by the field. */
 typedef struct tsr_block {
     int64_t id;              /* global block id */
     int64_t lo[TSR_MAX_DIM]; /* global coordinates of owned cell (0,0,0) */
@@ -24,12 +25,18 @@ typedef struct tsr_block {
     int width;    /* ghost width in each active dimension */
     ptrdiff_t sy; /* stride between rows (y) */
     ptrdiff_t sz; /* stride between planes (z) */
+    int ncomp;    /* components per cell (1 for a scalar field) */
+    ptrdiff_t sc; /* stride between components */
     double *data;
 } tsr_block;
 
 /* The cell (x, y, z) of a block view, in block-local coordinates. */
 #define TSR_AT(b, x, y, z)                                                                         \
     ((b)->data[(ptrdiff_t)(x) + (ptrdiff_t)(y) * (b)->sy + (ptrdiff_t)(z) * (b)->sz])
+/* Component c of cell (x, y, z). */
+#define TSR_ATC(b, x, y, z, c)                                                                     \
+    ((b)->data[(ptrdiff_t)(x) + (ptrdiff_t)(y) * (b)->sy + (ptrdiff_t)(z) * (b)->sz +              \
+               (ptrdiff_t)(c) * (b)->sc])
 
 /* Allocates a field on the map's local blocks with ghost width `width` (>= 1). Arrays are 64-byte
  * aligned with owned rows starting on a 64-byte boundary, zeroed (ghosts included) by the OpenMP
