@@ -122,7 +122,7 @@ static int field_alloc(tsr_field f) {
     return TSR_SUCCESS;
 }
 
-int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field) {
+static int field_create(tsr_map map, int width, int ncomp, const char *name, tsr_field *field) {
     tsr_ctx ctx = map->ctx;
     *field = NULL;
     int err = TSR_SUCCESS;
@@ -137,7 +137,7 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
         f->ctx = ctx;
         f->map = map;
         f->width = width;
-        f->ncomp = 1;
+        f->ncomp = ncomp;
         f->nblocks = map->nlocal;
         snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
         err = field_alloc(f);
@@ -148,6 +148,18 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
     }
     *field = f;
+    return TSR_SUCCESS;
+}
+
+int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field) {
+    TSR_CALL(map->ctx, field_create(map, width, 1, name, field));
+    return TSR_SUCCESS;
+}
+
+int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field) {
+    TSR_CALL(map->ctx, field_create(map, like->width, like->ncomp, like->name, field));
+    snprintf((*field)->long_name, sizeof(*field)->long_name, "%s", like->long_name);
+    snprintf((*field)->units, sizeof(*field)->units, "%s", like->units);
     return TSR_SUCCESS;
 }
 

@@ -31,6 +31,9 @@ typedef struct tsr__tile {
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
 
+/* A field on `map` with the width, components, name and description of `like`. Collective. */
+int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field);
+
 /* Index of block id in a map's sorted local list, or -1. */
 int64_t tsr__local_index(tsr_map m, int64_t id);
 
