@@ -775,6 +775,7 @@ static void xml_text(FILE *out, const char *s) {
 static void xdmf_ncomp(tsr_field like, const char *xmf, const char *file, int nfields,
                        const char *const *names, int *ncomp) {
     int nd = like->map->decomp->lay.ndim;
+    tsr__h5_quiet();
     for (int k = 0; k < nfields; k++)
         ncomp[k] = strcmp(names[k], like->name) == 0 ? like->ncomp : 1;
     char path[2 * TSR_PATH_MAX + 8];

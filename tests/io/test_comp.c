@@ -55,6 +55,28 @@ static int64_t visit(tsr_field v, tsr_field p, const int64_t *n, bool check, int
     return bad;
 }
 
+/* The API's refusals: a component count out of range, component names missing or repeated.
+ * Each is reported and cleared; the field stays usable. */
+static int check_api(tsr_ctx ctx, tsr_map map, tsr_field v) {
+    tsr_field bad = NULL;
+    int e0 = tsr_field_create_comp(map, 1, 0, "bad", &bad);
+    tsr_ctx_error_clear(ctx);
+    int e1 = tsr_field_create_comp(map, 1, TSR_FIELD_MAX_COMP + 1, "bad", &bad);
+    tsr_ctx_error_clear(ctx);
+    int e2 = tsr_field_ncomp(v) >= 2
+                 ? tsr_field_set_component_names(v, (const char *const[]){"a", "a", "b", "c", "d"})
+                 : TSR_ERR_ARG;
+    tsr_ctx_error_clear(ctx);
+    const char *none[TSR_FIELD_MAX_COMP] = {"only"};
+    int e3 = tsr_field_ncomp(v) >= 2 ? tsr_field_set_component_names(v, none) : TSR_ERR_ARG;
+    tsr_ctx_error_clear(ctx);
+    TSR_CHECK(
+        ctx,
+        e0 == TSR_ERR_ARG && e1 == TSR_ERR_ARG && e2 == TSR_ERR_ARG && e3 == TSR_ERR_ARG && !bad,
+        TSR_ERR_VERIFY, "bad component counts or names accepted (%d %d %d %d)", e0, e1, e2, e3);
+    return TSR_SUCCESS;
+}
+
 static int write_all(tsr_ctx ctx, tsr_field *fs, const char *prefix, const tsr_io_meta *meta) {
     char h5[TSR_OPT_STRLEN + 16], xmf[TSR_OPT_STRLEN + 16], dir[TSR_OPT_STRLEN + 16];
     snprintf(h5, sizeof h5, "%s.h5", prefix);
@@ -98,6 +120,8 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     err = tsr_field_create_comp(dom.map, 1, (int)ncomp, "velocity", &fs[0]);
     if (!err)
         err = tsr_field_create(dom.map, 1, "p", &fs[1]);
+    if (!err)
+        err = check_api(ctx, dom.map, fs[0]);
     if (!err && ncomp == 3)
         err = tsr_field_set_component_names(fs[0], (const char *const[]){"vx", "vy", "vz"});
     if (!err)
