@@ -84,6 +84,9 @@ def scenario_roundtrip():
          [(1, []), (3, ["--blocks", "3x1x2"])]),
         ([41], 2, (2, ["--blocks", "5"]), [(3, [])]),
         ([19, 9], 5, (2, ["--blocks", "3x2"]), [(1, ["--blocks", "2x2", "--map", "sfc"])]),
+        # More rows than the 1 MiB pack buffer holds, and one row longer than it.
+        ([300, 300], 3, (1, []), [(2, ["--blocks", "3x3"])]),
+        ([50000], 3, (1, []), [(3, ["--blocks", "7"])]),
     ]
     for grid, nc, (wn, wargs), reads in cases:
         base = ["--grid", GX(grid), "--ncomp", str(nc)]
