@@ -11,8 +11,8 @@
   xarray       named dimensions (y, x, component), coordinates, attributes, values
   paraview     pvpython shows a 3-vector (AttributeType Vector) and a 2-component array
                (Matrix) with the right values
-  bad-files    a file of 3 components read into 2, or a scalar dataset into a vector: one
-               message, status 2 on every rank
+  bad-files    a file of 3 components read into 2, a scalar dataset into a vector, a NaN in one
+               component: one message, status 2 on every rank; a PNG of a vector refused
 
 Runs with Debian's python3 (h5py, xarray, h5netcdf). Prints "N passed, N failed"; exits 1 on any
 failure.
@@ -223,6 +223,10 @@ def scenario_bad_files():
         f["fields/velocity"][3, 4, 2] = float("nan")
     must_fail(base + ["--read", "nan.h5"],
               "holds a non-finite value (nan) in cell (4, 3) (component 2) of field 'velocity'")
+    # A PNG shows one value per cell: refused (a program's error, status 1), nothing written.
+    must_fail(base + ["--png", "v.png"], "field 'velocity' has 3 components; a PNG shows a field "
+              "of one", status=1)
+    check(not os.path.exists("v.png"), "no v.png written")
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,

@@ -4,6 +4,7 @@
  *   test_comp --write PREFIX   PREFIX.h5, PREFIX.xmf (one step) and PREFIX_ck/ckpt_000007.h5
  *   test_comp --read FILE      reads /fields/velocity and /fields/p of FILE and checks them
  *   test_comp --restart FILE   restores both fields with tsr_checkpoint_read and checks them
+ *   test_comp --png FILE       asks for a PNG of velocity (refused for more than one component)
  * Element (cell i, component c) of velocity, i in natural order, holds (i*ncomp + c)/8 - 7: the
  * value of element i*ncomp + c of its dataset in C order. p holds i/2 + 1. Prints
  * "checked N values" on success; a wrong value is TSR_ERR_VERIFY. */
@@ -98,7 +99,8 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_extents grid = {.ndim = 2, .n = {23, 17, 1}};
     tsr_domain_opts dopts;
     tsr_domain_opts_init(&dopts, &grid, 1);
-    char wr[TSR_OPT_STRLEN] = "", rd[TSR_OPT_STRLEN] = "", rs[TSR_OPT_STRLEN] = "";
+    char wr[TSR_OPT_STRLEN] = "", rd[TSR_OPT_STRLEN] = "", rs[TSR_OPT_STRLEN] = "",
+         png[TSR_OPT_STRLEN] = "";
     int64_t ncomp = 3;
     tsr_opts o = NULL;
     bool done = false;
@@ -108,6 +110,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_opts_add_string(o, "write", wr, "PREFIX", "write PREFIX.h5, .xmf and a checkpoint");
     tsr_opts_add_string(o, "read", rd, "FILE", "read FILE and check it");
     tsr_opts_add_string(o, "restart", rs, "FILE", "restore a checkpoint and check it");
+    tsr_opts_add_string(o, "png", png, "FILE", "write a PNG of velocity");
     int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
@@ -127,7 +130,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     if (!err)
         err = tsr_field_set_info(fs[0], "flow velocity", "m/s");
     tsr_io_meta meta = {.app = "test_comp", .step = 7, .time = 0.75, .run_id = "comp-test"};
-    if (!err && wr[0]) {
+    if (!err && png[0]) {
+        visit(fs[0], fs[1], n, false, &count);
+        err = tsr_field_write_png(fs[0], png, -1, 0, 0, true);
+    } else if (!err && wr[0]) {
         visit(fs[0], fs[1], n, false, &count);
         err = write_all(ctx, fs, wr, &meta);
     } else if (!err && (rd[0] || rs[0])) {
