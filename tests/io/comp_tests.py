@@ -71,7 +71,8 @@ def checksum(values):
     return "%016x" % total
 
 
-GX = lambda g: "x".join(map(str, g))  # noqa: E731
+def GX(grid):
+    return "x".join(map(str, grid))
 
 
 def scenario_roundtrip():
