@@ -638,9 +638,9 @@ static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
                     for (int64_t x = 0; x < b->n[0]; x++) {
                         if (isfinite(row[x]))
                             continue;
-                        int64_t cell = (b->lo[0] + x) +
-                                       lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                        int64_t g = cell * f->ncomp + c;
+                        int64_t k = (b->lo[0] + x) +
+                                    lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
+                        int64_t g = k * f->ncomp + c;
                         if (g < best) {
                             best = g;
                             v = row[x];
