@@ -11,12 +11,13 @@ struct tsr_field_s {
     tsr_ctx ctx;
     tsr_map map;
     int width;
-    int ncomp; /* components per cell */
+    int ncomp;                               /* components per cell */
+    char (*comp_names)[TSR_FIELD_COMP_NAME]; /* ncomp names for files, or NULL */
     char name[64];
     char long_name[128]; /* "" when not set */
     char units[64];
     int64_t nblocks;   /* local blocks */
-    double **storage;  /* per local block: the aligned allocation */
+    double **storage;  /* per local block: the aligned allocation (ncomp arrays of sc doubles) */
     tsr_block *blocks; /* per local block: its view */
 };
 

@@ -87,6 +87,8 @@ int tsr_field_migrate(tsr_field *fields, int nfields, tsr_map to) {
         struct tsr_field_s old = *fields[f];
         *fields[f] = *moved[f];
         *moved[f] = old;
+        fields[f]->comp_names = old.comp_names; /* the names stay with the handle */
+        moved[f]->comp_names = NULL;
     }
     for (int f = 0; f < nfields; f++)
         tsr_field_destroy(&moved[f]);
