@@ -216,15 +216,24 @@ static int resolve_bc(tsr_ctx ctx, heat *h) {
 }
 
 /* Temporal blocking reads ghosts k levels deep but sees the boundary written once per
- * exchange: exact for a constant (the ghosts never change), not for a mirror. */
-static int check_time_block(tsr_ctx ctx, const heat *h) {
+ * exchange: exact for a constant (the ghosts never change), not for a mirror. A mirror of W
+ * ghost layers needs W cells to mirror. */
+static int check_neumann(tsr_ctx ctx, const heat *h) {
     for (int d = 0; d < h->dom.grid.ndim; d++)
-        for (int s = 0; s < 2; s++)
-            TSR_CHECK(ctx, h->time_block == 1 || h->bc.kind[d][s] != TSR_BC_NEUMANN, TSR_ERR_INPUT,
+        for (int s = 0; s < 2; s++) {
+            if (h->bc.kind[d][s] != TSR_BC_NEUMANN)
+                continue;
+            TSR_CHECK(ctx, h->time_block == 1, TSR_ERR_INPUT,
                       "--time-block %lld with a Neumann boundary (%c %s): the ghosts mirror the "
                       "state once per exchange, not at every step of the block; use "
                       "--time-block 1",
                       (long long)h->time_block, "xyz"[d], s ? "high" : "low");
+            TSR_CHECK(ctx, h->dom.halo_width <= h->dom.grid.n[d], TSR_ERR_INPUT,
+                      "--bc: a Neumann side of %c mirrors %lld ghost layers, but the grid has "
+                      "%lld cells along %c",
+                      "xyz"[d], (long long)h -> dom.halo_width, (long long)h->dom.grid.n[d],
+                      "xyz"[d]);
+        }
     return TSR_SUCCESS;
 }
 
@@ -289,7 +298,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
         return TSR_SUCCESS;
     err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
     if (!err && tsr_ctx_rank(ctx) == 0)
-        err = check_time_block(ctx, h);
+        err = check_neumann(ctx, h);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }
@@ -330,8 +339,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         goto out;
     tsr_field_fill(u, h.boundary);
     tsr_field_fill(v, h.boundary);
-    if ((err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)) ||
-        (err = tsr_bc_apply(bc, (tsr_field[]){u, v}, 2)))
+    err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p);
+    if (!err)
+        err = tsr_bc_apply(bc, (tsr_field[]){u, v}, 2);
+    if ((err = tsr_ctx_agree(ctx, err))) /* one rank's failure ends every rank's run */
         goto out;
     /* Streaming stores pay off only when the two arrays stream from memory anyway; each rank
      * decides for its own blocks (the bits are the same either way). */
