@@ -1,6 +1,7 @@
 /* Halo exchange: the exchange engine's plan from a map to itself, with the stencil's regions. */
 #include <stdlib.h>
 
+#include "bc_impl.h"
 #include "exchange_impl.h"
 
 struct tsr_halo_s {
@@ -9,6 +10,10 @@ struct tsr_halo_s {
     int width;
     tsr_stencil stencil;
     tsr__xplan *plan;
+    tsr_bc bc; /* applied after every exchange; NULL: none */
+    tsr_field fields[TSR_X_MAX_FIELDS];
+    int nfields;
+    bool active;
 };
 
 static int halo_validate(tsr_ctx ctx, const tsr__layout *lay, int width, tsr_stencil stencil) {
@@ -62,17 +67,34 @@ int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields) {
                   TSR_ERR_ARG, "field '%s' has ghost width %d, the halo plan needs %d",
                   fields[f]->name, fields[f]->width, h->width);
     TSR_CALL(ctx, tsr__xplan_begin(h->plan, fields, fields, nfields));
+    for (int f = 0; f < nfields; f++)
+        h->fields[f] = fields[f];
+    h->nfields = nfields;
+    h->active = true;
     return TSR_SUCCESS;
 }
 
 int tsr_halo_end(tsr_halo h) {
-    TSR_CALL(h->ctx, tsr__xplan_end(h->plan));
+    tsr_ctx ctx = h->ctx;
+    h->active = false;
+    TSR_CALL(ctx, tsr__xplan_end(h->plan));
+    /* The cells outside the domain, from their neighbours inside it. */
+    double t0 = tsr_wtime();
+    TSR_CALL(ctx, tsr__bc_apply(h->bc, h->fields, h->nfields));
+    tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t0);
     return TSR_SUCCESS;
 }
 
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields) {
     TSR_CALL(h->ctx, tsr_halo_begin(h, fields, nfields));
     TSR_CALL(h->ctx, tsr_halo_end(h));
+    return TSR_SUCCESS;
+}
+
+int tsr_halo_set_bc(tsr_halo h, tsr_bc bc) {
+    TSR_CHECK(h->ctx, !h->active, TSR_ERR_ARG, "tsr_halo_set_bc during an exchange");
+    TSR_CALL(h->ctx, tsr__bc_check_map(bc, h->map));
+    h->bc = bc;
     return TSR_SUCCESS;
 }
 

@@ -1,9 +1,12 @@
-/* Ghost-cell exchange: one plan per (map, width, stencil), one message per neighbouring rank. */
+/* Ghost-cell exchange: one plan per (map, width, stencil), one message per neighbouring rank.
+ * The plan is the exchange engine's (see remap.h): the regions around each block are filled
+ * from whichever blocks they intersect, so a halo may be wider than the blocks next to it. */
 #ifndef TESSERA_HALO_H
 #define TESSERA_HALO_H
 
 #include <stdint.h>
 
+#include "bc.h"
 #include "field.h"
 
 #ifdef __cplusplus
@@ -12,23 +15,36 @@ extern "C" {
 
 typedef struct tsr_halo_s *tsr_halo;
 
-/* Builds the exchange plan: which ghost slabs each local block receives from which block,
- * aggregated into one message per neighbouring rank; neighbours on the same rank are copied
- * directly. Ghosts across a periodic boundary wrap; across a non-periodic one they are left
- * alone (boundary values are the application's). A width above a neighbouring block's extent
- * is refused (TSR_ERR_INPUT) naming both sizes; validated on rank 0. Collective. */
+/* Builds the exchange plan: which parts of its ghost layer (faces with a star stencil; faces,
+ * edges and corners with a box stencil) each local block receives from which blocks, found by
+ * box intersection, aggregated into one message per peer rank; parts from blocks on the same
+ * rank are copied directly. The ghost layer may be wider than the neighbouring blocks: it is
+ * then filled from blocks further away. Ghosts across a periodic boundary wrap; across a
+ * non-periodic one they are left alone, or set by the boundary conditions (tsr_halo_set_bc). A
+ * width of less than 1, or wider than a periodic grid, is refused (TSR_ERR_INPUT); validated on
+ * rank 0. Collective. */
 int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo);
 int tsr_halo_destroy(tsr_halo *halo);
 
-/* Starts exchanging the ghosts of up to 8 fields (each of the plan's width): posts receives,
+/* Starts exchanging the ghosts of up to 8 fields (each at least the plan's width), all their
+ * components (at most 64 in all) in one message per peer: posts receives,
  * packs and sends, copies same-rank neighbours. Between begin and end the owned cells may be
  * read but not written, and the ghosts are undefined. Every rank must call it (ranks without
  * neighbours return at once). */
 int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields);
-/* Completes the exchange started by tsr_halo_begin and unpacks the ghosts. */
+/* Completes the exchange started by tsr_halo_begin and unpacks the ghosts; then, if the plan has
+ * boundary conditions (tsr_halo_set_bc), writes them into the ghosts outside the domain. */
 int tsr_halo_end(tsr_halo h);
 /* tsr_halo_begin followed by tsr_halo_end. */
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
+
+/* Attaches boundary conditions to the plan (NULL: none, ghosts outside a non-periodic grid left
+ * alone): every tsr_halo_end then applies them to the exchanged fields (tsr_bc_apply). The bc
+ * must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
+ * Refused (TSR_ERR_ARG) while an exchange is in flight. Not collective, but every rank should
+ * attach the same conditions. tsr_halo_verify expects the ghosts outside the domain left alone:
+ * run it before attaching a bc. */
+int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
 
 int tsr_halo_width(tsr_halo h);
 tsr_stencil tsr_halo_stencil(tsr_halo h);
