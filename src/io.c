@@ -142,6 +142,11 @@ static int scratch_file(char *path, size_t len) {
     return errno ? errno : ENOENT;
 }
 
+/* The name field k is written under: meta's, or the field's own. */
+static const char *dataset_name(tsr_field *fields, int k, const tsr_io_meta *meta) {
+    return meta && meta->names && meta->names[k] ? meta->names[k] : fields[k]->name;
+}
+
 /* Cell-centre coordinates x, y, z (origin + (i + 0.5) * spacing) as HDF5 dimension scales
  * attached to every field, with each field's long_name and units: netCDF readers (xarray through
  * h5netcdf) then open each field with named dimensions and coordinates. */
@@ -175,7 +180,7 @@ static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const t
         H5Sclose(sp);
     }
     for (int k = 0; k < nfields && ok; k++) {
-        hid_t ds = H5Dopen2(grp, fields[k]->name, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(grp, dataset_name(fields, k, meta), H5P_DEFAULT);
         ok = ds >= 0;
         /* The dataset's dimensions run slowest first: (z, y, x). */
         for (int d = 0; d < nd && ok; d++)
@@ -214,8 +219,8 @@ static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every cell is written by its rank */
     for (int k = 0; k < nfields && ok; k++) {
         hid_t sp = H5Screate_simple(rank, dims, NULL);
-        hid_t ds =
-            H5Dcreate2(grp, fields[k]->name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        hid_t ds = H5Dcreate2(grp, dataset_name(fields, k, meta), H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                              dcpl, H5P_DEFAULT);
         haddr_t at = ds >= 0 ? H5Dget_offset(ds) : HADDR_UNDEF;
         ok = at != HADDR_UNDEF && at <= (haddr_t)INT64_MAX;
         offsets[k] = ok ? (int64_t)at : -1;
@@ -397,13 +402,11 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     TSR_CHECK(ctx, path && *path && strlen(path) < TSR_PATH_MAX, TSR_ERR_ARG,
               "an output file needs a path of 1 to %d characters", TSR_PATH_MAX - 1);
     for (int k = 0; k < nfields; k++) {
+        const char *name = dataset_name(fields, k, meta);
         TSR_CHECK(ctx, fields[k]->map == fields[0]->map, TSR_ERR_ARG,
                   "fields written together must share a map");
-        TSR_CHECK(ctx,
-                  strcmp(fields[k]->name, "x") && strcmp(fields[k]->name, "y") &&
-                      strcmp(fields[k]->name, "z"),
-                  TSR_ERR_ARG, "field '%s': x, y and z name the coordinates in a file",
-                  fields[k]->name);
+        TSR_CHECK(ctx, strcmp(name, "x") && strcmp(name, "y") && strcmp(name, "z"), TSR_ERR_ARG,
+                  "field '%s': x, y and z name the coordinates in a file", name);
     }
     char tmp[TSR_PATH_MAX + 8];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
