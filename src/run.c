@@ -23,8 +23,9 @@ int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
                         "write PREFIX_<step>.h5 files and PREFIX.xmf (for ParaView/VisIt)");
     tsr_opts_add_int(opts, "output-every", &o->output_every, 0, INT64_MAX, "K",
                      "output every K steps and at the end (0: the end only)");
-    tsr_opts_add_string(opts, "input", o->input, "FILE.h5:/DATASET",
-                        "initial state from an HDF5 dataset (float64 or float32)");
+    tsr_opts_add_string(opts, "input", o->input, "FILE.h5[:/DATASET]",
+                        "initial state from an HDF5 dataset (float64 or float32); the file "
+                        "alone: every state field from /fields/<name>");
     tsr_opts_add_int(opts, "checkpoint-every", &o->checkpoint_every, 0, INT64_MAX, "N",
                      "checkpoint every N steps (0: off)");
     tsr_opts_add_double(opts, "checkpoint-seconds", &o->checkpoint_seconds, 0, 1e12, "T",
@@ -72,8 +73,8 @@ static void sync_uv(tsr_run *r) {
     }
 }
 
-/* After a step, level 1 (the new state) becomes level 0, level k >= 0 moves one older, and the
- * oldest level is the next step's scratch: with two levels, the swap. */
+/* After a step, level 1 (the new state) becomes level 0, level 0 becomes level 2 and each older
+ * level k becomes k + 1, and the oldest is the next step's scratch: with two levels, the swap. */
 static void rotate(tsr_run *r) {
     int nl = r->nlevels;
     for (int i = 0; i < r->nfields; i++) {

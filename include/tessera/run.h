@@ -24,7 +24,7 @@ extern "C" {
 typedef struct tsr_run_opts {
     char output[TSR_OPT_STRLEN]; /* --output PREFIX: PREFIX_<step>.h5 and PREFIX.xmf */
     int64_t output_every;        /* --output-every K (0: final step only) */
-    char input[TSR_OPT_STRLEN];  /* --input FILE.h5:/dataset */
+    char input[TSR_OPT_STRLEN];  /* --input FILE.h5[:/dataset] */
     int64_t checkpoint_every;    /* --checkpoint-every N steps (0: off) */
     double checkpoint_seconds;   /* --checkpoint-seconds T (0: off) */
     char checkpoint_dir[TSR_OPT_STRLEN];
@@ -71,7 +71,7 @@ typedef int (*tsr_run_advance)(struct tsr_run *r, int64_t step, void *user);
 
 /* Everything the loop needs. The state is either u and v (one two-level field: u the state,
  * read, v the scratch, written, swapped each step) or, with nfields > 0, fields[0 .. nfields)
- * with nlevels levels each (u and v then unused). Each step exchanges level 0 of every field in
+ * with nlevels levels each (u and v then left NULL). Each step exchanges level 0 of every field in
  * one call and runs the kernel on the blocks of every level, level-major: blocks[l * nfields + i]
  * is level l of field i (for u/v: blocks[0] = u, blocks[1] = v). meta.app and meta.run_options
  * identify the run in every file; meta.names is set by the loop. */
@@ -80,7 +80,8 @@ typedef struct tsr_run {
     tsr_halo halo;
     tsr_field u, v;
     int nfields; /* 0: the state is u and v */
-    int nlevels; /* time levels of each field, 2 .. TSR_RUN_MAX_LEVELS (0: 2) */
+    int nlevels; /* time levels of each field, 2 .. TSR_RUN_MAX_LEVELS (0: 2); nfields * nlevels
+                    at most 16, the fields one kernel sees */
     tsr_run_field fields[TSR_RUN_MAX_FIELDS];
     tsr_kernel kernel;
     tsr_run_advance advance; /* NULL: the exchange and the kernel above */
