@@ -583,17 +583,11 @@ static int failing_kernel(const tsr_block *f, int nf, const tsr_box *box, void *
 
 /* A state that stopped being finite ends the run: nothing after it would mean anything. */
 static int check_state(tsr_run *r, int64_t step) {
-    for (int i = 0; i < r->nfields; i++) {
-        char what[128];
-        /* A one-field run's message stays as it was; the field is named in it anyway. */
-        if (r->nfields == 1)
-            snprintf(what, sizeof what, "the state at step %lld", (long long)step);
-        else
-            snprintf(what, sizeof what, "the state '%s' at step %lld", r->fields[i].name,
-                     (long long)step);
+    char what[64];
+    snprintf(what, sizeof what, "the state at step %lld", (long long)step);
+    for (int i = 0; i < r->nfields; i++)
         TSR_CALL(run_ctx(r),
                  tsr__io_check_finite(r->fields[i].level[0], TSR_ERR_VERIFY, what, NULL, 0));
-    }
     return TSR_SUCCESS;
 }
 
