@@ -603,7 +603,8 @@ static int skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
 
 /* Advances steps [from, to) of a stretch. Returns this rank's first kernel failure (agreed by
  * the caller) or another error; `failing` is the test hook's kernel from step fail_at on. */
-static int advance(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing, int64_t fail_at) {
+static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing,
+                           int64_t fail_at) {
     tsr_ctx ctx = run_ctx(r);
     tsr_run_field *f0 = &r->fields[0];
     if (r->time_block > 1) {
@@ -675,7 +676,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
         double t0 = tsr_wtime();
         /* A kernel failure here is this rank's alone: it keeps exchanging to the end of the
          * stretch, and the agreement below ends the run on every rank. */
-        int local = advance(r, s, next, fail_here ? failing_kernel : NULL, fail_at);
+        int local = advance_stretch(r, s, next, fail_here ? failing_kernel : NULL, fail_at);
         compute += tsr_wtime() - t0;
         bool checked = next == next_check;
         s = next;
