@@ -178,7 +178,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, fixture *fx) {
     tsr_extents grid = {.ndim = 2, .n = {37, 29, 1}};
     tsr_domain_opts dopts;
     tsr_domain_opts_init(&dopts, &grid, 1);
-    dopts.periodic = true;
+    snprintf(dopts.periodic, sizeof dopts.periodic, "all");
     tsr_opts o = NULL;
     bool done = false;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Run loop with a three-level, two-field state.", &o));
