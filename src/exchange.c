@@ -249,6 +249,7 @@ typedef struct xlist {
 struct tsr__xplan {
     tsr_ctx ctx;
     tsr_map from, to;
+    tsr__regions R;
     xlist sends, recvs, copies;
     int64_t copy_cells; /* per component */
     peer *speers, *rpeers;
@@ -399,6 +400,7 @@ int tsr__xplan_create(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xpla
         p->ctx = ctx;
         p->from = from;
         p->to = to;
+        p->R = *R;
         for (int i = 0; i <= TSR_X_MAX_COMPS; i++)
             p->wide[i] = MPI_DATATYPE_NULL;
         err = xplan_build(p, R);
@@ -429,6 +431,52 @@ void tsr__xplan_destroy(tsr__xplan **plan) {
     free(p->reqs);
     free(p);
     *plan = NULL;
+}
+
+static bool same_regions(const tsr__regions *a, const tsr__regions *b) {
+    return a->n == b->n && a->width == b->width &&
+           memcmp(a->dirs, b->dirs, sizeof a->dirs[0] * (size_t)a->n) == 0;
+}
+
+#define NCACHE (int)(sizeof((tsr_map)0)->plans / sizeof((tsr_map)0)->plans[0])
+
+int tsr__xplan_acquire(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xplan **plan) {
+    tsr_ctx ctx = from->ctx;
+    int slot = -1;
+    for (int i = 0; from == to && i < NCACHE && slot < 0; i++)
+        if (from->plans[i] && same_regions(&from->plans[i]->R, R))
+            slot = i;
+    /* Caches evolve alike on every rank when the calls are collective; agreeing costs one small
+     * reduction and keeps a mismatch from deadlocking the build below. */
+    int all = slot >= 0;
+    TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, ctx->comm));
+    if (all) {
+        *plan = from->plans[slot];
+        from->plans[slot] = NULL;
+        return TSR_SUCCESS;
+    }
+    TSR_CALL(ctx, tsr__xplan_create(from, to, R, plan));
+    return TSR_SUCCESS;
+}
+
+void tsr__xplan_release(tsr__xplan **plan) {
+    tsr__xplan *p = plan ? *plan : NULL;
+    if (!p)
+        return;
+    *plan = NULL;
+    tsr_map m = p->from;
+    if (p->from != p->to || p->active) {
+        tsr__xplan_destroy(&p);
+        return;
+    }
+    tsr__xplan_destroy(&m->plans[NCACHE - 1]); /* the oldest */
+    memmove(&m->plans[1], &m->plans[0], sizeof m->plans[0] * (NCACHE - 1));
+    m->plans[0] = p;
+}
+
+void tsr__xcache_free(tsr_map map) {
+    for (int i = 0; i < NCACHE; i++)
+        tsr__xplan_destroy(&map->plans[i]);
 }
 
 void tsr__xplan_stats(const tsr__xplan *p, int *send_peers, int64_t *send_cells,

@@ -60,6 +60,15 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
 /* Waits and unpacks. */
 int tsr__xplan_end(tsr__xplan *p);
 
+/* Plans from a map to itself (halos) are kept when their user is done with them and handed out
+ * again for the same regions: tsr__xplan_acquire builds a plan or takes an idle one (every rank
+ * agrees on which, so it stays collective), tsr__xplan_release gives it back (the oldest idle
+ * plan of a map goes when more than 4 wait). tsr__xcache_free frees a map's idle plans when the
+ * map goes. */
+int tsr__xplan_acquire(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xplan **plan);
+void tsr__xplan_release(tsr__xplan **plan);
+void tsr__xcache_free(tsr_map map);
+
 /* Peers this rank sends to, cells it sends and receives from other ranks, and cells copied on
  * the rank, per scalar field. */
 void tsr__xplan_stats(const tsr__xplan *p, int *send_peers, int64_t *send_cells,

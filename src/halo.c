@@ -42,7 +42,7 @@ int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo)
     h->stencil = stencil;
     tsr__regions R;
     tsr__regions_halo(lay->ndim, stencil, width, &R);
-    err = tsr__xplan_create(map, map, &R, &h->plan);
+    err = tsr__xplan_acquire(map, map, &R, &h->plan);
     if (err) {
         free(h);
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
@@ -54,7 +54,7 @@ int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo)
 int tsr_halo_destroy(tsr_halo *halo) {
     if (!halo || !*halo)
         return TSR_SUCCESS;
-    tsr__xplan_destroy(&(*halo)->plan);
+    tsr__xplan_release(&(*halo)->plan);
     free(*halo);
     *halo = NULL;
     return TSR_SUCCESS;

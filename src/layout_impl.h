@@ -37,9 +37,10 @@ struct tsr_map_s {
     tsr_ctx ctx;
     tsr_decomp decomp;
     tsr_map_strategy strategy;
-    int *owner;     /* block -> rank, all blocks */
-    int64_t nlocal; /* blocks on this rank */
-    int64_t *local; /* their ids, increasing */
+    int *owner;                  /* block -> rank, all blocks */
+    int64_t nlocal;              /* blocks on this rank */
+    int64_t *local;              /* their ids, increasing */
+    struct tsr__xplan *plans[4]; /* idle halo plans of this map, kept for reuse (exchange.c) */
 };
 
 /* Offsets of nb near-equal pieces of n cells, remainders one cell each to the first pieces. */

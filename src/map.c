@@ -234,6 +234,7 @@ int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *w
 
 int tsr_map_destroy(tsr_map *map) {
     if (map && *map) {
+        tsr__xcache_free(*map);
         free((*map)->owner);
         free((*map)->local);
         free(*map);

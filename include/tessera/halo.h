@@ -24,6 +24,9 @@ typedef struct tsr_halo_s *tsr_halo;
  * width of less than 1, or wider than a periodic grid, is refused (TSR_ERR_INPUT); validated on
  * rank 0. Collective. */
 int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo);
+/* Ends the caller's use of the plan; the map keeps the plan's geometry for a later
+ * tsr_halo_create of the same width and stencil (a few per map, freed with the map), so destroy
+ * the halo before its map. Not collective. */
 int tsr_halo_destroy(tsr_halo *halo);
 
 /* Starts exchanging the ghosts of up to 8 fields (each at least the plan's width), all their
