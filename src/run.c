@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "balance_impl.h"
 #include "field_impl.h"
 #include "h5_impl.h"
 #include "io_impl.h"
@@ -448,6 +449,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             next = next_multiple(s, o->checkpoint_every);
         if (next_check < next)
             next = next_check;
+        next = tsr__balance_next(r->domain, s, next);
         if (fail_at > s && fail_at < next)
             next = fail_at;
         tsr_kernel kernel = fail_here && s >= fail_at ? failing_kernel : r->kernel;
@@ -520,6 +522,9 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
                 break;
             }
         }
+        if (s < r->steps && (err = tsr__balance_maybe(r->domain, s, &r->sweep, &r->halo,
+                                                      (tsr_field[]){r->u, r->v}, 2)))
+            break;
     }
     if (!err && !stopped && o->output[0] && o->output_every == 0 && r->steps == start)
         err = write_output(r, o, &sr, start);
