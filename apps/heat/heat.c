@@ -238,6 +238,42 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     return TSR_SUCCESS;
 }
 
+/* What a migration must restore: blocks arrive with zero ghosts, and the exchange never writes
+ * those outside a non-periodic grid, which hold the boundary value. */
+typedef struct boundary_refill {
+    tsr_field *fields[2];
+    double value;
+    tsr_grid grid;
+} boundary_refill;
+
+static int refill_boundary(tsr_map map, void *user) {
+    (void)map;
+    const boundary_refill *b = user;
+    int ndim = tsr_grid_ndim(b->grid);
+    for (int f = 0; f < 2; f++)
+        for (int64_t i = 0; i < tsr_field_local_blocks(*b->fields[f]); i++) {
+            tsr_block k;
+            tsr_field_get_block(*b->fields[f], i, &k);
+            int64_t lo[TSR_MAX_DIM] = {0, 0, 0}, hi[TSR_MAX_DIM] = {1, 1, 1};
+            for (int d = 0; d < ndim; d++) {
+                lo[d] = -k.width;
+                hi[d] = k.n[d] + k.width;
+            }
+            for (int64_t z = lo[2]; z < hi[2]; z++)
+                for (int64_t y = lo[1]; y < hi[1]; y++)
+                    for (int64_t x = lo[0]; x < hi[0]; x++) {
+                        int64_t g[TSR_MAX_DIM] = {k.lo[0] + x, k.lo[1] + y, k.lo[2] + z};
+                        bool outside = false;
+                        for (int d = 0; d < ndim; d++)
+                            outside = outside || g[d] < 0 || g[d] >= tsr_grid_size(b->grid, d);
+                        if (outside)
+                            TSR_AT(&k, x, y, z) = b->value;
+                    }
+            tsr_field_restore_block(*b->fields[f], i, &k);
+        }
+    return 0;
+}
+
 static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     heat h;
     bool done = false;
@@ -300,7 +336,12 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .progress = tsr_progress_option_mode(&h.progress),
         .dt = 1.0,
         .steps = h.steps,
-        .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};
+        .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options},
+        .domain = &dom};
+    /* Periodic grids have no outside; elsewhere a rebalance refills the boundary ghosts. */
+    boundary_refill refill = {.fields = {&r.u, &r.v}, .value = h.boundary, .grid = dom.grid};
+    if (!h.dom.periodic)
+        tsr_balance_set_hooks(dom.balance, NULL, refill_boundary, &refill);
     /* Every file the run will write is checked before it computes anything. */
     const char *whats[] = {"--png", "--report"}, *paths[] = {h.png, h.report};
     if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, h.io.force)))
@@ -309,6 +350,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     err = tsr_run_execute(&r, &h.io, &res);
     u = r.u;
     v = r.v;
+    sweep = r.sweep; /* a rebalance replaces it */
     if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
     if (err || res.stopped)
