@@ -161,7 +161,7 @@ static bool same_ghosts(const tsr_block *u, const tsr_block *v, const tsr_box *b
 
 /* The step of step_kernel, telling whether any cell changed. */
 static bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
-    int diff = 0;
+    uint64_t diff = 0;
     for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
         const double *restrict c = &TSR_AT(u, 0, y, 0);
         const double *restrict s = c - u->sy, *restrict n = c + u->sy;
@@ -169,8 +169,13 @@ static bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box
         for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
             double count =
                 (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
-            o[x] = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
-            diff |= o[x] != c[x];
+            double next = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
+            o[x] = next;
+            /* Bits, not a comparison of doubles: an integer OR the loop can vectorise. */
+            uint64_t a, b;
+            memcpy(&a, &next, sizeof a);
+            memcpy(&b, &c[x], sizeof b);
+            diff |= a ^ b;
         }
     }
     return diff != 0;
