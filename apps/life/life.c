@@ -19,6 +19,7 @@ typedef struct life {
     int init;
     double extent;
     bool skip_quiescent;
+    double block_cost;
     tsr_progress_option progress;
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
@@ -103,6 +104,8 @@ typedef struct stepper {
     block_state *bs; /* per global block id */
     tsr_field a, b;  /* the two fields, whichever is u or v (handles survive migrations) */
     int64_t epoch;   /* resets so far */
+    double overhead; /* cost charged per block per step on top of its cells (--block-cost) */
+    int64_t every;   /* steps between two cost readings */
     double cells;    /* this rank's cells computed over the run, up to the last reading */
 } stepper;
 
@@ -139,6 +142,7 @@ static int stepper_costs(const int64_t *ids, int64_t n, double *costs, void *use
     for (int64_t i = 0; i < n; i++) {
         costs[i] = (double)atomic_exchange_explicit(&st->bs[ids[i]].cells, 0, memory_order_relaxed);
         st->cells += costs[i];
+        costs[i] += st->overhead * (double)st->every;
     }
     return 0;
 }
@@ -243,6 +247,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
                         "--init random fills only the lower-left F x F fraction of the grid");
     tsr_opts_add_flag(o, "skip-quiescent", &l->skip_quiescent,
                       "do not recompute tiles where nothing changed in the last step (exact)");
+    tsr_opts_add_double(o, "block-cost", &l->block_cost, 0, 1e9, "C",
+                        "rebalancing: a block costs C cells per step besides the cells computed "
+                        "(its exchange and checks)");
     tsr_opts_add_string(o, "png", l->png, "FILE", "write the final grid as a PNG");
     tsr_progress_add_options(o, &l->progress);
     tsr_report_add_option(o, l->report);
@@ -269,7 +276,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_domain dom;
     tsr_field u = NULL, v = NULL;
     tsr_sweep sweep = NULL;
-    stepper st = {.skip = l.skip_quiescent};
+    stepper st = {
+        .skip = l.skip_quiescent, .overhead = l.block_cost, .every = l.dom.rebalance_every};
     int err = tsr_domain_create(ctx, &l.dom, TSR_STENCIL_BOX, &dom);
     if (!err)
         err = tsr_domain_run_checks(&dom, &l.dom, &done);
