@@ -102,6 +102,10 @@ typedef struct block_state {
 typedef struct stepper {
     bool skip;
     block_state *bs; /* per global block id */
+    tsr_map map;     /* the current one (blocks on this rank: their flags can be read) */
+    int rank;
+    int64_t nbx, nby; /* blocks along x and y */
+    bool periodic;
     tsr_field a, b;  /* the two fields, whichever is u or v (handles survive migrations) */
     int64_t epoch;   /* resets so far */
     double overhead; /* cost charged per block per step on top of its cells (--block-cost) */
@@ -115,6 +119,7 @@ typedef struct stepper {
 static int stepper_reset(tsr_map map, void *user) {
     (void)map;
     stepper *st = user;
+    st->map = map;
     st->epoch++;
     for (int64_t i = 0; i < tsr_field_local_blocks(st->a); i++) {
         tsr_block ba, bb;
@@ -147,19 +152,56 @@ static int stepper_costs(const int64_t *ids, int64_t n, double *costs, void *use
     return 0;
 }
 
-/* Do u and v agree on the ghost cells of the box grown by one cell? */
-static bool same_ghosts(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
-    int64_t x0 = box->lo[0] - 1, x1 = box->hi[0] + 1;
-    for (int64_t y = box->lo[1] - 1; y <= box->hi[1]; y++) {
-        const double *a = &TSR_AT(u, 0, y, 0), *b = &TSR_AT(v, 0, y, 0);
-        if (y < 0 || y >= u->n[1]) {
-            for (int64_t x = x0; x < x1; x++)
-                if (a[x] != b[x])
-                    return false;
-        } else if ((x0 < 0 && a[x0] != b[x0]) || (x1 > u->n[0] && a[x1 - 1] != b[x1 - 1])) {
-            return false;
-        }
+/* Did the step that wrote buffer k leave the block next to `id` (dx, dy) unchanged, as far as
+ * this rank knows? Outside a non-periodic grid the ghosts are a constant 0: yes. A block on
+ * another rank, or one whose flags are unknown: no. */
+static bool neighbour_still(const stepper *st, int64_t id, int dx, int dy, int k) {
+    int64_t bx = id % st->nbx + dx, by = id / st->nbx + dy;
+    if (bx < 0 || bx >= st->nbx || by < 0 || by >= st->nby) {
+        if (!st->periodic)
+            return true;
+        bx = (bx + st->nbx) % st->nbx;
+        by = (by + st->nby) % st->nby;
     }
+    int64_t nid = bx + st->nbx * by;
+    if (tsr_map_owner(st->map, nid) != st->rank)
+        return false;
+    block_state *b = &st->bs[nid];
+    int64_t g = atomic_load_explicit(&b->gen[k], memory_order_relaxed);
+    return g > 0 && atomic_load_explicit(&b->changed_gen[k], memory_order_relaxed) != g;
+}
+
+/* Do u and v agree on the ghost cells of the box grown by one cell? Only the ghosts next to a
+ * neighbour that may have changed (k: u's buffer) are read. */
+static bool same_ghosts(const stepper *st, const tsr_block *u, const tsr_block *v,
+                        const tsr_box *box, int k) {
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++) {
+            /* The part of the grown box in the neighbour's direction (dx, dy), if any. */
+            int64_t x0 = dx < 0 ? -1 : dx > 0 ? u->n[0] : box->lo[0] - 1;
+            int64_t x1 = dx < 0 ? 0 : dx > 0 ? u->n[0] + 1 : box->hi[0] + 1;
+            int64_t y0 = dy < 0 ? -1 : dy > 0 ? u->n[1] : box->lo[1] - 1;
+            int64_t y1 = dy < 0 ? 0 : dy > 0 ? u->n[1] + 1 : box->hi[1] + 1;
+            if (dx == 0) {
+                x0 = x0 < 0 ? 0 : x0;
+                x1 = x1 > u->n[0] ? u->n[0] : x1;
+            }
+            if (dy == 0) {
+                y0 = y0 < 0 ? 0 : y0;
+                y1 = y1 > u->n[1] ? u->n[1] : y1;
+            }
+            bool touches = (dx != 0 || dy != 0) && (dx >= 0 || box->lo[0] == 0) &&
+                           (dx <= 0 || box->hi[0] == u->n[0]) && (dy >= 0 || box->lo[1] == 0) &&
+                           (dy <= 0 || box->hi[1] == u->n[1]);
+            if (!touches || neighbour_still(st, u->id, dx, dy, k))
+                continue;
+            for (int64_t y = y0; y < y1; y++) {
+                const double *a = &TSR_AT(u, 0, y, 0), *b = &TSR_AT(v, 0, y, 0);
+                for (int64_t x = x0; x < x1; x++)
+                    if (a[x] != b[x])
+                        return false;
+            }
+        }
     return true;
 }
 
@@ -202,7 +244,7 @@ static int counting_kernel(const tsr_block *f, int nf, const tsr_box *box, void 
     bool still = gu > 0 && atomic_load_explicit(&b->changed_gen[ku], memory_order_relaxed) != gu;
     if (ku >= 0)
         atomic_store_explicit(&b->gen[kv], gu + 1, memory_order_relaxed);
-    if (still && same_ghosts(u, v, box))
+    if (still && same_ghosts(st, u, v, box, ku))
         return 0;
     bool changed = step_rows(u, v, box);
     if (changed && ku >= 0)
@@ -323,6 +365,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     int64_t nblocks = tsr_decomp_nblocks(dom.decomp);
     st.a = u;
     st.b = v;
+    st.rank = tsr_ctx_rank(ctx);
+    st.nbx = tsr_decomp_blocks_along(dom.decomp, 0);
+    st.nby = tsr_decomp_blocks_along(dom.decomp, 1);
+    st.periodic = l.dom.periodic;
     if (!(st.bs = calloc((size_t)nblocks, sizeof *st.bs)))
         err = TSR_ERR_MEMORY;
     if ((err = tsr_ctx_agree(ctx, err)))
