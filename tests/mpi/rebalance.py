@@ -10,7 +10,9 @@ once with a static contiguous map and once with --rebalance-every 5 and --report
 than one rank the rebalanced run printed at least one "rebalance at step" line, each exactly
 once (rank 0's), with an imbalance that went down and steps that are multiples of 5, and its
 work imbalance is lower than the static run's; the same run twice makes the same decisions
-(the cost is cells computed, not time); and the JSON report lists the same events as the lines.
+(the cost is cells computed, not time); the JSON report lists the same events as the lines; and
+a rebalanced run checkpointed at step 40 and restarted on another rank count ends with the same
+checksum.
 
 Prints "N passed, N failed"; exits 1 if anything failed, else 0.
 """
@@ -40,11 +42,16 @@ def main():
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
-        for name, extra in [("static", []),
-                            ("rebalanced", ["--rebalance-every", "5",
-                                            "--report", os.path.join(tmp, "r1.json")]),
-                            ("again", ["--rebalance-every", "5"])]:
-            cmd = mpirun_prefix(opts.np) + [opts.app] + base + extra
+        ck = ["--checkpoint-dir", os.path.join(tmp, "ck")]
+        for name, np, extra in [("static", opts.np, []),
+                                ("rebalanced", opts.np, ["--rebalance-every", "5", "--report",
+                                                         os.path.join(tmp, "r1.json")]),
+                                ("again", opts.np, ["--rebalance-every", "5"]),
+                                ("first part", opts.np, ["--rebalance-every", "5", "--steps", "40",
+                                                         "--checkpoint-every", "20"] + ck),
+                                ("restarted", opts.np % 4 + 1, ["--rebalance-every", "5",
+                                                                "--restart", "latest"] + ck)]:
+            cmd = mpirun_prefix(np) + [opts.app] + base + extra
             print("RUN  %s" % " ".join(cmd), flush=True)
             rc, out, err = run_cmd(cmd, mpi_env({"OMP_NUM_THREADS": "1"}), opts.timeout)
             if rc != 0:
@@ -52,12 +59,14 @@ def main():
                 problems.append("%s: exit status %s" % (name, rc))
                 continue
             runs[name] = out
-        if len(runs) == 3:
+        if len(runs) == 5:
+            del runs["first part"]
             sums = {k: parse_checksum(v) for k, v in runs.items()}
             if len(set(sums.values())) != 1 or None in sums.values():
                 problems.append("checksums differ: %s" % sums)
             events = EVENT_RE.findall(runs["rebalanced"])
-            work = {k: float(WORK_RE.search(v).group(1)) for k, v in runs.items()}
+            work = {k: float(WORK_RE.search(v).group(1)) for k, v in runs.items()
+                    if k != "restarted"}
             if opts.np > 1:
                 if not events:
                     problems.append("no rebalance at %d ranks" % opts.np)
