@@ -14,6 +14,7 @@
 #include "tessera/halo.h"
 #include "tessera/remap.h"
 #include "tessera/sweep.h"
+#include "tessera/balance.h"
 #include "tessera/reduce.h"
 #include "tessera/image.h"
 #include "tessera/report.h"

@@ -1,6 +1,7 @@
 /* Domain: the standard options and the grid -> blocks -> map -> halo set-up. */
 #include <string.h>
 
+#include "balance_impl.h"
 #include "layout_impl.h"
 #include "tessera/domain.h"
 #include "tessera/report.h"
@@ -10,6 +11,7 @@ void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t h
     o->grid = *grid;
     o->map = TSR_MAP_CONTIGUOUS;
     o->halo_width = halo_width;
+    o->rebalance_threshold = 1.10;
 }
 
 int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
@@ -27,6 +29,12 @@ int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
     tsr_opts_add_flag(opts, "plan", &o->plan, "print the decomposition and map summary and exit");
     tsr_opts_add_flag(opts, "verify-halo", &o->verify_halo,
                       "check every ghost cell after an exchange and exit");
+    tsr_opts_add_int(opts, "rebalance-every", &o->rebalance_every, 0, INT64_MAX, "N",
+                     "every N steps, move blocks between ranks if that evens out their measured "
+                     "cost (0: never)");
+    tsr_opts_add_double(opts, "rebalance-threshold", &o->rebalance_threshold, 1.0, 1e6, "R",
+                        "rebalance when the predicted imbalance (max/mean) improves by a factor "
+                        "above R (R > 1)");
     return tsr_opts_error(opts);
 }
 
@@ -73,10 +81,12 @@ int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil
     TSR_CALL(ctx, tsr_map_create(d->decomp, (tsr_map_strategy)o->map, NULL, &d->map));
     if (!o->plan)
         TSR_CALL(ctx, tsr_halo_create(d->map, d->width, stencil, &d->halo));
+    TSR_CALL(ctx, tsr_balance_create(ctx, o->rebalance_every, o->rebalance_threshold, &d->balance));
     return TSR_SUCCESS;
 }
 
 int tsr_domain_destroy(tsr_domain *d) {
+    tsr_balance_destroy(&d->balance);
     tsr_halo_destroy(&d->halo);
     tsr_map_destroy(&d->map);
     tsr_decomp_destroy(&d->decomp);
@@ -178,6 +188,7 @@ int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_
                       .rate_unit = "MLUP/s",
                       .rate = mlups,
                       .force = force};
+    TSR_CALL(d->ctx, tsr__balance_report(d->balance));
     TSR_CALL(d->ctx, tsr_report_finish(d->ctx, &rep, report_path, stdout));
     return TSR_SUCCESS;
 }

@@ -98,6 +98,10 @@ int tsr_halo_set_bc(tsr_halo h, tsr_bc bc) {
     return TSR_SUCCESS;
 }
 
+tsr_bc tsr_halo_bc(tsr_halo h) {
+    return h->bc;
+}
+
 int tsr_halo_width(tsr_halo h) {
     return h->width;
 }

@@ -62,24 +62,24 @@ int tsr_remap_stats(tsr_remap plan, int64_t *cells_received, int64_t *bytes_sent
 }
 
 int tsr_field_migrate(tsr_field *fields, int nfields, tsr_map to) {
-    TSR_CHECK(to->ctx, nfields >= 0 && nfields <= TSR_X_MAX_FIELDS, TSR_ERR_ARG,
-              "%d fields to migrate; 0 to %d are supported", nfields, TSR_X_MAX_FIELDS);
+    tsr_ctx ctx = to->ctx;
+    TSR_CHECK(ctx, nfields >= 0, TSR_ERR_ARG, "%d fields to migrate", nfields);
     if (nfields == 0)
         return TSR_SUCCESS;
-    tsr_ctx ctx = to->ctx;
-    tsr_field moved[TSR_X_MAX_FIELDS] = {NULL};
+    for (int f = 0; f < nfields; f++)
+        TSR_CHECK(ctx, fields[f] && fields[f]->map == fields[0]->map, TSR_ERR_ARG,
+                  "fields to migrate together must share a map");
+    tsr_field *moved = NULL;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)nfields, sizeof *moved, &moved));
     tsr_remap plan = NULL;
     int err = tsr_remap_create(fields[0]->map, to, &plan);
-    for (int f = 0; !err && f < nfields; f++) {
-        err = fields[f]->map == fields[0]->map
-                  ? TSR_SUCCESS
-                  : tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
-                                  "fields to migrate together must share a map");
-        if (!err)
-            err = tsr__field_create_like(fields[f], to, &moved[f]);
+    for (int f = 0; !err && f < nfields; f++)
+        err = tsr__field_create_like(fields[f], to, &moved[f]);
+    /* One plan, as many fields per message as an exchange takes. */
+    for (int f = 0; !err && f < nfields; f += TSR_X_MAX_FIELDS) {
+        int n = nfields - f < TSR_X_MAX_FIELDS ? nfields - f : TSR_X_MAX_FIELDS;
+        err = tsr_remap_execute(plan, fields + f, moved + f, n);
     }
-    if (!err)
-        err = tsr_remap_execute(plan, fields, moved, nfields);
     tsr_remap_destroy(&plan);
     /* The handles keep their identity: each takes over its moved contents, and the temporary
      * handle takes the old storage away with it. */
@@ -92,6 +92,7 @@ int tsr_field_migrate(tsr_field *fields, int nfields, tsr_map to) {
     }
     for (int f = 0; f < nfields; f++)
         tsr_field_destroy(&moved[f]);
+    free(moved);
     TSR_CALL(ctx, err);
     return TSR_SUCCESS;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "balance_impl.h"
 #include "field_impl.h"
 #include "h5_impl.h"
 #include "io_impl.h"
@@ -671,6 +672,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             next = next_multiple(s, o->checkpoint_every);
         if (next_check < next)
             next = next_check;
+        next = tsr__balance_next(r->domain, s, next);
         if (fail_at > s && fail_at < next)
             next = fail_at;
         double t0 = tsr_wtime();
@@ -736,6 +738,12 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
                 break;
             }
         }
+        tsr_field all[MAX_KERNEL_FIELDS];
+        int nall = state_blocks(r, all);
+        if (s < r->steps &&
+            (err = tsr__balance_maybe(r->domain, s, &r->sweep, &r->halo, all, nall)))
+            break;
+        sync_uv(r);
     }
     if (!err && !stopped && o->output[0] && o->output_every == 0 && r->steps == start)
         err = write_output(r, o, &sr, start);

@@ -13,9 +13,13 @@ struct tsr_sweep_s {
     tsr_ctx ctx;
     tsr_map map;
     int reach;
+    int64_t tile_cells; /* as asked (0: the context's default) */
     tsr__tile *all, *inner, *shell;
     int64_t nall, ninner, nshell;
     int64_t call, cinner, cshell; /* cells in each list */
+    /* Seconds per tile of each list, and per local block for the blocked sweep, since the last
+     * tsr_sweep_block_costs reset: each thread writes only its own tiles' slots. */
+    double *cost_all, *cost_inner, *cost_shell, *cost_block;
 };
 
 /* The shell of a block: the cells within `r` of its faces, as up to 6 disjoint slabs. */
@@ -65,6 +69,10 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
         for (int k = 0; ok && k < nsh; k++)
             ok = tsr__tile_box(lay->ndim, i, &sh[k], tile_cells, &s->shell, &s->nshell, &cap_sh);
     }
+    ok = ok && (s->cost_all = calloc((size_t)s->nall + 1, sizeof(double))) &&
+         (s->cost_inner = calloc((size_t)s->ninner + 1, sizeof(double))) &&
+         (s->cost_shell = calloc((size_t)s->nshell + 1, sizeof(double))) &&
+         (s->cost_block = calloc((size_t)s->map->nlocal + 1, sizeof(double)));
     TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the sweep's tile lists");
     for (int64_t t = 0; t < s->nall; t++)
         s->call += tsr__box_cells(&s->all[t].box);
@@ -86,6 +94,7 @@ int tsr_sweep_create(tsr_map map, int reach, int64_t tile_cells, tsr_sweep *swee
     s->ctx = ctx;
     s->map = map;
     s->reach = reach;
+    s->tile_cells = tile_cells;
     int err = sweep_build(s, tile_cells ? tile_cells : ctx->tile_cells);
     if (err) {
         tsr_sweep_destroy(&s);
@@ -100,6 +109,10 @@ int tsr_sweep_destroy(tsr_sweep *sweep) {
         free((*sweep)->all);
         free((*sweep)->inner);
         free((*sweep)->shell);
+        free((*sweep)->cost_all);
+        free((*sweep)->cost_inner);
+        free((*sweep)->cost_shell);
+        free((*sweep)->cost_block);
         free(*sweep);
         *sweep = NULL;
     }
@@ -131,22 +144,38 @@ static inline void run_tile(const tsr__tile *tile, int64_t t, tsr_field *fields,
     }
 }
 
-/* Runs the kernel on every tile; the first failure (lowest tile) is reported. */
-static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, int64_t cells,
+/* Runs the kernel on every tile, adding each tile's time to cost[t]; the first failure (lowest
+ * tile) is reported. */
+static int run_tiles(tsr_sweep s, const tsr__tile *tiles, double *cost, int64_t n, int64_t cells,
                      tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     double t0 = tsr_wtime();
     int64_t failed = -1;
     int code = 0;
     /* Less than a tile of work is not worth waking the team for (oversubscribed ranks suffer
      * from threads spinning in between), and even an if(0) region costs a few hundred
-     * nanoseconds, which small blocks feel: no region at all then. */
+     * nanoseconds, which small blocks feel: no region at all then. One clock read per tile: a
+     * static schedule gives each thread consecutive tiles, so a tile ends where the next
+     * begins. */
     if (cells > s->ctx->min_parallel_cells) {
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < n; t++)
-            run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+#pragma omp parallel
+        {
+            double prev = omp_get_wtime();
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n; t++) {
+                run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+                double now = omp_get_wtime();
+                cost[t] += now - prev;
+                prev = now;
+            }
+        }
     } else {
-        for (int64_t t = 0; t < n; t++)
+        double prev = omp_get_wtime();
+        for (int64_t t = 0; t < n; t++) {
             run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+            double now = omp_get_wtime();
+            cost[t] += now - prev;
+            prev = now;
+        }
     }
     tsr_ctx_timer_add(s->ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
     TSR_CHECK(s->ctx, failed < 0, TSR_ERR_KERNEL, "kernel returned %d on block %lld of rank %d",
@@ -157,7 +186,8 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, int64_t n, int64_t cel
 
 int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     TSR_CALL(s->ctx, check_fields(s, fields, nfields));
-    TSR_CALL(s->ctx, run_tiles(s, s->all, s->nall, s->call, fields, nfields, kernel, user));
+    TSR_CALL(s->ctx,
+             run_tiles(s, s->all, s->cost_all, s->nall, s->call, fields, nfields, kernel, user));
     return TSR_SUCCESS;
 }
 
@@ -173,15 +203,40 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
     TSR_CALL(ctx, tsr_halo_begin(halo, fields, nexchange));
     if (!overlap) {
         TSR_CALL(ctx, tsr_halo_end(halo));
-        TSR_CALL(ctx, run_tiles(s, s->all, s->nall, s->call, fields, nfields, kernel, user));
+        TSR_CALL(ctx, run_tiles(s, s->all, s->cost_all, s->nall, s->call, fields, nfields, kernel,
+                                user));
         return TSR_SUCCESS;
     }
     /* A failed kernel still completes the exchange: the neighbours are waiting for it. */
-    int kerr = run_tiles(s, s->inner, s->ninner, s->cinner, fields, nfields, kernel, user);
+    int kerr =
+        run_tiles(s, s->inner, s->cost_inner, s->ninner, s->cinner, fields, nfields, kernel, user);
     TSR_CALL(ctx, tsr_halo_end(halo));
     if (!kerr)
-        kerr = run_tiles(s, s->shell, s->nshell, s->cshell, fields, nfields, kernel, user);
+        kerr = run_tiles(s, s->shell, s->cost_shell, s->nshell, s->cshell, fields, nfields, kernel,
+                         user);
     TSR_CALL(ctx, kerr);
+    return TSR_SUCCESS;
+}
+
+int tsr_sweep_block_costs(tsr_sweep s, double *costs, bool reset) {
+    for (int64_t i = 0; i < s->map->nlocal; i++)
+        costs[i] = s->cost_block[i];
+    const tsr__tile *lists[3] = {s->all, s->inner, s->shell};
+    double *cost[3] = {s->cost_all, s->cost_inner, s->cost_shell};
+    int64_t counts[3] = {s->nall, s->ninner, s->nshell};
+    for (int k = 0; k < 3; k++)
+        for (int64_t t = 0; t < counts[k]; t++) {
+            costs[lists[k][t].block] += cost[k][t];
+            if (reset)
+                cost[k][t] = 0;
+        }
+    if (reset)
+        memset(s->cost_block, 0, sizeof(double) * (size_t)s->map->nlocal);
+    return TSR_SUCCESS;
+}
+
+int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out) {
+    TSR_CALL(s->ctx, tsr_sweep_create(map, s->reach, s->tile_cells, out));
     return TSR_SUCCESS;
 }
 
@@ -348,7 +403,9 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
         for (int64_t i = 0; i < s->map->nlocal; i++) {
             wave w = {.s = s, .block = i, .levels = levels};
             wave_bounds(&w, &(*u)->blocks[i], lay);
+            double b0 = omp_get_wtime();
             int rc = wave_run(&w, fields, kerr ? skip_kernel : kernel, user);
+            s->cost_block[i] += omp_get_wtime() - b0;
             if (rc && !kerr)
                 kerr = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
                                      "kernel returned %d on block %lld of rank %d", rc,

@@ -303,6 +303,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     return TSR_SUCCESS;
 }
 
+/* What a migration must restore: blocks arrive with zero ghosts, and the exchange never writes
+ * those outside a non-periodic grid, which hold the boundary value. */
 static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     heat h;
     bool done = false;
@@ -395,7 +397,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .progress = tsr_progress_option_mode(&h.progress),
         .dt = 1.0,
         .steps = h.steps,
-        .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options}};
+        .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options},
+        .domain = &dom};
     /* Every file the run will write is checked before it computes anything. */
     const char *whats[] = {"--png", "--report"}, *paths[] = {h.png, h.report};
     if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, h.io.force)))
@@ -404,6 +407,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     err = tsr_run_execute(&r, &h.io, &res);
     u = r.fields[0].level[0]; /* the newest state */
     v = r.fields[0].level[1];
+    sweep = r.sweep; /* a rebalance replaces it */
     if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
     if (err || res.stopped)

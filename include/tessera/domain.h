@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "balance.h"
 #include "halo.h"
 #include "options.h"
 
@@ -24,9 +25,12 @@ typedef struct tsr_domain_opts {
     int64_t halo_width;            /* --halo-width */
     bool plan;                     /* --plan: print the plan summary and exit */
     bool verify_halo;              /* --verify-halo: run the halo self-test and exit */
+    int64_t rebalance_every;       /* --rebalance-every N: check every N steps (0: off) */
+    double rebalance_threshold;    /* --rebalance-threshold R: adopt when old/new imbalance > R */
 } tsr_domain_opts;
 
-/* Defaults: the given grid, one block per rank, contiguous map, not periodic, width 1. */
+/* Defaults: the given grid, one block per rank, contiguous map, not periodic, width 1, no
+ * rebalancing (threshold 1.10). */
 void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width);
 
 /* The dimensions that wrap, from o->periodic (read against o->grid's dimensions): "" none,
@@ -36,11 +40,14 @@ void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t h
 int tsr_domain_periodic(tsr_ctx ctx, const tsr_domain_opts *o, bool periodic[TSR_MAX_DIM]);
 
 /* Registers --grid --blocks --block-size --map --periodic --allow-idle --halo-width --plan
- * --verify-halo, writing into *o. Returns tsr_opts_error(opts): a failure is also reported by
- * tsr_opts_parse, so the result need not be checked. Not collective. */
+ * --verify-halo --rebalance-every --rebalance-threshold, writing into *o. Returns
+ * tsr_opts_error(opts): a failure is also reported by tsr_opts_parse, so the result need not be
+ * checked. Not collective. */
 int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o);
 
-/* The handles of a domain; owned by it. halo is NULL in --plan mode. */
+/* The handles of a domain; owned by it. halo is NULL in --plan mode. A run that rebalances
+ * (tsr_run.domain) replaces map and halo with new ones and destroys the old: read them from the
+ * domain after the run, never keep copies across it. */
 typedef struct tsr_domain {
     tsr_ctx ctx;
     tsr_grid grid;
@@ -49,6 +56,7 @@ typedef struct tsr_domain {
     tsr_halo halo;
     tsr_stencil stencil;
     int width;
+    tsr_balance balance; /* from --rebalance-every/--rebalance-threshold; hooks: the app's */
 } tsr_domain;
 
 /* Builds grid, decomposition, map and (unless o->plan) the halo plan of the given stencil.
@@ -70,7 +78,8 @@ void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len);
 
 /* The end of a halo-coupled run of `steps` steps in `seconds`: rank 0 prints "MLUP/s <x>" and
  * the per-rank timer table to stdout, and the JSON report goes to report_path (NULL or "":
- * none) with the domain's configuration, replacing an existing file only if `force`. Collective. */
+ * none) with the domain's configuration and its rebalances, replacing an existing file only if
+ * `force`. Collective. */
 int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,
                       double seconds, const char *report_path, bool force);
 

@@ -49,6 +49,8 @@ int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
  * run it before attaching a bc. */
 int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
 
+/* The boundary conditions attached with tsr_halo_set_bc (NULL: none). Not collective. */
+tsr_bc tsr_halo_bc(tsr_halo h);
 int tsr_halo_width(tsr_halo h);
 tsr_stencil tsr_halo_stencil(tsr_halo h);
 tsr_map tsr_halo_map(tsr_halo h);

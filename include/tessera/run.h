@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "domain.h"
 #include "file.h"
 #include "io.h"
 #include "options.h"
@@ -93,6 +94,11 @@ typedef struct tsr_run {
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
     tsr_io_meta meta; /* app, command line, run options (run_id is set by tsr_run_load) */
+    /* The domain whose --rebalance-every/--rebalance-threshold apply (NULL: none). A rebalance
+     * migrates every field of the run and replaces the domain's map and halo, and r->halo and
+     * r->sweep, destroying the old ones: r->halo must be the domain's halo, and the caller takes
+     * r->sweep back after the run (it is still the caller's to destroy). */
+    tsr_domain *domain;
     /* Set by tsr_run_load, released by tsr_run_release: */
     char run_id[32];          /* new at a fresh start, the checkpoint's after a restart */
     tsr_lock output_lock;     /* PREFIX.lock, held by rank 0 */

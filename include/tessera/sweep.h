@@ -26,6 +26,11 @@ int tsr_sweep_destroy(tsr_sweep *sweep);
 /* Applies the kernel to every owned cell of every local block. Not collective. */
 int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kernel, void *user);
 
+/* The compute time the kernel spent on each local block (costs[i] for the map's i-th local
+ * block) since the sweep was made or last reset, measured with one clock read per tile; with
+ * `reset`, starts counting again. The rebalancer's default cost. Not collective. */
+int tsr_sweep_block_costs(tsr_sweep s, double *costs, bool reset);
+
 /* Exchanges the ghosts of fields[0 .. nexchange) with `halo`, then applies the kernel. With
  * `overlap`, the split phase: begin exchange, interiors, end exchange, boundary shells;
  * otherwise the exchange completes first. Results are identical either way. A kernel that

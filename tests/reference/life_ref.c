@@ -5,7 +5,9 @@
  * distributed Game of Life bit for bit.
  *
  * Usage: life_ref --grid NXxNY [--steps N] [--periodic [x|y]]
- *                 [--init random|glider] [--seed S]
+ *                 [--init random|glider] [--seed S] [--extent F]
+ *
+ * --extent F: the random soup fills only x < floor(F*NX), y < floor(F*NY).
  *
  * Prints exactly one line "checksum <16 hex digits>" on stdout.
  * Errors go to stderr with exit status 2.
@@ -20,7 +22,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: life_ref --grid NXxNY [--steps N] [--periodic [x|y]]\n"
-               "                [--init random|glider] [--seed S]\n");
+               "                [--init random|glider] [--seed S] [--extent F]\n");
 }
 
 static _Noreturn void fail(const char *msg, const char *arg) {
@@ -42,6 +44,7 @@ int main(int argc, char **argv) {
     bool px = false, py = false; /* which dimensions wrap */
     bool glider = false;
     uint64_t seed = 1;
+    double extent = 1.0;
 
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -91,6 +94,12 @@ int main(int argc, char **argv) {
                 fail("invalid --seed (expected unsigned 64-bit integer)", v);
             }
             seed = (uint64_t)s;
+        } else if ((v = opt_value(argc, argv, &i, "--extent")) != NULL) {
+            char *e = NULL;
+            extent = strtod(v, &e);
+            if (e == v || *e != '\0' || !(extent > 0 && extent <= 1)) {
+                fail("invalid --extent (expected 0 < F <= 1)", v);
+            }
         } else {
             fail("unknown option", argv[i]);
         }
@@ -121,9 +130,10 @@ int main(int argc, char **argv) {
         }
     } else {
         const uint64_t hs = splitmix64(seed);
+        const int64_t ex = (int64_t)(extent * (double)nx), ey = (int64_t)(extent * (double)ny);
         for (int64_t i = 0; i < ncell; i++) {
             uint64_t h = splitmix64(((uint64_t)i) ^ hs);
-            a[i] = (h % 100) < 30 ? 1 : 0;
+            a[i] = (h % 100) < 30 && i % nx < ex && i / nx < ey ? 1 : 0;
         }
     }
 

@@ -1,0 +1,48 @@
+/* Private part of the balance module: the rank-0 decision as a pure function (unit-tested), and
+ * the run loop's two entry points. */
+#ifndef TESSERA_BALANCE_IMPL_H
+#define TESSERA_BALANCE_IMPL_H
+
+#include "layout_impl.h"
+#include "tessera/balance.h"
+#include "tessera/domain.h"
+#include "tessera/sweep.h"
+
+/* Rank 0's verdict on one set of block costs. */
+typedef struct tsr__balance_plan {
+    double before, after; /* predicted imbalance of the current and the proposed map */
+    bool adopt;           /* before / after > threshold */
+    int64_t moved;        /* blocks whose rank would change */
+} tsr__balance_plan;
+
+/* The strategy a rebalance uses: the map's own, or knapsack for round-robin (which ignores
+ * weights). */
+tsr_map_strategy tsr__balance_strategy(tsr_map_strategy s);
+
+/* The weights handed to the map: every cost plus a floor of 1e-3 of the mean, so that blocks
+ * measured at zero still spread over the ranks instead of piling onto one. */
+void tsr__balance_weights(int64_t nblocks, const double *costs, double *weights);
+
+/* The decision, a pure function: proposes new_owner (nblocks entries) from the costs with the
+ * rebalance strategy and the weights above, and fills *plan. Nothing is adopted when every cost
+ * is 0. Returns false on allocation failure. */
+bool tsr__balance_decide(const tsr__layout *lay, tsr_map_strategy strategy, const double *costs,
+                         const int *owner, int nranks, double threshold, int *new_owner,
+                         tsr__balance_plan *plan);
+
+/* The step at which the stretch starting at `step` must end at the latest (`next`, or the next
+ * rebalancing check before it). Not collective. */
+int64_t tsr__balance_next(const tsr_domain *dom, int64_t step, int64_t next);
+
+/* At a step where the ranks agree: when a check is due, gathers the block costs, and if rank 0
+ * adopts a new map, migrates fields[0 .. nfields) to it, exchanges their ghosts with the new halo
+ * plan and replaces dom->map, dom->halo, *halo and *sweep, destroying the old ones. Prints one
+ * line and records the event. Nothing when dom is NULL or rebalancing is off. Collective. */
+int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo *halo,
+                       tsr_field *fields, int nfields);
+
+/* Rank 0: puts the "rebalance" member (period, threshold, every event) into the context's report
+ * (tsr__report_set_json); nothing when rebalancing is off. Not collective. */
+int tsr__balance_report(tsr_balance b);
+
+#endif
