@@ -14,6 +14,7 @@
 #include "tessera/remap.h"
 #include "tessera/sweep.h"
 #include "tessera/reduce.h"
+#include "tessera/accum.h"
 #include "tessera/image.h"
 #include "tessera/report.h"
 #include "tessera/domain.h"
