@@ -10,6 +10,7 @@
 #include "tessera/decomp.h"
 #include "tessera/map.h"
 #include "tessera/field.h"
+#include "tessera/bc.h"
 #include "tessera/halo.h"
 #include "tessera/remap.h"
 #include "tessera/sweep.h"

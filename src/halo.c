@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bc_impl.h"
 #include "field_impl.h"
 
 #define TSR_HALO_MAX_FIELDS 8
@@ -45,6 +46,7 @@ struct tsr_halo_s {
     tsr_field fields[TSR_HALO_MAX_FIELDS];
     int nfields;
     bool active;
+    tsr_bc bc; /* applied after every exchange; NULL: none */
 };
 
 static int cmp_xfer(const void *a, const void *b) {
@@ -346,6 +348,7 @@ int tsr_halo_end(tsr_halo h) {
     int64_t rtotal =
         h->nrpeers ? h->rpeers[h->nrpeers - 1].base + h->rpeers[h->nrpeers - 1].cells * nfields : 0;
     for_each(h, h->nrecvs * nfields, rtotal, unpack_one);
+    TSR_CALL(ctx, tsr__bc_apply(h->bc, h->fields, nfields));
     tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t1 - t0);
     tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t1);
     return TSR_SUCCESS;
@@ -354,6 +357,13 @@ int tsr_halo_end(tsr_halo h) {
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields) {
     TSR_CALL(h->ctx, tsr_halo_begin(h, fields, nfields));
     TSR_CALL(h->ctx, tsr_halo_end(h));
+    return TSR_SUCCESS;
+}
+
+int tsr_halo_set_bc(tsr_halo h, tsr_bc bc) {
+    TSR_CHECK(h->ctx, !h->active, TSR_ERR_ARG, "tsr_halo_set_bc during an exchange");
+    TSR_CALL(h->ctx, tsr__bc_check_map(bc, h->map));
+    h->bc = bc;
     return TSR_SUCCESS;
 }
 
