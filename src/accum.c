@@ -7,9 +7,24 @@
 #include "tessera/accum.h"
 #include "xsum_impl.h"
 
-/* One thread's share, on cache lines of its own: kernels add to it on every cell. */
+/* Adding to the exact accumulator costs three digit updates with a 128-bit shift per value;
+ * kernels add one value per cell, so sums first go into one integer bin per binary exponent
+ * (Neal's "large superaccumulator"): a value is its signed 53-bit significand added to the bin of
+ * its exponent, exact in an int64 for BIN_ROUNDS additions, after which the bins that may be
+ * non-zero are folded into the exact accumulator. */
+#define BINS 2048
+#define BIN_ROUNDS 1024 /* 1024 * (2^53 - 1) < 2^63 */
+/* Consecutive values of a kernel tend to share an exponent: four banks of bins, taken in turn,
+ * let four additions be in flight instead of waiting on the same memory word. */
+#define BANKS 4
+
+/* One thread's share, on cache lines of its own. */
 typedef struct slot {
-    _Alignas(64) tsr__acc sum;
+    _Alignas(64) int64_t bins[BINS * BANKS]; /* bins[e * BANKS + k]: significands of exponent
+                                                 field e (0 as 1) added in bank k */
+    tsr__acc sum;                            /* everything folded so far, and the specials */
+    int count;                               /* additions since the last fold */
+    int emin, emax;                          /* the bins touched since then */
     tsr__extreme ext;
 } slot;
 
@@ -21,9 +36,81 @@ struct tsr_accum_s {
     void *memory; /* the aligned allocation behind slots */
 };
 
+/* Adds b * 2^(e - 1075) to the exact accumulator (|b| < 2^63, 1 <= e <= 2046). */
+static void acc_add_bin(tsr__acc *a, int64_t b, int e) {
+    int p = e - 1;
+    int idx = p >> 5;
+    uint64_t mag = b < 0 ? -(uint64_t)b : (uint64_t)b;
+    unsigned __int128 m = (unsigned __int128)mag << (p & 31);
+    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
+            d2 = (int64_t)(uint32_t)(m >> 64);
+    if (b < 0) {
+        a->d[idx] -= d0;
+        a->d[idx + 1] -= d1;
+        a->d[idx + 2] -= d2;
+    } else {
+        a->d[idx] += d0;
+        a->d[idx + 1] += d1;
+        a->d[idx + 2] += d2;
+    }
+    if (++a->pending == TSR__ACC_FLUSH)
+        tsr__acc_normalize(a);
+}
+
+/* Empties the touched bins into the exact accumulator; the bins end all zero. */
+static void slot_fold(slot *s) {
+    for (int e = s->emin; e <= s->emax; e++)
+        for (int k = 0; k < BANKS; k++)
+            if (s->bins[e * BANKS + k]) {
+                acc_add_bin(&s->sum, s->bins[e * BANKS + k], e);
+                s->bins[e * BANKS + k] = 0;
+            }
+    s->count = 0;
+    s->emin = BINS;
+    s->emax = -1;
+}
+
 static void slot_reset(slot *s, tsr_reduce_op op) {
+    slot_fold(s); /* zeroes the bins that were used: cheaper than all of them */
     memset(&s->sum, 0, sizeof s->sum);
     s->ext = tsr__extreme_identity(op == TSR_REDUCE_MIN);
+}
+
+/* The hot loop: locals in registers, one indexed add per value. */
+static void slot_add_sum(slot *s, const double *v, int64_t n, bool squares) {
+    int64_t *bins = s->bins;
+    int count = s->count, emin = s->emin, emax = s->emax;
+    for (int64_t i = 0; i < n; i++) {
+        double x = squares ? v[i] * v[i] : v[i];
+        uint64_t b;
+        memcpy(&b, &x, sizeof b);
+        int e = (int)((b >> 52) & 0x7ff);
+        int64_t m = (int64_t)(b & ((UINT64_C(1) << 52) - 1));
+        if (e == 0x7ff) { /* an infinity or a NaN: counted by the exact accumulator */
+            tsr__acc_add(&s->sum, x);
+            continue;
+        }
+        if (e)
+            m |= INT64_C(1) << 52;
+        else if (m)
+            e = 1; /* subnormal: the weight of exponent field 1 */
+        else
+            continue; /* a zero */
+        bins[e * BANKS + (int)(i & (BANKS - 1))] += (b >> 63) ? -m : m;
+        emin = e < emin ? e : emin;
+        emax = e > emax ? e : emax;
+        if (++count == BIN_ROUNDS) {
+            s->emin = emin;
+            s->emax = emax;
+            slot_fold(s);
+            count = 0;
+            emin = BINS;
+            emax = -1;
+        }
+    }
+    s->count = count;
+    s->emin = emin;
+    s->emax = emax;
 }
 
 int tsr_accum_create(tsr_ctx ctx, tsr_reduce_op op, tsr_accum *acc) {
@@ -42,8 +129,12 @@ int tsr_accum_create(tsr_ctx ctx, tsr_reduce_op op, tsr_accum *acc) {
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
     }
     a->slots = a->memory;
-    for (int i = 0; i <= a->nslots; i++)
+    memset(a->slots, 0, sizeof(slot) * (size_t)(a->nslots + 1));
+    for (int i = 0; i <= a->nslots; i++) {
+        a->slots[i].emin = BINS;
+        a->slots[i].emax = -1;
         slot_reset(&a->slots[i], op);
+    }
     *acc = a;
     return TSR_SUCCESS;
 }
@@ -86,12 +177,8 @@ static inline slot *own_slot(tsr_accum a) {
 static inline void slot_add(slot *s, tsr_reduce_op op, const double *v, int64_t n) {
     switch (op) {
     case TSR_REDUCE_SUM:
-        for (int64_t i = 0; i < n; i++)
-            tsr__acc_add(&s->sum, v[i]);
-        break;
     case TSR_REDUCE_NORM2:
-        for (int64_t i = 0; i < n; i++)
-            tsr__acc_add(&s->sum, v[i] * v[i]);
+        slot_add_sum(s, v, n, op == TSR_REDUCE_NORM2);
         break;
     case TSR_REDUCE_MIN:
         for (int64_t i = 0; i < n; i++)
@@ -137,8 +224,10 @@ int tsr_accum_result(tsr_accum acc, double *result) {
     }
     tsr__acc total;
     memset(&total, 0, sizeof total);
-    for (int i = 0; i <= acc->nslots; i++)
+    for (int i = 0; i <= acc->nslots; i++) {
+        slot_fold(&acc->slots[i]);
         tsr__acc_merge(&total, &acc->slots[i].sum);
+    }
     TSR_CALL(ctx, tsr__sum_finish(ctx, &total, acc->op == TSR_REDUCE_NORM2, result));
     return TSR_SUCCESS;
 }

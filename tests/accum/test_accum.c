@@ -1,9 +1,10 @@
-/* Reductions inside kernels: every cell's value, of magnitudes from 2^-200 to 2^200, is added by
- * the kernel to four accumulators (sum, min, max, L2 norm), one value at a time, a row at a
- * time, and from a nested parallel region, over tiles of several sizes. Every way gives the same
- * bits, equal to tsr_field_reduce of the same values in a field and, on rank 0, to plain serial
- * long-double sums within rounding. Prints one `checksum` line (the bits of the four results)
- * that the drivers compare across ranks, threads and maps. */
+/* Reductions inside kernels: every cell's value, of magnitudes from 2^-E to 2^E (--spread E, 200 by
+ * default), is added by the kernel (with zeros and subnormals among them) to four accumulators
+ * (sum, min, max, L2 norm), one value at a time, a row at a time, and from a nested parallel
+ * region, over tiles of several sizes. Every way gives the same bits, equal to tsr_field_reduce of
+ * the same values in a field and, on rank 0, to plain serial long-double sums within rounding.
+ * Prints one `checksum` line (the bits of the four results) that the drivers compare across ranks,
+ * threads and maps. */
 #include <math.h>
 #include <string.h>
 
@@ -12,10 +13,16 @@
 enum { ADD_ONE, ADD_ROWS, ADD_NESTED, MODES };
 #define CHUNK 16
 
+static int64_t spread = 200; /* exponents in [-spread, spread] */
+
 static double value(uint64_t i) {
+    if (i % 89 == 0)
+        return i % 2 ? -0.0 : 0.0;
     uint64_t h = tsr_splitmix64(i);
+    if (i % 97 == 0) /* subnormal */
+        return ldexp((double)(h >> 40) - 8388608.0, -1074);
     double mant = (double)(h >> 11) / 9007199254740992.0 - 0.5; /* [-0.5, 0.5) */
-    int e = (int)(tsr_splitmix64(h) % 401) - 200;
+    int e = (int)(tsr_splitmix64(h) % (uint64_t)(2 * spread + 1)) - (int)spread;
     return ldexp(mant, e);
 }
 
@@ -140,6 +147,24 @@ static int check_all(tsr_ctx ctx, tsr_domain *dom, job *j, tsr_field f, double *
     TSR_CALL(ctx, tsr_accum_result(j->acc[TSR_REDUCE_SUM], &twice));
     TSR_CHECK(ctx, twice == 2 * r[0], TSR_ERR_VERIFY, "sum added twice: %a, not 2 * %a", twice,
               r[0]);
+    /* Specials: an infinity wins a sum, both infinities or a NaN make it NaN; NaN wins min/max. */
+    tsr_accum_reset(j->acc[TSR_REDUCE_SUM]);
+    tsr_accum_reset(j->acc[TSR_REDUCE_MAX]);
+    double special[2];
+    if (tsr_ctx_rank(ctx) == tsr_ctx_size(ctx) - 1) {
+        tsr_accum_add(j->acc[TSR_REDUCE_SUM], INFINITY);
+        tsr_accum_add(j->acc[TSR_REDUCE_MAX], 1.0);
+    }
+    TSR_CALL(ctx, tsr_accum_result(j->acc[TSR_REDUCE_SUM], &special[0]));
+    TSR_CHECK(ctx, special[0] == INFINITY, TSR_ERR_VERIFY, "inf summed to %a", special[0]);
+    if (tsr_ctx_rank(ctx) == 0) {
+        tsr_accum_add(j->acc[TSR_REDUCE_SUM], -INFINITY);
+        tsr_accum_add(j->acc[TSR_REDUCE_MAX], NAN);
+    }
+    TSR_CALL(ctx, tsr_accum_result(j->acc[TSR_REDUCE_SUM], &special[0]));
+    TSR_CALL(ctx, tsr_accum_result(j->acc[TSR_REDUCE_MAX], &special[1]));
+    TSR_CHECK(ctx, isnan(special[0]) && isnan(special[1]), TSR_ERR_VERIFY,
+              "inf - inf summed to %a, max with a NaN %a", special[0], special[1]);
     double empty[4];
     for (int op = 0; op < 4; op++) {
         tsr_accum_reset(j->acc[op]);
@@ -161,6 +186,7 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     bool done = false;
     TSR_CALL(ctx, tsr_opts_create(ctx, "In-kernel reduction determinism test.", &o));
     tsr_domain_add_options(o, &dopts);
+    tsr_opts_add_int(o, "spread", &spread, 0, 500, "E", "values from 2^-E to 2^E");
     int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
