@@ -26,6 +26,7 @@ typedef struct poisson {
     int64_t max_iter;
     int64_t check_every;
     bool force;
+    tsr_progress_option progress;
     char report[TSR_OPT_STRLEN];
     char cmdline[4096];
 } poisson;
@@ -162,6 +163,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, poisson *ps, bool *done) {
     tsr_opts_add_int(o, "check-every", &ps->check_every, 1, INT64_MAX, "K",
                      "measure the update norm every K iterations (one reduction each)");
     tsr_opts_add_flag(o, "force", &ps->force, "replace an existing --report file");
+    tsr_progress_add_options(o, &ps->progress);
     tsr_report_add_option(o, ps->report);
     int err = tsr_opts_parse(o, argc, argv, done);
     if (!err && !*done)
@@ -177,8 +179,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, poisson *ps, bool *done) {
 }
 
 /* Iterates until converged; *u ends holding the newest iterate. Collective. */
-static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sweep, params *p,
-                   tsr_field *u, tsr_field *v, tsr_field rhs, int64_t *iterations, double *norm) {
+static int iterate_loop(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sweep, params *p,
+                        tsr_field *u, tsr_field *v, tsr_field rhs, tsr_progress *progress,
+                        int64_t *iterations, double *norm) {
     const double scale = sqrt(pow(p->h, p->ndim));
     int err = TSR_SUCCESS;
     for (int64_t it = 1;; it++) {
@@ -191,6 +194,7 @@ static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sw
         tsr_field w = *u;
         *u = *v;
         *v = w;
+        tsr_progress_update(progress, it);
         if (!p->measure)
             continue;
         TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
@@ -204,6 +208,17 @@ static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sw
                   "not converged after %lld iterations: update norm %.3e is above --tol %g",
                   (long long)it, *norm, ps->tol);
     }
+}
+
+static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sweep, params *p,
+                   tsr_field *u, tsr_field *v, tsr_field rhs, int64_t *iterations, double *norm) {
+    /* Counted against --max-iter: the share of the allowed iterations used so far. */
+    tsr_progress progress;
+    tsr_progress_start(&progress, ctx, ps->max_iter, tsr_progress_option_mode(&ps->progress));
+    progress.unit = "iteration";
+    int err = iterate_loop(ctx, ps, dom, sweep, p, u, v, rhs, &progress, iterations, norm);
+    tsr_progress_end(&progress);
+    return err;
 }
 
 static int run(tsr_ctx ctx, int argc, char **argv) {

@@ -35,6 +35,7 @@ CASES = [
     ("heat", 2, "heat", ["--grid", "64x48", "--steps", "20", "--time-block", "2"]),
     ("heat-3d", 3, "heat", ["--grid", "16x12x10", "--steps", "5", "--no-overlap"]),
     ("life", 3, "life", ["--grid", "48x40", "--steps", "10"]),
+    ("poisson", 2, "poisson", ["--grid", "16x16", "--tol", "1e-6"]),
     ("mandelbrot", 3, "mandelbrot", ["--size", "96x64", "--max-iter", "300"]),
     ("particles", 2, "particles", ["--particles", "1000", "--steps", "20"]),
     ("imgpipe", 3, "imgpipe", ["--frames", "4", "--size", "64x48"]),
