@@ -19,7 +19,8 @@ int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
     tsr_opts_add_extents(opts, "block-size", &o->block_size, "SX[xSY[xSZ]]",
                          "target cells per block per dimension, instead of --blocks");
     tsr_opts_add_choice(opts, "map", &o->map, tsr_map_strategy_names, "block-to-rank mapping");
-    tsr_opts_add_flag(opts, "periodic", &o->periodic, "wrap around in every dimension");
+    tsr_opts_add_optional(opts, "periodic", o->periodic, "all", "DIMS",
+                          "wrap around in every dimension, or in those listed (x,z)");
     tsr_opts_add_flag(opts, "allow-idle", &o->allow_idle,
                       "allow fewer blocks than ranks (some ranks idle)");
     tsr_opts_add_int(opts, "halo-width", &o->halo_width, 1, 64, "W", "ghost layer width");
@@ -29,14 +30,42 @@ int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
     return tsr_opts_error(opts);
 }
 
+int tsr_domain_periodic(tsr_ctx ctx, const tsr_domain_opts *o, bool periodic[TSR_MAX_DIM]) {
+    int ndim = o->grid.ndim;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        periodic[d] = strcmp(o->periodic, "all") == 0 && d < ndim;
+    if (!o->periodic[0] || strcmp(o->periodic, "all") == 0)
+        return TSR_SUCCESS;
+    for (const char *p = o->periodic;;) {
+        size_t n = strcspn(p, ",");
+        int d = n == 1 && *p >= 'x' && *p <= 'z' ? *p - 'x' : -1;
+        TSR_CHECK(ctx, d >= 0, TSR_ERR_INPUT,
+                  "--periodic '%s': unknown dimension '%.*s' (all, or a list of x, y, z)",
+                  o->periodic, (int)(n < 32 ? n : 32), p);
+        TSR_CHECK(ctx,
+                  d<ndim, TSR_ERR_INPUT, "--periodic '%s': the grid has no %c (%d dimension%s)",
+                      o->periodic, *p, ndim, ndim> 1
+                      ? "s"
+                      : "");
+        TSR_CHECK(ctx, !periodic[d], TSR_ERR_INPUT, "--periodic '%s': %c given twice", o->periodic,
+                  *p);
+        periodic[d] = true;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    return TSR_SUCCESS;
+}
+
 int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d) {
     memset(d, 0, sizeof *d);
     d->ctx = ctx;
     d->stencil = stencil;
     d->width = (int)o->halo_width;
     bool periodic[TSR_MAX_DIM];
-    for (int i = 0; i < TSR_MAX_DIM; i++)
-        periodic[i] = o->periodic;
+    int err = ctx->rank == 0 ? tsr_domain_periodic(ctx, o, periodic) : TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_CALL(ctx, tsr_domain_periodic(ctx, o, periodic));
     tsr_decomp_opts dopts = {
         .blocks = o->blocks, .block_size = o->block_size, .allow_idle = o->allow_idle};
     TSR_CALL(ctx, tsr_grid_create(ctx, &o->grid, periodic, &d->grid));
@@ -68,22 +97,54 @@ int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done) {
     return TSR_SUCCESS;
 }
 
+/* Wrapping dimensions as "x,z" (all of them as "all", none as ""). */
+static void periodic_list(const tsr__layout *lay, char *buf) {
+    int n = 0, k = 0;
+    for (int d = 0; d < lay->ndim; d++)
+        n += lay->periodic[d];
+    buf[0] = '\0';
+    if (n == lay->ndim) {
+        strcpy(buf, "all");
+        return;
+    }
+    for (int d = 0; d < lay->ndim; d++)
+        if (lay->periodic[d]) {
+            if (k)
+                buf[k++] = ',';
+            buf[k++] = "xyz"[d];
+            buf[k] = '\0';
+        }
+}
+
 void tsr_domain_print_summary(tsr_domain *d, FILE *out) {
     tsr_ctx ctx = d->ctx;
     const tsr__layout *lay = &d->decomp->lay;
-    char gs[96], bs[96];
+    char gs[96], bs[96], list[8], per[24] = "";
+    periodic_list(lay, list);
+    if (list[0]) /* " periodic" for all, as before; " periodic x,z" for some */
+        snprintf(per, sizeof per, " periodic%s%s", strcmp(list, "all") ? " " : "",
+                 strcmp(list, "all") ? list : "");
     tsr_extents ge = {.ndim = lay->ndim, .n = {lay->n[0], lay->n[1], lay->n[2]}};
     tsr_extents be = {.ndim = lay->ndim, .n = {lay->nb[0], lay->nb[1], lay->nb[2]}};
     tsr_extents_format(&ge, gs, sizeof gs);
     tsr_extents_format(&be, bs, sizeof bs);
     tsr_ctx_printf(ctx, out, "%s: grid %s%s, %s blocks, map %s, %d ranks x %d threads\n", ctx->name,
-                   gs, lay->periodic[0] ? " periodic" : "", bs,
-                   tsr_map_strategy_names[d->map->strategy], ctx->size, ctx->threads);
+                   gs, per, bs, tsr_map_strategy_names[d->map->strategy], ctx->size, ctx->threads);
 }
 
 void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len) {
     const tsr__layout *lay = &d->decomp->lay;
-    char grid[96] = "", blocks[96] = "";
+    char grid[96] = "", blocks[96] = "", list[8], per[32];
+    /* true or false when every dimension or none wraps, as before; else one boolean each */
+    periodic_list(lay, list);
+    if (!list[0] || strcmp(list, "all") == 0)
+        snprintf(per, sizeof per, "%s", list[0] ? "true" : "false");
+    else
+        snprintf(per, sizeof per, "[%s, %s%s%s]", lay->periodic[0] ? "true" : "false",
+                 lay->periodic[1] ? "true" : "false", lay->ndim == 3 ? ", " : "",
+                 lay->ndim < 3      ? ""
+                 : lay->periodic[2] ? "true"
+                                    : "false");
     for (int i = 0, gn = 0, bn = 0; i < lay->ndim; i++) {
         gn += snprintf(grid + gn, sizeof grid - (size_t)gn, "%s%lld", i ? ", " : "",
                        (long long)lay->n[i]);
@@ -93,8 +154,7 @@ void tsr_domain_config_json(const tsr_domain *d, char *buf, size_t len) {
     snprintf(buf, len,
              "\"grid\": [%s], \"periodic\": %s, \"blocks\": [%s], \"map\": \"%s\", "
              "\"halo_width\": %d",
-             grid, lay->periodic[0] ? "true" : "false", blocks,
-             tsr_map_strategy_names[d->map->strategy], d->width);
+             grid, per, blocks, tsr_map_strategy_names[d->map->strategy], d->width);
 }
 
 int tsr_domain_report(const tsr_domain *d, const char *app, const char *command_line, int64_t steps,

@@ -11,7 +11,8 @@
 #include "tessera/file.h"
 #include "tessera/options.h"
 
-typedef enum kind { K_FLAG, K_INT, K_DOUBLE, K_STRING, K_CHOICE, K_EXTENTS } kind;
+/* K_OPTIONAL: a string whose value may be left out (the option alone stores `implicit`). */
+typedef enum kind { K_FLAG, K_INT, K_DOUBLE, K_STRING, K_CHOICE, K_EXTENTS, K_OPTIONAL } kind;
 
 typedef struct opt {
     char name[48];
@@ -19,6 +20,7 @@ typedef struct opt {
     void *value;
     const char *metavar, *help;
     const char *const *choices;
+    const char *implicit; /* K_OPTIONAL: the value of the option given alone */
     int64_t imin, imax;
     double dmin, dmax;
     char deflt[96]; /* the default, as shown by --help */
@@ -148,6 +150,17 @@ static int add_extents(tsr_opts o, const char *name, tsr_extents *value, const c
     return TSR_SUCCESS;
 }
 
+static int add_optional(tsr_opts o, const char *name, char *value, const char *implicit,
+                        const char *metavar, const char *help) {
+    opt *p;
+    TSR_CHECK(o->ctx, implicit && strlen(implicit) < TSR_OPT_STRLEN, TSR_ERR_ARG,
+              "option --%s needs the value it takes when given alone", name ? name : "");
+    TSR_CALL(o->ctx, add(o, name, K_OPTIONAL, value, metavar ? metavar : "TEXT", help, &p));
+    p->implicit = implicit;
+    snprintf(p->deflt, sizeof p->deflt, "%.90s", value);
+    return TSR_SUCCESS;
+}
+
 int tsr_opts_add_flag(tsr_opts o, const char *name, bool *value, const char *help) {
     return o ? remember(o, add_flag(o, name, value, help)) : TSR_ERR_ARG;
 }
@@ -175,6 +188,11 @@ int tsr_opts_add_choice(tsr_opts o, const char *name, int *value, const char *co
 int tsr_opts_add_extents(tsr_opts o, const char *name, tsr_extents *value, const char *metavar,
                          const char *help) {
     return o ? remember(o, add_extents(o, name, value, metavar, help)) : TSR_ERR_ARG;
+}
+
+int tsr_opts_add_optional(tsr_opts o, const char *name, char *value, const char *implicit,
+                          const char *metavar, const char *help) {
+    return o ? remember(o, add_optional(o, name, value, implicit, metavar, help)) : TSR_ERR_ARG;
 }
 
 int tsr_opts_allow_rest(tsr_opts o, const char *metavar) {
@@ -297,6 +315,8 @@ static void print_help(tsr_opts o) {
             for (int c = 0; p->choices[c] && used < (int)sizeof left; c++)
                 used += snprintf(left + used, sizeof left - (size_t)used, c ? "|%s" : "%s",
                                  p->choices[c]);
+        } else if (p->k == K_OPTIONAL) {
+            snprintf(left, sizeof left, "--%s [%s]", p->name, p->metavar);
         } else {
             snprintf(left, sizeof left, "--%s %s", p->name, p->metavar);
         }
@@ -356,6 +376,7 @@ static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
         break;
     }
     case K_STRING:
+    case K_OPTIONAL:
         /* An empty path or name is never meant: "--output ''" from an unset shell variable. */
         TSR_CHECK(ctx, *text, TSR_ERR_INPUT, "--%s: empty value", p->name);
         TSR_CHECK(ctx, strlen(text) < TSR_OPT_STRLEN, TSR_ERR_INPUT,
@@ -406,15 +427,19 @@ static int set_option(tsr_opts o, const char *name, const char *val) {
         *(bool *)p->value = true;
         return TSR_SUCCESS;
     }
+    if (p->k == K_OPTIONAL && !val)
+        val = p->implicit;
     TSR_CHECK(ctx, val, TSR_ERR_INPUT, "--%s needs a value (%s)", name,
               p->metavar ? p->metavar : "see --help");
     return parse_value(ctx, p, val);
 }
 
-static bool takes_value(tsr_opts o, const char *name) {
+/* Whether option `name` reads the next argument `next` as its value: an optional value only
+ * when the argument is not another option. */
+static bool takes_value(tsr_opts o, const char *name, const char *next) {
     for (int k = 0; k < o->n; k++)
         if (strcmp(o->list[k].name, name) == 0)
-            return o->list[k].k != K_FLAG;
+            return o->list[k].k == K_OPTIONAL ? next[0] != '-' : o->list[k].k != K_FLAG;
     return strcmp(name, "options-file") == 0;
 }
 
@@ -436,7 +461,7 @@ static int parse_args(tsr_opts o, int n, char **args, const char *where) {
         memcpy(name, arg + 2, len);
         name[len] = '\0';
         const char *val = eq ? eq + 1 : NULL;
-        if (!val && takes_value(o, name) && i + 1 < n)
+        if (!val && i + 1 < n && takes_value(o, name, args[i + 1]))
             val = args[++i];
         if (command_line_only(name)) {
             TSR_CHECK(ctx, !where, TSR_ERR_INPUT, "%s--%s is read from the command line only", pre,
@@ -659,6 +684,7 @@ static size_t value_size(const opt *p) {
     case K_DOUBLE:
         return sizeof(double);
     case K_STRING:
+    case K_OPTIONAL:
         return TSR_OPT_STRLEN;
     case K_CHOICE:
         return sizeof(int);
@@ -747,6 +773,7 @@ int tsr_opts_json(tsr_opts o, char **json) {
             break;
         }
         case K_STRING:
+        case K_OPTIONAL:
             json_text(f, (const char *)p->value);
             break;
         case K_CHOICE:

@@ -1,9 +1,11 @@
 /* tessera-heat: explicit heat diffusion on a 1D, 2D or 3D grid.
  *
- * u_new = u + alpha * (sum of the 2*ndim neighbours - 2*ndim*u), Dirichlet boundary (ghost cells
- * outside the grid hold --boundary) or periodic. The example shows the whole halo-coupled
- * pattern: options, domain, fields, an initial-state kernel, the overlapped time loop, a
- * checksum and a PNG. */
+ * u_new = u + alpha * (sum of the 2*ndim neighbours - 2*ndim*u). Boundaries per dimension and
+ * side (--bc): Dirichlet (ghost cells outside the grid hold a value, --boundary by default),
+ * Neumann (zero gradient: the total heat is conserved) or periodic; the library writes them
+ * into the ghosts after every exchange. The example shows the whole halo-coupled pattern:
+ * options, domain, boundary conditions, fields, an initial-state kernel, the overlapped time
+ * loop, a checksum and a PNG. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +39,8 @@ typedef struct heat {
     int64_t steps;
     double alpha;
     double boundary;
+    char bc_text[TSR_OPT_STRLEN];
+    tsr_bc_desc bc; /* resolved from --boundary, --periodic and --bc */
     int init;
     bool no_overlap;
     int64_t time_block;
@@ -184,6 +188,55 @@ static int check_alpha(tsr_ctx ctx, double alpha, int ndim) {
     return TSR_SUCCESS;
 }
 
+/* The boundary of every side: Dirichlet --boundary, periodic where --periodic says, then --bc.
+ * A dimension --bc makes periodic wraps in the grid too (h->dom.periodic is rewritten). */
+static int resolve_bc(tsr_ctx ctx, heat *h) {
+    int ndim = h->dom.grid.ndim;
+    bool periodic[TSR_MAX_DIM];
+    TSR_CALL(ctx, tsr_domain_periodic(ctx, &h->dom, periodic));
+    TSR_CALL(ctx, tsr_bc_desc_init(&h->bc, periodic, TSR_BC_DIRICHLET, h->boundary));
+    if (!h->bc_text[0])
+        return TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_bc_desc_parse(ctx, "--bc", h->bc_text, ndim, &h->bc));
+    char list[8] = "";
+    int nwrap = 0;
+    for (int d = 0; d < ndim; d++) {
+        /* Periodic on both sides or neither: the parse saw to that. */
+        bool wraps = h->bc.kind[d][0] == TSR_BC_PERIODIC;
+        TSR_CHECK(ctx, wraps || !periodic[d], TSR_ERR_INPUT,
+                  "--bc '%s' sets %c to %s, but --periodic makes %c wrap", h->bc_text, "xyz"[d],
+                  tsr_bc_kind_names[h->bc.kind[d][0]], "xyz"[d]);
+        if (wraps) {
+            size_t len = strlen(list);
+            snprintf(list + len, sizeof list - len, "%s%c", nwrap++ ? "," : "", "xyz"[d]);
+        }
+    }
+    snprintf(h->dom.periodic, sizeof h->dom.periodic, "%s", nwrap == ndim ? "all" : list);
+    return TSR_SUCCESS;
+}
+
+/* Temporal blocking reads ghosts k levels deep but sees the boundary written once per
+ * exchange: exact for a constant (the ghosts never change), not for a mirror. A mirror of W
+ * ghost layers needs W cells to mirror. */
+static int check_neumann(tsr_ctx ctx, const heat *h) {
+    for (int d = 0; d < h->dom.grid.ndim; d++)
+        for (int s = 0; s < 2; s++) {
+            if (h->bc.kind[d][s] != TSR_BC_NEUMANN)
+                continue;
+            TSR_CHECK(ctx, h->time_block == 1, TSR_ERR_INPUT,
+                      "--time-block %lld with a Neumann boundary (%c %s): the ghosts mirror the "
+                      "state once per exchange, not at every step of the block; use "
+                      "--time-block 1",
+                      (long long)h->time_block, "xyz"[d], s ? "high" : "low");
+            TSR_CHECK(ctx, h->dom.halo_width <= h->dom.grid.n[d], TSR_ERR_INPUT,
+                      "--bc: a Neumann side of %c mirrors %lld ghost layers, but the grid has "
+                      "%lld cells along %c",
+                      "xyz"[d], (long long)h -> dom.halo_width, (long long)h->dom.grid.n[d],
+                      "xyz"[d]);
+        }
+    return TSR_SUCCESS;
+}
+
 static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     tsr_extents grid = {.ndim = 2, .n = {512, 512, 1}};
     memset(h, 0, sizeof *h);
@@ -203,7 +256,13 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     tsr_opts_add_double(o, "alpha", &h->alpha, 0, 0.5, "A",
                         "diffusion number, 0 = auto (0.4/ndim); stable up to 1/(2*ndim)");
     tsr_opts_add_double(o, "boundary", &h->boundary, -1e300, 1e300, "V",
-                        "fixed value outside a non-periodic grid");
+                        "fixed value outside a non-periodic grid (the default Dirichlet value)");
+    tsr_opts_add_string(o, "bc", h->bc_text, "SPEC",
+                        "boundaries per dimension and side: DIM=KIND or DIMlo=/DIMhi=KIND, "
+                        "comma-separated; DIM x, y or z; KIND periodic, neumann (zero "
+                        "gradient), dirichlet (the --boundary value) or dirichlet:V. E.g. "
+                        "x=periodic,ylo=dirichlet:1,yhi=neumann. Sides not given: dirichlet, "
+                        "or periodic where --periodic says");
     tsr_opts_add_choice(o, "init", &h->init, init_names, "initial state");
     tsr_opts_add_string(o, "png", h->png, "FILE",
                         "write the final field (middle z plane in 3D) as a PNG");
@@ -226,7 +285,11 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
             h->dom.halo_width = h->time_block;
         if (h->alpha == 0)
             h->alpha = 0.4 / (double)ndim;
-        err = tsr_report_keep_options(ctx, o);
+        /* Every rank reads the same text: the same verdict, agreed below. */
+        err = resolve_bc(ctx, h);
+        err = tsr_ctx_agree(ctx, err);
+        if (!err)
+            err = tsr_report_keep_options(ctx, o);
     }
     snprintf(h->cmdline, sizeof h->cmdline, "%s", tsr_opts_command_line(o));
     tsr_opts_destroy(&o);
@@ -234,6 +297,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     if (*done)
         return TSR_SUCCESS;
     err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
+    if (!err && tsr_ctx_rank(ctx) == 0)
+        err = check_neumann(ctx, h);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }
@@ -248,6 +313,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_domain dom;
     tsr_field u = NULL, v = NULL;
     tsr_sweep sweep = NULL;
+    tsr_bc bc = NULL;
     int err =
         tsr_domain_create(ctx, &h.dom, h.time_block > 1 ? TSR_STENCIL_BOX : TSR_STENCIL_STAR, &dom);
     if (!err)
@@ -266,10 +332,19 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         (err = tsr_field_set_info(v, "temperature", "1")) ||
         (err = tsr_sweep_create(dom.map, 1, 0, &sweep)))
         goto out;
-    /* Ghosts outside a non-periodic grid are the boundary: never written by the exchange. */
+    /* The library writes the boundary into the ghosts outside the grid after every exchange of u.
+     * The kernel never writes there, so a constant set in both fields now also holds at every
+     * level of a temporal block, which reads v's ghosts between exchanges. */
     tsr_field_fill(u, h.boundary);
     tsr_field_fill(v, h.boundary);
-    if ((err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
+    err = tsr_bc_create(dom.grid, &h.bc, &bc);
+    if (!err)
+        err = tsr_halo_set_bc(dom.halo, bc);
+    if (!err)
+        err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p);
+    if (!err)
+        err = tsr_bc_apply(bc, (tsr_field[]){u, v}, 2);
+    if ((err = tsr_ctx_agree(ctx, err))) /* one rank's failure ends every rank's run */
         goto out;
     /* Streaming stores pay off only when the two arrays stream from memory anyway; each rank
      * decides for its own blocks (the bits are the same either way). */
@@ -284,10 +359,29 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
                   (h.streaming == STREAMING_AUTO && STREAMING_PAYS && h.time_block == 1 &&
                    p.ndim == 2 && 2 * 8 * local_cells > STREAMING_MIN_BYTES);
 
-    /* What a restart must match, besides the app and the grid. */
-    char run_options[256];
-    snprintf(run_options, sizeof run_options, "alpha=%.17g boundary=%.17g periodic=%d", h.alpha,
-             h.boundary, (int)h.dom.periodic);
+    /* What a restart must match, besides the app and the grid: periodic=1 when every dimension
+     * wraps, 0 when none (as before --bc existed), else the list; bc=... when --bc changed the
+     * boundary from what --boundary and --periodic alone give. */
+    char run_options[1024], periodic[8] = "", bcs[512], plain[512];
+    bool wraps[TSR_MAX_DIM];
+    int nwrap = 0;
+    for (int d = 0; d < p.ndim; d++) {
+        wraps[d] = tsr_grid_periodic(dom.grid, d);
+        if (wraps[d]) {
+            size_t len = strlen(periodic);
+            snprintf(periodic + len, sizeof periodic - len, "%s%c", nwrap++ ? "," : "", "xyz"[d]);
+        }
+    }
+    tsr_bc_desc plain_desc;
+    tsr_bc_desc_init(&plain_desc, wraps, TSR_BC_DIRICHLET, h.boundary);
+    tsr_bc_desc_format(&plain_desc, p.ndim, plain, sizeof plain);
+    tsr_bc_desc_format(&h.bc, p.ndim, bcs, sizeof bcs);
+    snprintf(run_options, sizeof run_options, "alpha=%.17g boundary=%.17g periodic=%s%s%s", h.alpha,
+             h.boundary,
+             nwrap == p.ndim ? "1"
+             : nwrap         ? periodic
+                             : "0",
+             strcmp(bcs, plain) ? " bc=" : "", strcmp(bcs, plain) ? bcs : "");
     tsr_run r = {
         .sweep = sweep,
         .halo = dom.halo,
@@ -339,6 +433,7 @@ out:
     tsr_field_destroy(&v);
     tsr_field_destroy(&u);
     tsr_domain_destroy(&dom);
+    tsr_bc_destroy(&bc); /* after the halo plan that applies it */
     return err;
 }
 

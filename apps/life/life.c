@@ -143,9 +143,15 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         (err = tsr_sweep_apply(sweep, &u, 1, init_kernel, &p)))
         goto out;
 
-    /* What a restart must match, besides the app and the grid. */
+    /* What a restart must match, besides the app and the grid: periodic=1 when both dimensions
+     * wrap, 0 when neither, else the one that does. */
     char run_options[256];
-    snprintf(run_options, sizeof run_options, "periodic=%d", (int)l.dom.periodic);
+    bool px = tsr_grid_periodic(dom.grid, 0), py = tsr_grid_periodic(dom.grid, 1);
+    snprintf(run_options, sizeof run_options, "periodic=%s",
+             px && py ? "1"
+             : px     ? "x"
+             : py     ? "y"
+                      : "0");
     tsr_run r = {
         .sweep = sweep,
         .halo = dom.halo,

@@ -137,7 +137,7 @@ static int validate(tsr_ctx ctx, const poisson *ps) {
         TSR_CHECK(ctx, g->n[d] == g->n[0], TSR_ERR_INPUT,
                   "--grid: the unit %s needs as many cells in every dimension (%lld, not %lld)",
                   g->ndim == 2 ? "square" : "cube", (long long)g->n[0], (long long)g->n[d]);
-    TSR_CHECK(ctx, !ps->dom.periodic, TSR_ERR_INPUT,
+    TSR_CHECK(ctx, !ps->dom.periodic[0], TSR_ERR_INPUT,
               "--periodic: the Poisson problem has Dirichlet boundaries");
     TSR_CHECK(ctx, ps->tol > 0, TSR_ERR_INPUT, "--tol %g: must be positive", ps->tol);
     return TSR_SUCCESS;

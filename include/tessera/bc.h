@@ -44,7 +44,7 @@ typedef struct tsr_bc_desc {
 } tsr_bc_desc;
 
 /* Every side of the dimensions where periodic[d] (NULL: none) periodic, every other side
- * `kind` with `value`. Not collective. */
+ * `kind` (not TSR_BC_PERIODIC: TSR_ERR_ARG) with `value`. Not collective. */
 int tsr_bc_desc_init(tsr_bc_desc *desc, const bool *periodic, tsr_bc_kind kind, double value);
 
 /* Reads "SPEC[,SPEC...]" into desc, changing only the sides the text names. SPEC is DIM=KIND

@@ -15,19 +15,25 @@ extern "C" {
 
 /* Values of the standard options; set defaults with tsr_domain_opts_init. */
 typedef struct tsr_domain_opts {
-    tsr_extents grid;       /* --grid */
-    tsr_extents blocks;     /* --blocks (ndim 0: not given) */
-    tsr_extents block_size; /* --block-size (ndim 0: not given) */
-    int map;                /* --map, a tsr_map_strategy */
-    bool periodic;          /* --periodic: every dimension wraps */
-    bool allow_idle;        /* --allow-idle */
-    int64_t halo_width;     /* --halo-width */
-    bool plan;              /* --plan: print the plan summary and exit */
-    bool verify_halo;       /* --verify-halo: run the halo self-test and exit */
+    tsr_extents grid;              /* --grid */
+    tsr_extents blocks;            /* --blocks (ndim 0: not given) */
+    tsr_extents block_size;        /* --block-size (ndim 0: not given) */
+    int map;                       /* --map, a tsr_map_strategy */
+    char periodic[TSR_OPT_STRLEN]; /* --periodic [DIMS]: "" none, "all", or a list ("x,z") */
+    bool allow_idle;               /* --allow-idle */
+    int64_t halo_width;            /* --halo-width */
+    bool plan;                     /* --plan: print the plan summary and exit */
+    bool verify_halo;              /* --verify-halo: run the halo self-test and exit */
 } tsr_domain_opts;
 
 /* Defaults: the given grid, one block per rank, contiguous map, not periodic, width 1. */
 void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t halo_width);
+
+/* The dimensions that wrap, from o->periodic (read against o->grid's dimensions): "" none,
+ * "all" every one, else a comma-separated list of x, y, z. An unknown dimension, one past the
+ * grid's or one given twice is refused with TSR_ERR_INPUT naming --periodic. Not collective
+ * (every rank reaches the same verdict). */
+int tsr_domain_periodic(tsr_ctx ctx, const tsr_domain_opts *o, bool periodic[TSR_MAX_DIM]);
 
 /* Registers --grid --blocks --block-size --map --periodic --allow-idle --halo-width --plan
  * --verify-halo, writing into *o. Returns tsr_opts_error(opts): a failure is also reported by

@@ -36,7 +36,8 @@ int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
  * alone): every tsr_halo_end then applies them to the exchanged fields (tsr_bc_apply). The bc
  * must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
  * Refused (TSR_ERR_ARG) while an exchange is in flight. Not collective, but every rank should
- * attach the same conditions. */
+ * attach the same conditions. tsr_halo_verify expects the ghosts outside the domain left alone:
+ * run it before attaching a bc. */
 int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
 
 int tsr_halo_width(tsr_halo h);

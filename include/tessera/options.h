@@ -39,6 +39,12 @@ int tsr_opts_add_double(tsr_opts o, const char *name, double *value, double min,
 /* `value` points to a buffer of TSR_OPT_STRLEN chars. */
 int tsr_opts_add_string(tsr_opts o, const char *name, char *value, const char *metavar,
                         const char *help);
+/* A string option whose value may be left out: "--name" alone (last, or followed by an argument
+ * starting with '-') and a line "name" in an options file store `implicit`; "--name VALUE",
+ * "--name=VALUE" store VALUE (never empty). `value` points to a buffer of TSR_OPT_STRLEN chars;
+ * --help shows "--name [METAVAR]". */
+int tsr_opts_add_optional(tsr_opts o, const char *name, char *value, const char *implicit,
+                          const char *metavar, const char *help);
 /* One of `choices` (NULL-terminated); *value receives its index. */
 int tsr_opts_add_choice(tsr_opts o, const char *name, int *value, const char *const *choices,
                         const char *help);

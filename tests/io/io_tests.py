@@ -4,8 +4,8 @@
   io_tests.py --bin BUILD_DIR --src SOURCE_DIR SCENARIO
 
 Scenarios: roundtrip-2d roundtrip-3d h5dump xdmf restart-heat-2d restart-heat-3d restart-life
-crash sigterm bad-files. Each runs in a fresh temporary directory, every mpirun with a timeout,
-and ends with "N passed, N failed" (exit 1 on any failure).
+restart-heat-bc crash sigterm bad-files. Each runs in a fresh temporary directory, every mpirun
+with a timeout, and ends with "N passed, N failed" (exit 1 on any failure).
 """
 import argparse
 import os
@@ -141,6 +141,20 @@ def scenario_restart_heat_3d():
 
 def scenario_restart_life():
     restart("life", "64x48", ["--periodic", "--seed", "5"])
+
+
+def scenario_restart_heat_bc():
+    """Boundary conditions per side survive a restart, and other ones are refused."""
+    restart("heat", "67x45", ["--bc", "xlo=dirichlet:1,xhi=neumann,y=periodic"])
+    heat = BIN["heat"]
+    base = [heat, "--grid", "67x45", "--quiet", "--steps", "100", "--restart", "latest",
+            "--checkpoint-dir", "ck"]
+    must_fail(base + ["--bc", "x=neumann,y=periodic"],
+              "was written with options 'alpha=0.20000000000000001 boundary=0 periodic=y "
+              "bc=xlo=dirichlet:1,xhi=neumann,y=periodic'", 2)
+    # The same boundary said another way is the same run.
+    rc, _, _ = mpirun(2, base + ["--periodic", "y", "--bc", "xhi=neumann,xlo=dirichlet:1"])
+    check(rc == 0, "--periodic y with --bc xhi=neumann,xlo=dirichlet:1 restarts that run")
 
 
 def app_ranks(proc_pid, name):

@@ -111,8 +111,8 @@ def case_bad_line(c):
     f = c.write("bad6.opts", "options-file other.opts\n")
     c.fails(2, "particles", ["--options-file", f],
             f"{f}:1: --options-file is read from the command line only")
-    f = c.write("bad7.opts", "periodic yes\n")
-    c.fails(1, "heat", ["--options-file", f], f"{f}:1: --periodic takes no value")
+    f = c.write("bad7.opts", "no-overlap yes\n")
+    c.fails(1, "heat", ["--options-file", f], f"{f}:1: --no-overlap takes no value")
 
 
 def case_env_bad(c):

@@ -1,6 +1,7 @@
 /* The option table's API at any rank count: a failed registration is remembered and reported by
- * the parse (the adders need no checks), and the arguments after "--" reach a program that
- * allows them. Prints "ok" on rank 0; exits non-zero on any mismatch. */
+ * the parse (the adders need no checks), the arguments after "--" reach a program that
+ * allows them, and an option's value may be left out. Prints "ok" on rank 0; exits non-zero on any
+ * mismatch. */
 #include <stdio.h>
 #include <string.h>
 
@@ -57,12 +58,66 @@ static int rest(tsr_ctx ctx) {
     return 0;
 }
 
+/* One parse of argv (NULL-terminated) with an optional-value --periodic and a flag --quiet;
+ * *periodic receives the value ("" when not given). */
+static int parse_optional(tsr_ctx ctx, char **argv, char *periodic, bool *quiet) {
+    tsr_opts o = NULL;
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    periodic[0] = '\0';
+    *quiet = false;
+    if (tsr_opts_create(ctx, "optional test", &o))
+        return fail(ctx, "create");
+    tsr_opts_add_optional(o, "periodic", periodic, "all", "DIMS", "dimensions that wrap");
+    tsr_opts_add_flag(o, "quiet", quiet, "quiet");
+    bool done = false;
+    int err = tsr_opts_parse(o, argc, argv, &done);
+    tsr_opts_destroy(&o);
+    return err;
+}
+
+/* An optional value: alone (last, or before another option) the implicit value; else the next
+ * argument or "=value"; an empty value refused. The same on every rank. */
+static int optional(tsr_ctx ctx) {
+    static char periodic[TSR_OPT_STRLEN];
+    bool quiet = false;
+    struct {
+        char *argv[4];
+        int err;
+        const char *value;
+        bool quiet;
+    } cases[] = {
+        {{"test", NULL}, 0, "", false},
+        {{"test", "--periodic", NULL}, 0, "all", false},
+        {{"test", "--periodic", "--quiet", NULL}, 0, "all", true},
+        {{"test", "--periodic", "x,z", NULL}, 0, "x,z", false},
+        {{"test", "--periodic=y", "--quiet", NULL}, 0, "y", true},
+        {{"test", "--periodic=", NULL}, TSR_ERR_INPUT, NULL, false},
+        {{"test", "--quiet", "--periodic", NULL}, 0, "all", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int err = parse_optional(ctx, cases[i].argv, periodic, &quiet);
+        if (err != cases[i].err)
+            return fail(ctx, "an optional value: wrong verdict");
+        if (err) {
+            if (!strstr(tsr_ctx_error_message(ctx), "--periodic: empty value"))
+                return fail(ctx, "an empty optional value: wrong message");
+            tsr_ctx_error_clear(ctx);
+            continue;
+        }
+        if (strcmp(periodic, cases[i].value) || quiet != cases[i].quiet)
+            return fail(ctx, "an optional value: wrong value");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_opts_api", &ctx);
     if (err)
         return tsr_finalize(&ctx, err);
-    int bad = registration(ctx) + rest(ctx);
+    int bad = registration(ctx) + rest(ctx) + optional(ctx);
     if (!bad && tsr_ctx_rank(ctx) == 0)
         printf("ok\n");
     tsr_finalize(&ctx, 0);

@@ -4,7 +4,7 @@
  * No library code: this program defines the expected result of the
  * distributed Game of Life bit for bit.
  *
- * Usage: life_ref --grid NXxNY [--steps N] [--periodic]
+ * Usage: life_ref --grid NXxNY [--steps N] [--periodic [x|y]]
  *                 [--init random|glider] [--seed S]
  *
  * Prints exactly one line "checksum <16 hex digits>" on stdout.
@@ -19,7 +19,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: life_ref --grid NXxNY [--steps N] [--periodic]\n"
+    fprintf(f, "usage: life_ref --grid NXxNY [--steps N] [--periodic [x|y]]\n"
                "                [--init random|glider] [--seed S]\n");
 }
 
@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     int64_t nx = 0, ny = 0;
     int ndim = 0;
     int64_t steps = 100;
-    bool periodic = false;
+    bool px = false, py = false; /* which dimensions wrap */
     bool glider = false;
     uint64_t seed = 1;
 
@@ -49,7 +49,10 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--periodic") == 0) {
-            periodic = true;
+            /* alone: both dimensions; or a list ("x", "y", "x,y") */
+            const char *dims = i + 1 < argc && argv[i + 1][0] != '-' ? argv[++i] : "x,y";
+            px = strchr(dims, 'x') != NULL;
+            py = strchr(dims, 'y') != NULL;
         } else if ((v = opt_value(argc, argv, &i, "--grid")) != NULL) {
             int64_t t[3] = {1, 1, 1};
             ndim = parse_grid(v, t);
@@ -136,10 +139,13 @@ int main(int argc, char **argv) {
                         }
                         int64_t xx = x + dx;
                         int64_t yy = y + dy;
-                        if (periodic) {
+                        if (px) {
                             xx = (xx < 0) ? xx + nx : (xx >= nx ? xx - nx : xx);
+                        }
+                        if (py) {
                             yy = (yy < 0) ? yy + ny : (yy >= ny ? yy - ny : yy);
-                        } else if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) {
+                        }
+                        if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) {
                             continue;
                         }
                         n += a[xx + nx * yy];
