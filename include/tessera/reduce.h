@@ -30,8 +30,8 @@ typedef enum tsr_bits { TSR_BITS_DOUBLE, TSR_BITS_INTEGER } tsr_bits;
 
 /* The checksum convention: sum over elements of splitmix64(splitmix64(e) ^ bits(v_e)) mod 2^64.
  * A field of ncomp components has ncomp elements per cell: e = i * ncomp + c for component c of
- * the cell of natural (x fastest) global index i (components fastest), so a scalar field's e is
- * its cell index. Every rank receives it. Collective. */
+ * the cell of natural (x fastest) global index i: components fastest, the order of the field's
+ * HDF5 dataset, and a scalar field's e is its cell index. Every rank receives it. Collective. */
 int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum);
 
 /* Reduces n doubles given by each rank (any n, 0 included) over all ranks, with the same
