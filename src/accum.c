@@ -79,36 +79,40 @@ static void slot_reset(slot *s, tsr_reduce_op op) {
 /* The hot loop: locals in registers, one indexed add per value. */
 static void slot_add_sum(slot *s, const double *v, int64_t n, bool squares) {
     int64_t *bins = s->bins;
-    int count = s->count, emin = s->emin, emax = s->emax;
-    for (int64_t i = 0; i < n; i++) {
-        double x = squares ? v[i] * v[i] : v[i];
-        uint64_t b;
-        memcpy(&b, &x, sizeof b);
-        int e = (int)((b >> 52) & 0x7ff);
-        int64_t m = (int64_t)(b & ((UINT64_C(1) << 52) - 1));
-        if (e == 0x7ff) { /* an infinity or a NaN: counted by the exact accumulator */
-            tsr__acc_add(&s->sum, x);
-            continue;
+    int emin = s->emin, emax = s->emax;
+    for (int64_t i0 = 0; i0 < n;) {
+        /* As many values as the bins can take before a fold, with no check inside. */
+        int64_t i1 = n - i0 < BIN_ROUNDS - s->count ? n : i0 + (BIN_ROUNDS - s->count);
+        s->count += (int)(i1 - i0);
+        for (int64_t i = i0; i < i1; i++) {
+            double x = squares ? v[i] * v[i] : v[i];
+            uint64_t b;
+            memcpy(&b, &x, sizeof b);
+            int e = (int)((b >> 52) & 0x7ff);
+            int64_t m = (int64_t)(b & ((UINT64_C(1) << 52) - 1));
+            if (e == 0x7ff) { /* an infinity or a NaN: counted by the exact accumulator */
+                tsr__acc_add(&s->sum, x);
+                continue;
+            }
+            if (e)
+                m |= INT64_C(1) << 52;
+            else if (m)
+                e = 1; /* subnormal: the weight of exponent field 1 */
+            else
+                continue; /* a zero */
+            bins[e * BANKS + (int)(i & (BANKS - 1))] += (b >> 63) ? -m : m;
+            emin = e < emin ? e : emin;
+            emax = e > emax ? e : emax;
         }
-        if (e)
-            m |= INT64_C(1) << 52;
-        else if (m)
-            e = 1; /* subnormal: the weight of exponent field 1 */
-        else
-            continue; /* a zero */
-        bins[e * BANKS + (int)(i & (BANKS - 1))] += (b >> 63) ? -m : m;
-        emin = e < emin ? e : emin;
-        emax = e > emax ? e : emax;
-        if (++count == BIN_ROUNDS) {
+        i0 = i1;
+        if (s->count == BIN_ROUNDS) {
             s->emin = emin;
             s->emax = emax;
             slot_fold(s);
-            count = 0;
             emin = BINS;
             emax = -1;
         }
     }
-    s->count = count;
     s->emin = emin;
     s->emax = emax;
 }
