@@ -254,27 +254,6 @@ int64_t tsr__neighbor(const tsr__layout *lay, int64_t id, const int dir[TSR_MAX_
     return c[0] + lay->nb[0] * (c[1] + lay->nb[1] * c[2]);
 }
 
-void tsr__transfer_boxes(const tsr__layout *lay, int64_t dst, int64_t src,
-                         const int dir[TSR_MAX_DIM], int width, tsr_box *dst_box,
-                         tsr_box *src_box) {
-    tsr_box db, sb;
-    tsr__block_box(lay, dst, &db);
-    tsr__block_box(lay, src, &sb);
-    for (int d = 0; d < TSR_MAX_DIM; d++) {
-        int64_t nd = db.hi[d] - db.lo[d], ns = sb.hi[d] - sb.lo[d];
-        if (dir[d] < 0) {
-            dst_box->lo[d] = -width, dst_box->hi[d] = 0;
-            src_box->lo[d] = ns - width, src_box->hi[d] = ns;
-        } else if (dir[d] > 0) {
-            dst_box->lo[d] = nd, dst_box->hi[d] = nd + width;
-            src_box->lo[d] = 0, src_box->hi[d] = width;
-        } else {
-            dst_box->lo[d] = 0, dst_box->hi[d] = nd;
-            src_box->lo[d] = 0, src_box->hi[d] = ns;
-        }
-    }
-}
-
 int tsr__width_violation(const tsr__layout *lay, int width, int64_t *block) {
     for (int d = 0; d < lay->ndim; d++) {
         if (lay->nb[d] == 1 && !lay->periodic[d])

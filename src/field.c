@@ -1,4 +1,5 @@
-/* Field: per-block ghosted arrays, aligned and first-touched by the computing thread. */
+/* Field: per-block ghosted arrays (one per component, back to back), aligned and first-touched
+ * by the computing thread. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,9 +71,10 @@ static void touch_tile(tsr_block *b, const tsr_box *t) {
     int64_t x0 = t->lo[0] == 0 ? -w : t->lo[0], x1 = t->hi[0] == b->n[0] ? b->n[0] + w : t->hi[0];
     int64_t y0 = t->lo[1] == 0 ? -wy : t->lo[1], y1 = t->hi[1] == b->n[1] ? b->n[1] + wy : t->hi[1];
     int64_t z0 = t->lo[2] == 0 ? -wz : t->lo[2], z1 = t->hi[2] == b->n[2] ? b->n[2] + wz : t->hi[2];
-    for (int64_t z = z0; z < z1; z++)
-        for (int64_t y = y0; y < y1; y++)
-            memset(&TSR_AT(b, x0, y, z), 0, sizeof(double) * (size_t)(x1 - x0));
+    for (int c = 0; c < b->ncomp; c++)
+        for (int64_t z = z0; z < z1; z++)
+            for (int64_t y = y0; y < y1; y++)
+                memset(&TSR_ATC(b, x0, y, z, c), 0, sizeof(double) * (size_t)(x1 - x0));
 }
 
 static int field_alloc(tsr_field f) {
@@ -96,8 +98,12 @@ static int field_alloc(tsr_field f) {
         int64_t front = round8(w);
         b->sy = (ptrdiff_t)(front + round8(b->n[0] + w));
         b->sz = b->sy * (ptrdiff_t)(b->n[1] + 2 * wy);
+        /* A multiple of 8 (front, sy and sz are): every component's rows stay aligned. */
         int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);
-        TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total, &f->storage[i]));
+        TSR_CHECK(ctx, total <= (int64_t)(SIZE_MAX / sizeof(double)) / f->ncomp, TSR_ERR_MEMORY,
+                  "block %lld of field '%s' is too large to allocate", (long long)b->id, f->name);
+        TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total * (size_t)f->ncomp,
+                                         &f->storage[i]));
         b->data = f->storage[i] + front + wz * b->sz + wy * b->sy;
         b->ncomp = f->ncomp;
         b->sc = (ptrdiff_t)total;
@@ -123,6 +129,11 @@ static int field_alloc(tsr_field f) {
 }
 
 int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field) {
+    TSR_CALL(map->ctx, tsr_field_create_comp(map, width, 1, name, field));
+    return TSR_SUCCESS;
+}
+
+int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, tsr_field *field) {
     tsr_ctx ctx = map->ctx;
     *field = NULL;
     int err = TSR_SUCCESS;
@@ -130,6 +141,10 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
     if (width < 1)
         err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
                             "field ghost width %d must be at least 1", width);
+    else if (ncomp < 1 || ncomp > TSR_FIELD_MAX_COMP)
+        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "field '%s' with %d components: 1 to %d allowed", name ? name : "field",
+                            ncomp, TSR_FIELD_MAX_COMP);
     else if (!(f = calloc(1, sizeof *f)))
         err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                             "cannot allocate a field");
@@ -137,7 +152,7 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
         f->ctx = ctx;
         f->map = map;
         f->width = width;
-        f->ncomp = 1;
+        f->ncomp = ncomp;
         f->nblocks = map->nlocal;
         snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
         err = field_alloc(f);
@@ -151,6 +166,13 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
     return TSR_SUCCESS;
 }
 
+int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field) {
+    TSR_CALL(map->ctx, tsr_field_create_comp(map, like->width, like->ncomp, like->name, field));
+    snprintf((*field)->long_name, sizeof(*field)->long_name, "%s", like->long_name);
+    snprintf((*field)->units, sizeof(*field)->units, "%s", like->units);
+    return TSR_SUCCESS;
+}
+
 int tsr_field_destroy(tsr_field *field) {
     if (!field || !*field)
         return TSR_SUCCESS;
@@ -160,6 +182,7 @@ int tsr_field_destroy(tsr_field *field) {
             free(f->storage[i]);
     free(f->storage);
     free(f->blocks);
+    free(f->comp_names);
     free(f);
     *field = NULL;
     return TSR_SUCCESS;
@@ -184,6 +207,37 @@ int tsr_field_set_info(tsr_field f, const char *long_name, const char *units) {
 const char *tsr_field_name(tsr_field f) {
     return f->name;
 }
+int tsr_field_ncomp(tsr_field f) {
+    return f->ncomp;
+}
+
+int tsr_field_set_component_names(tsr_field f, const char *const *names) {
+    if (!names) {
+        free(f->comp_names);
+        f->comp_names = NULL;
+        return TSR_SUCCESS;
+    }
+    for (int c = 0; c < f->ncomp; c++) {
+        size_t n = names[c] ? strlen(names[c]) : 0;
+        TSR_CHECK(f->ctx, n >= 1 && n < TSR_FIELD_COMP_NAME, TSR_ERR_ARG,
+                  "component %d of field '%s' needs a name of 1 to %d characters", c, f->name,
+                  TSR_FIELD_COMP_NAME - 1);
+        for (int k = 0; k < c; k++)
+            TSR_CHECK(f->ctx, strcmp(names[k], names[c]) != 0, TSR_ERR_ARG,
+                      "components %d and %d of field '%s' are both named '%s'", k, c, f->name,
+                      names[c]);
+    }
+    if (!f->comp_names)
+        TSR_CALL(f->ctx,
+                 tsr__calloc(f->ctx, (size_t)f->ncomp, sizeof *f->comp_names, &f->comp_names));
+    for (int c = 0; c < f->ncomp; c++)
+        snprintf(f->comp_names[c], sizeof f->comp_names[c], "%s", names[c]);
+    return TSR_SUCCESS;
+}
+
+const char *tsr_field_component_name(tsr_field f, int c) {
+    return f->comp_names && c >= 0 && c < f->ncomp ? f->comp_names[c] : NULL;
+}
 int64_t tsr_field_local_blocks(tsr_field f) {
     return f->nblocks;
 }
@@ -206,14 +260,16 @@ int tsr_field_fill(tsr_field f, double value) {
     for (int64_t i = 0; i < f->nblocks; i++) {
         tsr_block *b = &f->blocks[i];
         int w = b->width, wy = b->ndim >= 2 ? w : 0, wz = b->ndim >= 3 ? w : 0;
+        for (int c = 0; c < b->ncomp; c++) {
 #pragma omp parallel for collapse(2)                                                               \
     schedule(static) if (b->sz * b->n[2] > f->ctx->min_parallel_cells)
-        for (int64_t z = -wz; z < b->n[2] + wz; z++)
-            for (int64_t y = -wy; y < b->n[1] + wy; y++) {
-                double *row = &TSR_AT(b, 0, y, z);
-                for (int64_t x = -w; x < b->n[0] + w; x++)
-                    row[x] = value;
-            }
+            for (int64_t z = -wz; z < b->n[2] + wz; z++)
+                for (int64_t y = -wy; y < b->n[1] + wy; y++) {
+                    double *row = &TSR_ATC(b, 0, y, z, c);
+                    for (int64_t x = -w; x < b->n[0] + w; x++)
+                        row[x] = value;
+                }
+        }
     }
     return TSR_SUCCESS;
 }

@@ -11,12 +11,13 @@ struct tsr_field_s {
     tsr_ctx ctx;
     tsr_map map;
     int width;
-    int ncomp; /* components per cell */
+    int ncomp;                               /* components per cell */
+    char (*comp_names)[TSR_FIELD_COMP_NAME]; /* ncomp names for files, or NULL */
     char name[64];
     char long_name[128]; /* "" when not set */
     char units[64];
     int64_t nblocks;   /* local blocks */
-    double **storage;  /* per local block: the aligned allocation */
+    double **storage;  /* per local block: the aligned allocation (ncomp arrays of sc doubles) */
     tsr_block *blocks; /* per local block: its view */
 };
 
@@ -30,6 +31,9 @@ typedef struct tsr__tile {
  * and appends them to *tiles (growing it). Returns false on allocation failure. */
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
+
+/* A field on `map` with the width, components, name and description of `like`. Collective. */
+int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field);
 
 /* Index of block id in a map's sorted local list, or -1. */
 int64_t tsr__local_index(tsr_map m, int64_t id);

@@ -78,6 +78,21 @@ bool tsr__h5_attr_string(hid_t loc, const char *name, const char *v) {
     return ok;
 }
 
+bool tsr__h5_attr_strings(hid_t loc, const char *name, int n, const char *const *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hsize_t dim = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    bool ok = a >= 0 && H5Awrite(a, t, v) >= 0;
+    if (a >= 0)
+        ok = H5Aclose(a) >= 0 && ok;
+    H5Sclose(sp);
+    H5Tclose(t);
+    return ok;
+}
+
 bool tsr__h5_attr_read_string(hid_t loc, const char *name, char *out, int len) {
     out[0] = '\0';
     if (H5Aexists(loc, name) <= 0)

@@ -20,6 +20,8 @@ void tsr__h5_reason(char *buf, size_t len);
 /* Attribute writers; return false on failure. n numbers as an array, or n = 0 for a scalar. */
 bool tsr__h5_attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v);
 bool tsr__h5_attr_string(hid_t loc, const char *name, const char *v);
+/* n strings as a 1D array of variable-length UTF-8 strings (h5py reads a list of str). */
+bool tsr__h5_attr_strings(hid_t loc, const char *name, int n, const char *const *v);
 /* Reads a string attribute of any form (fixed length null-terminated or null-padded, or
  * variable length, as h5py writes) into out (len chars). False if absent or not a string. */
 bool tsr__h5_attr_read_string(hid_t loc, const char *name, char *out, int len);

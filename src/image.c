@@ -440,7 +440,11 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
     if (zslice < 0)
         zslice = lay->n[2] / 2;
     int err = TSR_SUCCESS;
-    if (lay->ndim < 2)
+    if (f->ncomp > 1)
+        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "field '%s' has %d components; a PNG shows a field of one", f->name,
+                            f->ncomp);
+    else if (lay->ndim < 2)
         err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
                             "PNG output needs a 2D or 3D grid");
     else if (zslice >= lay->n[2])

@@ -53,25 +53,32 @@ static hid_t block_memspace(tsr_field f, int64_t i) {
     return sp;
 }
 
-static void block_fileselect(const tsr__layout *lay, const tsr_block *b, hid_t fsp) {
-    hsize_t start[3], count[3];
+/* The block's cells of component c in the file: a field of several components has them as its
+ * last (fastest) dimension. */
+static void block_fileselect(const tsr__layout *lay, const tsr_block *b, int c, hid_t fsp) {
+    hsize_t start[4] = {0}, count[4] = {0};
     for (int d = 0; d < lay->ndim; d++) {
         start[d] = (hsize_t)b->lo[lay->ndim - 1 - d];
         count[d] = (hsize_t)b->n[lay->ndim - 1 - d];
     }
+    start[lay->ndim] = (hsize_t)c;
+    count[lay->ndim] = 1;
     H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
 }
 
-/* This rank's blocks from the dataset, one hyperslab each: independent reads, no collective
- * call, so a failure is this rank's alone until the agreement that follows. */
+/* This rank's blocks from the dataset, one hyperslab per block and component: independent reads,
+ * no collective call, so a failure is this rank's alone until the agreement that follows. */
 static bool read_blocks(tsr_field f, hid_t dset) {
     const tsr__layout *lay = &f->map->decomp->lay;
     hid_t fsp = H5Dget_space(dset);
     bool ok = fsp >= 0;
     for (int64_t i = 0; i < f->nblocks && ok; i++) {
         hid_t msp = block_memspace(f, i);
-        block_fileselect(lay, &f->blocks[i], fsp);
-        ok = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, f->storage[i]) >= 0;
+        for (int c = 0; c < f->ncomp && ok; c++) {
+            block_fileselect(lay, &f->blocks[i], c, fsp);
+            ok = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT,
+                         f->storage[i] + (ptrdiff_t)c * f->blocks[i].sc) >= 0;
+        }
         H5Sclose(msp);
     }
     if (fsp >= 0)
@@ -142,6 +149,63 @@ static int scratch_file(char *path, size_t len) {
     return errno ? errno : ENOENT;
 }
 
+/* The name of the dimension scale that numbers the components of a field of ncomp > 1:
+ * "component", or "component<ncomp>" when the file holds fields of different component counts
+ * (a netCDF dimension has one length). */
+static void component_scale(tsr_field *fields, int nfields, int ncomp, char *name, size_t len) {
+    bool mixed = false;
+    for (int k = 0; k < nfields; k++)
+        mixed = mixed || (fields[k]->ncomp > 1 && fields[k]->ncomp != ncomp);
+    if (mixed)
+        snprintf(name, len, "component%d", ncomp);
+    else
+        snprintf(name, len, "component");
+}
+
+/* Component numbers 0..ncomp-1 as the dimension scale of the components, attached as the last
+ * dimension of every field of ncomp components, and the fields' component names. */
+static bool write_component_scales(hid_t grp, tsr_field *fields, int nfields) {
+    int nd = fields[0]->map->decomp->lay.ndim;
+    bool ok = true;
+    for (int k = 0; k < nfields && ok; k++) {
+        int nc = fields[k]->ncomp;
+        bool first = nc > 1;
+        for (int j = 0; j < k && first; j++)
+            first = fields[j]->ncomp != nc;
+        if (!first)
+            continue;
+        char name[32];
+        component_scale(fields, nfields, nc, name, sizeof name);
+        hsize_t n = (hsize_t)nc;
+        int64_t v[TSR_FIELD_MAX_COMP];
+        for (int c = 0; c < nc; c++)
+            v[c] = c;
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        hid_t sc = H5Dcreate2(grp, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        ok = sc >= 0 && H5Dwrite(sc, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0 &&
+             H5DSset_scale(sc, name) >= 0 &&
+             tsr__h5_attr_string(sc, "long_name", "component number");
+        for (int j = k; j < nfields && ok; j++) {
+            if (fields[j]->ncomp != nc)
+                continue;
+            hid_t ds = H5Dopen2(grp, fields[j]->name, H5P_DEFAULT);
+            ok = ds >= 0 && H5DSattach_scale(ds, sc, (unsigned)nd) >= 0;
+            if (ok && fields[j]->comp_names) {
+                const char *names[TSR_FIELD_MAX_COMP];
+                for (int c = 0; c < nc; c++)
+                    names[c] = fields[j]->comp_names[c];
+                ok = tsr__h5_attr_strings(ds, "component_names", nc, names);
+            }
+            if (ds >= 0)
+                H5Dclose(ds);
+        }
+        if (sc >= 0)
+            H5Dclose(sc);
+        H5Sclose(sp);
+    }
+    return ok;
+}
+
 /* Cell-centre coordinates x, y, z (origin + (i + 0.5) * spacing) as HDF5 dimension scales
  * attached to every field, with each field's long_name and units: netCDF readers (xarray through
  * h5netcdf) then open each field with named dimensions and coordinates. */
@@ -149,7 +213,7 @@ static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const t
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
     int nd = lay->ndim;
     hid_t scale[TSR_MAX_DIM];
-    bool ok = true;
+    bool ok = write_component_scales(grp, fields, nfields);
     for (int d = 0; d < nd; d++) {
         const char *name = (const char *[]){"x", "y", "z"}[d];
         double o = meta ? meta->origin[d] : 0,
@@ -207,13 +271,15 @@ static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
     }
     hid_t grp = H5Gcreate2(file, "fields", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     bool ok = grp >= 0;
-    hsize_t dims[3];
+    hsize_t dims[4];
     int rank = tsr__h5_file_dims(lay, dims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every cell is written by its rank */
     for (int k = 0; k < nfields && ok; k++) {
-        hid_t sp = H5Screate_simple(rank, dims, NULL);
+        /* Components, if more than one, are the fastest dimension. */
+        dims[rank] = (hsize_t)fields[k]->ncomp;
+        hid_t sp = H5Screate_simple(rank + (fields[k]->ncomp > 1), dims, NULL);
         hid_t ds =
             H5Dcreate2(grp, fields[k]->name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         haddr_t at = ds >= 0 ? H5Dget_offset(ds) : HADDR_UNDEF;
@@ -297,7 +363,7 @@ static int flush_rows(pending *p) {
     return 0;
 }
 
-static int add_row(pending *p, off_t at, void *row, size_t len) {
+static int add_row(pending *p, off_t at, const void *row, size_t len) {
     if (p->n > 0 &&
         (at != p->at + (off_t)p->len || p->n == (int)(sizeof p->iov / sizeof *p->iov))) {
         int e = flush_rows(p);
@@ -306,38 +372,84 @@ static int add_row(pending *p, off_t at, void *row, size_t len) {
     }
     if (p->n == 0)
         p->at = at;
-    p->iov[p->n].iov_base = row;
+    p->iov[p->n].iov_base = (void *)row;
     p->iov[p->n].iov_len = len;
     p->n++;
     p->len += len;
     return 0;
 }
 
+/* Rows of fields with components are interleaved (component fastest) into a pack buffer of at
+ * least this many bytes, reused once its rows are written. */
+enum { PACK_BYTES = 1 << 20 };
+
+/* A row of ncomp components interleaved into buf: the file's order. */
+static void pack_row(const tsr_block *b, int64_t y, int64_t z, double *buf) {
+    int nc = b->ncomp;
+    for (int c = 0; c < nc; c++) {
+        const double *src = &TSR_ATC(b, 0, y, z, c);
+        for (int64_t x = 0; x < b->n[0]; x++)
+            buf[x * nc + c] = src[x];
+    }
+}
+
 /* This rank's owned cells of every field into the laid-out file (x fastest, slowest dimension
- * first), with plain positioned writes: rows that follow each other in the file go out in one
- * call. Returns 0 or an errno. Not collective. */
+ * first; components fastest of all), with plain positioned writes: rows that follow each other
+ * in the file go out in one call. A scalar field's rows go straight from the blocks; the rows of
+ * a field with components are packed into one bounded buffer, written out whenever it is full.
+ * Returns 0 or an errno. Not collective. */
 static int write_rows(tsr_field *fields, int nfields, int fd, const int64_t *offsets) {
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
+    size_t pack_cap = 0;
+    for (int k = 0; k < nfields; k++)
+        for (int64_t i = 0; i < fields[k]->nblocks && fields[k]->ncomp > 1; i++) {
+            size_t row =
+                sizeof(double) * (size_t)fields[k]->blocks[i].n[0] * (size_t)fields[k]->ncomp;
+            pack_cap = row > pack_cap ? row : pack_cap;
+        }
+    if (pack_cap > 0 && pack_cap < PACK_BYTES)
+        pack_cap = PACK_BYTES;
     pending *p = malloc(sizeof *p);
-    if (!p)
+    double *pack = pack_cap ? malloc(pack_cap) : NULL;
+    if (!p || (pack_cap && !pack)) {
+        free(p);
+        free(pack);
         return ENOMEM;
+    }
     p->fd = fd;
     p->n = 0;
     p->len = 0;
+    size_t used = 0; /* doubles of pack held by pending rows */
     int e = 0;
-    for (int k = 0; k < nfields && !e; k++)
+    for (int k = 0; k < nfields && !e; k++) {
+        int nc = fields[k]->ncomp;
         for (int64_t i = 0; i < fields[k]->nblocks && !e; i++) {
             const tsr_block *b = &fields[k]->blocks[i];
+            size_t len = sizeof(double) * (size_t)b->n[0] * (size_t)nc;
             for (int64_t z = 0; z < b->n[2] && !e; z++)
                 for (int64_t y = 0; y < b->n[1] && !e; y++) {
                     int64_t cell =
                         b->lo[0] + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                    e = add_row(p, (off_t)(offsets[k] + 8 * cell), &TSR_AT(b, 0, y, z),
-                                sizeof(double) * (size_t)b->n[0]);
+                    off_t at = (off_t)(offsets[k] + 8 * nc * cell);
+                    if (nc == 1) {
+                        e = add_row(p, at, &TSR_AT(b, 0, y, z), len);
+                        continue;
+                    }
+                    if (sizeof(double) * used + len > pack_cap) {
+                        e = p->n ? flush_rows(p) : 0;
+                        used = 0;
+                    }
+                    if (!e) {
+                        pack_row(b, y, z, pack + used);
+                        e = add_row(p, at, pack + used, len);
+                        used += len / sizeof(double);
+                    }
                 }
         }
+    }
     if (!e && p->n)
         e = flush_rows(p);
+    free(pack);
     free(p);
     return e;
 }
@@ -404,6 +516,13 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
                       strcmp(fields[k]->name, "z"),
                   TSR_ERR_ARG, "field '%s': x, y and z name the coordinates in a file",
                   fields[k]->name);
+        for (int j = 0; j < nfields; j++) {
+            char scale[32];
+            component_scale(fields, nfields, fields[j]->ncomp, scale, sizeof scale);
+            TSR_CHECK(ctx, fields[j]->ncomp == 1 || strcmp(fields[k]->name, scale) != 0,
+                      TSR_ERR_ARG, "field '%s': %s numbers the components in this file",
+                      fields[k]->name, scale);
+        }
     }
     char tmp[TSR_PATH_MAX + 8];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
@@ -412,7 +531,8 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
     double bytes = 65536 + 8.0 * (double)(lay->n[0] + lay->n[1] + lay->n[2]);
     for (int k = 0; k < nfields; k++)
-        bytes += 8.0 * (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(fields[k]->map)));
+        bytes += 8.0 * fields[k]->ncomp *
+                 (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(fields[k]->map)));
     double t0 = tsr_wtime();
     int err = TSR_SUCCESS;
     if (ctx->rank == 0) {
@@ -451,7 +571,7 @@ int tsr_io_write(const char *path, tsr_field *fields, int nfields, const tsr_io_
 }
 
 /* Rank 0's look at a file before anyone opens it collectively. */
-static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, const char *path,
+static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, int ncomp, const char *path,
                          const char *dataset) {
     hid_t file;
     TSR_CALL(ctx, tsr__h5_open_serial(ctx, "input", path, &file));
@@ -464,22 +584,29 @@ static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, const char *path,
     } else {
         hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
         int rank = H5Sget_simple_extent_ndims(sp);
-        hsize_t dims[H5S_MAX_RANK], want[3];
-        tsr__h5_file_dims(lay, want);
+        hsize_t dims[H5S_MAX_RANK], want[4];
+        int wrank = tsr__h5_file_dims(lay, want);
+        want[wrank] = (hsize_t)ncomp;
+        wrank += ncomp > 1; /* components: the last dimension */
         H5Sget_simple_extent_dims(sp, dims, NULL);
         char got[128] = "", exp[128] = "";
-        for (int d = 0, u = 0, v = 0; d < rank || d < lay->ndim; d++) {
+        for (int d = 0, u = 0, v = 0; d < rank || d < wrank; d++) {
             if (d < rank && u < (int)sizeof got)
                 u += snprintf(got + u, sizeof got - (size_t)u, d ? "x%llu" : "%llu",
                               (unsigned long long)dims[d]);
-            if (d < lay->ndim)
+            if (d < wrank)
                 v += snprintf(exp + v, sizeof exp - (size_t)v, d ? "x%llu" : "%llu",
                               (unsigned long long)want[d]);
         }
-        if (rank != lay->ndim)
+        if (ncomp == 1 && rank != lay->ndim)
             err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
                                 "'%s:%s' has %d dimensions, the grid has %d", path, dataset, rank,
                                 lay->ndim);
+        else if (ncomp > 1 && rank != wrank)
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "'%s:%s' has %d dimensions, a %dD field of %d components needs %d "
+                                "(the components last)",
+                                path, dataset, rank, lay->ndim, ncomp, wrank);
         else if (memcmp(dims, want, sizeof(hsize_t) * (size_t)rank) != 0)
             err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
                                 "'%s:%s' has shape %s (slowest first), the grid needs %s", path,
@@ -495,7 +622,8 @@ static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, const char *path,
     return err;
 }
 
-/* The first non-finite owned cell in natural order, over all ranks. Collective. */
+/* The first non-finite owned value in the file's order (cell * ncomp + component), over all
+ * ranks. Collective. */
 static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
@@ -503,21 +631,23 @@ static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     double v = 0.0;
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-        for (int64_t z = 0; z < b->n[2]; z++)
-            for (int64_t y = 0; y < b->n[1]; y++) {
-                const double *row = &TSR_AT(b, 0, y, z);
-                for (int64_t x = 0; x < b->n[0]; x++) {
-                    if (isfinite(row[x]))
-                        continue;
-                    int64_t g =
-                        (b->lo[0] + x) + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                    if (g < best) {
-                        best = g;
-                        v = row[x];
+        for (int c = 0; c < f->ncomp; c++)
+            for (int64_t z = 0; z < b->n[2]; z++)
+                for (int64_t y = 0; y < b->n[1]; y++) {
+                    const double *row = &TSR_ATC(b, 0, y, z, c);
+                    for (int64_t x = 0; x < b->n[0]; x++) {
+                        if (isfinite(row[x]))
+                            continue;
+                        int64_t k = (b->lo[0] + x) +
+                                    lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
+                        int64_t g = k * f->ncomp + c;
+                        if (g < best) {
+                            best = g;
+                            v = row[x];
+                        }
+                        break; /* later cells of this row come after it */
                     }
-                    break; /* later cells of this row come after it */
                 }
-            }
     }
     int64_t global = best;
     TSR_MPI(ctx, MPI_Allreduce(&best, &global, 1, MPI_INT64_T, MPI_MIN, ctx->comm));
@@ -539,6 +669,8 @@ int tsr__io_check_finite(tsr_field f, int code, const char *what, char *where, s
     TSR_CALL(ctx, first_nonfinite(f, &cell, &v));
     if (cell == INT64_MAX)
         return TSR_SUCCESS;
+    int comp = (int)(cell % f->ncomp);
+    cell /= f->ncomp;
     int64_t c[3] = {cell % lay->n[0], (cell / lay->n[0]) % lay->n[1],
                     cell / (lay->n[0] * lay->n[1])};
     char at[96];
@@ -551,9 +683,12 @@ int tsr__io_check_finite(tsr_field f, int code, const char *what, char *where, s
                  (long long)c[2]);
     if (where)
         snprintf(where, len, "%s", at);
+    char of[48] = "";
+    if (f->ncomp > 1)
+        snprintf(of, sizeof of, " (component %d)", comp);
     int err = tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
-                            "%s holds a non-finite value (%g) in cell %s of field '%s'", what, v,
-                            at, f->name);
+                            "%s holds a non-finite value (%g) in cell %s%s of field '%s'", what, v,
+                            at, of, f->name);
     /* Every rank computed the same verdict. */
     ctx->err_collective = 1;
     return err;
@@ -563,7 +698,7 @@ int tsr_io_read(tsr_field f, const char *path, const char *dataset) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
     tsr__h5_quiet();
-    int err = ctx->rank == 0 ? check_dataset(ctx, lay, path, dataset) : TSR_SUCCESS;
+    int err = ctx->rank == 0 ? check_dataset(ctx, lay, f->ncomp, path, dataset) : TSR_SUCCESS;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Every rank opens the file on its own, read-only, and reads its blocks. Not MPI-IO: Open
      * MPI's MPI_File_open overflows a buffer on paths of about 250 characters, and its default
@@ -633,6 +768,43 @@ static void xml_text(FILE *out, const char *s) {
     }
 }
 
+/* Components per cell of each named field, as the newest file of the series holds them (a
+ * dataset with one dimension more than the grid has its components last); a field that cannot be
+ * looked up there is taken as `like` is when it has like's name, as a scalar otherwise. */
+static void xdmf_ncomp(tsr_field like, const char *xmf, const char *file, int nfields,
+                       const char *const *names, int *ncomp) {
+    int nd = like->map->decomp->lay.ndim;
+    tsr__h5_quiet();
+    for (int k = 0; k < nfields; k++)
+        ncomp[k] = strcmp(names[k], like->name) == 0 ? like->ncomp : 1;
+    char path[2 * TSR_PATH_MAX + 8];
+    const char *slash = strrchr(xmf, '/');
+    if (file[0] == '/' || !slash)
+        snprintf(path, sizeof path, "%s", file);
+    else
+        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - xmf), xmf, file);
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    for (int k = 0; k < nfields && f >= 0; k++) {
+        char ds[128];
+        snprintf(ds, sizeof ds, "/fields/%s", names[k]);
+        hid_t d = H5Lexists(f, "fields", H5P_DEFAULT) > 0 && H5Lexists(f, ds, H5P_DEFAULT) > 0
+                      ? H5Dopen2(f, ds, H5P_DEFAULT)
+                      : H5I_INVALID_HID;
+        if (d < 0)
+            continue;
+        hid_t sp = H5Dget_space(d);
+        hsize_t dims[H5S_MAX_RANK];
+        int r = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+        ncomp[k] = r == nd + 1 ? (int)dims[nd] : 1;
+        if (sp >= 0)
+            H5Sclose(sp);
+        H5Dclose(d);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 /* Every grid is written as a 3D image: 2D and 1D grids get one cell along the missing axes, so
  * that ParaView puts x along its x axis and y along y (a 2DCoRectMesh lands in the YZ plane, and
  * 1D topologies load with no cells). XDMF lists dimensions, origin and spacing slowest first:
@@ -644,6 +816,8 @@ static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *
     const tsr__layout *lay = &like->map->decomp->lay;
     /* The series is rewritten at every output: this run's own file is replaced each time (the
      * run checked at start that an existing one was its own, or was allowed to go). */
+    TSR_CHECK(ctx, nfields >= 1 && nfields <= 64, TSR_ERR_ARG,
+              "%d fields in one XDMF series: 1 to 64 allowed", nfields);
     tsr_file_out fo;
     TSR_CALL(ctx, tsr_file_open(ctx, xmf, true, &fo));
     FILE *out = fo.fp;
@@ -661,6 +835,9 @@ static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *
         xml_text(out, meta->run_id);
         fputs("\"/>\n", out);
     }
+    int ncomp[64];
+    if (n > 0)
+        xdmf_ncomp(like, xmf, files[n - 1], nfields, names, ncomp);
     fprintf(out, "  <Grid Name=\"series\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
     for (int i = 0; i < n; i++) {
         fprintf(out, "   <Grid Name=\"step_%06lld\" GridType=\"Uniform\">\n", (long long)steps[i]);
@@ -673,13 +850,20 @@ static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *
                 "    </Geometry>\n",
                 c[2] + 1, c[1] + 1, c[0] + 1, o[2], o[1], o[0], h[2], h[1], h[0]);
         for (int k = 0; k < nfields; k++) {
+            /* Three components are a vector (ParaView shows magnitude, components and glyphs);
+             * any other count a matrix: ParaView's array of exactly that many components (it
+             * would pad a two-component "Vector" with a zero). */
+            const char *type = ncomp[k] == 1 ? "Scalar" : ncomp[k] == 3 ? "Vector" : "Matrix";
+            char last[24] = "";
+            if (ncomp[k] > 1)
+                snprintf(last, sizeof last, " %d", ncomp[k]);
             fputs("    <Attribute Name=\"", out);
             xml_text(out, names[k]);
             fprintf(out,
-                    "\" AttributeType=\"Scalar\" Center=\"Cell\">\n"
-                    "     <DataItem Dimensions=\"%lld %lld %lld\" NumberType=\"Float\" "
+                    "\" AttributeType=\"%s\" Center=\"Cell\">\n"
+                    "     <DataItem Dimensions=\"%lld %lld %lld%s\" NumberType=\"Float\" "
                     "Precision=\"8\" Format=\"HDF\">",
-                    c[2], c[1], c[0]);
+                    type, c[2], c[1], c[0], last);
             xml_text(out, files[i]);
             fputs(":/fields/", out);
             xml_text(out, names[k]);

@@ -63,10 +63,6 @@ int64_t tsr__block_cells(const tsr__layout *lay, int64_t id);
 int tsr__directions(int ndim, tsr_stencil stencil, int dirs[TSR_MAX_DIRS][TSR_MAX_DIM]);
 /* The neighbour of block id in direction dir, wrapping periodic dimensions; -1 if none. */
 int64_t tsr__neighbor(const tsr__layout *lay, int64_t id, const int dir[TSR_MAX_DIM]);
-/* For ghost slab `dir` of block dst (filled from block src = its neighbour): the ghost box in
- * dst-local coordinates and the matching owned box in src-local coordinates. */
-void tsr__transfer_boxes(const tsr__layout *lay, int64_t dst, int64_t src,
-                         const int dir[TSR_MAX_DIM], int width, tsr_box *dst_box, tsr_box *src_box);
 int64_t tsr__box_cells(const tsr_box *b);
 
 /* The first dimension along which some block is narrower than `width` while having a neighbour

@@ -21,7 +21,7 @@ static double expected(const tsr__layout *lay, tsr_stencil st, const tsr_block *
         g[d] = b->lo[d] + c[d];
         if (g[d] < 0 || g[d] >= lay->n[d]) {
             if (lay->periodic[d])
-                g[d] = (g[d] + lay->n[d]) % lay->n[d];
+                g[d] = ((g[d] % lay->n[d]) + lay->n[d]) % lay->n[d];
             else
                 beyond_domain = true;
         }

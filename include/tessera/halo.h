@@ -1,4 +1,6 @@
-/* Ghost-cell exchange: one plan per (map, width, stencil), one message per neighbouring rank. */
+/* Ghost-cell exchange: one plan per (map, width, stencil), one message per neighbouring rank.
+ * The plan is the exchange engine's (see remap.h): the regions around each block are filled
+ * from whichever blocks they intersect, so a halo may be wider than the blocks next to it. */
 #ifndef TESSERA_HALO_H
 #define TESSERA_HALO_H
 
@@ -13,15 +15,19 @@ extern "C" {
 
 typedef struct tsr_halo_s *tsr_halo;
 
-/* Builds the exchange plan: which ghost slabs each local block receives from which block,
- * aggregated into one message per neighbouring rank; neighbours on the same rank are copied
- * directly. Ghosts across a periodic boundary wrap; across a non-periodic one they are left
- * alone (boundary values are the application's). A width above a neighbouring block's extent
- * is refused (TSR_ERR_INPUT) naming both sizes; validated on rank 0. Collective. */
+/* Builds the exchange plan: which parts of its ghost layer (faces with a star stencil; faces,
+ * edges and corners with a box stencil) each local block receives from which blocks, found by
+ * box intersection, aggregated into one message per peer rank; parts from blocks on the same
+ * rank are copied directly. The ghost layer may be wider than the neighbouring blocks: it is
+ * then filled from blocks further away. Ghosts across a periodic boundary wrap; across a
+ * non-periodic one they are left alone, or set by the boundary conditions (tsr_halo_set_bc). A
+ * width of less than 1, or wider than a periodic grid, is refused (TSR_ERR_INPUT); validated on
+ * rank 0. Collective. */
 int tsr_halo_create(tsr_map map, int width, tsr_stencil stencil, tsr_halo *halo);
 int tsr_halo_destroy(tsr_halo *halo);
 
-/* Starts exchanging the ghosts of up to 8 fields (each of the plan's width): posts receives,
+/* Starts exchanging the ghosts of up to 8 fields (each at least the plan's width), all their
+ * components (at most 64 in all) in one message per peer: posts receives,
  * packs and sends, copies same-rank neighbours. Between begin and end the owned cells may be
  * read but not written, and the ghosts are undefined. Every rank must call it (ranks without
  * neighbours return at once). */

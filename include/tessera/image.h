@@ -56,12 +56,12 @@ int tsr_image_write_png(tsr_ctx ctx, const char *path, bool force, const tsr_ima
 /* Frees px and sets it to NULL (w, h, channels zeroed too); safe on a zeroed image. */
 void tsr_image_free(tsr_image *img);
 
-/* Writes the owned cells of a 2D field (for 3D, the plane z = zslice; -1 = the middle one) as an
- * 8-bit RGB PNG, y = 0 at the bottom, through a perceptual colour map from vmin to vmax (equal
- * values: the field's own min and max). Grids larger than 4096 cells across are averaged down.
- * Rank 0 gathers and writes it with tsr_image_write_png (temporary name, renamed when complete;
- * an existing file is replaced only if `force`). A failure is reported on every rank.
- * Collective. */
+/* Writes the owned cells of a 2D scalar field (for 3D, the plane z = zslice; -1 = the middle one)
+ * as an 8-bit RGB PNG, y = 0 at the bottom, through a perceptual colour map from vmin to vmax
+ * (equal values: the field's own min and max). Grids larger than 4096 cells across are averaged
+ * down. Rank 0 gathers and writes it with tsr_image_write_png (temporary name, renamed when
+ * complete; an existing file is replaced only if `force`). A field of several components is
+ * TSR_ERR_ARG. A failure is reported on every rank. Collective. */
 int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vmin, double vmax,
                         bool force);
 

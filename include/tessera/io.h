@@ -26,7 +26,10 @@ typedef struct tsr_io_meta {
 } tsr_io_meta;
 
 /* Writes fields (all on one map) into one HDF5 file: /fields/<name>, float64, shape (NX), (NY, NX)
- * or (NZ, NY, NX), with x, y, z cell-centre coordinates as dimension scales. Rank 0 lays the file
+ * or (NZ, NY, NX), with x, y, z cell-centre coordinates as dimension scales. A field of ncomp > 1
+ * components has them last, (NY, NX, ncomp) etc. in C order, numbered by the dimension scale
+ * "component" ("component<ncomp>" when the file mixes counts), with its component names (if set)
+ * in the attribute component_names. Rank 0 lays the file
  * out; each rank writes its blocks' cells into place with positioned writes. Root
  * attributes: grid size (x, y, z order), periodicity, step, time, blocks, map, ranks, app,
  * tessera version, command line, run options, run id. The file is written as "<path>.tmp" and
@@ -38,7 +41,8 @@ int tsr_io_write(const char *path, tsr_field *fields, int nfields, const tsr_io_
                  bool overwrite);
 
 /* Reads `dataset` (e.g. "/fields/u") of `path` into the owned cells of f, whatever the
- * decomposition that wrote it. The dataset must have the grid's shape and be float64 or float32
+ * decomposition that wrote it. The dataset must have the grid's shape (followed by f's component
+ * count for a field of several components) and be float64 or float32
  * (converted) with finite values. Rank 0 checks the file first (a regular file, not locked by a
  * writer, HDF5, the right shape and type), so a missing, truncated, mismatched or non-finite file
  * gives TSR_ERR_INPUT on every rank, with one message naming the file and the problem (and the
@@ -56,8 +60,10 @@ int tsr_io_read_meta(tsr_field f, const char *path, int64_t *step, double *time,
  * image with x, y and z along the viewer's axes (1D and 2D grids one cell thick along the
  * missing axes), meta's origin and spacing (meta may be NULL: origin 0, cells of size 1), and
  * meta's run id. `files` are paths as the .xmf should refer to them (relative to the .xmf); names
- * and paths are XML-escaped. The file is replaced atomically (it is rewritten as a series grows).
- * Collective. */
+ * and paths are XML-escaped. Each field's component count is read from the newest file (a field
+ * missing there counts as `like` if it has like's name, else as a scalar): 3 components are an
+ * XDMF Vector, other counts > 1 a Matrix (ParaView: an array of that many components). The file is
+ * replaced atomically (it is rewritten as a series grows). Collective. */
 int tsr_io_write_xdmf(tsr_field like, const char *xmf_path, int n, const char *const *files,
                       const int64_t *steps, const double *times, int nfields,
                       const char *const *names, const tsr_io_meta *meta);

@@ -1,5 +1,6 @@
 /* Multi-rank halo tests: --verify-halo over dimensions, widths, stencils, periodicity, maps and
- * block counts; a width wider than a block refused; several fields in one exchange; overlapped
+ * block counts, widths up to three blocks (multi-hop ghosts); a width wider than a periodic grid
+ * refused; several fields in one exchange; overlapped
  * and plain sweeps agreeing. Every check is on a collectively agreed value, so all ranks take
  * the same path and a failure never desynchronises them. */
 #include <stdlib.h>
@@ -78,18 +79,26 @@ static void test_verify_matrix(tsr_ctx ctx) {
                         tsr_ctx_error_clear(ctx);
                         continue;
                     }
-                    int64_t mn = min_extent(d, L->ndim);
+                    /* Widths up to three times the narrowest block: ghosts then span
+                     * several blocks (multi-hop). */
+                    int64_t mn = min_extent(d, L->ndim), smallest = INT64_MAX;
+                    for (int k = 0; k < L->ndim; k++)
+                        smallest = L->n[k] < smallest ? L->n[k] : smallest;
+                    int64_t widths[6] = {1, 2, 3, mn + 1, 2 * mn, 3 * mn};
                     for (int st = 0; st < 2; st++)
-                        for (int w = 1; w <= 3; w++) {
+                        for (int wi = 0; wi < 6; wi++) {
+                            int w = (int)widths[wi];
+                            if (wi >= 3 && widths[wi] <= 3)
+                                continue; /* already covered */
                             tsr_halo h = NULL;
                             err = tsr_halo_create(m, w, (tsr_stencil)st, &h);
-                            bool has_nbrs = per || tsr_decomp_nblocks(d) > 1;
-                            if (w > mn && has_nbrs) {
+                            if (per && w > smallest) {
                                 EXPECT(ctx,
                                        err == TSR_ERR_INPUT &&
-                                           strstr(tsr_ctx_error_message(ctx), "wider than"),
-                                       "%dD width %d > block extent %lld must be refused", L->ndim,
-                                       w, (long long)mn);
+                                           strstr(tsr_ctx_error_message(ctx),
+                                                  "wider than the periodic grid"),
+                                       "%dD width %d > periodic grid extent %lld must be refused",
+                                       L->ndim, w, (long long)smallest);
                                 tsr_ctx_error_clear(ctx);
                                 continue;
                             }

@@ -1078,45 +1078,6 @@ START_TEST(test_neighbors) {
                     CHECK_MSG(bb == b,
                               "%s: neighbour(neighbour(%" PRId64 ", (%d,%d,%d)), -dir) = %" PRId64,
                               what, b, dirs[k][0], dirs[k][1], dirs[k][2], bb);
-                    /* Transfer boxes: same shape; the source slab, in global coordinates,
-                     * is the destination's ghost slab (modulo wrapping). */
-                    for (int width = 1; width <= 2; width++) {
-                        tsr_box dbox, sbox, dg, sg;
-                        tsr__block_box(&lay, b, &dg);
-                        tsr__block_box(&lay, nb, &sg);
-                        bool fits = true;
-                        for (int d = 0; d < 3; d++)
-                            fits &= dirs[k][d] == 0 || sg.hi[d] - sg.lo[d] >= width;
-                        if (!fits)
-                            continue;
-                        tsr__transfer_boxes(&lay, b, nb, dirs[k], width, &dbox, &sbox);
-                        for (int d = 0; d < 3; d++) {
-                            int64_t nd = dg.hi[d] - dg.lo[d], ns = sg.hi[d] - sg.lo[d];
-                            CHECK_MSG(dbox.hi[d] - dbox.lo[d] == sbox.hi[d] - sbox.lo[d],
-                                      "%s: transfer %" PRId64 "<-%" PRId64 " dim %d: shapes differ",
-                                      what, b, nb, d);
-                            CHECK_MSG(0 <= sbox.lo[d] && sbox.lo[d] < sbox.hi[d] &&
-                                          sbox.hi[d] <= ns,
-                                      "%s: transfer %" PRId64 "<-%" PRId64
-                                      " dim %d: source [%" PRId64 ",%" PRId64 ") outside the block",
-                                      what, b, nb, d, sbox.lo[d], sbox.hi[d]);
-                            if (dirs[k][d] < 0)
-                                ck_assert(dbox.lo[d] == -width && dbox.hi[d] == 0);
-                            else if (dirs[k][d] > 0)
-                                ck_assert(dbox.lo[d] == nd && dbox.hi[d] == nd + width);
-                            else
-                                ck_assert(dbox.lo[d] == 0 && dbox.hi[d] == nd && ns == nd);
-                            int64_t gd = dg.lo[d] + dbox.lo[d], gs = sg.lo[d] + sbox.lo[d];
-                            int64_t diff = ((gd - gs) % lay.n[d] + lay.n[d]) % lay.n[d];
-                            CHECK_MSG(diff == 0,
-                                      "%s: transfer %" PRId64 "<-%" PRId64 " dir (%d,%d,%d) "
-                                      "width %d dim %d: ghost at %" PRId64 " filled from %" PRId64,
-                                      what, b, nb, dirs[k][0], dirs[k][1], dirs[k][2], width, d, gd,
-                                      gs);
-                            if (!lay.periodic[d])
-                                CHECK_MSG(gd == gs, "%s: non-periodic dim %d wraps", what, d);
-                        }
-                    }
                 }
             }
             tsr__layout_free(&lay);

@@ -1,0 +1,646 @@
+/* The exchange engine: copy plans from box intersections, one aggregated message per peer rank.
+ *
+ * Both sides of a message enumerate the same pieces with the same arithmetic and sort them by
+ * (dst, region, src, image): the receiver from its destination blocks' regions, the sender from
+ * its source blocks grown by the width. Blocks are found by binary search in the cuts of the
+ * block grid, so a plan costs O(local blocks x pieces), never a scan of every block. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exchange_impl.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Geometry (no MPI)
+ * ------------------------------------------------------------------------------------------- */
+
+void tsr__regions_halo(int ndim, tsr_stencil stencil, int width, tsr__regions *r) {
+    r->n = tsr__directions(ndim, stencil, r->dirs);
+    r->width = width;
+}
+
+void tsr__regions_remap(tsr__regions *r) {
+    memset(r, 0, sizeof *r);
+    r->n = 1;
+}
+
+static int64_t floordiv(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The block index i along a dimension with cuts[i] <= x < cuts[i + 1] (x inside the grid). */
+static int64_t block_at(const int64_t *cuts, int64_t nb, int64_t x) {
+    int64_t lo = 0, hi = nb - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (cuts[mid] <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Region k of block t, in global coordinates (may reach outside the grid). */
+static void region_box(const tsr__layout *L, int64_t t, const tsr__regions *R, int k, tsr_box *g) {
+    tsr_box b;
+    tsr__block_box(L, t, &b);
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        int dir = R->dirs[k][d];
+        g->lo[d] = dir < 0 ? b.lo[d] - R->width : dir > 0 ? b.hi[d] : b.lo[d];
+        g->hi[d] = dir < 0 ? b.lo[d] : dir > 0 ? b.hi[d] + R->width : b.hi[d];
+    }
+}
+
+static bool wraps(const tsr__layout *L, const tsr__regions *R, int d) {
+    return R->width > 0 && d < L->ndim && L->periodic[d];
+}
+
+/* Visits the blocks of L whose boxes intersect q (inside the grid), x fastest. */
+typedef bool (*block_fn)(int64_t id, const tsr_box *box, void *user);
+static bool blocks_in(const tsr__layout *L, const tsr_box *q, block_fn fn, void *user) {
+    int64_t i0[TSR_MAX_DIM], i1[TSR_MAX_DIM];
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        i0[d] = block_at(L->cuts[d], L->nb[d], q->lo[d]);
+        i1[d] = block_at(L->cuts[d], L->nb[d], q->hi[d] - 1);
+    }
+    for (int64_t iz = i0[2]; iz <= i1[2]; iz++)
+        for (int64_t iy = i0[1]; iy <= i1[1]; iy++)
+            for (int64_t ix = i0[0]; ix <= i1[0]; ix++) {
+                tsr_box b = {{L->cuts[0][ix], L->cuts[1][iy], L->cuts[2][iz]},
+                             {L->cuts[0][ix + 1], L->cuts[1][iy + 1], L->cuts[2][iz + 1]}};
+                if (!fn(ix + L->nb[0] * (iy + L->nb[1] * iz), &b, user))
+                    return false;
+            }
+    return true;
+}
+
+static bool intersect(const tsr_box *a, const tsr_box *b, tsr_box *out) {
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        out->lo[d] = a->lo[d] > b->lo[d] ? a->lo[d] : b->lo[d];
+        out->hi[d] = a->hi[d] < b->hi[d] ? a->hi[d] : b->hi[d];
+        if (out->lo[d] >= out->hi[d])
+            return false;
+    }
+    return true;
+}
+
+/* Emits the piece where region g (global) of block t meets source block s seen at image K. */
+static bool emit(int64_t t, const tsr_box *tb, int k, const tsr_box *g, int64_t s,
+                 const tsr_box *sb, const int64_t K[TSR_MAX_DIM], const int64_t N[TSR_MAX_DIM],
+                 tsr__piece_fn fn, void *user) {
+    tsr_box img, I;
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        img.lo[d] = sb->lo[d] + K[d] * N[d];
+        img.hi[d] = sb->hi[d] + K[d] * N[d];
+    }
+    if (!intersect(g, &img, &I))
+        return true;
+    tsr__piece p = {.dst = t, .src = s, .region = k};
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        p.image[d] = (int)K[d];
+        p.db.lo[d] = I.lo[d] - tb->lo[d];
+        p.db.hi[d] = I.hi[d] - tb->lo[d];
+        p.sb.lo[d] = I.lo[d] - img.lo[d];
+        p.sb.hi[d] = I.hi[d] - img.lo[d];
+    }
+    return fn(&p, user);
+}
+
+typedef struct into_ctx {
+    int64_t t;
+    tsr_box tb, g;
+    int k;
+    int64_t K[TSR_MAX_DIM], N[TSR_MAX_DIM];
+    tsr__piece_fn fn;
+    void *user;
+} into_ctx;
+
+static bool into_block(int64_t s, const tsr_box *sb, void *user) {
+    into_ctx *c = user;
+    return emit(c->t, &c->tb, c->k, &c->g, s, sb, c->K, c->N, c->fn, c->user);
+}
+
+bool tsr__pieces_into(const tsr__layout *D, int64_t t, const tsr__layout *S, const tsr__regions *R,
+                      tsr__piece_fn fn, void *user) {
+    into_ctx c = {.t = t, .fn = fn, .user = user};
+    tsr__block_box(D, t, &c.tb);
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        c.N[d] = S->n[d];
+    for (c.k = 0; c.k < R->n; c.k++) {
+        region_box(D, t, R, c.k, &c.g);
+        int64_t kmin[TSR_MAX_DIM], kmax[TSR_MAX_DIM];
+        bool empty = false;
+        for (int d = 0; d < TSR_MAX_DIM; d++) {
+            if (wraps(S, R, d)) {
+                kmin[d] = floordiv(c.g.lo[d], c.N[d]);
+                kmax[d] = floordiv(c.g.hi[d] - 1, c.N[d]);
+            } else {
+                /* Outside a bounded grid nothing is filled: the boundary condition's cells. */
+                c.g.lo[d] = c.g.lo[d] < 0 ? 0 : c.g.lo[d];
+                c.g.hi[d] = c.g.hi[d] > c.N[d] ? c.N[d] : c.g.hi[d];
+                empty |= c.g.lo[d] >= c.g.hi[d];
+                kmin[d] = kmax[d] = 0;
+            }
+        }
+        if (empty)
+            continue;
+        for (c.K[2] = kmin[2]; c.K[2] <= kmax[2]; c.K[2]++)
+            for (c.K[1] = kmin[1]; c.K[1] <= kmax[1]; c.K[1]++)
+                for (c.K[0] = kmin[0]; c.K[0] <= kmax[0]; c.K[0]++) {
+                    tsr_box q; /* the part of the region in image K, shifted into the grid */
+                    for (int d = 0; d < TSR_MAX_DIM; d++) {
+                        int64_t base = c.K[d] * c.N[d];
+                        q.lo[d] = (c.g.lo[d] > base ? c.g.lo[d] : base) - base;
+                        q.hi[d] = (c.g.hi[d] < base + c.N[d] ? c.g.hi[d] : base + c.N[d]) - base;
+                    }
+                    if (!blocks_in(S, &q, into_block, &c))
+                        return false;
+                }
+    }
+    return true;
+}
+
+typedef struct from_ctx {
+    const tsr__layout *D;
+    const tsr__regions *R;
+    int64_t s;
+    tsr_box sb;
+    int64_t K[TSR_MAX_DIM], N[TSR_MAX_DIM];
+    tsr__piece_fn fn;
+    void *user;
+} from_ctx;
+
+static bool from_block(int64_t t, const tsr_box *tb, void *user) {
+    from_ctx *c = user;
+    for (int k = 0; k < c->R->n; k++) {
+        tsr_box g;
+        region_box(c->D, t, c->R, k, &g);
+        if (!emit(t, tb, k, &g, c->s, &c->sb, c->K, c->N, c->fn, c->user))
+            return false;
+    }
+    return true;
+}
+
+bool tsr__pieces_from(const tsr__layout *S, int64_t s, const tsr__layout *D, const tsr__regions *R,
+                      tsr__piece_fn fn, void *user) {
+    from_ctx c = {.D = D, .R = R, .s = s, .fn = fn, .user = user};
+    tsr__block_box(S, s, &c.sb);
+    int64_t kmin[TSR_MAX_DIM], kmax[TSR_MAX_DIM], w[TSR_MAX_DIM];
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        c.N[d] = D->n[d];
+        w[d] = d < D->ndim ? R->width : 0;
+        if (wraps(D, R, d)) {
+            /* The images of s whose width-grown box still meets the grid. */
+            kmin[d] = floordiv(-(c.sb.hi[d] + w[d]), c.N[d]) + 1;
+            kmax[d] = floordiv(c.N[d] - c.sb.lo[d] + w[d] - 1, c.N[d]);
+        } else {
+            kmin[d] = kmax[d] = 0;
+        }
+    }
+    for (c.K[2] = kmin[2]; c.K[2] <= kmax[2]; c.K[2]++)
+        for (c.K[1] = kmin[1]; c.K[1] <= kmax[1]; c.K[1]++)
+            for (c.K[0] = kmin[0]; c.K[0] <= kmax[0]; c.K[0]++) {
+                tsr_box q;
+                bool empty = false;
+                for (int d = 0; d < TSR_MAX_DIM; d++) {
+                    int64_t lo = c.sb.lo[d] + c.K[d] * c.N[d] - w[d];
+                    int64_t hi = c.sb.hi[d] + c.K[d] * c.N[d] + w[d];
+                    q.lo[d] = lo < 0 ? 0 : lo;
+                    q.hi[d] = hi > c.N[d] ? c.N[d] : hi;
+                    empty |= q.lo[d] >= q.hi[d];
+                }
+                if (!empty && !blocks_in(D, &q, from_block, &c))
+                    return false;
+            }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Plans
+ * ------------------------------------------------------------------------------------------- */
+
+/* One piece as this rank moves it. */
+typedef struct xfer {
+    int peer; /* the other rank; -1 for a copy on this rank */
+    tsr__piece p;
+    int64_t local; /* local index: of src (sends, in `from`) or of dst (receives, copies) */
+    int64_t other; /* copies: local index of src in `from` */
+    int64_t cells;
+    int64_t offset; /* within one component's part of the peer's message */
+    int pk;         /* index of the peer */
+} xfer;
+
+typedef struct peer {
+    int rank;
+    int64_t cells;        /* per component */
+    int64_t first, count; /* range in the xfer array */
+    int64_t base;         /* start of its message in the buffer, for the current exchange */
+    bool direct; /* one piece that is one contiguous row: with one component, sent from (received
+                    into) the field itself, no packing */
+} peer;
+
+typedef struct xlist {
+    xfer *a;
+    int64_t n, cap;
+} xlist;
+
+struct tsr__xplan {
+    tsr_ctx ctx;
+    tsr_map from, to;
+    xlist sends, recvs, copies;
+    int64_t copy_cells; /* per component */
+    peer *speers, *rpeers;
+    int nspeers, nrpeers;
+    double *sbuf, *rbuf;
+    int64_t sbuf_cap, rbuf_cap;             /* elements */
+    MPI_Request *reqs;                      /* receives first, then sends */
+    MPI_Datatype wide[TSR_X_MAX_COMPS + 1]; /* T doubles, for messages past INT_MAX values */
+    tsr_field src[TSR_X_MAX_FIELDS], dst[TSR_X_MAX_FIELDS];
+    int ncomps;                      /* components of the current exchange, all fields */
+    int comp_field[TSR_X_MAX_COMPS]; /* field and component of each */
+    int comp_index[TSR_X_MAX_COMPS];
+    bool active;
+};
+
+static int cmp_xfer(const void *a, const void *b) {
+    const xfer *x = a, *y = b;
+    if (x->peer != y->peer)
+        return x->peer < y->peer ? -1 : 1;
+    if (x->p.dst != y->p.dst)
+        return x->p.dst < y->p.dst ? -1 : 1;
+    if (x->p.region != y->p.region)
+        return x->p.region < y->p.region ? -1 : 1;
+    if (x->p.src != y->p.src)
+        return x->p.src < y->p.src ? -1 : 1;
+    for (int d = TSR_MAX_DIM - 1; d >= 0; d--)
+        if (x->p.image[d] != y->p.image[d])
+            return x->p.image[d] < y->p.image[d] ? -1 : 1;
+    return 0;
+}
+
+static bool push(xlist *l, const xfer *x) {
+    if (l->n == l->cap) {
+        int64_t nc = l->cap ? 2 * l->cap : 64;
+        xfer *a = realloc(l->a, sizeof *a * (size_t)nc);
+        if (!a)
+            return false;
+        l->a = a;
+        l->cap = nc;
+    }
+    l->a[l->n++] = *x;
+    return true;
+}
+
+typedef struct build_ctx {
+    tsr__xplan *p;
+    int64_t local;
+    bool sending;
+} build_ctx;
+
+static bool add_piece(const tsr__piece *pc, void *user) {
+    build_ctx *b = user;
+    tsr__xplan *p = b->p;
+    int rank = p->ctx->rank;
+    xfer x = {.p = *pc, .local = b->local, .cells = tsr__box_cells(&pc->db)};
+    if (b->sending) {
+        x.peer = p->to->owner[pc->dst];
+        return x.peer == rank || push(&p->sends, &x); /* local pieces: the receiving side */
+    }
+    x.peer = p->from->owner[pc->src];
+    if (x.peer != rank)
+        return push(&p->recvs, &x);
+    x.peer = -1;
+    x.other = tsr__local_index(p->from, pc->src);
+    p->copy_cells += x.cells;
+    return push(&p->copies, &x);
+}
+
+/* Groups sorted transfers by peer and sets their offsets. */
+static int group(tsr_ctx ctx, xlist *l, peer **peers, int *npeers) {
+    if (l->n > 0) /* a rank without neighbours has no list at all */
+        qsort(l->a, (size_t)l->n, sizeof *l->a, cmp_xfer);
+    int np = 0;
+    for (int64_t i = 0; i < l->n; i++)
+        np += i == 0 || l->a[i].peer != l->a[i - 1].peer;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)np + 1, sizeof **peers, peers));
+    *npeers = np;
+    int k = -1;
+    for (int64_t i = 0; i < l->n; i++) {
+        xfer *x = &l->a[i];
+        if (i == 0 || x->peer != l->a[i - 1].peer) {
+            k++;
+            (*peers)[k].rank = x->peer;
+            (*peers)[k].first = i;
+        }
+        peer *pr = &(*peers)[k];
+        x->pk = k;
+        x->offset = pr->cells;
+        pr->cells += x->cells;
+        pr->count++;
+    }
+    return TSR_SUCCESS;
+}
+
+/* A box that is one run of consecutive cells in memory: part of a single row. */
+static bool one_row(const tsr_box *b) {
+    return b->hi[1] - b->lo[1] == 1 && b->hi[2] - b->lo[2] == 1;
+}
+
+static int xplan_build(tsr__xplan *p, const tsr__regions *R) {
+    tsr_ctx ctx = p->ctx;
+    const tsr__layout *S = &p->from->decomp->lay, *D = &p->to->decomp->lay;
+    bool ok = true;
+    build_ctx b = {.p = p};
+    for (int64_t i = 0; ok && i < p->to->nlocal; i++) {
+        b.local = i;
+        ok = tsr__pieces_into(D, p->to->local[i], S, R, add_piece, &b);
+    }
+    b.sending = true;
+    for (int64_t i = 0; ok && i < p->from->nlocal; i++) {
+        b.local = i;
+        ok = tsr__pieces_from(S, p->from->local[i], D, R, add_piece, &b);
+    }
+    TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the exchange plan");
+    TSR_CALL(ctx, group(ctx, &p->sends, &p->speers, &p->nspeers));
+    TSR_CALL(ctx, group(ctx, &p->recvs, &p->rpeers, &p->nrpeers));
+    for (int k = 0; k < p->nspeers; k++)
+        p->speers[k].direct =
+            p->speers[k].count == 1 && one_row(&p->sends.a[p->speers[k].first].p.sb);
+    for (int k = 0; k < p->nrpeers; k++)
+        p->rpeers[k].direct =
+            p->rpeers[k].count == 1 && one_row(&p->recvs.a[p->rpeers[k].first].p.db);
+    /* One component's message is counted in doubles, more than one in T-double units: either
+     * way the count is the cells, which must fit MPI's int. */
+    for (int k = 0; k < p->nspeers; k++)
+        TSR_CHECK(ctx, p->speers[k].cells <= INT_MAX, TSR_ERR_INPUT,
+                  "exchange message of %lld cells to rank %d exceeds MPI's int count (use more "
+                  "blocks)",
+                  (long long)p->speers[k].cells, p->speers[k].rank);
+    for (int k = 0; k < p->nrpeers; k++)
+        TSR_CHECK(ctx, p->rpeers[k].cells <= INT_MAX, TSR_ERR_INPUT,
+                  "exchange message of %lld cells from rank %d exceeds MPI's int count (use more "
+                  "blocks)",
+                  (long long)p->rpeers[k].cells, p->rpeers[k].rank);
+    TSR_CALL(ctx,
+             tsr__calloc(ctx, (size_t)(p->nspeers + p->nrpeers) + 1, sizeof *p->reqs, &p->reqs));
+    return TSR_SUCCESS;
+}
+
+int tsr__xplan_create(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xplan **plan) {
+    tsr_ctx ctx = from->ctx;
+    *plan = NULL;
+    tsr__xplan *p = calloc(1, sizeof *p);
+    int err = p ? TSR_SUCCESS
+                : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "cannot allocate an exchange plan");
+    if (p) {
+        p->ctx = ctx;
+        p->from = from;
+        p->to = to;
+        for (int i = 0; i <= TSR_X_MAX_COMPS; i++)
+            p->wide[i] = MPI_DATATYPE_NULL;
+        err = xplan_build(p, R);
+    }
+    err = tsr_ctx_agree(ctx, err);
+    if (err) {
+        tsr__xplan_destroy(&p);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    *plan = p;
+    return TSR_SUCCESS;
+}
+
+void tsr__xplan_destroy(tsr__xplan **plan) {
+    if (!plan || !*plan)
+        return;
+    tsr__xplan *p = *plan;
+    for (int i = 0; i <= TSR_X_MAX_COMPS; i++)
+        if (p->wide[i] != MPI_DATATYPE_NULL)
+            MPI_Type_free(&p->wide[i]);
+    free(p->sends.a);
+    free(p->recvs.a);
+    free(p->copies.a);
+    free(p->speers);
+    free(p->rpeers);
+    free(p->sbuf);
+    free(p->rbuf);
+    free(p->reqs);
+    free(p);
+    *plan = NULL;
+}
+
+void tsr__xplan_stats(const tsr__xplan *p, int *send_peers, int64_t *send_cells,
+                      int64_t *recv_cells, int64_t *copy_cells) {
+    int64_t s = 0, r = 0;
+    for (int k = 0; k < p->nspeers; k++)
+        s += p->speers[k].cells;
+    for (int k = 0; k < p->nrpeers; k++)
+        r += p->rpeers[k].cells;
+    *send_peers = p->nspeers;
+    *send_cells = s;
+    *recv_cells = r;
+    *copy_cells = p->copy_cells;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Execution
+ * ------------------------------------------------------------------------------------------- */
+
+static int ensure(tsr_ctx ctx, double **buf, int64_t *cap, int64_t need) {
+    if (need <= *cap)
+        return TSR_SUCCESS;
+    free(*buf);
+    *buf = NULL;
+    *cap = 0;
+    TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)(need ? need : 1), buf));
+    *cap = need;
+    return TSR_SUCCESS;
+}
+
+/* The view of component c of a block. */
+static inline tsr_block comp_view(const tsr_block *b, int c) {
+    tsr_block v = *b;
+    v.data += (ptrdiff_t)c * b->sc;
+    return v;
+}
+
+static void pack_box(const tsr_block *b, const tsr_box *box, double *out) {
+    int64_t nx = box->hi[0] - box->lo[0];
+    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
+            memcpy(out, &TSR_AT(b, box->lo[0], y, z), sizeof(double) * (size_t)nx);
+            out += nx;
+        }
+}
+
+static void unpack_box(tsr_block *b, const tsr_box *box, const double *in) {
+    int64_t nx = box->hi[0] - box->lo[0];
+    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+        for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
+            memcpy(&TSR_AT(b, box->lo[0], y, z), in, sizeof(double) * (size_t)nx);
+            in += nx;
+        }
+}
+
+/* Lays out messages of T components per peer; returns the buffer length. */
+static int64_t set_bases(peer *ps, int n, int T) {
+    int64_t base = 0;
+    for (int i = 0; i < n; i++) {
+        ps[i].base = base;
+        base += ps[i].cells * T;
+    }
+    return base;
+}
+
+/* One piece of work w of an exchange: pack, copy or unpack one piece of one component. */
+static void pack_one(tsr__xplan *p, int64_t w) {
+    const xfer *x = &p->sends.a[w % p->sends.n];
+    int fc = (int)(w / p->sends.n);
+    const peer *pr = &p->speers[x->pk];
+    if (pr->direct && p->ncomps == 1)
+        return;
+    tsr_block b = comp_view(&p->src[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc]);
+    pack_box(&b, &x->p.sb, p->sbuf + pr->base + fc * pr->cells + x->offset);
+}
+
+static void copy_one(tsr__xplan *p, int64_t w) {
+    const xfer *x = &p->copies.a[w % p->copies.n];
+    int fc = (int)(w / p->copies.n), f = p->comp_field[fc], c = p->comp_index[fc];
+    tsr_block s = comp_view(&p->src[f]->blocks[x->other], c);
+    tsr_block d = comp_view(&p->dst[f]->blocks[x->local], c);
+    tsr__copy_box(&s, &x->p.sb, &d, &x->p.db);
+}
+
+static void unpack_one(tsr__xplan *p, int64_t w) {
+    const xfer *x = &p->recvs.a[w % p->recvs.n];
+    int fc = (int)(w / p->recvs.n);
+    const peer *pr = &p->rpeers[x->pk];
+    if (pr->direct && p->ncomps == 1)
+        return;
+    tsr_block b = comp_view(&p->dst[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc]);
+    unpack_box(&b, &x->p.db, p->rbuf + pr->base + fc * pr->cells + x->offset);
+}
+
+/* Runs n pieces of work; threads only for enough cells, since even an if(0) OpenMP region costs
+ * a few hundred nanoseconds, which small exchanges would feel. */
+static void for_each(tsr__xplan *p, int64_t n, int64_t cells, void (*one)(tsr__xplan *, int64_t)) {
+    if (cells > p->ctx->min_parallel_cells) {
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int64_t w = 0; w < n; w++)
+            one(p, w);
+    } else {
+        for (int64_t w = 0; w < n; w++)
+            one(p, w);
+    }
+}
+
+/* The count and type of a message of `cells` cells of T components. */
+static int message_type(tsr__xplan *p, int64_t cells, int *count, MPI_Datatype *type) {
+    int T = p->ncomps;
+    if (cells * T <= INT_MAX) {
+        *count = (int)(cells * T);
+        *type = MPI_DOUBLE;
+        return TSR_SUCCESS;
+    }
+    if (p->wide[T] == MPI_DATATYPE_NULL) {
+        TSR_MPI(p->ctx, MPI_Type_contiguous(T, MPI_DOUBLE, &p->wide[T]));
+        TSR_MPI(p->ctx, MPI_Type_commit(&p->wide[T]));
+    }
+    /* The message is [component][cells]: cells units of T doubles cover it exactly. */
+    *count = (int)cells;
+    *type = p->wide[T];
+    return TSR_SUCCESS;
+}
+
+static int check_fields(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields) {
+    tsr_ctx ctx = p->ctx;
+    TSR_CHECK(ctx, nfields >= 1 && nfields <= TSR_X_MAX_FIELDS, TSR_ERR_ARG,
+              "%d fields in one exchange; 1 to %d are supported", nfields, TSR_X_MAX_FIELDS);
+    int T = 0;
+    for (int f = 0; f < nfields; f++) {
+        TSR_CHECK(ctx, src[f] && src[f]->map == p->from, TSR_ERR_ARG,
+                  "field %d of the exchange is not on the plan's source map", f);
+        TSR_CHECK(ctx, dst[f] && dst[f]->map == p->to, TSR_ERR_ARG,
+                  "field %d of the exchange is not on the plan's destination map", f);
+        TSR_CHECK(ctx, src[f]->ncomp == dst[f]->ncomp, TSR_ERR_ARG,
+                  "field '%s' has %d components, its destination '%s' %d", src[f]->name,
+                  src[f]->ncomp, dst[f]->name, dst[f]->ncomp);
+        TSR_CHECK(ctx, T + src[f]->ncomp <= TSR_X_MAX_COMPS, TSR_ERR_ARG,
+                  "more than %d components in one exchange", TSR_X_MAX_COMPS);
+        for (int c = 0; c < src[f]->ncomp; c++) {
+            p->comp_field[T] = f;
+            p->comp_index[T++] = c;
+        }
+        p->src[f] = src[f];
+        p->dst[f] = dst[f];
+    }
+    p->ncomps = T;
+    return TSR_SUCCESS;
+}
+
+int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields) {
+    tsr_ctx ctx = p->ctx;
+    TSR_CHECK(ctx, !p->active, TSR_ERR_ARG, "an exchange begun twice without its end");
+    TSR_CALL(ctx, check_fields(p, src, dst, nfields));
+    int T = p->ncomps;
+    double t0 = tsr_wtime();
+    int64_t stotal = set_bases(p->speers, p->nspeers, T);
+    int64_t rtotal = set_bases(p->rpeers, p->nrpeers, T);
+    TSR_CALL(ctx, ensure(ctx, &p->sbuf, &p->sbuf_cap, stotal));
+    TSR_CALL(ctx, ensure(ctx, &p->rbuf, &p->rbuf_cap, rtotal));
+
+    /* Receives first, so that messages land straight in place. */
+    for (int k = 0; k < p->nrpeers; k++) {
+        const peer *pr = &p->rpeers[k];
+        int count;
+        MPI_Datatype type;
+        TSR_CALL(ctx, message_type(p, pr->cells, &count, &type));
+        double *into = p->rbuf + pr->base;
+        if (pr->direct && T == 1) {
+            const xfer *x = &p->recvs.a[pr->first];
+            into = &TSR_AT(&dst[0]->blocks[x->local], x->p.db.lo[0], x->p.db.lo[1], x->p.db.lo[2]);
+        }
+        TSR_MPI(ctx, MPI_Irecv(into, count, type, pr->rank, TSR_TAG_HALO, ctx->comm, &p->reqs[k]));
+    }
+    /* Pack every piece of every component; offsets are fixed, so pieces pack in parallel. */
+    for_each(p, p->sends.n * T, stotal, pack_one);
+    for (int k = 0; k < p->nspeers; k++) {
+        const peer *pr = &p->speers[k];
+        int count;
+        MPI_Datatype type;
+        TSR_CALL(ctx, message_type(p, pr->cells, &count, &type));
+        const double *from = p->sbuf + pr->base;
+        if (pr->direct && T == 1) {
+            const xfer *x = &p->sends.a[pr->first];
+            from = &TSR_AT(&src[0]->blocks[x->local], x->p.sb.lo[0], x->p.sb.lo[1], x->p.sb.lo[2]);
+        }
+        TSR_MPI(ctx, MPI_Isend(from, count, type, pr->rank, TSR_TAG_HALO, ctx->comm,
+                               &p->reqs[p->nrpeers + k]));
+        ctx->bytes_sent += (uint64_t)(pr->cells * T) * sizeof(double);
+        ctx->msgs_sent++;
+    }
+    /* Pieces whose source is on this rank: a direct copy, no MPI. */
+    for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, tsr_wtime() - t0);
+    p->active = true;
+    return TSR_SUCCESS;
+}
+
+int tsr__xplan_end(tsr__xplan *p) {
+    tsr_ctx ctx = p->ctx;
+    TSR_CHECK(ctx, p->active, TSR_ERR_ARG, "an exchange ended without its begin");
+    p->active = false;
+    /* Receives and sends in one call: one trip into MPI instead of two. */
+    double t0 = tsr_wtime();
+    TSR_MPI(ctx, MPI_Waitall(p->nrpeers + p->nspeers, p->reqs, MPI_STATUSES_IGNORE));
+    double t1 = tsr_wtime();
+    int64_t rtotal = 0;
+    for (int k = 0; k < p->nrpeers; k++)
+        rtotal += p->rpeers[k].cells * p->ncomps;
+    for_each(p, p->recvs.n * p->ncomps, rtotal, unpack_one);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t1 - t0);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t1);
+    return TSR_SUCCESS;
+}

@@ -1,0 +1,68 @@
+/* The exchange engine: every movement of field data between blocks (halo fill of any width,
+ * remap between maps and decompositions) is a copy plan built from box intersections. */
+#ifndef TESSERA_EXCHANGE_IMPL_H
+#define TESSERA_EXCHANGE_IMPL_H
+
+#include "field_impl.h"
+
+/* Fields and components one exchange moves at most. */
+#define TSR_X_MAX_FIELDS 8
+#define TSR_X_MAX_COMPS 64
+
+/* What a destination block receives: regions around (halo) or equal to (remap) its box. Region
+ * k spans, along each dimension d, [lo - width, lo) when dirs[k][d] < 0, [hi, hi + width) when
+ * dirs[k][d] > 0 and [lo, hi) when 0. A halo's regions are the stencil's directions; a remap has
+ * one region, direction 0, width 0. Periodic images are taken only when width > 0. */
+typedef struct tsr__regions {
+    int n;
+    int width;
+    int dirs[TSR_MAX_DIRS][TSR_MAX_DIM];
+} tsr__regions;
+
+/* One piece of a plan: box sb of source block src fills box db of destination block dst
+ * (block-local coordinates), through region `region` and periodic image `image` (the source
+ * seen shifted by image[d] grid lengths). (dst, region, src, image) is unique and orders the
+ * pieces the same way on both sides of a message. */
+typedef struct tsr__piece {
+    int64_t dst, src;
+    int region;
+    int image[TSR_MAX_DIM];
+    tsr_box db, sb;
+} tsr__piece;
+
+/* Receives each piece; returns false to stop (allocation failure). */
+typedef bool (*tsr__piece_fn)(const tsr__piece *p, void *user);
+
+/* The halo's regions for a stencil and width. */
+void tsr__regions_halo(int ndim, tsr_stencil stencil, int width, tsr__regions *r);
+/* The remap's single region. */
+void tsr__regions_remap(tsr__regions *r);
+
+/* Every piece that fills destination block t of layout D from the blocks of layout S (same grid
+ * size), found by searching S's cuts: O(pieces + log blocks). False if fn stopped. */
+bool tsr__pieces_into(const tsr__layout *D, int64_t t, const tsr__layout *S, const tsr__regions *R,
+                      tsr__piece_fn fn, void *user);
+/* Every piece that source block s of layout S sends to the blocks of layout D. */
+bool tsr__pieces_from(const tsr__layout *S, int64_t s, const tsr__layout *D, const tsr__regions *R,
+                      tsr__piece_fn fn, void *user);
+
+typedef struct tsr__xplan tsr__xplan;
+
+/* Builds the plan of this rank: receives for the local blocks of `to`, sends from the local
+ * blocks of `from`, same-rank pieces copied directly. Checks that no message exceeds MPI's int
+ * count and agrees on the outcome. Collective. */
+int tsr__xplan_create(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xplan **plan);
+void tsr__xplan_destroy(tsr__xplan **plan);
+
+/* Starts moving src[f] (on `from`) into dst[f] (on `to`), all components: posts receives, packs
+ * and sends, copies local pieces. src and dst may be the same fields (halo fill). */
+int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields);
+/* Waits and unpacks. */
+int tsr__xplan_end(tsr__xplan *p);
+
+/* Peers this rank sends to, cells it sends and receives from other ranks, and cells copied on
+ * the rank, per scalar field. */
+void tsr__xplan_stats(const tsr__xplan *p, int *send_peers, int64_t *send_cells,
+                      int64_t *recv_cells, int64_t *copy_cells);
+
+#endif

@@ -1,0 +1,271 @@
+/* Multi-rank tests of the exchange engine beyond the halo self-test: remap between every pair of
+ * maps and several decompositions, in-place migration, and the halo fill of fields with several
+ * components at widths wider than a block. Values are derived from global indices, so every
+ * owned and ghost cell is checked exactly; every check is on a collectively agreed value. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tessera.h>
+
+static int passed, failed;
+
+#define EXPECT(ctx, cond, ...)                                                                     \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            if (tsr_ctx_rank(ctx) == 0) {                                                          \
+                fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fprintf(stderr, " (%s)\n", tsr_ctx_error_message(ctx));                            \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+typedef struct layout {
+    int ndim;
+    int64_t n[3];
+    int64_t blocks[3][3]; /* decompositions; 0 = one block per rank */
+} layout;
+
+static const layout layouts[] = {
+    {1, {37, 1, 1}, {{0}, {5, 1, 1}, {12, 1, 1}}},
+    {2, {23, 17, 1}, {{4, 4, 1}, {8, 2, 1}, {0}}},
+    {3, {11, 9, 7}, {{0}, {2, 2, 2}, {3, 1, 2}}},
+};
+
+typedef struct setup {
+    tsr_grid g;
+    tsr_decomp d;
+    tsr_map m;
+} setup;
+
+static int build(tsr_ctx ctx, const layout *L, const int64_t *blocks, bool periodic, int map,
+                 tsr_grid g, setup *s) {
+    tsr_extents size = {.ndim = L->ndim, .n = {L->n[0], L->n[1], L->n[2]}};
+    bool per[3] = {periodic, periodic, periodic};
+    tsr_decomp_opts o = {.allow_idle = true};
+    if (blocks[0]) {
+        o.blocks.ndim = L->ndim;
+        memcpy(o.blocks.n, blocks, sizeof o.blocks.n);
+    }
+    memset(s, 0, sizeof *s);
+    if (!g)
+        TSR_CALL(ctx, tsr_grid_create(ctx, &size, per, &s->g));
+    TSR_CALL(ctx, tsr_decomp_create(g ? g : s->g, &o, &s->d));
+    TSR_CALL(ctx, tsr_map_create(s->d, (tsr_map_strategy)map, NULL, &s->m));
+    return TSR_SUCCESS;
+}
+
+static void teardown(setup *s) {
+    tsr_map_destroy(&s->m);
+    tsr_decomp_destroy(&s->d);
+    tsr_grid_destroy(&s->g);
+}
+
+/* The value of component c of global cell g (wrapped into the grid). */
+static double value(const int64_t n[3], const int64_t g[3], int c) {
+    int64_t w[3];
+    for (int d = 0; d < 3; d++)
+        w[d] = ((g[d] % n[d]) + n[d]) % n[d];
+    return (double)(1 + w[0] + n[0] * (w[1] + n[1] * w[2])) + 0.25 * c;
+}
+
+static void fill(tsr_field f, const int64_t n[3]) {
+    for (int64_t i = 0; i < tsr_field_local_blocks(f); i++) {
+        tsr_block b;
+        tsr_field_get_block(f, i, &b);
+        for (int c = 0; c < b.ncomp; c++)
+            for (int64_t z = 0; z < b.n[2]; z++)
+                for (int64_t y = 0; y < b.n[1]; y++)
+                    for (int64_t x = 0; x < b.n[0]; x++) {
+                        int64_t g[3] = {b.lo[0] + x, b.lo[1] + y, b.lo[2] + z};
+                        TSR_ATC(&b, x, y, z, c) = value(n, g, c);
+                    }
+        tsr_field_restore_block(f, i, &b);
+    }
+}
+
+/* Owned cells (and, with `ghosts`, every ghost inside the grid or across a periodic side that the
+ * box stencil covers) hold their value. Returns the number of wrong cells on all ranks. */
+static int64_t count_bad(tsr_ctx ctx, tsr_field f, const int64_t n[3], bool ghosts, bool periodic) {
+    int64_t bad = 0;
+    for (int64_t i = 0; i < tsr_field_local_blocks(f); i++) {
+        tsr_block b;
+        tsr_field_get_block(f, i, &b);
+        int w = ghosts ? b.width : 0;
+        int64_t r[3] = {w, b.ndim >= 2 ? w : 0, b.ndim >= 3 ? w : 0};
+        for (int c = 0; c < b.ncomp; c++)
+            for (int64_t z = -r[2]; z < b.n[2] + r[2]; z++)
+                for (int64_t y = -r[1]; y < b.n[1] + r[1]; y++)
+                    for (int64_t x = -r[0]; x < b.n[0] + r[0]; x++) {
+                        int64_t g[3] = {b.lo[0] + x, b.lo[1] + y, b.lo[2] + z};
+                        bool inside = true;
+                        for (int d = 0; d < 3; d++)
+                            inside &= g[d] >= 0 && g[d] < n[d];
+                        if (!inside && !periodic)
+                            continue; /* the boundary's cells: not the exchange's */
+                        bad += TSR_ATC(&b, x, y, z, c) != value(n, g, c);
+                    }
+        tsr_field_restore_block(f, i, &b);
+    }
+    int64_t total = 0;
+    MPI_Allreduce(&bad, &total, 1, MPI_INT64_T, MPI_SUM, tsr_ctx_comm(ctx));
+    return total;
+}
+
+/* Every pair of maps, between several decompositions, 1 and 3 components. */
+static void test_remap_pairs(tsr_ctx ctx) {
+    for (size_t li = 0; li < sizeof layouts / sizeof *layouts; li++) {
+        const layout *L = &layouts[li];
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                for (int ma = 0; ma < TSR_MAP_COUNT; ma++)
+                    for (int mb = 0; mb < TSR_MAP_COUNT; mb++) {
+                        if (a == b && ma == mb && ma != 0)
+                            continue; /* the identity once per layout is enough */
+                        setup A, B;
+                        int err = build(ctx, L, L->blocks[a], false, ma, NULL, &A);
+                        if (!err)
+                            err = build(ctx, L, L->blocks[b], false, mb, A.g, &B);
+                        int ncomp = (ma + mb) % 2 ? 3 : 1;
+                        tsr_field src = NULL, dst = NULL;
+                        tsr_remap plan = NULL;
+                        if (!err)
+                            err = tsr_field_create_comp(A.m, 1, ncomp, "u", &src);
+                        if (!err)
+                            err = tsr_field_create_comp(B.m, 2, ncomp, "u", &dst);
+                        if (!err)
+                            fill(src, L->n);
+                        if (!err)
+                            err = tsr_remap_create(A.m, B.m, &plan);
+                        if (!err)
+                            err = tsr_remap_execute(plan, &src, &dst, 1);
+                        int64_t bad = err ? -1 : count_bad(ctx, dst, L->n, false, false);
+                        EXPECT(ctx, !err && bad == 0,
+                               "%dD remap blocks#%d %s -> blocks#%d %s, %d components: %lld bad",
+                               L->ndim, a, tsr_map_strategy_names[ma], b,
+                               tsr_map_strategy_names[mb], ncomp, (long long)bad);
+                        tsr_ctx_error_clear(ctx);
+                        tsr_remap_destroy(&plan);
+                        tsr_field_destroy(&dst);
+                        tsr_field_destroy(&src);
+                        teardown(&B);
+                        teardown(&A);
+                    }
+    }
+}
+
+/* Migration in place: the handles stay, their values follow the new map, a second exchange
+ * plan on the new map fills the ghosts. Two fields move together. */
+static void test_migrate(tsr_ctx ctx) {
+    const layout *L = &layouts[1];
+    setup A, B;
+    int err = build(ctx, L, L->blocks[0], true, TSR_MAP_CONTIGUOUS, NULL, &A);
+    if (!err)
+        err = build(ctx, L, L->blocks[1], true, TSR_MAP_SFC, A.g, &B);
+    tsr_field f[2] = {NULL, NULL};
+    tsr_halo h = NULL;
+    if (!err)
+        err = tsr_field_create(A.m, 3, "u", &f[0]);
+    if (!err)
+        err = tsr_field_create_comp(A.m, 3, 2, "velocity", &f[1]);
+    if (!err)
+        err = tsr_field_set_info(f[1], "flow velocity", "m/s");
+    uint64_t before[2] = {0, 0}, after[2] = {1, 1};
+    tsr_field keep = f[0];
+    if (!err) {
+        fill(f[0], L->n);
+        fill(f[1], L->n);
+        err = tsr_field_checksum(f[0], TSR_BITS_DOUBLE, &before[0]);
+    }
+    if (!err)
+        err = tsr_field_checksum(f[1], TSR_BITS_DOUBLE, &before[1]);
+    if (!err)
+        err = tsr_field_migrate(f, 2, B.m);
+    if (!err)
+        err = tsr_field_checksum(f[0], TSR_BITS_DOUBLE, &after[0]);
+    if (!err)
+        err = tsr_field_checksum(f[1], TSR_BITS_DOUBLE, &after[1]);
+    EXPECT(ctx, !err && before[0] == after[0] && before[1] == after[1],
+           "migrate keeps the checksums: %016llx %016llx -> %016llx %016llx",
+           (unsigned long long)before[0], (unsigned long long)before[1],
+           (unsigned long long)after[0], (unsigned long long)after[1]);
+    EXPECT(ctx,
+           !err && f[0] == keep && tsr_field_map(f[0]) == B.m && tsr_field_map(f[1]) == B.m &&
+               strcmp(tsr_field_name(f[1]), "velocity") == 0 && tsr_field_ncomp(f[1]) == 2 &&
+               tsr_field_width(f[1]) == 3,
+           "migrated handles keep their identity, name, width and components");
+    int64_t bad = err ? -1 : count_bad(ctx, f[1], L->n, false, true);
+    EXPECT(ctx, bad == 0, "migrated owned cells: %lld bad", (long long)bad);
+    if (!err)
+        err = tsr_halo_create(B.m, 3, TSR_STENCIL_BOX, &h);
+    if (!err)
+        err = tsr_halo_exchange(h, f, 2);
+    bad = err ? -1 : count_bad(ctx, f[1], L->n, true, true);
+    EXPECT(ctx, !err && bad == 0, "ghosts after migration and exchange: %lld bad", (long long)bad);
+    tsr_ctx_error_clear(ctx);
+    tsr_halo_destroy(&h);
+    tsr_field_destroy(&f[1]);
+    tsr_field_destroy(&f[0]);
+    teardown(&B);
+    teardown(&A);
+}
+
+/* Components through the halo: every component of every ghost, widths up to three blocks. */
+static void test_components_halo(tsr_ctx ctx) {
+    for (size_t li = 0; li < sizeof layouts / sizeof *layouts; li++)
+        for (int per = 0; per < 2; per++) {
+            const layout *L = &layouts[li];
+            setup A;
+            int err = build(ctx, L, L->blocks[2], per, TSR_MAP_MORTON, NULL, &A);
+            int64_t widths[3] = {1, 3, 7};
+            for (int wi = 0; !err && wi < 3; wi++) {
+                int w = (int)widths[wi];
+                bool fits = true;
+                for (int d = 0; d < L->ndim; d++)
+                    fits &= !per || w <= L->n[d];
+                if (!fits)
+                    continue;
+                tsr_field f[2] = {NULL, NULL};
+                tsr_halo h = NULL;
+                err = tsr_field_create_comp(A.m, w, 3, "v", &f[0]);
+                if (!err)
+                    err = tsr_field_create(A.m, w, "s", &f[1]);
+                if (!err) {
+                    fill(f[0], L->n);
+                    fill(f[1], L->n);
+                    err = tsr_halo_create(A.m, w, TSR_STENCIL_BOX, &h);
+                }
+                if (!err)
+                    err = tsr_halo_exchange(h, f, 2);
+                int64_t bad = err ? -1 : count_bad(ctx, f[0], L->n, true, per);
+                bad += err ? 0 : count_bad(ctx, f[1], L->n, true, per);
+                EXPECT(ctx, !err && bad == 0, "%dD %s width %d, 3+1 components: %lld bad ghosts",
+                       L->ndim, per ? "periodic" : "bounded", w, (long long)bad);
+                tsr_ctx_error_clear(ctx);
+                err = TSR_SUCCESS;
+                tsr_halo_destroy(&h);
+                tsr_field_destroy(&f[1]);
+                tsr_field_destroy(&f[0]);
+            }
+            tsr_ctx_error_clear(ctx);
+            teardown(&A);
+        }
+}
+
+int main(int argc, char **argv) {
+    tsr_ctx ctx = NULL;
+    int err = tsr_init(&argc, &argv, "test_remap", &ctx);
+    if (!err) {
+        test_remap_pairs(ctx);
+        test_migrate(ctx);
+        test_components_halo(ctx);
+        if (tsr_ctx_rank(ctx) == 0)
+            printf("test_remap on %d ranks x %d threads: %d passed, %d failed\n", tsr_ctx_size(ctx),
+                   tsr_ctx_threads(ctx), passed, failed);
+    }
+    int code = tsr_finalize(&ctx, err);
+    return code ? code : failed ? 1 : 0;
+}
