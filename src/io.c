@@ -149,6 +149,11 @@ static int scratch_file(char *path, size_t len) {
     return errno ? errno : ENOENT;
 }
 
+/* The name field k is written under: meta's, or the field's own. */
+static const char *dataset_name(tsr_field *fields, int k, const tsr_io_meta *meta) {
+    return meta && meta->names && meta->names[k] ? meta->names[k] : fields[k]->name;
+}
+
 /* The name of the dimension scale that numbers the components of a field of ncomp > 1:
  * "component", or "component<ncomp>" when the file holds fields of different component counts
  * (a netCDF dimension has one length). */
@@ -164,7 +169,8 @@ static void component_scale(tsr_field *fields, int nfields, int ncomp, char *nam
 
 /* Component numbers 0..ncomp-1 as the dimension scale of the components, attached as the last
  * dimension of every field of ncomp components, and the fields' component names. */
-static bool write_component_scales(hid_t grp, tsr_field *fields, int nfields) {
+static bool write_component_scales(hid_t grp, tsr_field *fields, int nfields,
+                                   const tsr_io_meta *meta) {
     int nd = fields[0]->map->decomp->lay.ndim;
     bool ok = true;
     for (int k = 0; k < nfields && ok; k++) {
@@ -188,7 +194,7 @@ static bool write_component_scales(hid_t grp, tsr_field *fields, int nfields) {
         for (int j = k; j < nfields && ok; j++) {
             if (fields[j]->ncomp != nc)
                 continue;
-            hid_t ds = H5Dopen2(grp, fields[j]->name, H5P_DEFAULT);
+            hid_t ds = H5Dopen2(grp, dataset_name(fields, j, meta), H5P_DEFAULT);
             ok = ds >= 0 && H5DSattach_scale(ds, sc, (unsigned)nd) >= 0;
             if (ok && fields[j]->comp_names) {
                 const char *names[TSR_FIELD_MAX_COMP];
@@ -213,7 +219,7 @@ static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const t
     const tsr__layout *lay = &fields[0]->map->decomp->lay;
     int nd = lay->ndim;
     hid_t scale[TSR_MAX_DIM];
-    bool ok = write_component_scales(grp, fields, nfields);
+    bool ok = write_component_scales(grp, fields, nfields, meta);
     for (int d = 0; d < nd; d++) {
         const char *name = (const char *[]){"x", "y", "z"}[d];
         double o = meta ? meta->origin[d] : 0,
@@ -239,7 +245,7 @@ static bool write_coordinates(hid_t grp, tsr_field *fields, int nfields, const t
         H5Sclose(sp);
     }
     for (int k = 0; k < nfields && ok; k++) {
-        hid_t ds = H5Dopen2(grp, fields[k]->name, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(grp, dataset_name(fields, k, meta), H5P_DEFAULT);
         ok = ds >= 0;
         /* The dataset's dimensions run slowest first: (z, y, x). */
         for (int d = 0; d < nd && ok; d++)
@@ -280,8 +286,8 @@ static bool layout_scratch(tsr_field *fields, int nfields, const char *scratch,
         /* Components, if more than one, are the fastest dimension. */
         dims[rank] = (hsize_t)fields[k]->ncomp;
         hid_t sp = H5Screate_simple(rank + (fields[k]->ncomp > 1), dims, NULL);
-        hid_t ds =
-            H5Dcreate2(grp, fields[k]->name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        hid_t ds = H5Dcreate2(grp, dataset_name(fields, k, meta), H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                              dcpl, H5P_DEFAULT);
         haddr_t at = ds >= 0 ? H5Dget_offset(ds) : HADDR_UNDEF;
         ok = at != HADDR_UNDEF && at <= (haddr_t)INT64_MAX;
         offsets[k] = ok ? (int64_t)at : -1;
@@ -509,19 +515,16 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
     TSR_CHECK(ctx, path && *path && strlen(path) < TSR_PATH_MAX, TSR_ERR_ARG,
               "an output file needs a path of 1 to %d characters", TSR_PATH_MAX - 1);
     for (int k = 0; k < nfields; k++) {
+        const char *name = dataset_name(fields, k, meta);
         TSR_CHECK(ctx, fields[k]->map == fields[0]->map, TSR_ERR_ARG,
                   "fields written together must share a map");
-        TSR_CHECK(ctx,
-                  strcmp(fields[k]->name, "x") && strcmp(fields[k]->name, "y") &&
-                      strcmp(fields[k]->name, "z"),
-                  TSR_ERR_ARG, "field '%s': x, y and z name the coordinates in a file",
-                  fields[k]->name);
+        TSR_CHECK(ctx, strcmp(name, "x") && strcmp(name, "y") && strcmp(name, "z"), TSR_ERR_ARG,
+                  "field '%s': x, y and z name the coordinates in a file", name);
         for (int j = 0; j < nfields; j++) {
             char scale[32];
             component_scale(fields, nfields, fields[j]->ncomp, scale, sizeof scale);
-            TSR_CHECK(ctx, fields[j]->ncomp == 1 || strcmp(fields[k]->name, scale) != 0,
-                      TSR_ERR_ARG, "field '%s': %s numbers the components in this file",
-                      fields[k]->name, scale);
+            TSR_CHECK(ctx, fields[j]->ncomp == 1 || strcmp(name, scale) != 0, TSR_ERR_ARG,
+                      "field '%s': %s numbers the components in this file", name, scale);
         }
     }
     char tmp[TSR_PATH_MAX + 8];

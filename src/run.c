@@ -1,4 +1,5 @@
-/* The time loop of a halo-coupled app with outputs, checkpoints, restart and signals. */
+/* The time loop of a halo-coupled app with outputs, checkpoints, restart and signals, for a state
+ * of any number of fields and time levels. */
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@ int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
                         "write PREFIX_<step>.h5 files and PREFIX.xmf (for ParaView/VisIt)");
     tsr_opts_add_int(opts, "output-every", &o->output_every, 0, INT64_MAX, "K",
                      "output every K steps and at the end (0: the end only)");
-    tsr_opts_add_string(opts, "input", o->input, "FILE.h5:/DATASET",
-                        "initial state from an HDF5 dataset (float64 or float32)");
+    tsr_opts_add_string(opts, "input", o->input, "FILE.h5[:/DATASET]",
+                        "initial state from an HDF5 dataset (float64 or float32); the file "
+                        "alone: every state field from /fields/<name>");
     tsr_opts_add_int(opts, "checkpoint-every", &o->checkpoint_every, 0, INT64_MAX, "N",
                      "checkpoint every N steps (0: off)");
     tsr_opts_add_double(opts, "checkpoint-seconds", &o->checkpoint_seconds, 0, 1e12, "T",
@@ -42,6 +44,120 @@ int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
 static int check_options(tsr_ctx ctx, const char *file, const char *have, const char *want) {
     TSR_CHECK(ctx, strcmp(have, want) == 0, TSR_ERR_INPUT,
               "'%s' was written with options '%s', this run has '%s'", file, have, want);
+    return TSR_SUCCESS;
+}
+
+/* The handles a u/v run gave become the one two-level field of the general state set. */
+static void normalize(tsr_run *r) {
+    if (r->nfields > 0) {
+        if (r->nlevels == 0)
+            r->nlevels = 2;
+        return;
+    }
+    r->nfields = 1;
+    r->nlevels = 2;
+    memset(&r->fields[0], 0, sizeof r->fields[0]);
+    r->fields[0].level[0] = r->u;
+    r->fields[0].level[1] = r->v;
+}
+
+static tsr_ctx run_ctx(const tsr_run *r) {
+    return r->fields[0].level[0]->ctx;
+}
+
+/* A u/v run sees its current handles in u and v at every moment. */
+static void sync_uv(tsr_run *r) {
+    if (r->u) {
+        r->u = r->fields[0].level[0];
+        r->v = r->fields[0].level[1];
+    }
+}
+
+/* After a step, level 1 (the new state) becomes level 0, level 0 becomes level 2 and each older
+ * level k becomes k + 1, and the oldest is the next step's scratch: with two levels, the swap. */
+static void rotate(tsr_run *r) {
+    int nl = r->nlevels;
+    for (int i = 0; i < r->nfields; i++) {
+        tsr_field *l = r->fields[i].level, old[TSR_RUN_MAX_LEVELS];
+        memcpy(old, l, sizeof old);
+        l[0] = old[1];
+        l[1] = nl > 2 ? old[nl - 1] : old[0];
+        for (int k = 2; k < nl; k++)
+            l[k] = k == 2 ? old[0] : old[k - 1];
+    }
+    sync_uv(r);
+}
+
+/* The state as the sweep sees it, level-major: level l of field i at l * nfields + i. */
+static int state_blocks(const tsr_run *r, tsr_field *all) {
+    for (int l = 0; l < r->nlevels; l++)
+        for (int i = 0; i < r->nfields; i++)
+            all[l * r->nfields + i] = r->fields[i].level[l];
+    return r->nlevels * r->nfields;
+}
+
+/* The fields a checkpoint holds, and their names: level 0 of every field under its name, then
+ * the older levels k >= 2 as <name>.prev<k-1> (what a scheme with more levels needs to go on
+ * exactly). Returns how many. */
+static int history(const tsr_run *r, tsr_field *f, char (*names)[80], const char **ptrs) {
+    int n = 0;
+    for (int k = 0; k < r->nlevels; k++) {
+        if (k == 1)
+            continue; /* the scratch */
+        for (int i = 0; i < r->nfields; i++, n++) {
+            f[n] = r->fields[i].level[k];
+            if (k == 0)
+                snprintf(names[n], sizeof names[n], "%s", r->fields[i].name);
+            else
+                snprintf(names[n], sizeof names[n], "%s.prev%d", r->fields[i].name, k - 1);
+            ptrs[n] = names[n];
+        }
+    }
+    return n;
+}
+
+#define MAX_STATE (TSR_RUN_MAX_FIELDS * TSR_RUN_MAX_LEVELS)
+/* The sweep's limit on the fields one kernel sees. */
+#define MAX_KERNEL_FIELDS 16
+
+/* Rank 0: the state set is one the loop can run. */
+static int check_state_set(tsr_run *r) {
+    tsr_ctx ctx = run_ctx(r);
+    TSR_CHECK(ctx, r->nfields >= 1 && r->nfields <= TSR_RUN_MAX_FIELDS, TSR_ERR_ARG,
+              "a run has 1 to %d state fields, not %d", TSR_RUN_MAX_FIELDS, r->nfields);
+    TSR_CHECK(ctx, r->nlevels >= 2 && r->nlevels <= TSR_RUN_MAX_LEVELS, TSR_ERR_ARG,
+              "a state field has 2 to %d time levels, not %d", TSR_RUN_MAX_LEVELS, r->nlevels);
+    TSR_CHECK(ctx, r->nfields * r->nlevels <= MAX_KERNEL_FIELDS, TSR_ERR_ARG,
+              "%d fields of %d levels: a kernel sees at most %d fields", r->nfields, r->nlevels,
+              MAX_KERNEL_FIELDS);
+    TSR_CHECK(ctx, r->kernel || r->advance, TSR_ERR_ARG, "a run needs a kernel or an advance");
+    tsr_field first = r->fields[0].level[0];
+    for (int i = 0; i < r->nfields; i++) {
+        for (int l = 0; l < r->nlevels; l++) {
+            tsr_field f = r->fields[i].level[l];
+            TSR_CHECK(ctx, f, TSR_ERR_ARG, "state field %d has no level %d", i, l);
+            TSR_CHECK(ctx, f->map == first->map && f->width == first->width, TSR_ERR_ARG,
+                      "level %d of state field %d is not on the map and halo width of the first", l,
+                      i);
+        }
+        const char *name = r->fields[i].name;
+        TSR_CHECK(ctx,
+                  *name && strlen(name) < 64 && !strchr(name, '/') && strcmp(name, "x") &&
+                      strcmp(name, "y") && strcmp(name, "z"),
+                  TSR_ERR_ARG,
+                  "state field '%s': a name of 1 to 63 characters, without '/', and not x, y "
+                  "or z",
+                  name);
+        for (int j = 0; j < i; j++)
+            TSR_CHECK(ctx, strcmp(name, r->fields[j].name) != 0, TSR_ERR_ARG,
+                      "two state fields are named '%s'", name);
+    }
+    TSR_CHECK(ctx, r->time_block <= 1 || (r->nfields == 1 && r->nlevels == 2 && !r->advance),
+              TSR_ERR_INPUT,
+              "time blocking (%d steps per exchange) runs one two-level state field with a "
+              "kernel; this run has %d field%s of %d levels%s",
+              r->time_block, r->nfields, r->nfields == 1 ? "" : "s", r->nlevels,
+              r->advance ? " and its own advance" : "");
     return TSR_SUCCESS;
 }
 
@@ -72,7 +188,7 @@ static bool xmf_is_ours(const char *path, const char *run_id) {
 /* Rank 0: the output series may be written. Files of the series that exist are refused without
  * --force, except, after a restart, those this same run wrote. */
 static int check_series(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     char xmf[TSR_PATH_MAX + 8], dir[TSR_PATH_MAX];
     TSR_CHECK(ctx, strlen(o->output) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
               "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
@@ -159,13 +275,13 @@ static int lock_checkpoint_dir(tsr_run *r, const tsr_run_opts *o) {
     char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
     snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
     snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
-    TSR_CALL(r->u->ctx, tsr_lock_acquire(r->u->ctx, what, lock, &r->checkpoint_lock));
+    TSR_CALL(run_ctx(r), tsr_lock_acquire(run_ctx(r), what, lock, &r->checkpoint_lock));
     return TSR_SUCCESS;
 }
 
 /* Rank 0: every path of the run, checked and locked before anything is computed. */
 static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     if (o->output[0]) {
         TSR_CALL(ctx, check_series(r, o, from, fresh));
         char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
@@ -182,26 +298,85 @@ static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool f
 
 /* Rank 0: the checkpoint to restart from, its step and its run identity. */
 static int restart_root(tsr_run *r, const char *path, int64_t *step) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     tsr__file_meta m;
     memset(&m, 0, sizeof m);
-    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->u->map->decomp->lay, path, &m));
+    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->fields[0].level[0]->map->decomp->lay, path, &m));
     *step = m.step;
     if (m.run_id[0])
         snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
     return TSR_SUCCESS;
 }
 
+/* The state from a checkpoint: every field's level 0 and older levels, by name. */
+static int read_checkpoint(tsr_run *r, const char *path, int64_t *start) {
+    tsr_ctx ctx = run_ctx(r);
+    char opts[1024];
+    double time;
+    /* The metadata and the app, checked once; the fields by their names in the file. */
+    TSR_CALL(ctx, tsr_checkpoint_read(path, r->meta.app, r->fields[0].level, 0, start, &time, opts,
+                                      sizeof opts, NULL, 0));
+    tsr_field f[MAX_STATE];
+    char names[MAX_STATE][80];
+    const char *ptrs[MAX_STATE];
+    int n = history(r, f, names, ptrs);
+    for (int k = 0; k < n; k++) {
+        char ds[sizeof names[k] + 8];
+        snprintf(ds, sizeof ds, "/fields/%.79s", names[k]);
+        TSR_CALL(ctx, tsr_io_read(f[k], path, ds));
+    }
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0 && r->meta.run_options)
+        err = check_options(ctx, path, opts, r->meta.run_options);
+    if (!err && ctx->rank == 0 && *start > r->steps)
+        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                            "'%s' is at step %lld, beyond --steps %lld", path, (long long)*start,
+                            (long long)r->steps);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    tsr_ctx_printf(ctx, stdout, "%s: restarting from %s at step %lld\n", ctx->name, path,
+                   (long long)*start);
+    return TSR_SUCCESS;
+}
+
+/* --input FILE reads every field's level 0 from /fields/<name>; FILE:/DATASET one field's. */
+static int read_input(tsr_run *r, const char *input) {
+    tsr_ctx ctx = run_ctx(r);
+    char file[TSR_OPT_STRLEN], dataset[TSR_OPT_STRLEN];
+    const char *colon = strrchr(input, ':');
+    int err = ctx->rank == 0 && colon && r->nfields > 1
+                  ? tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                  "--input '%s': this run has %d state fields, read from "
+                                  "/fields/<name> each: give the file alone",
+                                  input, r->nfields)
+                  : TSR_SUCCESS;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    snprintf(file, sizeof file, "%.*s", colon ? (int)(colon - input) : (int)strlen(input), input);
+    for (int i = 0; i < r->nfields; i++) {
+        if (colon)
+            snprintf(dataset, sizeof dataset, "%s", colon + 1);
+        else
+            snprintf(dataset, sizeof dataset, "/fields/%s", r->fields[i].name);
+        TSR_CALL(ctx, tsr_io_read(r->fields[i].level[0], file, dataset));
+    }
+    return TSR_SUCCESS;
+}
+
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
-    tsr_ctx ctx = r->u->ctx;
     *start = 0;
     r->output_lock.fd = r->checkpoint_lock.fd = -1;
+    normalize(r);
+    if (!r->fields[0].level[0])
+        return TSR_ERR_ARG; /* no context to report it on */
+    tsr_ctx ctx = run_ctx(r);
+    for (int i = 0; i < r->nfields && i < TSR_RUN_MAX_FIELDS; i++)
+        if (!r->fields[i].name && r->fields[i].level[0])
+            r->fields[i].name = r->fields[i].level[0]->name;
     if (o->debug)
         setenv("TESSERA_DEBUG", "1", 1); /* read by the io module and by tsr_finalize */
-    int err = ctx->rank == 0 && o->input[0] && o->restart[0]
-                  ? tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                                  "give --input or --restart, not both")
-                  : TSR_SUCCESS;
+    int err = ctx->rank == 0 ? check_state_set(r) : TSR_SUCCESS;
+    if (!err && ctx->rank == 0 && o->input[0] && o->restart[0])
+        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                            "give --input or --restart, not both");
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     char path[TSR_PATH_MAX] = "";
     if (o->restart[0])
@@ -219,31 +394,16 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));
     r->meta.run_id = r->run_id;
-    if (o->restart[0]) {
-        char opts[1024];
-        double time;
-        TSR_CALL(ctx, tsr_checkpoint_read(path, r->meta.app, &r->u, 1, start, &time, opts,
-                                          sizeof opts, NULL, 0));
-        if (ctx->rank == 0 && r->meta.run_options)
-            err = check_options(ctx, path, opts, r->meta.run_options);
-        if (!err && ctx->rank == 0 && *start > r->steps)
-            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                                "'%s' is at step %lld, beyond --steps %lld", path,
-                                (long long)*start, (long long)r->steps);
-        TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-        tsr_ctx_printf(ctx, stdout, "%s: restarting from %s at step %lld\n", ctx->name, path,
-                       (long long)*start);
-    } else if (o->input[0]) {
-        char file[TSR_OPT_STRLEN], dataset[TSR_OPT_STRLEN];
-        const char *colon = strrchr(o->input, ':');
-        if (colon) {
-            snprintf(file, sizeof file, "%.*s", (int)(colon - o->input), o->input);
-            snprintf(dataset, sizeof dataset, "%s", colon + 1);
-        } else {
-            snprintf(file, sizeof file, "%s", o->input);
-            snprintf(dataset, sizeof dataset, "/fields/%s", r->u->name);
-        }
-        TSR_CALL(ctx, tsr_io_read(r->u, file, dataset));
+    if (o->restart[0])
+        TSR_CALL(ctx, read_checkpoint(r, path, start));
+    else if (o->input[0])
+        TSR_CALL(ctx, read_input(r, o->input));
+    /* The older levels are read as they were when they were level 0: with their ghosts. */
+    for (int k = 2; k < r->nlevels; k++) {
+        tsr_field f[TSR_RUN_MAX_FIELDS];
+        for (int i = 0; i < r->nfields; i++)
+            f[i] = r->fields[i].level[k];
+        TSR_CALL(ctx, tsr_halo_exchange(r->halo, f, r->nfields));
     }
     return TSR_SUCCESS;
 }
@@ -309,7 +469,7 @@ static int series_add(series *sr, const char *path, int64_t step, double time, t
 }
 
 static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t step) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
     snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)step);
     snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
@@ -318,10 +478,16 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     meta.time = (double)step * r->dt;
     /* tsr_run_load checked that existing files of the series may go: --force, or this run's own
      * files from before a restart. */
-    TSR_CALL(ctx, tsr_io_write(path, &r->u, 1, &meta, o->force || o->restart[0]));
+    tsr_field f[TSR_RUN_MAX_FIELDS];
+    const char *names[TSR_RUN_MAX_FIELDS];
+    for (int i = 0; i < r->nfields; i++) {
+        f[i] = r->fields[i].level[0];
+        names[i] = r->fields[i].name;
+    }
+    meta.names = names;
+    TSR_CALL(ctx, tsr_io_write(path, f, r->nfields, &meta, o->force || o->restart[0]));
     /* Only rank 0 writes the .xmf, so only rank 0 keeps the series; its failure is agreed
      * before the collective XDMF call. */
-    const char *names[1] = {r->u->name};
     const char **files = NULL;
     int err = ctx->rank == 0 ? series_add(sr, path, step, meta.time, ctx) : TSR_SUCCESS;
     if (!err && ctx->rank == 0) {
@@ -334,7 +500,8 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     }
     err = tsr_ctx_agree(ctx, err);
     if (!err)
-        err = tsr_io_write_xdmf(r->u, xmf, sr->n, files, sr->steps, sr->times, 1, names, &r->meta);
+        err = tsr_io_write_xdmf(f[0], xmf, sr->n, files, sr->steps, sr->times, r->nfields, names,
+                                &r->meta);
     free(files);
     TSR_CALL(ctx, err);
     return TSR_SUCCESS;
@@ -344,7 +511,7 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
  * that checkpointed it) are on disk: the .xmf keeps listing them. Only rank 0 writes the .xmf,
  * so only rank 0 needs the list. */
 static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t start) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     if (ctx->rank != 0 || o->output_every <= 0)
         return TSR_SUCCESS;
     for (int64_t s = 0; s <= start; s += o->output_every) {
@@ -357,7 +524,7 @@ static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t st
 }
 
 static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *path, int len) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     tsr_io_meta meta = r->meta;
     meta.step = step;
     meta.time = (double)step * r->dt;
@@ -374,10 +541,15 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     double t0 = tsr_wtime();
     /* With --force a run may share a directory with another run's checkpoints: one at the same
      * step is replaced (the start-up message said so), atomically. */
-    TSR_CALL(ctx, tsr__checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, &r->u, 1, &meta,
+    tsr_field f[MAX_STATE];
+    char names[MAX_STATE][80];
+    const char *ptrs[MAX_STATE];
+    int n = history(r, f, names, ptrs);
+    meta.names = ptrs;
+    TSR_CALL(ctx, tsr__checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, f, n, &meta,
                                         o->force, path, len));
     double secs = tsr_wtime() - t0;
-    double mib = (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(r->u->map))) * 8.0 /
+    double mib = (double)tsr_grid_cells(tsr_decomp_grid(tsr_map_decomp(f[0]->map))) * 8.0 * n /
                  (1024.0 * 1024.0);
     tsr_ctx_printf(ctx, stdout, "%s: checkpoint %s (%.1f MiB in %.3f s, %.0f MiB/s)\n", ctx->name,
                    path, mib, secs, secs > 0 ? mib / secs : 0.0);
@@ -413,13 +585,64 @@ static int failing_kernel(const tsr_block *f, int nf, const tsr_box *box, void *
 static int check_state(tsr_run *r, int64_t step) {
     char what[64];
     snprintf(what, sizeof what, "the state at step %lld", (long long)step);
-    TSR_CALL(r->u->ctx, tsr__io_check_finite(r->u, TSR_ERR_VERIFY, what, NULL, 0));
+    for (int i = 0; i < r->nfields; i++)
+        TSR_CALL(run_ctx(r),
+                 tsr__io_check_finite(r->fields[i].level[0], TSR_ERR_VERIFY, what, NULL, 0));
     return TSR_SUCCESS;
+}
+
+/* Stands in for the kernel once it has failed on this rank: the steps that remain until the
+ * agreement only exchange, so no neighbour waits for this rank. */
+static int skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)f;
+    (void)nf;
+    (void)box;
+    (void)user;
+    return 0;
+}
+
+/* Advances steps [from, to) of a stretch. Returns this rank's first kernel failure (agreed by
+ * the caller) or another error; `failing` is the test hook's kernel from step fail_at on. */
+static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing,
+                           int64_t fail_at) {
+    tsr_ctx ctx = run_ctx(r);
+    tsr_run_field *f0 = &r->fields[0];
+    if (r->time_block > 1) {
+        tsr_kernel kernel = failing && from >= fail_at ? failing : r->kernel;
+        int err = tsr_sweep_steps_blocked(r->sweep, r->halo, &f0->level[0], &f0->level[1],
+                                          to - from, r->time_block, kernel, r->user, false, NULL);
+        sync_uv(r);
+        return err;
+    }
+    int kerr = TSR_SUCCESS;
+    for (int64_t s = from; s < to; s++) {
+        int err;
+        bool fail = failing && s >= fail_at;
+        if (r->advance) {
+            err = r->advance(r, s, r->user);
+            if (!err && fail && !kerr)
+                err = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
+                                    "kernel returned %d on rank %d (test hook)",
+                                    failing(NULL, 0, NULL, NULL), ctx->rank);
+        } else {
+            tsr_field all[MAX_KERNEL_FIELDS];
+            int n = state_blocks(r, all);
+            tsr_kernel kernel = kerr ? skip_kernel : fail ? failing : r->kernel;
+            err = tsr_sweep_apply_exchange(r->sweep, r->halo, r->nfields, all, n, kernel, r->user,
+                                           r->overlap);
+        }
+        if (err == TSR_ERR_KERNEL && !kerr)
+            kerr = err; /* keep exchanging, so that no neighbour waits for this rank */
+        else if (err && err != TSR_ERR_KERNEL)
+            return err;
+        rotate(r);
+    }
+    return kerr;
 }
 
 int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds,
                  bool *stopped_out) {
-    tsr_ctx ctx = r->u->ctx;
+    tsr_ctx ctx = run_ctx(r);
     stop_signal = 0;
     install_handlers();
     bool fail_here;
@@ -450,17 +673,10 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             next = next_check;
         if (fail_at > s && fail_at < next)
             next = fail_at;
-        tsr_kernel kernel = fail_here && s >= fail_at ? failing_kernel : r->kernel;
         double t0 = tsr_wtime();
         /* A kernel failure here is this rank's alone: it keeps exchanging to the end of the
          * stretch, and the agreement below ends the run on every rank. */
-        int local;
-        if (r->time_block > 1)
-            local = tsr_sweep_steps_blocked(r->sweep, r->halo, &r->u, &r->v, next - s,
-                                            r->time_block, kernel, r->user, false, NULL);
-        else
-            local = tsr_sweep_steps(r->sweep, r->halo, &r->u, &r->v, next - s, kernel, r->user,
-                                    r->overlap, false, NULL);
+        int local = advance_stretch(r, s, next, fail_here ? failing_kernel : NULL, fail_at);
         compute += tsr_wtime() - t0;
         bool checked = next == next_check;
         s = next;
@@ -542,9 +758,11 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
 }
 
 int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res) {
-    tsr_ctx ctx = r->u->ctx;
     memset(res, 0, sizeof *res);
     int err = tsr_run_load(r, o, &res->start);
+    if (err == TSR_ERR_ARG && !r->fields[0].level[0])
+        return err;
+    tsr_ctx ctx = run_ctx(r);
     if (!err)
         err = tsr_run_loop(r, o, res->start, &res->seconds, &res->stopped);
     tsr_run_release(r);

@@ -385,8 +385,9 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_run r = {
         .sweep = sweep,
         .halo = dom.halo,
-        .u = u,
-        .v = v,
+        /* One state field of two levels, written as "u" whichever handle holds it. */
+        .nfields = 1,
+        .fields = {{.name = "u", .level = {u, v}}},
         .kernel = step_kernel,
         .user = &p,
         .overlap = !h.no_overlap,
@@ -401,8 +402,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &h.io, &res);
-    u = r.u;
-    v = r.v;
+    u = r.fields[0].level[0]; /* the newest state */
+    v = r.fields[0].level[1];
     if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
     if (err || res.stopped)

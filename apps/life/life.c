@@ -155,8 +155,9 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_run r = {
         .sweep = sweep,
         .halo = dom.halo,
-        .u = u,
-        .v = v,
+        /* One state field of two levels, written as "cells" whichever handle holds it. */
+        .nfields = 1,
+        .fields = {{.name = "cells", .level = {u, v}}},
         .kernel = step_kernel,
         .user = NULL,
         .overlap = true,
@@ -170,8 +171,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
-    u = r.u;
-    v = r.v;
+    u = r.fields[0].level[0]; /* the newest state */
+    v = r.fields[0].level[1];
     if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
     if (err || res.stopped)

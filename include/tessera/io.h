@@ -23,6 +23,9 @@ typedef struct tsr_io_meta {
     double origin[3];         /* physical position of the grid's low corner (x, y, z); 0 */
     double spacing[3];        /* physical cell size (x, y, z); 0 means 1 */
     const char *length_units; /* units of origin and spacing, e.g. "m" (NULL: not recorded) */
+    /* Dataset name of each field written (NULL, or a NULL entry: the field's own name), so that
+     * a state whose handles rotate is written under stable names. */
+    const char *const *names;
 } tsr_io_meta;
 
 /* Writes fields (all on one map) into one HDF5 file: /fields/<name>, float64, shape (NX), (NY, NX)

@@ -1,5 +1,6 @@
-/* The time loop of a halo-coupled app with its I/O: initial state from a file, a series of
- * outputs with an XDMF index, checkpoints by steps or seconds, restart, and SIGTERM/SIGUSR1. */
+/* The time loop of a halo-coupled app with its I/O, for a state of any number of fields and time
+ * levels: initial state from a file, a series of outputs with an XDMF index, checkpoints by steps
+ * or seconds, restart on any layout, and SIGTERM/SIGUSR1. */
 #ifndef TESSERA_RUN_H
 #define TESSERA_RUN_H
 
@@ -23,7 +24,7 @@ extern "C" {
 typedef struct tsr_run_opts {
     char output[TSR_OPT_STRLEN]; /* --output PREFIX: PREFIX_<step>.h5 and PREFIX.xmf */
     int64_t output_every;        /* --output-every K (0: final step only) */
-    char input[TSR_OPT_STRLEN];  /* --input FILE.h5:/dataset */
+    char input[TSR_OPT_STRLEN];  /* --input FILE.h5[:/dataset] */
     int64_t checkpoint_every;    /* --checkpoint-every N steps (0: off) */
     double checkpoint_seconds;   /* --checkpoint-seconds T (0: off) */
     char checkpoint_dir[TSR_OPT_STRLEN];
@@ -40,16 +41,54 @@ void tsr_run_opts_init(tsr_run_opts *o);
  * failure is also reported by tsr_opts_parse, so the result need not be checked. Not collective. */
 int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o);
 
-/* Everything the loop needs; u is the state (read), v the scratch (written), swapped each step.
- * meta.app and meta.run_options identify the run in every file. */
+/* The state of a run is a set of fields (e.g. U and V of a reaction-diffusion model), each with
+ * the same number of time levels. A step from s to s + 1 sees, for every state field i:
+ *   level[0]  the state at s, its ghosts exchanged at the start of the step (all the fields'
+ *             level 0 in one exchange);
+ *   level[1]  written by the step with the state at s + 1;
+ *   level[k]  (k >= 2) the state at s + 1 - k, ghosts as they were exchanged at its own step.
+ * After the step the levels rotate: level 1 becomes level 0, level 0 level 2, level k level
+ * k + 1, and the oldest becomes the new level 1. With two levels this is the swap of u and v. */
+#define TSR_RUN_MAX_FIELDS 8 /* state fields exchanged together (tsr_halo_begin's limit) */
+#define TSR_RUN_MAX_LEVELS 4 /* time levels of each state field */
+
+/* One state field: its time levels (handles owned by the caller, all on the run's map and
+ * halo width) and the name it has in every file, whatever handle holds it. */
+typedef struct tsr_run_field {
+    const char *name; /* dataset name in outputs, checkpoints and XDMF; NULL: level[0]'s name */
+    tsr_field level[TSR_RUN_MAX_LEVELS];
+} tsr_run_field;
+
+struct tsr_run;
+/* A step that is not "one exchange, one kernel" (several stages, several exchanges): it reads
+ * r->fields[i].level[0] (and older levels) and writes level[1] of every field, exchanging the
+ * ghosts it needs itself (e.g. tsr_sweep_apply_exchange with r->sweep and r->halo); the loop
+ * rotates the levels afterwards. Called on every rank at every step. A non-zero return is a
+ * failure on this rank only (TSR_ERR_KERNEL from a sweep): the loop keeps calling it until the
+ * next agreement, so it must keep exchanging (tsr_sweep_apply_exchange does, even when its kernel
+ * fails), and then ends the run on every rank with this rank's message. */
+typedef int (*tsr_run_advance)(struct tsr_run *r, int64_t step, void *user);
+
+/* Everything the loop needs. The state is either u and v (one two-level field: u the state,
+ * read, v the scratch, written, swapped each step) or, with nfields > 0, fields[0 .. nfields)
+ * with nlevels levels each (u and v then left NULL). Each step exchanges level 0 of every field in
+ * one call and runs the kernel on the blocks of every level, level-major: blocks[l * nfields + i]
+ * is level l of field i (for u/v: blocks[0] = u, blocks[1] = v). meta.app and meta.run_options
+ * identify the run in every file; meta.names is set by the loop. */
 typedef struct tsr_run {
     tsr_sweep sweep;
     tsr_halo halo;
     tsr_field u, v;
+    int nfields; /* 0: the state is u and v */
+    int nlevels; /* time levels of each field, 2 .. TSR_RUN_MAX_LEVELS (0: 2); nfields * nlevels
+                    at most 16, the fields one kernel sees */
+    tsr_run_field fields[TSR_RUN_MAX_FIELDS];
     tsr_kernel kernel;
-    void *user;
+    tsr_run_advance advance; /* NULL: the exchange and the kernel above */
+    void *user;              /* given to the kernel and to advance */
     bool overlap;
-    int time_block; /* > 1: that many steps per exchange (tsr_sweep_steps_blocked) */
+    int time_block; /* > 1: that many steps per exchange (tsr_sweep_steps_blocked); one
+                       two-level field and no advance only */
     tsr_progress_mode progress;
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
@@ -67,15 +106,22 @@ typedef struct tsr_run {
  * checkpoint directory holding another run's checkpoints unless --force. Rank 0 then locks the
  * output prefix and the checkpoint directory for the run's lifetime, so a second run using
  * either fails at start. The initial state comes from --input or --restart (returning the step
- * to start from in *start), or u stays as the caller initialised it (*start = 0). A checkpoint
- * of another app, grid or run options, or non-finite input data, is refused (TSR_ERR_INPUT).
- * Call tsr_run_release when the run is over. Collective. */
+ * to start from in *start), or stays as the caller initialised it (*start = 0): level 0 of every
+ * field, and the older levels (k >= 2) of a scheme with more than two, whose ghosts are then
+ * exchanged once. --input FILE reads each field's level 0 from /fields/<name>; FILE:/DATASET
+ * names the dataset of a run with one field. A checkpoint holds level 0 of every field under its
+ * name and each older level k >= 2 as <name>.prev<k-1>. A checkpoint of another app, grid or run
+ * options, or non-finite input data, is refused (TSR_ERR_INPUT); so are state fields that do
+ * not share the map and halo width, duplicate or reserved names (x, y, z), and time blocking of
+ * anything but one two-level field without advance. Call tsr_run_release when the run is over.
+ * Collective. */
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start);
 
 /* Releases the locks taken by tsr_run_load. Not collective. */
 void tsr_run_release(tsr_run *r);
 
-/* Advances from step `start` to r->steps, writing outputs and checkpoints as asked and installing
+/* Advances from step `start` to r->steps, writing outputs (level 0 of every field, under the
+ * field's name) and checkpoints as asked and installing
  * SIGTERM/SIGUSR1 handlers (kept until the process exits, so a second signal never kills it): on
  * a signal every rank finishes the step, a checkpoint is written, its path printed, and *stopped
  * set. About every half second the ranks agree on signals, on a kernel failure on any rank
@@ -92,8 +138,8 @@ typedef struct tsr_run_result {
     bool stopped;   /* a signal stopped it after a checkpoint: exit with TSR_EXIT_CHECKPOINTED */
 } tsr_run_result;
 
-/* tsr_run_load, tsr_run_loop, tsr_run_release. r->u and r->v are the current handles
- * afterwards, also on error. Collective. */
+/* tsr_run_load, tsr_run_loop, tsr_run_release. r->fields[i].level[] (and for a u/v run r->u and
+ * r->v) are the current handles afterwards, also on error: level 0 the newest state. Collective. */
 int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res);
 
 #ifdef __cplusplus
