@@ -187,10 +187,11 @@ static int iterate_loop(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_swe
     for (int64_t it = 1;; it++) {
         p->measure = it % ps->check_every == 0 || it == ps->max_iter;
         tsr_field fields[3] = {*u, *v, rhs};
-        /* A failure on one rank is agreed on at the next measurement, so that no rank leaves
-         * the others waiting in an exchange. */
+        /* A kernel failure on one rank still completes the exchange; that rank keeps exchanging
+         * (its neighbours wait for it) until the next measurement agrees on the failure. */
+        int e = tsr_sweep_apply_exchange(sweep, dom->halo, 1, fields, 3, jacobi_kernel, p, true);
         if (!err)
-            err = tsr_sweep_apply_exchange(sweep, dom->halo, 1, fields, 3, jacobi_kernel, p, true);
+            err = e;
         tsr_field w = *u;
         *u = *v;
         *v = w;
