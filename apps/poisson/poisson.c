@@ -277,8 +277,8 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     double residual = 0, error = 0;
     uint64_t checksum = 0;
     fields[0] = u;
-    if ((err = tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, check_kernel, &p, false)) ||
-        (err = tsr_ctx_agree(ctx, err)) || (err = tsr_accum_result(p.residual, &residual)) ||
+    err = tsr_sweep_apply_exchange(sweep, dom.halo, 1, fields, 2, check_kernel, &p, false);
+    if ((err = tsr_ctx_agree(ctx, err)) || (err = tsr_accum_result(p.residual, &residual)) ||
         (err = tsr_accum_result(p.error, &error)) ||
         (err = tsr_field_checksum(u, TSR_BITS_DOUBLE, &checksum)))
         goto out;
