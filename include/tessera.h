@@ -16,6 +16,7 @@
 #include "tessera/sweep.h"
 #include "tessera/balance.h"
 #include "tessera/reduce.h"
+#include "tessera/accum.h"
 #include "tessera/image.h"
 #include "tessera/report.h"
 #include "tessera/domain.h"

@@ -7,24 +7,13 @@
 
 #include "field_impl.h"
 #include "tessera/reduce.h"
+#include "xsum_impl.h"
 
-/* An exact sum of doubles: 32-bit digits (each in an int64 for headroom) weighted by
- * 2^(32 i - 1074), enough for any double times 2^60 terms. Integer addition is associative, so
- * the sum is the same in any order; it is rounded to a double once, at the end. */
-#define ACC_DIGITS 72
-#define ACC_FLUSH (INT64_C(1) << 29)
+#define ACC_DIGITS TSR__ACC_DIGITS
 
-typedef struct acc {
-    int64_t d[ACC_DIGITS];
-    int64_t nan, pinf, ninf; /* specials, counted */
-    int64_t pending;         /* additions since the last normalisation */
-} acc;
+typedef tsr__acc acc;
 
-/* tsr_field_reduce sends digits and the three counters as one int64 array. */
-_Static_assert(offsetof(acc, ninf) == sizeof(int64_t) * (ACC_DIGITS + 2),
-               "acc must hold digits, nan, pinf, ninf contiguously");
-
-static void acc_normalize(acc *a) {
+void tsr__acc_normalize(tsr__acc *a) {
     for (int i = 0; i < ACC_DIGITS - 1; i++) {
         int64_t carry = a->d[i] >> 32; /* floor division: digits end up in [0, 2^32) */
         a->d[i] -= carry * (INT64_C(1) << 32);
@@ -33,53 +22,13 @@ static void acc_normalize(acc *a) {
     a->pending = 0;
 }
 
-static inline void acc_add(acc *a, double v) {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    int exp = (int)((bits >> 52) & 0x7ff);
-    uint64_t man = bits & ((UINT64_C(1) << 52) - 1);
-    int neg = (int)(bits >> 63);
-    if (exp == 0x7ff) {
-        if (man)
-            a->nan++;
-        else if (neg)
-            a->ninf++;
-        else
-            a->pinf++;
-        return;
-    }
-    if (exp == 0) {
-        if (!man)
-            return;
-        exp = 1; /* subnormal */
-    } else {
-        man |= UINT64_C(1) << 52;
-    }
-    int p = exp - 1; /* v = man * 2^(p - 1074) */
-    int idx = p >> 5;
-    unsigned __int128 m = (unsigned __int128)man << (p & 31);
-    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
-            d2 = (int64_t)(uint32_t)(m >> 64);
-    if (neg) {
-        a->d[idx] -= d0;
-        a->d[idx + 1] -= d1;
-        a->d[idx + 2] -= d2;
-    } else {
-        a->d[idx] += d0;
-        a->d[idx + 1] += d1;
-        a->d[idx + 2] += d2;
-    }
-    if (++a->pending == ACC_FLUSH)
-        acc_normalize(a);
-}
-
-static void acc_merge(acc *a, const acc *b) {
+void tsr__acc_merge(tsr__acc *a, const tsr__acc *b) {
     for (int i = 0; i < ACC_DIGITS; i++)
         a->d[i] += b->d[i];
     a->nan += b->nan;
     a->pinf += b->pinf;
     a->ninf += b->ninf;
-    acc_normalize(a);
+    tsr__acc_normalize(a);
 }
 
 /* Rounds the exact value; a deterministic function of the normalised digits. */
@@ -90,12 +39,12 @@ static double acc_value(acc *a) {
         return INFINITY;
     if (a->ninf)
         return -INFINITY;
-    acc_normalize(a);
+    tsr__acc_normalize(a);
     double sign = 1.0;
     if (a->d[ACC_DIGITS - 1] < 0) {
         for (int i = 0; i < ACC_DIGITS; i++)
             a->d[i] = -a->d[i];
-        acc_normalize(a);
+        tsr__acc_normalize(a);
         sign = -1.0;
     }
     int top = ACC_DIGITS - 1;
@@ -117,13 +66,6 @@ static double acc_value(acc *a) {
     return sign * r;
 }
 
-/* An integer whose order is the total order of doubles (-inf < ... < -0 < +0 < ... < +inf). */
-static inline int64_t order_key(double v) {
-    int64_t k;
-    memcpy(&k, &v, sizeof k);
-    return k < 0 ? k ^ INT64_MAX : k;
-}
-
 static inline double key_value(int64_t k) {
     k = k < 0 ? k ^ INT64_MAX : k;
     double v;
@@ -131,46 +73,27 @@ static inline double key_value(int64_t k) {
     return v;
 }
 
-/* A running extreme: the best ordered key seen and whether a NaN was. */
-typedef struct extreme {
-    int64_t key, nan;
-} extreme;
-
-static inline void extreme_row(extreme *e, const double *v, int64_t n, bool is_min) {
-    for (int64_t x = 0; x < n; x++) {
-        if (isnan(v[x])) {
-            e->nan = 1;
-            continue;
-        }
-        int64_t k = order_key(v[x]);
-        if (is_min ? k < e->key : k > e->key)
-            e->key = k;
-    }
-}
-
-static void extreme_merge(extreme *into, const extreme *e, bool is_min) {
-    into->nan |= e->nan;
-    if (is_min ? e->key < into->key : e->key > into->key)
-        into->key = e->key;
+static inline void extreme_row(tsr__extreme *e, const double *v, int64_t n, bool is_min) {
+    for (int64_t x = 0; x < n; x++)
+        tsr__extreme_add(e, v[x], is_min);
 }
 
 static inline void acc_row(acc *a, const double *v, int64_t n, bool squares) {
     for (int64_t x = 0; x < n; x++)
-        acc_add(a, squares ? v[x] * v[x] : v[x]);
+        tsr__acc_add(a, squares ? v[x] * v[x] : v[x]);
 }
 
-/* Combines per-rank extremes: one MAX over (key, NaN seen); a min is the max of negated keys
- * (never INT64_MIN, which only a NaN could produce). Collective. */
-static int minmax_finish(tsr_ctx ctx, bool is_min, int64_t best, int64_t has_nan, double *result) {
-    int64_t v[2] = {is_min ? -best : best, has_nan};
+/* One MAX over (key, NaN seen); a min is the max of negated keys (never INT64_MIN, which only a
+ * NaN could produce). */
+int tsr__minmax_finish(tsr_ctx ctx, bool is_min, const tsr__extreme *e, double *result) {
+    int64_t v[2] = {is_min ? -e->key : e->key, e->nan};
     TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, ctx->comm));
     *result = v[1] ? NAN : key_value(is_min ? -v[0] : v[0]);
     return TSR_SUCCESS;
 }
 
-/* Adds the per-rank accumulators and rounds once. Collective. */
-static int sum_finish(tsr_ctx ctx, acc *total, bool squares, double *result) {
-    acc_normalize(total);
+int tsr__sum_finish(tsr_ctx ctx, acc *total, bool squares, double *result) {
+    tsr__acc_normalize(total);
     /* Normalised digits are below 2^32, so an integer sum over ranks cannot overflow. */
     acc global;
     TSR_MPI(ctx,
@@ -189,22 +112,24 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
         bool is_min = op == TSR_REDUCE_MIN;
         /* Ordered keys make -0.0 < +0.0 and the choice independent of the visiting order. */
-        const extreme identity = {order_key(is_min ? INFINITY : -INFINITY), 0};
-        extreme best = identity;
+        const tsr__extreme identity = tsr__extreme_identity(is_min);
+        tsr__extreme best = identity;
         for (int64_t i = 0; i < f->nblocks; i++) {
             const tsr_block *b = &f->blocks[i];
-#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
+            const int64_t nc = b->ncomp;
+#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] * nc > ctx->min_parallel_cells)
             {
-                extreme mine = identity;
-#pragma omp for collapse(2) schedule(static) nowait
-                for (int64_t z = 0; z < b->n[2]; z++)
-                    for (int64_t y = 0; y < b->n[1]; y++)
-                        extreme_row(&mine, &TSR_AT(b, 0, y, z), b->n[0], is_min);
+                tsr__extreme mine = identity;
+#pragma omp for collapse(3) schedule(static) nowait
+                for (int64_t c = 0; c < nc; c++)
+                    for (int64_t z = 0; z < b->n[2]; z++)
+                        for (int64_t y = 0; y < b->n[1]; y++)
+                            extreme_row(&mine, &TSR_ATC(b, 0, y, z, c), b->n[0], is_min);
 #pragma omp critical(tsr_reduce_minmax)
-                extreme_merge(&best, &mine, is_min);
+                tsr__extreme_merge(&best, &mine, is_min);
             }
         }
-        TSR_CALL(ctx, minmax_finish(ctx, is_min, best.key, best.nan, result));
+        TSR_CALL(ctx, tsr__minmax_finish(ctx, is_min, &best, result));
         tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
         return TSR_SUCCESS;
     }
@@ -213,20 +138,22 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result) {
     memset(&total, 0, sizeof total);
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
+        const int64_t nc = b->ncomp;
+#pragma omp parallel if (b->n[0] * b->n[1] * b->n[2] * nc > ctx->min_parallel_cells)
         {
             acc mine;
             memset(&mine, 0, sizeof mine);
-#pragma omp for collapse(2) schedule(static) nowait
-            for (int64_t z = 0; z < b->n[2]; z++)
-                for (int64_t y = 0; y < b->n[1]; y++)
-                    acc_row(&mine, &TSR_AT(b, 0, y, z), b->n[0], squares);
-            acc_normalize(&mine);
+#pragma omp for collapse(3) schedule(static) nowait
+            for (int64_t c = 0; c < nc; c++)
+                for (int64_t z = 0; z < b->n[2]; z++)
+                    for (int64_t y = 0; y < b->n[1]; y++)
+                        acc_row(&mine, &TSR_ATC(b, 0, y, z, c), b->n[0], squares);
+            tsr__acc_normalize(&mine);
 #pragma omp critical(tsr_reduce_sum)
-            acc_merge(&total, &mine);
+            tsr__acc_merge(&total, &mine);
         }
     }
-    TSR_CALL(ctx, sum_finish(ctx, &total, squares, result));
+    TSR_CALL(ctx, tsr__sum_finish(ctx, &total, squares, result));
     tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, tsr_wtime() - t0);
     return TSR_SUCCESS;
 }
@@ -240,19 +167,19 @@ int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_
     bool parallel = n > ctx->min_parallel_cells;
     if (op == TSR_REDUCE_MIN || op == TSR_REDUCE_MAX) {
         bool is_min = op == TSR_REDUCE_MIN;
-        const extreme identity = {order_key(is_min ? INFINITY : -INFINITY), 0};
-        extreme best = identity;
+        const tsr__extreme identity = tsr__extreme_identity(is_min);
+        tsr__extreme best = identity;
 #pragma omp parallel if (parallel)
         {
-            extreme mine = identity;
+            tsr__extreme mine = identity;
             /* Each thread takes one contiguous share, like a static schedule. */
             int nt = omp_get_num_threads(), t = omp_get_thread_num();
             int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
             extreme_row(&mine, values + lo, hi - lo, is_min);
 #pragma omp critical(tsr_reduce_minmax)
-            extreme_merge(&best, &mine, is_min);
+            tsr__extreme_merge(&best, &mine, is_min);
         }
-        return minmax_finish(ctx, is_min, best.key, best.nan, result);
+        return tsr__minmax_finish(ctx, is_min, &best, result);
     }
     bool squares = op == TSR_REDUCE_NORM2;
     acc total;
@@ -264,11 +191,11 @@ int tsr_reduce_doubles(tsr_ctx ctx, const double *values, int64_t n, tsr_reduce_
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
         int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
         acc_row(&mine, values + lo, hi - lo, squares);
-        acc_normalize(&mine);
+        tsr__acc_normalize(&mine);
 #pragma omp critical(tsr_reduce_sum)
-        acc_merge(&total, &mine);
+        tsr__acc_merge(&total, &mine);
     }
-    return sum_finish(ctx, &total, squares, result);
+    return tsr__sum_finish(ctx, &total, squares, result);
 }
 
 int tsr_checksum_doubles(tsr_ctx ctx, const double *values, int64_t n, int64_t first,
@@ -294,22 +221,27 @@ int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum) {
     bool as_int = bits == TSR_BITS_INTEGER;
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-#pragma omp parallel for collapse(2) schedule(static) reduction(+ : sum) if (b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells)
-        for (int64_t z = 0; z < b->n[2]; z++)
-            for (int64_t y = 0; y < b->n[1]; y++) {
-                const double *row = &TSR_AT(b, 0, y, z);
-                uint64_t base = (uint64_t)(b->lo[0] + lay->n[0] * ((b->lo[1] + y) +
-                                                                   lay->n[1] * (b->lo[2] + z)));
-                for (int64_t x = 0; x < b->n[0]; x++) {
-                    uint64_t v;
-                    if (as_int) {
-                        v = (uint64_t)(int64_t)row[x];
-                    } else {
-                        memcpy(&v, &row[x], sizeof v);
+        const int64_t nc = b->ncomp;
+#pragma omp parallel for collapse(3) schedule(static) reduction(+ : sum) if (b->n[0] * b->n[1] * b->n[2] * nc > ctx->min_parallel_cells)
+        for (int64_t c = 0; c < nc; c++)
+            for (int64_t z = 0; z < b->n[2]; z++)
+                for (int64_t y = 0; y < b->n[1]; y++) {
+                    const double *row = &TSR_ATC(b, 0, y, z, c);
+                    /* Element index: cell index * ncomp + component (the cell index for a
+                     * scalar field). */
+                    uint64_t cell = (uint64_t)(b->lo[0] + lay->n[0] * ((b->lo[1] + y) +
+                                                                       lay->n[1] * (b->lo[2] + z)));
+                    for (int64_t x = 0; x < b->n[0]; x++) {
+                        uint64_t v;
+                        if (as_int) {
+                            v = (uint64_t)(int64_t)row[x];
+                        } else {
+                            memcpy(&v, &row[x], sizeof v);
+                        }
+                        uint64_t e = (cell + (uint64_t)x) * (uint64_t)nc + (uint64_t)c;
+                        sum += tsr_checksum_term(e, v);
                     }
-                    sum += tsr_checksum_term(base + (uint64_t)x, v);
                 }
-            }
     }
     uint64_t global = 0;
     TSR_MPI(ctx, MPI_Allreduce(&sum, &global, 1, MPI_UINT64_T, MPI_SUM, ctx->comm));

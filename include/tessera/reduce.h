@@ -17,7 +17,9 @@ typedef enum tsr_reduce_op {
     TSR_REDUCE_NORM2 /* sqrt of the sum of squares */
 } tsr_reduce_op;
 
-/* Reduces the owned cells of a field; every rank receives the result. Sums are accumulated
+/* Reduces the owned cells of a field, every component of each (a vector field's sum is the sum
+ * of all its components; its NORM2 the Euclidean norm of every value); every rank receives the
+ * result. Sums are accumulated
  * exactly (a fixed-point accumulator wide enough for any double) and rounded once, so the
  * result is the same bits for any number of ranks, threads, blocks and any map. NaNs propagate.
  * Collective. */
@@ -26,8 +28,10 @@ int tsr_field_reduce(tsr_field f, tsr_reduce_op op, double *result);
 /* How a cell value enters the checksum: its IEEE-754 bit pattern, or its value as an integer. */
 typedef enum tsr_bits { TSR_BITS_DOUBLE, TSR_BITS_INTEGER } tsr_bits;
 
-/* The checksum convention: sum over cells of splitmix64(splitmix64(i) ^ bits(v_i)) mod 2^64,
- * i the natural (x fastest) global index. Every rank receives it. Collective. */
+/* The checksum convention: sum over elements of splitmix64(splitmix64(e) ^ bits(v_e)) mod 2^64.
+ * A field of ncomp components has ncomp elements per cell: e = i * ncomp + c for component c of
+ * the cell of natural (x fastest) global index i: components fastest, the order of the field's
+ * HDF5 dataset, and a scalar field's e is its cell index. Every rank receives it. Collective. */
 int tsr_field_checksum(tsr_field f, tsr_bits bits, uint64_t *checksum);
 
 /* Reduces n doubles given by each rank (any n, 0 included) over all ranks, with the same

@@ -1,7 +1,9 @@
 /* Reductions across ranks, threads, maps and blocks: prints the bits of sum, min, max and L2
  * norm of a field with values of wildly different magnitudes (so the order of additions would
- * show), folded into one `checksum` line the drivers compare with a serial run. Also checks the
- * sum against a plain serial long-double sum within rounding, on rank 0. */
+ * show), and its checksum, folded into one `checksum` line the drivers compare with a serial
+ * run. With --ncomp N the field has N components, element (cell i, component c) holding
+ * value(i*N + c). Also checks, on rank 0, the sum against a plain serial long-double sum within
+ * rounding and the field's checksum against the convention computed over the elements. */
 #include <math.h>
 #include <string.h>
 
@@ -19,11 +21,12 @@ static int fill(const tsr_block *f, int nf, const tsr_box *box, void *user) {
     const int64_t *n = user;
     for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
         for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
-            for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
-                uint64_t i =
-                    (uint64_t)((f->lo[0] + x) + n[0] * ((f->lo[1] + y) + n[1] * (f->lo[2] + z)));
-                TSR_AT(f, x, y, z) = value(i);
-            }
+            for (int64_t x = box->lo[0]; x < box->hi[0]; x++)
+                for (int c = 0; c < f->ncomp; c++) {
+                    uint64_t i = (uint64_t)((f->lo[0] + x) +
+                                            n[0] * ((f->lo[1] + y) + n[1] * (f->lo[2] + z)));
+                    TSR_ATC(f, x, y, z, c) = value(i * (uint64_t)f->ncomp + (uint64_t)c);
+                }
     return 0;
 }
 
@@ -39,8 +42,10 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     tsr_domain_opts_init(&dopts, &grid, 1);
     tsr_opts o = NULL;
     bool done = false;
+    int64_t ncomp = 1;
     TSR_CALL(ctx, tsr_opts_create(ctx, "Reduction determinism test.", &o));
     tsr_domain_add_options(o, &dopts);
+    tsr_opts_add_int(o, "ncomp", &ncomp, 1, TSR_FIELD_MAX_COMP, "N", "components per cell");
     int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
@@ -53,19 +58,24 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     int64_t n[3] = {dopts.grid.n[0], dopts.grid.n[1], dopts.grid.n[2]};
     err = tsr_domain_create(ctx, &dopts, TSR_STENCIL_STAR, &dom);
     if (!err)
-        err = tsr_field_create(dom.map, 1, "r", &f);
+        err = tsr_field_create_comp(dom.map, 1, (int)ncomp, "r", &f);
     if (!err)
         err = tsr_sweep_create(dom.map, 0, 0, &s);
     if (!err)
         err = tsr_sweep_apply(s, &f, 1, fill, n);
     for (int op = 0; op < 4 && !err; op++)
         err = tsr_field_reduce(f, (tsr_reduce_op)op, &r[op]);
+    uint64_t field_sum = 0;
+    if (!err)
+        err = tsr_field_checksum(f, TSR_BITS_DOUBLE, &field_sum);
     if (!err && tsr_ctx_rank(ctx) == 0) {
         long double plain = 0, mag = 0, squares = 0;
         double mn = INFINITY, mx = -INFINITY;
-        int64_t cells = n[0] * n[1] * n[2];
-        for (int64_t i = 0; i < cells; i++) {
+        uint64_t want = 0;
+        int64_t elements = n[0] * n[1] * n[2] * ncomp;
+        for (int64_t i = 0; i < elements; i++) {
             double v = value((uint64_t)i);
+            want += tsr_checksum_term((uint64_t)i, bits(v));
             plain += v;
             mag += fabsl((long double)v);
             squares += (long double)v * v;
@@ -86,11 +96,17 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
             fprintf(stderr, "norm2 %.17g differs from the serial %.17Lg\n", r[3], norm);
             err = TSR_ERR_VERIFY;
         }
+        if (field_sum != want) {
+            fprintf(stderr, "field checksum %016llx differs from the serial %016llx\n",
+                    (unsigned long long)field_sum, (unsigned long long)want);
+            err = TSR_ERR_VERIFY;
+        }
     }
     if (!err) {
         uint64_t c = 0;
         for (int op = 0; op < 4; op++)
             c = tsr_splitmix64(c ^ bits(r[op]));
+        c = tsr_splitmix64(c ^ field_sum);
         tsr_ctx_printf(ctx, stdout, "sum %a min %a max %a norm2 %a\n", r[0], r[1], r[2], r[3]);
         tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)c);
     }

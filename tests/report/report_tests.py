@@ -37,6 +37,7 @@ CASES = [
     ("life", 3, "life", ["--grid", "48x40", "--steps", "10"]),
     ("life-rebalance", 3, "life", ["--grid", "64x48", "--blocks", "8x6", "--steps", "20",
                                    "--extent", "0.5", "--skip-quiescent", "--rebalance-every", "5"]),
+    ("poisson", 2, "poisson", ["--grid", "16x16", "--tol", "1e-6"]),
     ("mandelbrot", 3, "mandelbrot", ["--size", "96x64", "--max-iter", "300"]),
     ("particles", 2, "particles", ["--particles", "1000", "--steps", "20"]),
     ("imgpipe", 3, "imgpipe", ["--frames", "4", "--size", "64x48"]),

@@ -254,6 +254,25 @@ def plain_templates(c):
           % (err.splitlines()[-1] if err else "accepted as job %s" % jobid))
 
 
+def poisson_template(c):
+    """poisson-srun at 3 ranks: the iteration count and checksum of a plain mpirun at 2."""
+    # Few synchronisations: ranks bound to oversubscribed cores wait a time slice for each.
+    grid, tol, more = "16x16", "1e-6", "--check-every 10"
+    cmd = mpirun_prefix(2) + [os.path.join(args.bin, "apps", "poisson", "tessera-poisson"),
+                              "--grid", grid, "--tol", tol] + more.split()
+    rc, out, err = run_cmd(cmd, mpi_env({"OMP_NUM_THREADS": "1"}), 300)
+    want = parse_checksum(out) if rc == 0 else None
+    if not check(want is not None, "reference: mpirun -np 2 poisson %s --tol %s: %s"
+                 % (grid, tol, want)):
+        show_output(out, err)
+        return
+    jobid, err = c.sbatch("poisson-srun.sbatch", ["-n", "3"],
+                          {"TESSERA_GRID": grid, "TESSERA_TOL": tol, "TESSERA_ARGS": more})
+    if check(jobid is not None, "sbatch -n 3 poisson-srun.sbatch: job %s%s"
+             % (jobid, "" if jobid else ": " + err)):
+        check_job(c, jobid, "poisson template, 3 ranks", want)
+
+
 def signalled_chain(c):
     """heat-checkpoint stopped by SIGUSR1 mid-run, continued by the job it resubmits."""
     # Steps for about 4 s of work at the speed measured now:
@@ -328,6 +347,7 @@ def main():
     try:
         if c.up():
             plain_templates(c)
+            poisson_template(c)
             signalled_chain(c)
     finally:
         c.down(keep_logs=results["failed"] > 0)
