@@ -507,29 +507,42 @@ static int ensure(tsr_ctx ctx, double **buf, int64_t *cap, int64_t need) {
     return TSR_SUCCESS;
 }
 
-/* The view of component c of a block. */
-static inline tsr_block comp_view(const tsr_block *b, int c) {
-    tsr_block v = *b;
-    v.data += (ptrdiff_t)c * b->sc;
-    return v;
+/* Copies a box of nx x ny x nz cells between two strided arrays. Ghost pieces are often narrow
+ * (a face along x is one cell per row, a corner one cell): those rows are copied inline, since a
+ * memcpy call per cell would cost more than the cell. */
+static inline void copy_rows(double *restrict d, ptrdiff_t dsy, ptrdiff_t dsz,
+                             const double *restrict s, ptrdiff_t ssy, ptrdiff_t ssz, int64_t nx,
+                             int64_t ny, int64_t nz) {
+    for (int64_t z = 0; z < nz; z++) {
+        double *dr = d + z * dsz;
+        const double *sr = s + z * ssz;
+        if (nx == 1) {
+            for (int64_t y = 0; y < ny; y++)
+                dr[y * dsy] = sr[y * ssy];
+        } else if (nx < 16) {
+            for (int64_t y = 0; y < ny; y++)
+                for (int64_t x = 0; x < nx; x++)
+                    dr[y * dsy + x] = sr[y * ssy + x];
+        } else {
+            for (int64_t y = 0; y < ny; y++)
+                memcpy(dr + y * dsy, sr + y * ssy, sizeof(double) * (size_t)nx);
+        }
+    }
 }
 
-static void pack_box(const tsr_block *b, const tsr_box *box, double *out) {
-    int64_t nx = box->hi[0] - box->lo[0];
-    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
-        for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
-            memcpy(out, &TSR_AT(b, box->lo[0], y, z), sizeof(double) * (size_t)nx);
-            out += nx;
-        }
+/* Cell (lo of box) of component c of a block. */
+static inline double *corner(const tsr_block *b, int c, const tsr_box *box) {
+    return &TSR_AT(b, box->lo[0], box->lo[1], box->lo[2]) + (ptrdiff_t)c * b->sc;
 }
 
-static void unpack_box(tsr_block *b, const tsr_box *box, const double *in) {
-    int64_t nx = box->hi[0] - box->lo[0];
-    for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
-        for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
-            memcpy(&TSR_AT(b, box->lo[0], y, z), in, sizeof(double) * (size_t)nx);
-            in += nx;
-        }
+static inline void pack_box(const tsr_block *b, int c, const tsr_box *box, double *out) {
+    int64_t nx = box->hi[0] - box->lo[0], ny = box->hi[1] - box->lo[1];
+    copy_rows(out, nx, nx * ny, corner(b, c, box), b->sy, b->sz, nx, ny, box->hi[2] - box->lo[2]);
+}
+
+static inline void unpack_box(const tsr_block *b, int c, const tsr_box *box, const double *in) {
+    int64_t nx = box->hi[0] - box->lo[0], ny = box->hi[1] - box->lo[1];
+    copy_rows(corner(b, c, box), b->sy, b->sz, in, nx, nx * ny, nx, ny, box->hi[2] - box->lo[2]);
 }
 
 /* Lays out messages of T components per peer; returns the buffer length. */
@@ -549,16 +562,17 @@ static void pack_one(tsr__xplan *p, int64_t w) {
     const peer *pr = &p->speers[x->pk];
     if (pr->direct && p->ncomps == 1)
         return;
-    tsr_block b = comp_view(&p->src[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc]);
-    pack_box(&b, &x->p.sb, p->sbuf + pr->base + fc * pr->cells + x->offset);
+    pack_box(&p->src[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.sb,
+             p->sbuf + pr->base + fc * pr->cells + x->offset);
 }
 
 static void copy_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->copies.a[w % p->copies.n];
     int fc = (int)(w / p->copies.n), f = p->comp_field[fc], c = p->comp_index[fc];
-    tsr_block s = comp_view(&p->src[f]->blocks[x->other], c);
-    tsr_block d = comp_view(&p->dst[f]->blocks[x->local], c);
-    tsr__copy_box(&s, &x->p.sb, &d, &x->p.db);
+    const tsr_block *s = &p->src[f]->blocks[x->other], *d = &p->dst[f]->blocks[x->local];
+    const tsr_box *sb = &x->p.sb;
+    copy_rows(corner(d, c, &x->p.db), d->sy, d->sz, corner(s, c, sb), s->sy, s->sz,
+              sb->hi[0] - sb->lo[0], sb->hi[1] - sb->lo[1], sb->hi[2] - sb->lo[2]);
 }
 
 static void unpack_one(tsr__xplan *p, int64_t w) {
@@ -567,8 +581,8 @@ static void unpack_one(tsr__xplan *p, int64_t w) {
     const peer *pr = &p->rpeers[x->pk];
     if (pr->direct && p->ncomps == 1)
         return;
-    tsr_block b = comp_view(&p->dst[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc]);
-    unpack_box(&b, &x->p.db, p->rbuf + pr->base + fc * pr->cells + x->offset);
+    unpack_box(&p->dst[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.db,
+               p->rbuf + pr->base + fc * pr->cells + x->offset);
 }
 
 /* Runs n pieces of work; threads only for enough cells, since even an if(0) OpenMP region costs

@@ -273,12 +273,3 @@ int tsr_field_fill(tsr_field f, double value) {
     }
     return TSR_SUCCESS;
 }
-
-void tsr__copy_box(const tsr_block *s, const tsr_box *sb, tsr_block *d, const tsr_box *db) {
-    int64_t nx = sb->hi[0] - sb->lo[0];
-    for (int64_t z = 0; z < sb->hi[2] - sb->lo[2]; z++)
-        for (int64_t y = 0; y < sb->hi[1] - sb->lo[1]; y++)
-            memcpy(&TSR_AT(d, db->lo[0], db->lo[1] + y, db->lo[2] + z),
-                   &TSR_AT(s, sb->lo[0], sb->lo[1] + y, sb->lo[2] + z),
-                   sizeof(double) * (size_t)nx);
-}

@@ -41,7 +41,4 @@ int64_t tsr__local_index(tsr_map m, int64_t id);
 /* A sweep like s (reach, tile size) over the local blocks of another map. Not collective. */
 int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out);
 
-/* Copies box sb of block s to box db of block d (same shape). */
-void tsr__copy_box(const tsr_block *s, const tsr_box *sb, tsr_block *d, const tsr_box *db);
-
 #endif
