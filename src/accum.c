@@ -38,23 +38,7 @@ struct tsr_accum_s {
 
 /* Adds b * 2^(e - 1075) to the exact accumulator (|b| < 2^63, 1 <= e <= 2046). */
 static void acc_add_bin(tsr__acc *a, int64_t b, int e) {
-    int p = e - 1;
-    int idx = p >> 5;
-    uint64_t mag = b < 0 ? -(uint64_t)b : (uint64_t)b;
-    unsigned __int128 m = (unsigned __int128)mag << (p & 31);
-    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
-            d2 = (int64_t)(uint32_t)(m >> 64);
-    if (b < 0) {
-        a->d[idx] -= d0;
-        a->d[idx + 1] -= d1;
-        a->d[idx + 2] -= d2;
-    } else {
-        a->d[idx] += d0;
-        a->d[idx + 1] += d1;
-        a->d[idx + 2] += d2;
-    }
-    if (++a->pending == TSR__ACC_FLUSH)
-        tsr__acc_normalize(a);
+    tsr__acc_add_scaled(a, b < 0 ? -(uint64_t)b : (uint64_t)b, e - 1, b < 0);
 }
 
 /* Empties the touched bins into the exact accumulator; the bins end all zero. */

@@ -38,6 +38,10 @@ int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field);
 /* Index of block id in a map's sorted local list, or -1. */
 int64_t tsr__local_index(tsr_map m, int64_t id);
 
+/* Stands in for a kernel that has failed on this rank: the steps that remain until the ranks
+ * agree only exchange, so no neighbour waits for this rank. */
+int tsr__skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user);
+
 /* A sweep like s (reach, tile size) over the local blocks of another map. Not collective. */
 int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out);
 

@@ -592,16 +592,6 @@ static int check_state(tsr_run *r, int64_t step) {
     return TSR_SUCCESS;
 }
 
-/* Stands in for the kernel once it has failed on this rank: the steps that remain until the
- * agreement only exchange, so no neighbour waits for this rank. */
-static int skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
-    (void)f;
-    (void)nf;
-    (void)box;
-    (void)user;
-    return 0;
-}
-
 /* Advances steps [from, to) of a stretch. Returns this rank's first kernel failure (agreed by
  * the caller) or another error; `failing` is the test hook's kernel from step fail_at on. */
 static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing,
@@ -628,7 +618,7 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
         } else {
             tsr_field all[MAX_KERNEL_FIELDS];
             int n = state_blocks(r, all);
-            tsr_kernel kernel = kerr ? skip_kernel : fail ? failing : r->kernel;
+            tsr_kernel kernel = kerr ? tsr__skip_kernel : fail ? failing : r->kernel;
             err = tsr_sweep_apply_exchange(r->sweep, r->halo, r->nfields, all, n, kernel, r->user,
                                            r->overlap);
         }

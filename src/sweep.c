@@ -240,8 +240,7 @@ int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out) {
     return TSR_SUCCESS;
 }
 
-/* Stands in for a kernel that has failed on this rank: the steps that remain only exchange. */
-static int skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+int tsr__skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
     (void)f;
     (void)nf;
     (void)box;
@@ -261,8 +260,8 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
     int kerr = TSR_SUCCESS;
     for (int64_t step = 0; step < steps; step++) {
         tsr_field fields[2] = {*u, *v};
-        int err = tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kerr ? skip_kernel : kernel, user,
-                                           overlap);
+        int err = tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kerr ? tsr__skip_kernel : kernel,
+                                           user, overlap);
         if (err == TSR_ERR_KERNEL && !kerr)
             kerr = err; /* keep exchanging, so that no neighbour waits for this rank */
         else
@@ -404,7 +403,7 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
             wave w = {.s = s, .block = i, .levels = levels};
             wave_bounds(&w, &(*u)->blocks[i], lay);
             double b0 = omp_get_wtime();
-            int rc = wave_run(&w, fields, kerr ? skip_kernel : kernel, user);
+            int rc = wave_run(&w, fields, kerr ? tsr__skip_kernel : kernel, user);
             s->cost_block[i] += omp_get_wtime() - b0;
             if (rc && !kerr)
                 kerr = tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,

@@ -30,6 +30,26 @@ _Static_assert(offsetof(tsr__acc, ninf) == sizeof(int64_t) * (TSR__ACC_DIGITS + 
 
 /* Carries every digit into [0, 2^32) (the top one keeps the sign). */
 void tsr__acc_normalize(tsr__acc *a);
+/* Adds (neg ? -1 : 1) * mag * 2^(p - 1074) (mag < 2^63, 0 <= p <= 2045) to the accumulator:
+ * mag shifted into three 32-bit digits. */
+static inline void tsr__acc_add_scaled(tsr__acc *a, uint64_t mag, int p, int neg) {
+    int idx = p >> 5;
+    unsigned __int128 m = (unsigned __int128)mag << (p & 31);
+    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
+            d2 = (int64_t)(uint32_t)(m >> 64);
+    if (neg) {
+        a->d[idx] -= d0;
+        a->d[idx + 1] -= d1;
+        a->d[idx + 2] -= d2;
+    } else {
+        a->d[idx] += d0;
+        a->d[idx + 1] += d1;
+        a->d[idx + 2] += d2;
+    }
+    if (++a->pending == TSR__ACC_FLUSH)
+        tsr__acc_normalize(a);
+}
+
 /* a += b (b normalised or not); a ends normalised. */
 void tsr__acc_merge(tsr__acc *a, const tsr__acc *b);
 
@@ -55,22 +75,7 @@ static inline void tsr__acc_add(tsr__acc *a, double v) {
     } else {
         man |= UINT64_C(1) << 52;
     }
-    int p = exp - 1; /* v = man * 2^(p - 1074) */
-    int idx = p >> 5;
-    unsigned __int128 m = (unsigned __int128)man << (p & 31);
-    int64_t d0 = (int64_t)(uint32_t)m, d1 = (int64_t)(uint32_t)(m >> 32),
-            d2 = (int64_t)(uint32_t)(m >> 64);
-    if (neg) {
-        a->d[idx] -= d0;
-        a->d[idx + 1] -= d1;
-        a->d[idx + 2] -= d2;
-    } else {
-        a->d[idx] += d0;
-        a->d[idx + 1] += d1;
-        a->d[idx + 2] += d2;
-    }
-    if (++a->pending == TSR__ACC_FLUSH)
-        tsr__acc_normalize(a);
+    tsr__acc_add_scaled(a, man, exp - 1, neg); /* v = man * 2^(exp - 1075) */
 }
 
 /* An integer whose order is the total order of doubles (-inf < ... < -0 < +0 < ... < +inf). */

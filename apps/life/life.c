@@ -59,25 +59,6 @@ static int init_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
     return 0;
 }
 
-static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
-    (void)nf;
-    (void)user;
-    const tsr_block *u = &f[0], *v = &f[1];
-    for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
-        const double *restrict c = &TSR_AT(u, 0, y, 0);
-        const double *restrict s = c - u->sy, *restrict n = c + u->sy;
-        double *restrict o = &TSR_AT(v, 0, y, 0);
-        for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
-            double count =
-                (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
-            /* Born or surviving with 3, surviving with 2; written without branches (cells are
-             * 0.0 or 1.0, the two counts exclusive) so the loop vectorises. */
-            o[x] = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
-        }
-    }
-    return 0;
-}
-
 /* --skip-quiescent. With u = state t+1 and v = state t (its ghosts included), a tile where u
  * equals v on the tile grown by one cell has reached a fixed point there: state t+2 on the tile
  * is state t+1, which v already holds, so the kernel writes nothing. The cells of v around the
@@ -205,8 +186,9 @@ static bool same_ghosts(const stepper *st, const tsr_block *u, const tsr_block *
     return true;
 }
 
-/* The step of step_kernel, telling whether any cell changed. */
-static bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
+/* One generation of the box of u into v, telling whether any cell changed. Inlined where the
+ * answer is ignored, so that loop carries no comparison. */
+static inline bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
     uint64_t diff = 0;
     for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
         const double *restrict c = &TSR_AT(u, 0, y, 0);
@@ -215,6 +197,8 @@ static bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box
         for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
             double count =
                 (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
+            /* Born or surviving with 3, surviving with 2; written without branches (cells are
+             * 0.0 or 1.0, the two counts exclusive) so the loop vectorises. */
             double next = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
             o[x] = next;
             /* Bits, not a comparison of doubles: an integer OR the loop can vectorise. */
@@ -229,12 +213,13 @@ static bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box
 
 /* The step kernel with cells counted per block, and with --skip-quiescent the skipping. */
 static int counting_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
+    (void)nf;
     stepper *st = user;
     const tsr_block *u = &f[0], *v = &f[1];
     block_state *b = &st->bs[u->id];
     int64_t cells = (box->hi[0] - box->lo[0]) * (box->hi[1] - box->lo[1]);
     if (!st->skip) {
-        step_kernel(f, nf, box, NULL);
+        step_rows(u, v, box);
         atomic_fetch_add_explicit(&b->cells, cells, memory_order_relaxed);
         return 0;
     }
@@ -356,8 +341,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         /* One state field of two levels, written as "cells" whichever handle holds it. */
         .nfields = 1,
         .fields = {{.name = "cells", .level = {u, v}}},
-        .kernel = step_kernel,
-        .user = NULL,
+        .kernel = counting_kernel,
+        .user = &st,
         .domain = &dom,
         .overlap = true,
         .progress = tsr_progress_option_mode(&l.progress),
@@ -382,8 +367,6 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     if ((err = tsr_ctx_agree(ctx, err)))
         goto out;
     stepper_reset(dom.map, &st);
-    r.kernel = counting_kernel;
-    r.user = &st;
     tsr_balance_set_hooks(dom.balance, stepper_costs, stepper_reset, &st);
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
