@@ -22,7 +22,8 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: grayscott_ref --grid NXxNY[xNZ] [--steps N] [--F F] [--k K] [--Du D]\n"
+    fprintf(f, "usage: grayscott_ref --grid NXxNY[xNZ] [--periodic [DIMS]] [--steps N] [--F F] "
+               "[--k K] [--Du D]\n"
                "                     [--Dv D] [--dt DT] [--init square|spots] [--seed S]\n");
 }
 
@@ -60,8 +61,13 @@ static int64_t parse_int(const char *v, const char *what) {
     return (int64_t)s;
 }
 
-static inline int64_t wrap(int64_t c, int64_t n) {
-    return c < 0 ? c + n : c >= n ? c - n : c;
+/* The neighbour index along a dimension: wrapped when it is periodic, else the cell itself
+ * (zero flux: the ghost mirrors the cell next to the side). */
+static bool per[3] = {true, true, true};
+static inline int64_t wrap_d(int64_t c, int64_t n, int d) {
+    if (per[d])
+        return c < 0 ? c + n : c >= n ? c - n : c;
+    return c < 0 ? 0 : c >= n ? n - 1 : c;
 }
 
 static uint64_t checksum(const double *a, int64_t n) {
@@ -87,7 +93,13 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--periodic") == 0) {
-            /* always periodic */
+            /* alone: every dimension (the default); with a list: only those */
+            if (i + 1 < argc && argv[i + 1][0] != '-') {
+                const char *l = argv[++i];
+                per[0] = strchr(l, 'x') != NULL;
+                per[1] = strchr(l, 'y') != NULL;
+                per[2] = strchr(l, 'z') != NULL;
+            }
         } else if ((v = opt_value(argc, argv, &i, "--grid")) != NULL) {
             ndim = parse_grid(v, n);
             if (ndim < 2) {
@@ -180,16 +192,16 @@ int main(int argc, char **argv) {
             for (int64_t y = 0; y < ny; y++) {
                 for (int64_t x = 0; x < nx; x++) {
                     const int64_t i = x + nx * (y + ny * z);
-                    const int64_t w = wrap(x - 1, nx) + nx * (y + ny * z);
-                    const int64_t e = wrap(x + 1, nx) + nx * (y + ny * z);
+                    const int64_t w = wrap_d(x - 1, nx, 0) + nx * (y + ny * z);
+                    const int64_t e = wrap_d(x + 1, nx, 0) + nx * (y + ny * z);
                     double su = u[w] + u[e], sv = v[w] + v[e];
-                    const int64_t s = x + nx * (wrap(y - 1, ny) + ny * z);
-                    const int64_t nn = x + nx * (wrap(y + 1, ny) + ny * z);
+                    const int64_t s = x + nx * (wrap_d(y - 1, ny, 1) + ny * z);
+                    const int64_t nn = x + nx * (wrap_d(y + 1, ny, 1) + ny * z);
                     su = su + (u[s] + u[nn]);
                     sv = sv + (v[s] + v[nn]);
                     if (ndim == 3) {
-                        const int64_t b = x + nx * (y + ny * wrap(z - 1, nz));
-                        const int64_t t = x + nx * (y + ny * wrap(z + 1, nz));
+                        const int64_t b = x + nx * (y + ny * wrap_d(z - 1, nz, 2));
+                        const int64_t t = x + nx * (y + ny * wrap_d(z + 1, nz, 2));
                         su = su + (u[b] + u[t]);
                         sv = sv + (v[b] + v[t]);
                     }
