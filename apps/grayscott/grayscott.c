@@ -256,6 +256,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_run r = {
         .sweep = sweep,
         .halo = dom.halo,
+        .domain = &dom, /* --rebalance-every: the map, halo and sweep may be replaced */
         .nfields = 2,
         .nlevels = 2,
         .fields = {{.name = "U", .level = {f[0], f[2]}}, {.name = "V", .level = {f[1], f[3]}}},
@@ -277,6 +278,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     f[1] = r.fields[1].level[0];
     f[2] = r.fields[0].level[1];
     f[3] = r.fields[1].level[1];
+    sweep = r.sweep; /* a rebalance replaces it */
     if (!err && res.stopped)
         *status = TSR_EXIT_CHECKPOINTED;
     if (err || res.stopped)

@@ -140,6 +140,11 @@ static int validate(tsr_ctx ctx, const poisson *ps) {
     TSR_CHECK(ctx, !ps->dom.periodic[0], TSR_ERR_INPUT,
               "--periodic: the Poisson problem has Dirichlet boundaries");
     TSR_CHECK(ctx, ps->tol > 0, TSR_ERR_INPUT, "--tol %g: must be positive", ps->tol);
+    /* Every cell costs the same: a block's cost is its cell count, which the map already
+     * balances. */
+    TSR_CHECK(ctx, ps->dom.rebalance_every == 0, TSR_ERR_INPUT,
+              "--rebalance-every: every cell of the Poisson problem costs the same, so the map is "
+              "balanced from the start (nothing to rebalance)");
     return TSR_SUCCESS;
 }
 
