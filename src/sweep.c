@@ -387,6 +387,13 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
     TSR_CHECK(ctx, k == 1 || lay->ndim == 1 || tsr_halo_stencil(halo) == TSR_STENCIL_BOX,
               TSR_ERR_ARG, "time block %d in %dD needs a halo with corners (TSR_STENCIL_BOX)", k,
               lay->ndim);
+    bool fixed = true;
+    if (k > 1 && tsr_halo_bc(halo))
+        TSR_CALL(ctx, tsr_bc_is_static(tsr_halo_bc(halo), &fixed));
+    TSR_CHECK(ctx, fixed, TSR_ERR_INPUT,
+              "time block %d: the boundary conditions change between exchanges (Neumann or a "
+              "function), but k steps per exchange read the ghosts k levels deep",
+              k);
     TSR_CALL(ctx, check_fields(s, (tsr_field[]){*u, *v}, 2));
     tsr_progress prog;
     tsr_progress_start(&prog, ctx, steps, progress);

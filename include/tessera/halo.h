@@ -45,8 +45,7 @@ int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
  * alone): every tsr_halo_end then applies them to the exchanged fields (tsr_bc_apply). The bc
  * must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
  * Refused (TSR_ERR_ARG) while an exchange is in flight. Not collective, but every rank should
- * attach the same conditions. tsr_halo_verify expects the ghosts outside the domain left alone:
- * run it before attaching a bc. */
+ * attach the same conditions. */
 int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
 
 /* The boundary conditions attached with tsr_halo_set_bc (NULL: none). Not collective. */
@@ -59,7 +58,8 @@ int tsr_halo_stats(tsr_halo h, int *peers, int64_t *bytes_sent);
 
 /* Self-test: fills every owned cell with a value derived from its global index and every ghost
  * with a sentinel, exchanges, and checks every ghost cell: faces, edges and corners the stencil
- * covers hold their neighbour's value (wrapped when periodic); the rest keep the sentinel. Rank
+ * covers hold their neighbour's value (wrapped when periodic); the rest keep the sentinel (the
+ * plan's boundary conditions are set aside for the test). Rank
  * 0 prints the first mismatches per block and direction; *bad receives the global count. Returns
  * TSR_ERR_VERIFY on every rank if any ghost is wrong. Collective. */
 int tsr_halo_verify(tsr_halo h, int64_t *bad);
