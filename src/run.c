@@ -1,70 +1,14 @@
 /* The time loop of a halo-coupled app with outputs, checkpoints, restart and signals, for a state
  * of any number of fields and time levels. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "balance_impl.h"
-#include "field_impl.h"
 #include "h5_impl.h"
 #include "io_impl.h"
-#include "tessera/report.h"
-#include "tessera/run.h"
-
-void tsr_run_opts_init(tsr_run_opts *o) {
-    memset(o, 0, sizeof *o);
-    snprintf(o->checkpoint_dir, sizeof o->checkpoint_dir, "checkpoints");
-    o->checkpoint_keep = 2;
-}
-
-int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o) {
-    tsr_opts_add_string(opts, "output", o->output, "PREFIX",
-                        "write PREFIX_<step>.h5 files and PREFIX.xmf (for ParaView/VisIt)");
-    tsr_opts_add_int(opts, "output-every", &o->output_every, 0, INT64_MAX, "K",
-                     "output every K steps and at the end (0: the end only)");
-    tsr_opts_add_string(opts, "input", o->input, "FILE.h5[:/DATASET]",
-                        "initial state from an HDF5 dataset (float64 or float32); the file "
-                        "alone: every state field from /fields/<name>");
-    tsr_opts_add_int(opts, "checkpoint-every", &o->checkpoint_every, 0, INT64_MAX, "N",
-                     "checkpoint every N steps (0: off)");
-    tsr_opts_add_double(opts, "checkpoint-seconds", &o->checkpoint_seconds, 0, 1e12, "T",
-                        "checkpoint every T seconds of wall time (0: off)");
-    tsr_opts_add_string(opts, "checkpoint-dir", o->checkpoint_dir, "DIR", "where checkpoints go");
-    tsr_opts_add_int(opts, "checkpoint-keep", &o->checkpoint_keep, 1, 1000000, "K",
-                     "keep the newest K checkpoints");
-    tsr_opts_add_string(opts, "restart", o->restart, "FILE|latest",
-                        "continue from a checkpoint (latest: the newest in --checkpoint-dir)");
-    tsr_opts_add_flag(opts, "force", &o->force, "overwrite existing output files");
-    tsr_opts_add_flag(opts, "debug", &o->debug,
-                      "show HDF5's error stack and where errors passed (TESSERA_DEBUG=1)");
-    return tsr_opts_error(opts);
-}
-
-static int check_options(tsr_ctx ctx, const char *file, const char *have, const char *want) {
-    TSR_CHECK(ctx, strcmp(have, want) == 0, TSR_ERR_INPUT,
-              "'%s' was written with options '%s', this run has '%s'", file, have, want);
-    return TSR_SUCCESS;
-}
-
-/* The handles a u/v run gave become the one two-level field of the general state set. */
-static void normalize(tsr_run *r) {
-    if (r->nfields > 0) {
-        if (r->nlevels == 0)
-            r->nlevels = 2;
-        return;
-    }
-    r->nfields = 1;
-    r->nlevels = 2;
-    memset(&r->fields[0], 0, sizeof r->fields[0]);
-    r->fields[0].level[0] = r->u;
-    r->fields[0].level[1] = r->v;
-}
-
-static tsr_ctx run_ctx(const tsr_run *r) {
-    return r->fields[0].level[0]->ctx;
-}
+#include "run_impl.h"
 
 /* A u/v run sees its current handles in u and v at every moment. */
 static void sync_uv(tsr_run *r) {
@@ -95,323 +39,6 @@ static int state_blocks(const tsr_run *r, tsr_field *all) {
         for (int i = 0; i < r->nfields; i++)
             all[l * r->nfields + i] = r->fields[i].level[l];
     return r->nlevels * r->nfields;
-}
-
-/* The fields a checkpoint holds, and their names: level 0 of every field under its name, then
- * the older levels k >= 2 as <name>.prev<k-1> (what a scheme with more levels needs to go on
- * exactly). Returns how many. */
-static int history(const tsr_run *r, tsr_field *f, char (*names)[80], const char **ptrs) {
-    int n = 0;
-    for (int k = 0; k < r->nlevels; k++) {
-        if (k == 1)
-            continue; /* the scratch */
-        for (int i = 0; i < r->nfields; i++, n++) {
-            f[n] = r->fields[i].level[k];
-            if (k == 0)
-                snprintf(names[n], sizeof names[n], "%s", r->fields[i].name);
-            else
-                snprintf(names[n], sizeof names[n], "%s.prev%d", r->fields[i].name, k - 1);
-            ptrs[n] = names[n];
-        }
-    }
-    return n;
-}
-
-#define MAX_STATE (TSR_RUN_MAX_FIELDS * TSR_RUN_MAX_LEVELS)
-/* The sweep's limit on the fields one kernel sees. */
-#define MAX_KERNEL_FIELDS 16
-
-/* Rank 0: the state set is one the loop can run. */
-static int check_state_set(tsr_run *r) {
-    tsr_ctx ctx = run_ctx(r);
-    TSR_CHECK(ctx, r->nfields >= 1 && r->nfields <= TSR_RUN_MAX_FIELDS, TSR_ERR_ARG,
-              "a run has 1 to %d state fields, not %d", TSR_RUN_MAX_FIELDS, r->nfields);
-    TSR_CHECK(ctx, r->nlevels >= 2 && r->nlevels <= TSR_RUN_MAX_LEVELS, TSR_ERR_ARG,
-              "a state field has 2 to %d time levels, not %d", TSR_RUN_MAX_LEVELS, r->nlevels);
-    TSR_CHECK(ctx, r->nfields * r->nlevels <= MAX_KERNEL_FIELDS, TSR_ERR_ARG,
-              "%d fields of %d levels: a kernel sees at most %d fields", r->nfields, r->nlevels,
-              MAX_KERNEL_FIELDS);
-    TSR_CHECK(ctx, r->kernel || r->advance, TSR_ERR_ARG, "a run needs a kernel or an advance");
-    tsr_field first = r->fields[0].level[0];
-    for (int i = 0; i < r->nfields; i++) {
-        for (int l = 0; l < r->nlevels; l++) {
-            tsr_field f = r->fields[i].level[l];
-            TSR_CHECK(ctx, f, TSR_ERR_ARG, "state field %d has no level %d", i, l);
-            TSR_CHECK(ctx, f->map == first->map && f->width == first->width, TSR_ERR_ARG,
-                      "level %d of state field %d is not on the map and halo width of the first", l,
-                      i);
-        }
-        const char *name = r->fields[i].name;
-        TSR_CHECK(ctx,
-                  *name && strlen(name) < 64 && !strchr(name, '/') && strcmp(name, "x") &&
-                      strcmp(name, "y") && strcmp(name, "z"),
-                  TSR_ERR_ARG,
-                  "state field '%s': a name of 1 to 63 characters, without '/', and not x, y "
-                  "or z",
-                  name);
-        for (int j = 0; j < i; j++)
-            TSR_CHECK(ctx, strcmp(name, r->fields[j].name) != 0, TSR_ERR_ARG,
-                      "two state fields are named '%s'", name);
-    }
-    TSR_CHECK(ctx, r->time_block <= 1 || (r->nfields == 1 && r->nlevels == 2 && !r->advance),
-              TSR_ERR_INPUT,
-              "time blocking (%d steps per exchange) runs one two-level state field with a "
-              "kernel; this run has %d field%s of %d levels%s",
-              r->time_block, r->nfields, r->nfields == 1 ? "" : "s", r->nlevels,
-              r->advance ? " and its own advance" : "");
-    return TSR_SUCCESS;
-}
-
-/* Does the output series of a run starting at `from` write step s? A fresh run also writes its
- * first state (with --output-every) and a run of zero steps its only one. */
-static bool in_series(const tsr_run_opts *o, int64_t s, int64_t from, int64_t steps, bool fresh) {
-    if (s > steps || s < from || (s == from && !fresh))
-        return false;
-    if (s == steps)
-        return true;
-    return o->output_every > 0 && s % o->output_every == 0;
-}
-
-/* Rank 0: is the .xmf at path this run's own (it records the run id)? */
-static bool xmf_is_ours(const char *path, const char *run_id) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char head[4096];
-    size_t n = fread(head, 1, sizeof head - 1, f);
-    fclose(f);
-    head[n] = '\0';
-    char want[96];
-    snprintf(want, sizeof want, "<Information Name=\"run_id\" Value=\"%s\"/>", run_id);
-    return strstr(head, want) != NULL;
-}
-
-/* Rank 0: the output series may be written. Files of the series that exist are refused without
- * --force, except, after a restart, those this same run wrote. */
-static int check_series(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = run_ctx(r);
-    char xmf[TSR_PATH_MAX + 8], dir[TSR_PATH_MAX];
-    TSR_CHECK(ctx, strlen(o->output) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
-              "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
-    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
-    TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", xmf, true));
-    const char *slash = strrchr(o->output, '/');
-    const char *base = slash ? slash + 1 : o->output;
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->output) + 1 : 1,
-             slash ? o->output : ".");
-    TSR_CHECK(ctx, *base, TSR_ERR_INPUT, "--output '%s': the prefix needs a file name part",
-              o->output);
-    if (o->force)
-        return TSR_SUCCESS;
-    char first[2 * TSR_PATH_MAX] = "";
-    int64_t clash = 0;
-    if (access(xmf, F_OK) == 0 && (fresh || !xmf_is_ours(xmf, r->run_id))) {
-        snprintf(first, sizeof first, "%s", xmf);
-        clash++;
-    }
-    DIR *dp = opendir(dir);
-    size_t blen = strlen(base);
-    for (struct dirent *e; dp && (e = readdir(dp));) {
-        const char *nm = e->d_name;
-        if (strncmp(nm, base, blen) != 0 || nm[blen] != '_')
-            continue;
-        char *end = NULL;
-        long long step = strtoll(nm + blen + 1, &end, 10);
-        if (end == nm + blen + 1 || strcmp(end, ".h5") != 0 ||
-            !in_series(o, step, from, r->steps, fresh))
-            continue;
-        char path[2 * TSR_PATH_MAX], id[32];
-        snprintf(path, sizeof path, "%s/%s", dir, nm);
-        if (!fresh) {
-            tsr__h5_run_id(path, id, sizeof id);
-            if (strcmp(id, r->run_id) == 0)
-                continue; /* this run's own, from before the restart */
-        }
-        if (!first[0])
-            snprintf(first, sizeof first, "%s", path);
-        clash++;
-    }
-    if (dp)
-        closedir(dp);
-    if (clash > 1)
-        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
-                  "--output: '%s' and %lld more files of the series exist; not replacing them "
-                  "(use --force, or another --output)",
-                  first, (long long)(clash - 1));
-    TSR_CHECK(ctx, clash == 0, TSR_ERR_INPUT,
-              "--output: '%s' exists; not replacing it (use --force, or another --output)", first);
-    return TSR_SUCCESS;
-}
-
-/* Rank 0: a fresh run refuses a checkpoint directory holding another run's checkpoints, which a
- * later --restart latest would confuse with its own. */
-static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) {
-    TSR_CHECK(ctx, strlen(o->checkpoint_dir) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
-              "--checkpoint-dir: longer than %d characters", TSR_PATH_MAX - 33);
-    TSR_CALL(ctx, tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir));
-    if (!fresh || o->force)
-        return TSR_SUCCESS;
-    int64_t steps[3];
-    int64_t n = tsr__checkpoint_scan(o->checkpoint_dir, steps, 3);
-    if (n <= 0)
-        return TSR_SUCCESS;
-    char list[256] = "";
-    for (int64_t i = 0, used = 0; i < n && i < 3; i++)
-        used += snprintf(list + used, sizeof list - (size_t)used, "%sckpt_%06lld.h5", i ? ", " : "",
-                         (long long)steps[i]);
-    TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
-              "checkpoint directory '%s' holds another run's checkpoints (%s%s): give another "
-              "--checkpoint-dir, continue that run with --restart latest, or add --force to run "
-              "beside them (only those at this run's checkpoint steps are replaced)",
-              o->checkpoint_dir, list, n > 3 ? ", ..." : "");
-}
-
-static bool checkpointing(const tsr_run_opts *o) {
-    return o->checkpoint_every > 0 || o->checkpoint_seconds > 0 ||
-           strcmp(o->restart, "latest") == 0;
-}
-
-/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
-static int lock_checkpoint_dir(tsr_run *r, const tsr_run_opts *o) {
-    char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-    snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
-    snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
-    TSR_CALL(run_ctx(r), tsr_lock_acquire(run_ctx(r), what, lock, &r->checkpoint_lock));
-    return TSR_SUCCESS;
-}
-
-/* Rank 0: every path of the run, checked and locked before anything is computed. */
-static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = run_ctx(r);
-    if (o->output[0]) {
-        TSR_CALL(ctx, check_series(r, o, from, fresh));
-        char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s.lock", o->output);
-        snprintf(what, sizeof what, "output prefix '%s'", o->output);
-        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, &r->output_lock));
-    }
-    if (checkpointing(o)) {
-        TSR_CALL(ctx, check_checkpoint_dir(ctx, o, fresh));
-        TSR_CALL(ctx, lock_checkpoint_dir(r, o));
-    }
-    return TSR_SUCCESS;
-}
-
-/* Rank 0: the checkpoint to restart from, its step and its run identity. */
-static int restart_root(tsr_run *r, const char *path, int64_t *step) {
-    tsr_ctx ctx = run_ctx(r);
-    tsr__file_meta m;
-    memset(&m, 0, sizeof m);
-    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->fields[0].level[0]->map->decomp->lay, path, &m));
-    *step = m.step;
-    if (m.run_id[0])
-        snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
-    return TSR_SUCCESS;
-}
-
-/* The state from a checkpoint: every field's level 0 and older levels, by name. */
-static int read_checkpoint(tsr_run *r, const char *path, int64_t *start) {
-    tsr_ctx ctx = run_ctx(r);
-    char opts[1024];
-    double time;
-    /* The metadata and the app, checked once; the fields by their names in the file. */
-    TSR_CALL(ctx, tsr_checkpoint_read(path, r->meta.app, r->fields[0].level, 0, start, &time, opts,
-                                      sizeof opts, NULL, 0));
-    tsr_field f[MAX_STATE];
-    char names[MAX_STATE][80];
-    const char *ptrs[MAX_STATE];
-    int n = history(r, f, names, ptrs);
-    for (int k = 0; k < n; k++) {
-        char ds[sizeof names[k] + 8];
-        snprintf(ds, sizeof ds, "/fields/%.79s", names[k]);
-        TSR_CALL(ctx, tsr_io_read(f[k], path, ds));
-    }
-    int err = TSR_SUCCESS;
-    if (ctx->rank == 0 && r->meta.run_options)
-        err = check_options(ctx, path, opts, r->meta.run_options);
-    if (!err && ctx->rank == 0 && *start > r->steps)
-        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                            "'%s' is at step %lld, beyond --steps %lld", path, (long long)*start,
-                            (long long)r->steps);
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    tsr_ctx_printf(ctx, stdout, "%s: restarting from %s at step %lld\n", ctx->name, path,
-                   (long long)*start);
-    return TSR_SUCCESS;
-}
-
-/* --input FILE reads every field's level 0 from /fields/<name>; FILE:/DATASET one field's. */
-static int read_input(tsr_run *r, const char *input) {
-    tsr_ctx ctx = run_ctx(r);
-    char file[TSR_OPT_STRLEN], dataset[TSR_OPT_STRLEN];
-    const char *colon = strrchr(input, ':');
-    int err = ctx->rank == 0 && colon && r->nfields > 1
-                  ? tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                                  "--input '%s': this run has %d state fields, read from "
-                                  "/fields/<name> each: give the file alone",
-                                  input, r->nfields)
-                  : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    snprintf(file, sizeof file, "%.*s", colon ? (int)(colon - input) : (int)strlen(input), input);
-    for (int i = 0; i < r->nfields; i++) {
-        if (colon)
-            snprintf(dataset, sizeof dataset, "%s", colon + 1);
-        else
-            snprintf(dataset, sizeof dataset, "/fields/%s", r->fields[i].name);
-        TSR_CALL(ctx, tsr_io_read(r->fields[i].level[0], file, dataset));
-    }
-    return TSR_SUCCESS;
-}
-
-int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
-    *start = 0;
-    r->output_lock.fd = r->checkpoint_lock.fd = -1;
-    normalize(r);
-    if (!r->fields[0].level[0])
-        return TSR_ERR_ARG; /* no context to report it on */
-    tsr_ctx ctx = run_ctx(r);
-    for (int i = 0; i < r->nfields && i < TSR_RUN_MAX_FIELDS; i++)
-        if (!r->fields[i].name && r->fields[i].level[0])
-            r->fields[i].name = r->fields[i].level[0]->name;
-    if (o->debug)
-        setenv("TESSERA_DEBUG", "1", 1); /* read by the io module and by tsr_finalize */
-    int err = ctx->rank == 0 ? check_state_set(r) : TSR_SUCCESS;
-    if (!err && ctx->rank == 0 && o->input[0] && o->restart[0])
-        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                            "give --input or --restart, not both");
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    char path[TSR_PATH_MAX] = "";
-    if (o->restart[0])
-        TSR_CALL(ctx,
-                 tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, sizeof path));
-    /* The run's identity: new at a fresh start, the checkpoint's after a restart. */
-    int64_t from = 0;
-    if (ctx->rank == 0) {
-        tsr_run_id_new(r->run_id);
-        if (o->restart[0])
-            err = restart_root(r, path, &from);
-        if (!err)
-            err = prepare_paths(r, o, from, !o->restart[0]);
-    }
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));
-    r->meta.run_id = r->run_id;
-    if (o->restart[0])
-        TSR_CALL(ctx, read_checkpoint(r, path, start));
-    else if (o->input[0])
-        TSR_CALL(ctx, read_input(r, o->input));
-    /* The older levels are read as they were when they were level 0: with their ghosts. */
-    for (int k = 2; k < r->nlevels; k++) {
-        tsr_field f[TSR_RUN_MAX_FIELDS];
-        for (int i = 0; i < r->nfields; i++)
-            f[i] = r->fields[i].level[k];
-        TSR_CALL(ctx, tsr_halo_exchange(r->halo, f, r->nfields));
-    }
-    return TSR_SUCCESS;
-}
-
-void tsr_run_release(tsr_run *r) {
-    tsr_lock_release(&r->output_lock);
-    tsr_lock_release(&r->checkpoint_lock);
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -470,7 +97,7 @@ static int series_add(series *sr, const char *path, int64_t step, double time, t
 }
 
 static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t step) {
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
     snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)step);
     snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
@@ -512,7 +139,7 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
  * that checkpointed it) are on disk: the .xmf keeps listing them. Only rank 0 writes the .xmf,
  * so only rank 0 needs the list. */
 static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t start) {
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     if (ctx->rank != 0 || o->output_every <= 0)
         return TSR_SUCCESS;
     for (int64_t s = 0; s <= start; s += o->output_every) {
@@ -525,7 +152,7 @@ static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t st
 }
 
 static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *path, int len) {
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     tsr_io_meta meta = r->meta;
     meta.step = step;
     meta.time = (double)step * r->dt;
@@ -534,7 +161,7 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     if (ctx->rank == 0 && r->checkpoint_lock.fd < 0) {
         err = tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir);
         if (!err)
-            err = lock_checkpoint_dir(r, o);
+            err = tsr__run_lock_checkpoint_dir(r, o);
         if (err)
             ctx->err_code = err = TSR_ERR_IO; /* found during the run */
     }
@@ -545,7 +172,7 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     tsr_field f[MAX_STATE];
     char names[MAX_STATE][80];
     const char *ptrs[MAX_STATE];
-    int n = history(r, f, names, ptrs);
+    int n = tsr__run_history(r, f, names, ptrs);
     meta.names = ptrs;
     TSR_CALL(ctx, tsr__checkpoint_write(o->checkpoint_dir, o->checkpoint_keep, f, n, &meta,
                                         o->force, path, len));
@@ -587,7 +214,7 @@ static int check_state(tsr_run *r, int64_t step) {
     char what[64];
     snprintf(what, sizeof what, "the state at step %lld", (long long)step);
     for (int i = 0; i < r->nfields; i++)
-        TSR_CALL(run_ctx(r),
+        TSR_CALL(tsr__run_ctx(r),
                  tsr__io_check_finite(r->fields[i].level[0], TSR_ERR_VERIFY, what, NULL, 0));
     return TSR_SUCCESS;
 }
@@ -596,7 +223,7 @@ static int check_state(tsr_run *r, int64_t step) {
  * the caller) or another error; `failing` is the test hook's kernel from step fail_at on. */
 static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing,
                            int64_t fail_at) {
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     tsr_run_field *f0 = &r->fields[0];
     if (r->time_block > 1) {
         tsr_kernel kernel = failing && from >= fail_at ? failing : r->kernel;
@@ -633,7 +260,7 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
 
 int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds,
                  bool *stopped_out) {
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     stop_signal = 0;
     install_handlers();
     bool fail_here;
@@ -760,7 +387,7 @@ int tsr_run_execute(tsr_run *r, const tsr_run_opts *o, tsr_run_result *res) {
     int err = tsr_run_load(r, o, &res->start);
     if (err == TSR_ERR_ARG && !r->fields[0].level[0])
         return err;
-    tsr_ctx ctx = run_ctx(r);
+    tsr_ctx ctx = tsr__run_ctx(r);
     if (!err)
         err = tsr_run_loop(r, o, res->start, &res->seconds, &res->stopped);
     tsr_run_release(r);
