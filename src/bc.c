@@ -287,6 +287,14 @@ int tsr_bc_is_static(tsr_bc bc, bool *is_static) {
     return TSR_SUCCESS;
 }
 
+bool tsr__bc_timeless(tsr_bc bc) {
+    for (int d = 0; bc && d < bc->ndim; d++)
+        for (int s = 0; s < 2; s++)
+            if (bc->s[d][s].kind == TSR_BC_DIRICHLET && bc->s[d][s].f)
+                return false;
+    return true;
+}
+
 /* ---- applying ---- */
 
 /* One side s of dimension d of component c of block b, whose ghosts are w wide. The ghost box

@@ -9,4 +9,8 @@ int tsr__bc_check_map(tsr_bc bc, tsr_map map);
 /* tsr_bc_apply without the argument checks the halo plan made already; NULL bc: nothing. */
 int tsr__bc_apply(tsr_bc bc, tsr_field *fields, int nfields);
 
+/* Whether the ghosts outside the domain depend only on the cells inside (none, constant Dirichlet,
+ * Neumann, periodic): no Dirichlet function of time. NULL bc: true. */
+bool tsr__bc_timeless(tsr_bc bc);
+
 #endif

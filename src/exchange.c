@@ -2,6 +2,7 @@
  * peer rank. Both sides sort the same pieces by (peer, dst, region, src, image), so offsets in
  * a message agree without any negotiation; a plan costs O(local blocks x pieces). */
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,10 @@ struct tsr__xplan {
     int comp_field[TSR_X_MAX_COMPS]; /* field and component of each */
     int comp_index[TSR_X_MAX_COMPS];
     bool active;
+    /* Change tracking of the current exchange (tsr__xplan_track), or NULL: which source blocks
+     * changed, and which destination blocks receive a piece that changed in the last step. */
+    const uint8_t *chg;
+    uint8_t *nbr;
 };
 
 static int cmp_xfer(const void *a, const void *b) {
@@ -335,14 +340,33 @@ static inline void unpack_box(const tsr_block *b, int c, const tsr_box *box, con
     copy_rows(corner(b, c, box), b->sy, b->sz, in, nx, nx * ny, nx, ny, box->hi[2] - box->lo[2]);
 }
 
-/* Lays out messages of T components per peer; returns the buffer length. */
-static int64_t set_bases(peer *ps, int n, int T) {
+/* Lays out messages of T components per peer, each followed by one change flag per piece when
+ * the exchange is tracked; returns the buffer length. */
+static int64_t set_bases(peer *ps, int n, int T, bool tracked) {
     int64_t base = 0;
     for (int i = 0; i < n; i++) {
         ps[i].base = base;
-        base += ps[i].cells * T;
+        base += ps[i].cells * T + (tracked ? ps[i].count : 0);
     }
     return base;
+}
+
+/* A piece whose source block changed in neither of the last two steps: the destination's ghosts,
+ * filled from it when this field was last exchanged (two steps ago), still hold its values. */
+static inline bool unchanged(uint8_t flags) {
+    return (flags & (TSR_X_CHANGED_LAST | TSR_X_CHANGED_BEFORE)) == 0;
+}
+
+/* The change flags a received piece carries (tracked exchanges). */
+static inline uint8_t recv_flags(const tsr__xplan *p, const xfer *x) {
+    const peer *pr = &p->rpeers[x->pk];
+    int64_t i = x - p->recvs.a - pr->first;
+    return (uint8_t)p->rbuf[pr->base + pr->cells * p->ncomps + i];
+}
+
+void tsr__xplan_track(tsr__xplan *p, const uint8_t *chg, uint8_t *nbr) {
+    p->chg = chg;
+    p->nbr = nbr;
 }
 
 /* One piece of work w of an exchange: pack, copy or unpack one piece of one component. */
@@ -350,7 +374,7 @@ static void pack_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->sends.a[w % p->sends.n];
     int fc = (int)(w / p->sends.n);
     const peer *pr = &p->speers[x->pk];
-    if (pr->direct && p->ncomps == 1)
+    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(p->chg[x->local])))
         return;
     pack_box(&p->src[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.sb,
              p->sbuf + pr->base + fc * pr->cells + x->offset);
@@ -358,6 +382,8 @@ static void pack_one(tsr__xplan *p, int64_t w) {
 
 static void copy_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->copies.a[w % p->copies.n];
+    if (p->chg && unchanged(p->chg[x->other]))
+        return;
     int fc = (int)(w / p->copies.n), f = p->comp_field[fc], c = p->comp_index[fc];
     const tsr_block *s = &p->src[f]->blocks[x->other], *d = &p->dst[f]->blocks[x->local];
     const tsr_box *sb = &x->p.sb;
@@ -369,7 +395,7 @@ static void unpack_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->recvs.a[w % p->recvs.n];
     int fc = (int)(w / p->recvs.n);
     const peer *pr = &p->rpeers[x->pk];
-    if (pr->direct && p->ncomps == 1)
+    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(recv_flags(p, x))))
         return;
     unpack_box(&p->dst[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.db,
                p->rbuf + pr->base + fc * pr->cells + x->offset);
@@ -388,9 +414,21 @@ static void for_each(tsr__xplan *p, int64_t n, int64_t cells, void (*one)(tsr__x
     }
 }
 
-/* The count and type of a message of `cells` cells of T components. */
-static int message_type(tsr__xplan *p, int64_t cells, int *count, MPI_Datatype *type) {
+/* The count and type of a message of `cells` cells of T components (and `flags` change flags,
+ * tracked exchanges). */
+static int message_type(tsr__xplan *p, int64_t cells, int64_t flags, int *count,
+                        MPI_Datatype *type) {
     int T = p->ncomps;
+    if (p->chg) {
+        /* Both sides of a message compute this from the same plan: they fail together. */
+        TSR_CHECK(p->ctx, cells * T + flags <= INT_MAX, TSR_ERR_INPUT,
+                  "tracked exchange message of %lld values exceeds MPI's int count (use more "
+                  "blocks)",
+                  (long long)(cells * T + flags));
+        *count = (int)(cells * T + flags);
+        *type = MPI_DOUBLE;
+        return TSR_SUCCESS;
+    }
     if (cells * T <= INT_MAX) {
         *count = (int)(cells * T);
         *type = MPI_DOUBLE;
@@ -438,8 +476,9 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
     TSR_CALL(ctx, check_fields(p, src, dst, nfields));
     int T = p->ncomps;
     double t0 = tsr_wtime();
-    int64_t stotal = set_bases(p->speers, p->nspeers, T);
-    int64_t rtotal = set_bases(p->rpeers, p->nrpeers, T);
+    bool tracked = p->chg != NULL;
+    int64_t stotal = set_bases(p->speers, p->nspeers, T, tracked);
+    int64_t rtotal = set_bases(p->rpeers, p->nrpeers, T, tracked);
     TSR_CALL(ctx, ensure(ctx, &p->sbuf, &p->sbuf_cap, stotal));
     TSR_CALL(ctx, ensure(ctx, &p->rbuf, &p->rbuf_cap, rtotal));
 
@@ -448,9 +487,9 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
         const peer *pr = &p->rpeers[k];
         int count;
         MPI_Datatype type;
-        TSR_CALL(ctx, message_type(p, pr->cells, &count, &type));
+        TSR_CALL(ctx, message_type(p, pr->cells, pr->count, &count, &type));
         double *into = p->rbuf + pr->base;
-        if (pr->direct && T == 1) {
+        if (pr->direct && T == 1 && !tracked) {
             const xfer *x = &p->recvs.a[pr->first];
             into = &TSR_AT(&dst[0]->blocks[x->local], x->p.db.lo[0], x->p.db.lo[1], x->p.db.lo[2]);
         }
@@ -458,13 +497,18 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
     }
     /* Pack every piece of every component; offsets are fixed, so pieces pack in parallel. */
     for_each(p, p->sends.n * T, stotal, pack_one);
+    for (int64_t i = 0; tracked && i < p->sends.n; i++) {
+        const xfer *x = &p->sends.a[i];
+        const peer *pr = &p->speers[x->pk];
+        p->sbuf[pr->base + pr->cells * T + (i - pr->first)] = (double)p->chg[x->local];
+    }
     for (int k = 0; k < p->nspeers; k++) {
         const peer *pr = &p->speers[k];
         int count;
         MPI_Datatype type;
-        TSR_CALL(ctx, message_type(p, pr->cells, &count, &type));
+        TSR_CALL(ctx, message_type(p, pr->cells, pr->count, &count, &type));
         const double *from = p->sbuf + pr->base;
-        if (pr->direct && T == 1) {
+        if (pr->direct && T == 1 && !tracked) {
             const xfer *x = &p->sends.a[pr->first];
             from = &TSR_AT(&src[0]->blocks[x->local], x->p.sb.lo[0], x->p.sb.lo[1], x->p.sb.lo[2]);
         }
@@ -474,6 +518,9 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
         ctx->msgs_sent++;
     }
     /* Pieces whose source is on this rank: a direct copy, no MPI. */
+    for (int64_t i = 0; tracked && i < p->copies.n; i++)
+        if (p->chg[p->copies.a[i].other] & TSR_X_CHANGED_LAST)
+            p->nbr[p->copies.a[i].local] = 1;
     for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
     tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, tsr_wtime() - t0);
     p->active = true;
@@ -491,7 +538,12 @@ int tsr__xplan_end(tsr__xplan *p) {
     int64_t rtotal = 0;
     for (int k = 0; k < p->nrpeers; k++)
         rtotal += p->rpeers[k].cells * p->ncomps;
+    for (int64_t i = 0; p->chg && i < p->recvs.n; i++)
+        if (recv_flags(p, &p->recvs.a[i]) & TSR_X_CHANGED_LAST)
+            p->nbr[p->recvs.a[i].local] = 1;
     for_each(p, p->recvs.n * p->ncomps, rtotal, unpack_one);
+    p->chg = NULL; /* tracking is asked for each exchange */
+    p->nbr = NULL;
     tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t1 - t0);
     tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t1);
     return TSR_SUCCESS;

@@ -60,6 +60,18 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
 /* Waits and unpacks. */
 int tsr__xplan_end(tsr__xplan *p);
 
+/* Change tracking, for the next tsr__xplan_begin/end pair only: chg[i] tells, for local block i
+ * of `from`, whether the last step (TSR_X_CHANGED_LAST) or the one before (TSR_X_CHANGED_BEFORE)
+ * changed it, the same for every field of the exchange. A piece whose source changed in neither
+ * is not moved: that needs the destination's ghosts to hold what the previous exchange of the
+ * same fields, two steps ago, put there, so every exchange of those fields must be tracked.
+ * nbr[i] is set to 1 for each local block i of `to` that receives a piece whose source changed
+ * in the last step (the caller clears it). Messages carry one flag per piece, so both sides of
+ * every message must track alike. */
+#define TSR_X_CHANGED_LAST 1u
+#define TSR_X_CHANGED_BEFORE 2u
+void tsr__xplan_track(tsr__xplan *p, const uint8_t *chg, uint8_t *nbr);
+
 /* Plans from a map to itself (halos) are kept when their user is done with them and handed out
  * again for the same regions: tsr__xplan_acquire builds a plan or takes an idle one (every rank
  * agrees on which, so it stays collective), tsr__xplan_release gives it back (the oldest idle

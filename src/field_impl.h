@@ -42,6 +42,24 @@ int64_t tsr__local_index(tsr_map m, int64_t id);
  * agree only exchange, so no neighbour waits for this rank. */
 int tsr__skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user);
 
+/* The next exchange of h is tracked (tsr__xplan_track: chg per local block, nbr set per local
+ * block). Not collective, but every rank must track the same exchanges. */
+int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr);
+/* Whether h's boundary ghosts never depend on time (tsr__bc_timeless). */
+bool tsr__halo_timeless(tsr_halo h);
+/* One step of a two-level scheme that skips blocks at rest: fields[0 .. nstate) are the states,
+ * exchanged, fields[nstate .. 2 nstate) what the step writes. A block is at rest when the last
+ * step changed none of its cells and none of the cells of the blocks its ghosts come from; the
+ * kernel is not called on it, and its unchanged ghost pieces are not moved. The sweep remembers
+ * which blocks changed between calls: the fields must be the same pair, swapped each step, and
+ * nothing else may write them (tsr__sweep_rest_forget starts over). Collective. */
+int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nstate,
+                         tsr_kernel kernel, void *user, bool overlap);
+void tsr__sweep_rest_forget(tsr_sweep s);
+/* After a migration that refilled the ghosts of both levels (fields as for tsr__sweep_rest_step):
+ * a block whose levels differ changed in the last step, one whose levels agree did not, and
+ * either way every ghost holds what its level's next exchange would put there. Not collective. */
+void tsr__sweep_rest_learn(tsr_sweep s, tsr_field *fields, int nstate);
 /* A sweep like s (reach, tile size) over the local blocks of another map. Not collective. */
 int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out);
 

@@ -85,6 +85,16 @@ int tsr_halo_end(tsr_halo h) {
     return TSR_SUCCESS;
 }
 
+int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr) {
+    TSR_CHECK(h->ctx, !h->active, TSR_ERR_ARG, "change tracking set during an exchange");
+    tsr__xplan_track(h->plan, chg, nbr);
+    return TSR_SUCCESS;
+}
+
+bool tsr__halo_timeless(tsr_halo h) {
+    return tsr__bc_timeless(h->bc);
+}
+
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields) {
     TSR_CALL(h->ctx, tsr_halo_begin(h, fields, nfields));
     TSR_CALL(h->ctx, tsr_halo_end(h));

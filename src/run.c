@@ -246,8 +246,10 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
             tsr_field all[MAX_KERNEL_FIELDS];
             int n = state_blocks(r, all);
             tsr_kernel kernel = kerr ? tsr__skip_kernel : fail ? failing : r->kernel;
-            err = tsr_sweep_apply_exchange(r->sweep, r->halo, r->nfields, all, n, kernel, r->user,
-                                           r->overlap);
+            err = r->skip_at_rest ? tsr__sweep_rest_step(r->sweep, r->halo, all, r->nfields, kernel,
+                                                         r->user, r->overlap)
+                                  : tsr_sweep_apply_exchange(r->sweep, r->halo, r->nfields, all, n,
+                                                             kernel, r->user, r->overlap);
         }
         if (err == TSR_ERR_KERNEL && !kerr)
             kerr = err; /* keep exchanging, so that no neighbour waits for this rank */
@@ -262,6 +264,8 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
                  bool *stopped_out) {
     tsr_ctx ctx = tsr__run_ctx(r);
     stop_signal = 0;
+    if (r->skip_at_rest) /* the state was just set: no block is known to be at rest */
+        tsr__sweep_rest_forget(r->sweep);
     install_handlers();
     bool fail_here;
     int64_t fail_at = failing_step(ctx, &fail_here);
@@ -357,9 +361,14 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
         }
         tsr_field all[MAX_KERNEL_FIELDS];
         int nall = state_blocks(r, all);
+        tsr_sweep before = r->sweep;
         if (s < r->steps &&
             (err = tsr__balance_maybe(r->domain, s, &r->sweep, &r->halo, all, nall)))
             break;
+        /* Migrated, with every level's ghosts refilled: what is at rest can be read off the
+         * two levels, so the blocks that stayed and those that came are not all recomputed. */
+        if (r->skip_at_rest && r->sweep != before)
+            tsr__sweep_rest_learn(r->sweep, all, r->nfields);
         sync_uv(r);
     }
     if (!err && !stopped && o->output[0] && o->output_every == 0 && r->steps == start)

@@ -116,6 +116,13 @@ static int check_state_set(tsr_run *r) {
               "kernel; this run has %d field%s of %d levels%s",
               r->time_block, r->nfields, r->nfields == 1 ? "" : "s", r->nlevels,
               r->advance ? " and its own advance" : "");
+    TSR_CHECK(ctx, !r->skip_at_rest || (r->nlevels == 2 && !r->advance && r->time_block <= 1),
+              TSR_ERR_INPUT,
+              "skipping blocks at rest needs two-level state fields stepped by the kernel, one "
+              "step per exchange");
+    TSR_CHECK(ctx, !r->skip_at_rest || tsr__halo_timeless(r->halo), TSR_ERR_INPUT,
+              "skipping blocks at rest needs boundary values that do not change with time (a "
+              "Dirichlet function does)");
     return TSR_SUCCESS;
 }
 

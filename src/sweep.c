@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include "exchange_impl.h"
 #include "field_impl.h"
 #include "tessera/report.h"
 
@@ -20,7 +21,14 @@ struct tsr_sweep_s {
     /* Seconds per tile of each list, and per local block for the blocked sweep, since the last
      * tsr_sweep_block_costs reset: each thread writes only its own tiles' slots. */
     double *cost_all, *cost_inner, *cost_shell, *cost_block;
+    /* Blocks at rest (tsr__sweep_rest_step), per local block: which of the last two steps changed
+     * it (TSR_X_CHANGED_*; both at first: nothing is known), whether a piece of its ghosts came
+     * from a block the last step changed, and whether the current step changes it. */
+    uint8_t *chg, *nbr, *now;
 };
+
+/* What a tile of a step that skips blocks at rest is: */
+enum { REST_OFF, REST_INNER, REST_SHELL };
 
 /* The shell of a block: the cells within `r` of its faces, as up to 6 disjoint slabs. */
 static int shell_boxes(int ndim, const int64_t n[TSR_MAX_DIM], int r, tsr_box out[6]) {
@@ -72,8 +80,12 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
     ok = ok && (s->cost_all = calloc((size_t)s->nall + 1, sizeof(double))) &&
          (s->cost_inner = calloc((size_t)s->ninner + 1, sizeof(double))) &&
          (s->cost_shell = calloc((size_t)s->nshell + 1, sizeof(double))) &&
-         (s->cost_block = calloc((size_t)s->map->nlocal + 1, sizeof(double)));
+         (s->cost_block = calloc((size_t)s->map->nlocal + 1, sizeof(double))) &&
+         (s->chg = malloc((size_t)s->map->nlocal + 1)) &&
+         (s->nbr = calloc((size_t)s->map->nlocal + 1, 1)) &&
+         (s->now = calloc((size_t)s->map->nlocal + 1, 1));
     TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the sweep's tile lists");
+    tsr__sweep_rest_forget(s);
     for (int64_t t = 0; t < s->nall; t++)
         s->call += tsr__box_cells(&s->all[t].box);
     for (int64_t t = 0; t < s->ninner; t++)
@@ -113,6 +125,9 @@ int tsr_sweep_destroy(tsr_sweep *sweep) {
         free((*sweep)->cost_inner);
         free((*sweep)->cost_shell);
         free((*sweep)->cost_block);
+        free((*sweep)->chg);
+        free((*sweep)->nbr);
+        free((*sweep)->now);
         free(*sweep);
         *sweep = NULL;
     }
@@ -128,13 +143,39 @@ static int check_fields(tsr_sweep s, tsr_field *fields, int nfields) {
     return TSR_SUCCESS;
 }
 
-/* Runs the kernel on tile t; a failure is kept if it is the lowest tile so far. */
-static inline void run_tile(const tsr__tile *tile, int64_t t, tsr_field *fields, int nfields,
-                            tsr_kernel kernel, void *user, int64_t *failed, int *code) {
+/* Did the step write, on the box, anything else than the state it read? fields[0 .. n) are the
+ * states read, fields[n .. 2n) those written. Bits, not doubles: -0.0 and NaN count. */
+static bool box_changed(tsr_field *fields, int n, int64_t block, const tsr_box *box) {
+    for (int f = 0; f < n; f++) {
+        const tsr_block *a = &fields[f]->blocks[block], *b = &fields[n + f]->blocks[block];
+        size_t bytes = sizeof(double) * (size_t)(box->hi[0] - box->lo[0]);
+        for (int c = 0; c < a->ncomp; c++)
+            for (int64_t z = box->lo[2]; z < box->hi[2]; z++)
+                for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
+                    if (memcmp(&TSR_AT(a, box->lo[0], y, z) + (ptrdiff_t)c * a->sc,
+                               &TSR_AT(b, box->lo[0], y, z) + (ptrdiff_t)c * b->sc, bytes))
+                        return true;
+    }
+    return false;
+}
+
+/* Runs the kernel on tile t; a failure is kept if it is the lowest tile so far. With `rest`, a
+ * tile of a block at rest is skipped (an inner tile reads only its own block), and a computed
+ * tile that changes its block marks it. */
+static inline void run_tile(tsr_sweep s, int rest, const tsr__tile *tile, int64_t t,
+                            tsr_field *fields, int nfields, tsr_kernel kernel, void *user,
+                            int64_t *failed, int *code) {
+    int64_t b = tile->block;
+    if (rest && !(s->chg[b] & TSR_X_CHANGED_LAST) && (rest == REST_INNER || !s->nbr[b]))
+        return;
     tsr_block views[TSR_SWEEP_MAX_FIELDS];
-    for (int f = 0; f < nfields; f++)
-        views[f] = fields[f]->blocks[tile->block];
+    views[0] = fields[0]->blocks[b]; /* check_fields: at least one */
+    for (int f = 1; f < nfields; f++)
+        views[f] = fields[f]->blocks[b];
     int rc = kernel(views, nfields, &tile->box, user);
+    if (rest && !rc && !__atomic_load_n(&s->now[b], __ATOMIC_RELAXED) &&
+        box_changed(fields, nfields / 2, b, &tile->box))
+        __atomic_store_n(&s->now[b], 1, __ATOMIC_RELAXED);
     if (rc) {
 #pragma omp critical(tsr_sweep_error)
         if (*failed < 0 || t < *failed) {
@@ -146,8 +187,8 @@ static inline void run_tile(const tsr__tile *tile, int64_t t, tsr_field *fields,
 
 /* Runs the kernel on every tile, adding each tile's time to cost[t]; the first failure (lowest
  * tile) is reported. */
-static int run_tiles(tsr_sweep s, const tsr__tile *tiles, double *cost, int64_t n, int64_t cells,
-                     tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
+static int run_tiles(tsr_sweep s, int rest, const tsr__tile *tiles, double *cost, int64_t n,
+                     int64_t cells, tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     double t0 = tsr_wtime();
     int64_t failed = -1;
     int code = 0;
@@ -162,7 +203,7 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, double *cost, int64_t 
             double prev = omp_get_wtime();
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < n; t++) {
-                run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+                run_tile(s, rest, &tiles[t], t, fields, nfields, kernel, user, &failed, &code);
                 double now = omp_get_wtime();
                 cost[t] += now - prev;
                 prev = now;
@@ -171,7 +212,7 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, double *cost, int64_t 
     } else {
         double prev = omp_get_wtime();
         for (int64_t t = 0; t < n; t++) {
-            run_tile(&tiles[t], t, fields, nfields, kernel, user, &failed, &code);
+            run_tile(s, rest, &tiles[t], t, fields, nfields, kernel, user, &failed, &code);
             double now = omp_get_wtime();
             cost[t] += now - prev;
             prev = now;
@@ -186,13 +227,15 @@ static int run_tiles(tsr_sweep s, const tsr__tile *tiles, double *cost, int64_t 
 
 int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kernel, void *user) {
     TSR_CALL(s->ctx, check_fields(s, fields, nfields));
-    TSR_CALL(s->ctx,
-             run_tiles(s, s->all, s->cost_all, s->nall, s->call, fields, nfields, kernel, user));
+    TSR_CALL(s->ctx, run_tiles(s, REST_OFF, s->all, s->cost_all, s->nall, s->call, fields, nfields,
+                               kernel, user));
     return TSR_SUCCESS;
 }
 
-int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
-                             int nfields, tsr_kernel kernel, void *user, bool overlap) {
+/* The exchange and the kernel, the kernel overlapped with the exchange or after it; `rest`: skip
+ * blocks at rest (tsr__sweep_rest_step). */
+static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
+                          int nfields, tsr_kernel kernel, void *user, bool overlap) {
     tsr_ctx ctx = s->ctx;
     TSR_CALL(ctx, check_fields(s, fields, nfields));
     TSR_CHECK(ctx, nexchange >= 1 && nexchange <= nfields, TSR_ERR_ARG,
@@ -200,21 +243,64 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
     TSR_CHECK(ctx, s->reach <= tsr_halo_width(halo), TSR_ERR_ARG,
               "the kernel reads %d cells away but the halo is %d wide", s->reach,
               tsr_halo_width(halo));
+    if (rest)
+        TSR_CALL(ctx, tsr__halo_track(halo, s->chg, s->nbr));
     TSR_CALL(ctx, tsr_halo_begin(halo, fields, nexchange));
     if (!overlap) {
         TSR_CALL(ctx, tsr_halo_end(halo));
-        TSR_CALL(ctx, run_tiles(s, s->all, s->cost_all, s->nall, s->call, fields, nfields, kernel,
-                                user));
+        TSR_CALL(ctx, run_tiles(s, rest ? REST_SHELL : REST_OFF, s->all, s->cost_all, s->nall,
+                                s->call, fields, nfields, kernel, user));
         return TSR_SUCCESS;
     }
     /* A failed kernel still completes the exchange: the neighbours are waiting for it. */
-    int kerr =
-        run_tiles(s, s->inner, s->cost_inner, s->ninner, s->cinner, fields, nfields, kernel, user);
+    int kerr = run_tiles(s, rest ? REST_INNER : REST_OFF, s->inner, s->cost_inner, s->ninner,
+                         s->cinner, fields, nfields, kernel, user);
     TSR_CALL(ctx, tsr_halo_end(halo));
     if (!kerr)
-        kerr = run_tiles(s, s->shell, s->cost_shell, s->nshell, s->cshell, fields, nfields, kernel,
-                         user);
+        kerr = run_tiles(s, rest ? REST_SHELL : REST_OFF, s->shell, s->cost_shell, s->nshell,
+                         s->cshell, fields, nfields, kernel, user);
     TSR_CALL(ctx, kerr);
+    return TSR_SUCCESS;
+}
+
+int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
+                             int nfields, tsr_kernel kernel, void *user, bool overlap) {
+    TSR_CALL(s->ctx,
+             apply_exchange(s, REST_OFF, halo, nexchange, fields, nfields, kernel, user, overlap));
+    return TSR_SUCCESS;
+}
+
+void tsr__sweep_rest_forget(tsr_sweep s) {
+    memset(s->chg, TSR_X_CHANGED_LAST | TSR_X_CHANGED_BEFORE, (size_t)s->map->nlocal + 1);
+}
+
+void tsr__sweep_rest_learn(tsr_sweep s, tsr_field *fields, int nstate) {
+    const tsr__layout *lay = &s->map->decomp->lay;
+    for (int64_t i = 0; i < s->map->nlocal; i++) {
+        tsr_box own;
+        tsr__block_box(lay, s->map->local[i], &own);
+        for (int d = 0; d < TSR_MAX_DIM; d++) {
+            own.hi[d] -= own.lo[d];
+            own.lo[d] = 0;
+        }
+        s->chg[i] = box_changed(fields, nstate, i, &own)
+                        ? (uint8_t)(TSR_X_CHANGED_LAST | TSR_X_CHANGED_BEFORE)
+                        : 0;
+    }
+}
+
+int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nstate,
+                         tsr_kernel kernel, void *user, bool overlap) {
+    int64_t n = s->map->nlocal;
+    memset(s->nbr, 0, (size_t)n + 1);
+    memset(s->now, 0, (size_t)n + 1);
+    int err =
+        apply_exchange(s, REST_SHELL, halo, nstate, fields, 2 * nstate, kernel, user, overlap);
+    /* Even after a failure: the neighbours' view of this rank's blocks must stay true. */
+    for (int64_t i = 0; i < n; i++)
+        s->chg[i] =
+            (uint8_t)(((s->chg[i] << 1) | s->now[i]) & (TSR_X_CHANGED_LAST | TSR_X_CHANGED_BEFORE));
+    TSR_CALL(s->ctx, err);
     return TSR_SUCCESS;
 }
 

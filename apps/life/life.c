@@ -59,137 +59,8 @@ static int init_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
     return 0;
 }
 
-/* --skip-quiescent. With u = state t+1 and v = state t (its ghosts included), a tile where u
- * equals v on the tile grown by one cell has reached a fixed point there: state t+2 on the tile
- * is state t+1, which v already holds, so the kernel writes nothing. The cells of v around the
- * tile may already be overwritten by the tiles computed before it in the same step, so they are
- * not compared: a block qualifies when the last step changed none of its cells (a flag kept per
- * block), and then only its ghost cells, which no kernel writes, are compared. That needs v's
- * ghosts to be state t: true after every step, and after a migration (the rebalancer refills
- * every field's ghosts); at the start v is zero everywhere, which is no previous state, so the
- * flags start unknown (every block is computed once) and so do those of a block that has just
- * arrived from another rank. */
-typedef struct block_state {
-    /* The block's arrays in the two fields (a, b below): which one a kernel call reads tells it
-     * which step it is in, without a step counter. */
-    const double *buf[2];
-    /* Steps written into buf[k], and that count again when the step changed a cell of the
-     * block: every tile of the block writes the same value. 0: unknown. */
-    _Atomic int64_t gen[2], changed_gen[2];
-    _Atomic int64_t cells; /* cells computed since the last cost reading */
-    int64_t epoch;         /* the stepper's epoch when the block was last seen here */
-} block_state;
-
-typedef struct stepper {
-    bool skip;
-    block_state *bs; /* per global block id */
-    tsr_map map;     /* the current one (blocks on this rank: their flags can be read) */
-    int rank;
-    int64_t nbx, nby; /* blocks along x and y */
-    bool periodic[2]; /* x, y wrap */
-    tsr_field a, b;   /* the two fields, whichever is u or v (handles survive migrations) */
-    int64_t epoch;    /* resets so far */
-    double overhead;  /* cost charged per block per step on top of its cells (--block-cost) */
-    int64_t every;    /* steps between two cost readings */
-    double cells;     /* this rank's cells computed over the run, up to the last reading */
-} stepper;
-
-/* Points each local block at its arrays: at the start, and after each migration, where a block
- * that stayed keeps what is known about it (same values, ghosts refilled) and one that arrived
- * starts unknown. */
-static int stepper_reset(tsr_map map, void *user) {
-    (void)map;
-    stepper *st = user;
-    st->map = map;
-    st->epoch++;
-    for (int64_t i = 0; i < tsr_field_local_blocks(st->a); i++) {
-        tsr_block ba, bb;
-        tsr_field_get_block(st->a, i, &ba);
-        tsr_field_get_block(st->b, i, &bb);
-        block_state *s = &st->bs[ba.id];
-        s->buf[0] = ba.data;
-        s->buf[1] = bb.data;
-        if (s->epoch != st->epoch - 1)
-            for (int k = 0; k < 2; k++) {
-                atomic_store_explicit(&s->gen[k], 0, memory_order_relaxed);
-                atomic_store_explicit(&s->changed_gen[k], 0, memory_order_relaxed);
-            }
-        s->epoch = st->epoch;
-        tsr_field_restore_block(st->a, i, &ba);
-        tsr_field_restore_block(st->b, i, &bb);
-    }
-    return 0;
-}
-
-/* The rebalancer's cost of a block: the cells computed since the last reading, a measure that
- * does not depend on the machine, so the same run makes the same decisions. */
-static int stepper_costs(const int64_t *ids, int64_t n, double *costs, void *user) {
-    stepper *st = user;
-    for (int64_t i = 0; i < n; i++) {
-        costs[i] = (double)atomic_exchange_explicit(&st->bs[ids[i]].cells, 0, memory_order_relaxed);
-        st->cells += costs[i];
-        costs[i] += st->overhead * (double)st->every;
-    }
-    return 0;
-}
-
-/* Did the step that wrote buffer k leave the block next to `id` (dx, dy) unchanged, as far as
- * this rank knows? Outside a non-periodic grid the ghosts are a constant 0: yes. A block on
- * another rank, or one whose flags are unknown: no. */
-static bool neighbour_still(const stepper *st, int64_t id, int dx, int dy, int k) {
-    int64_t bx = id % st->nbx + dx, by = id / st->nbx + dy;
-    if ((bx < 0 || bx >= st->nbx) && !st->periodic[0])
-        return true;
-    if ((by < 0 || by >= st->nby) && !st->periodic[1])
-        return true;
-    bx = (bx + st->nbx) % st->nbx;
-    by = (by + st->nby) % st->nby;
-    int64_t nid = bx + st->nbx * by;
-    if (tsr_map_owner(st->map, nid) != st->rank)
-        return false;
-    block_state *b = &st->bs[nid];
-    int64_t g = atomic_load_explicit(&b->gen[k], memory_order_relaxed);
-    return g > 0 && atomic_load_explicit(&b->changed_gen[k], memory_order_relaxed) != g;
-}
-
-/* Do u and v agree on the ghost cells of the box grown by one cell? Only the ghosts next to a
- * neighbour that may have changed (k: u's buffer) are read. */
-static bool same_ghosts(const stepper *st, const tsr_block *u, const tsr_block *v,
-                        const tsr_box *box, int k) {
-    for (int dy = -1; dy <= 1; dy++)
-        for (int dx = -1; dx <= 1; dx++) {
-            /* The part of the grown box in the neighbour's direction (dx, dy), if any. */
-            int64_t x0 = dx < 0 ? -1 : dx > 0 ? u->n[0] : box->lo[0] - 1;
-            int64_t x1 = dx < 0 ? 0 : dx > 0 ? u->n[0] + 1 : box->hi[0] + 1;
-            int64_t y0 = dy < 0 ? -1 : dy > 0 ? u->n[1] : box->lo[1] - 1;
-            int64_t y1 = dy < 0 ? 0 : dy > 0 ? u->n[1] + 1 : box->hi[1] + 1;
-            if (dx == 0) {
-                x0 = x0 < 0 ? 0 : x0;
-                x1 = x1 > u->n[0] ? u->n[0] : x1;
-            }
-            if (dy == 0) {
-                y0 = y0 < 0 ? 0 : y0;
-                y1 = y1 > u->n[1] ? u->n[1] : y1;
-            }
-            bool touches = (dx != 0 || dy != 0) && (dx >= 0 || box->lo[0] == 0) &&
-                           (dx <= 0 || box->hi[0] == u->n[0]) && (dy >= 0 || box->lo[1] == 0) &&
-                           (dy <= 0 || box->hi[1] == u->n[1]);
-            if (!touches || neighbour_still(st, u->id, dx, dy, k))
-                continue;
-            for (int64_t y = y0; y < y1; y++) {
-                const double *a = &TSR_AT(u, 0, y, 0), *b = &TSR_AT(v, 0, y, 0);
-                for (int64_t x = x0; x < x1; x++)
-                    if (a[x] != b[x])
-                        return false;
-            }
-        }
-    return true;
-}
-
-/* One generation of the box of u into v, telling whether any cell changed. Inlined where the
- * answer is ignored, so that loop carries no comparison. */
-static inline bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
-    uint64_t diff = 0;
+/* One generation of the box of u into v. */
+static inline void step_rows(const tsr_block *u, const tsr_block *v, const tsr_box *box) {
     for (int64_t y = box->lo[1]; y < box->hi[1]; y++) {
         const double *restrict c = &TSR_AT(u, 0, y, 0);
         const double *restrict s = c - u->sy, *restrict n = c + u->sy;
@@ -199,42 +70,38 @@ static inline bool step_rows(const tsr_block *u, const tsr_block *v, const tsr_b
                 (s[x - 1] + s[x] + s[x + 1]) + (c[x - 1] + c[x + 1]) + (n[x - 1] + n[x] + n[x + 1]);
             /* Born or surviving with 3, surviving with 2; written without branches (cells are
              * 0.0 or 1.0, the two counts exclusive) so the loop vectorises. */
-            double next = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
-            o[x] = next;
-            /* Bits, not a comparison of doubles: an integer OR the loop can vectorise. */
-            uint64_t a, b;
-            memcpy(&a, &next, sizeof a);
-            memcpy(&b, &c[x], sizeof b);
-            diff |= a ^ b;
+            o[x] = (double)(count == 3.0) + (double)(count == 2.0) * c[x];
         }
     }
-    return diff != 0;
 }
 
-/* The step kernel with cells counted per block, and with --skip-quiescent the skipping. */
+/* Cells computed per block (by global id) since the last cost reading: the rebalancer's cost,
+ * a measure that does not depend on the machine, so the same run makes the same decisions. With
+ * --skip-quiescent the run skips blocks at rest (tsr_run.skip_at_rest: life's next state depends
+ * only on the current one), and skipped blocks count nothing. */
+typedef struct stepper {
+    _Atomic int64_t *cells; /* per global block id */
+    double overhead;        /* cost charged per block per step on top of its cells (--block-cost) */
+    int64_t every;          /* steps between two cost readings */
+    double total;           /* this rank's cells computed over the run, up to the last reading */
+} stepper;
+
+static int stepper_costs(const int64_t *ids, int64_t n, double *costs, void *user) {
+    stepper *st = user;
+    for (int64_t i = 0; i < n; i++) {
+        costs[i] = (double)atomic_exchange_explicit(&st->cells[ids[i]], 0, memory_order_relaxed);
+        st->total += costs[i];
+        costs[i] += st->overhead * (double)st->every;
+    }
+    return 0;
+}
+
 static int counting_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
     (void)nf;
     stepper *st = user;
-    const tsr_block *u = &f[0], *v = &f[1];
-    block_state *b = &st->bs[u->id];
+    step_rows(&f[0], &f[1], box);
     int64_t cells = (box->hi[0] - box->lo[0]) * (box->hi[1] - box->lo[1]);
-    if (!st->skip) {
-        step_rows(u, v, box);
-        atomic_fetch_add_explicit(&b->cells, cells, memory_order_relaxed);
-        return 0;
-    }
-    /* Arrays not seen at the last reset: nothing is known, compute. */
-    int ku = u->data == b->buf[0] ? 0 : u->data == b->buf[1] ? 1 : -1, kv = 1 - ku;
-    int64_t gu = ku >= 0 ? atomic_load_explicit(&b->gen[ku], memory_order_relaxed) : 0;
-    bool still = gu > 0 && atomic_load_explicit(&b->changed_gen[ku], memory_order_relaxed) != gu;
-    if (ku >= 0)
-        atomic_store_explicit(&b->gen[kv], gu + 1, memory_order_relaxed);
-    if (still && same_ghosts(st, u, v, box, ku))
-        return 0;
-    bool changed = step_rows(u, v, box);
-    if (changed && ku >= 0)
-        atomic_store_explicit(&b->changed_gen[kv], gu + 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&b->cells, cells, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->cells[f[0].id], cells, memory_order_relaxed);
     return 0;
 }
 
@@ -303,8 +170,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     tsr_domain dom;
     tsr_field u = NULL, v = NULL;
     tsr_sweep sweep = NULL;
-    stepper st = {
-        .skip = l.skip_quiescent, .overhead = l.block_cost, .every = l.dom.rebalance_every};
+    stepper st = {.overhead = l.block_cost, .every = l.dom.rebalance_every};
     int err = tsr_domain_create(ctx, &l.dom, TSR_STENCIL_BOX, &dom);
     if (!err)
         err = tsr_domain_run_checks(&dom, &l.dom, &done);
@@ -343,6 +209,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         .fields = {{.name = "cells", .level = {u, v}}},
         .kernel = counting_kernel,
         .user = &st,
+        .skip_at_rest = l.skip_quiescent,
         .domain = &dom,
         .overlap = true,
         .progress = tsr_progress_option_mode(&l.progress),
@@ -353,21 +220,12 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     const char *whats[] = {"--png", "--report"}, *paths[] = {l.png, l.report};
     if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, l.io.force)))
         goto out;
-    /* Counting cells (and skipping) per block, by global id: the rebalancer's costs. */
-    int64_t nblocks = tsr_decomp_nblocks(dom.decomp);
-    st.a = u;
-    st.b = v;
-    st.rank = tsr_ctx_rank(ctx);
-    st.nbx = tsr_decomp_blocks_along(dom.decomp, 0);
-    st.nby = tsr_decomp_blocks_along(dom.decomp, 1);
-    st.periodic[0] = tsr_grid_periodic(dom.grid, 0);
-    st.periodic[1] = tsr_grid_periodic(dom.grid, 1);
-    if (!(st.bs = calloc((size_t)nblocks, sizeof *st.bs)))
+    /* Counting cells per block, by global id: the rebalancer's costs. */
+    if (!(st.cells = calloc((size_t)tsr_decomp_nblocks(dom.decomp), sizeof *st.cells)))
         err = TSR_ERR_MEMORY;
     if ((err = tsr_ctx_agree(ctx, err)))
         goto out;
-    stepper_reset(dom.map, &st);
-    tsr_balance_set_hooks(dom.balance, stepper_costs, stepper_reset, &st);
+    tsr_balance_set_hooks(dom.balance, stepper_costs, NULL, &st);
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
     u = r.fields[0].level[0]; /* the newest state */
@@ -404,9 +262,9 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     stepper_costs(ids, nlocal, rest, &st); /* what is still counted per block */
     free(rest);
     double wmin = 0, wmax = 0, wsum = 0;
-    if ((err = tsr_reduce_doubles(ctx, &st.cells, 1, TSR_REDUCE_MIN, &wmin)) ||
-        (err = tsr_reduce_doubles(ctx, &st.cells, 1, TSR_REDUCE_MAX, &wmax)) ||
-        (err = tsr_reduce_doubles(ctx, &st.cells, 1, TSR_REDUCE_SUM, &wsum)))
+    if ((err = tsr_reduce_doubles(ctx, &st.total, 1, TSR_REDUCE_MIN, &wmin)) ||
+        (err = tsr_reduce_doubles(ctx, &st.total, 1, TSR_REDUCE_MAX, &wmax)) ||
+        (err = tsr_reduce_doubles(ctx, &st.total, 1, TSR_REDUCE_SUM, &wsum)))
         goto out;
     double wmean = wsum / tsr_ctx_size(ctx);
     tsr_ctx_printf(ctx, stdout, "cells updated per rank: min %.0f mean %.0f max %.0f\n", wmin,
@@ -417,7 +275,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
         goto out;
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)checksum);
 out:
-    free(st.bs);
+    free(st.cells);
     tsr_sweep_destroy(&sweep);
     tsr_field_destroy(&v);
     tsr_field_destroy(&u);

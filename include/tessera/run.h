@@ -88,6 +88,14 @@ typedef struct tsr_run {
     tsr_run_advance advance; /* NULL: the exchange and the kernel above */
     void *user;              /* given to the kernel and to advance */
     bool overlap;
+    /* Skip blocks at rest: a block the last step left unchanged, whose ghosts come from blocks it
+     * left unchanged too, is not computed, and the ghost pieces of blocks unchanged for two steps
+     * are not moved. Exact when the next state of a cell depends only on the current state
+     * around it (no time, no older level, no randomness), as in a cellular automaton: what a
+     * skipped step would write is what the block already holds. The library compares each
+     * computed tile with its previous state. Two-level fields, the kernel (no advance), no time
+     * blocking, and no Dirichlet function of time. */
+    bool skip_at_rest;
     int time_block; /* > 1: that many steps per exchange (tsr_sweep_steps_blocked); one
                        two-level field and no advance only */
     tsr_progress_mode progress;

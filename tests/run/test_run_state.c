@@ -160,6 +160,16 @@ static void expect(tsr_ctx ctx, bool ok, const char *what, const uint64_t got[2]
                    (unsigned long long)want[1]);
 }
 
+/* A run refused on every rank with TSR_ERR_INPUT and a message holding `msg`. */
+static void expect_refused(tsr_ctx ctx, int err, const char *msg, const char *what) {
+    int all = err == TSR_ERR_INPUT && strstr(tsr_ctx_error_message(ctx), msg) != NULL;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, tsr_ctx_comm(ctx));
+    tsr_ctx_printf(ctx, stdout, "%s %s refused on every rank: %s\n", all ? "PASS" : "FAIL", what,
+                   tsr_ctx_error_message(ctx));
+    failures += !all;
+    tsr_ctx_error_clear(ctx);
+}
+
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
     for (struct dirent *e; d && (e = readdir(d));) {
@@ -252,16 +262,16 @@ static int run(tsr_ctx ctx, int argc, char **argv, fixture *fx) {
     TSR_CALL(ctx, fresh_state(fx, &r, &p));
     r.steps = steps;
     r.time_block = 2;
-    err = tsr_run_execute(&r, &ro, &res);
-    bool refused = err == TSR_ERR_INPUT &&
-                   strstr(tsr_ctx_error_message(ctx), "time blocking (2 steps per exchange) runs "
-                                                      "one two-level state field") != NULL;
-    int all = refused;
-    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, tsr_ctx_comm(ctx));
-    tsr_ctx_printf(ctx, stdout, "%s time blocking refused on every rank: %s\n",
-                   all ? "PASS" : "FAIL", tsr_ctx_error_message(ctx));
-    failures += !all;
-    tsr_ctx_error_clear(ctx);
+    expect_refused(ctx, tsr_run_execute(&r, &ro, &res),
+                   "time blocking (2 steps per exchange) runs one two-level state field",
+                   "time blocking");
+
+    /* 5. Skipping blocks at rest needs two levels (a third one is the past, not at rest). */
+    TSR_CALL(ctx, fresh_state(fx, &r, &p));
+    r.steps = steps;
+    r.skip_at_rest = true;
+    expect_refused(ctx, tsr_run_execute(&r, &ro, &res),
+                   "skipping blocks at rest needs two-level state fields", "skipping at rest");
 
     TSR_CHECK(ctx, failures == 0, TSR_ERR_VERIFY, "%d checks failed", failures);
     tsr_ctx_printf(ctx, stdout, "ok\n");
