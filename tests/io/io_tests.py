@@ -137,6 +137,13 @@ def scenario_restart_heat_bc():
     # The same boundary said another way is the same run.
     rc, _, _ = mpirun(2, base + ["--periodic", "y", "--bc", "xhi=neumann,xlo=dirichlet:1"])
     check(rc == 0, "--periodic y with --bc xhi=neumann,xlo=dirichlet:1 restarts that run")
+    # Temporal blocking with a mirror is refused before the first output is written.
+    must_fail([heat, "--grid", "67x45", "--quiet", "--steps", "10", "--bc", "yhi=neumann",
+               "--time-block", "2", "--output", "tb", "--output-every", "5"],
+              "time blocking (2 steps per exchange) with a Neumann boundary (y high)", 2)
+    check(not os.path.exists("tb_000000.h5") and not os.path.exists("tb.xmf"),
+          "--time-block 2 with a Neumann side writes no output: %s"
+          % sorted(f for f in os.listdir(".") if f.startswith("tb")))
 
 
 def scenario_crash():
