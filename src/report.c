@@ -9,6 +9,7 @@
 
 #include "context_impl.h"
 #include "git_commit.h"
+#include "report_impl.h"
 #include "tessera/file.h"
 #include "tessera/report.h"
 
@@ -76,21 +77,28 @@ static void format_duration(char *buf, size_t len, double s) {
         snprintf(buf, len, "%d h %d min", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
-static void progress_line(tsr_progress *p, int64_t done, double now, bool final) {
-    double elapsed = now - p->start;
+void tsr__progress_format(char *buf, size_t len, const char *name, const char *unit, int64_t done,
+                          int64_t total, double elapsed, const char *outcome) {
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     char el[32], eta[32];
     format_duration(el, sizeof el, elapsed);
-    if (final)
-        snprintf(eta, sizeof eta, "%s", done == p->total ? "done" : "stopped");
+    if (outcome)
+        snprintf(eta, sizeof eta, "%s", outcome);
     else if (rate > 0)
-        format_duration(eta, sizeof eta, (double)(p->total - done) / rate);
+        format_duration(eta, sizeof eta, (double)(total - done) / rate);
     else
         snprintf(eta, sizeof eta, "?");
-    fprintf(stderr, "%s%s: %s %lld/%lld (%.0f%%), %s elapsed, %.3g %ss/s, %s%s%s",
-            p->terminal ? "\r" : "", p->ctx->name, p->unit, (long long)done, (long long)p->total,
-            p->total ? 100.0 * (double)done / (double)p->total : 100.0, el, rate, p->unit,
-            final ? "" : "ETA ", eta, p->terminal ? "   " : "\n");
+    snprintf(buf, len, "%s: %s %lld/%lld (%.0f%%), %s elapsed, %.3g %ss/s, %s%s", name, unit,
+             (long long)done, (long long)total,
+             total ? 100.0 * (double)done / (double)total : 100.0, el, rate, unit,
+             outcome ? "" : "ETA ", eta);
+}
+
+static void progress_line(tsr_progress *p, int64_t done, double now, const char *outcome) {
+    char line[256];
+    tsr__progress_format(line, sizeof line, p->ctx->name, p->unit, done, p->total, now - p->start,
+                         outcome);
+    fprintf(stderr, "%s%s%s", p->terminal ? "\r" : "", line, p->terminal ? "   " : "\n");
     fflush(stderr);
     p->lines++;
 }
@@ -102,18 +110,30 @@ void tsr_progress_update(tsr_progress *p, int64_t done) {
     double now = tsr_wtime();
     if (!tsr_progress_due(p->each_second, p->start, p->last, now, done, p->last_done, p->total))
         return;
-    progress_line(p, done, now, false);
+    progress_line(p, done, now, NULL);
     p->last = now;
     p->last_done = done;
 }
 
 void tsr_progress_end(tsr_progress *p) {
+    tsr_progress_end_as(p, NULL);
+}
+
+int tsr_progress_end_as(tsr_progress *p, const char *outcome) {
+    if (!p)
+        return TSR_ERR_ARG;
     if (!p->enabled || p->lines == 0)
-        return;
+        return TSR_SUCCESS;
+    /* A terminal's in-place line already shows where the loop stopped, unless it has a word of
+     * its own to say why. */
+    if (outcome || (!p->terminal && p->last_done < p->done))
+        progress_line(p, p->done, tsr_wtime(),
+                      outcome               ? outcome
+                      : p->done == p->total ? "done"
+                                            : "stopped");
     if (p->terminal)
         fputc('\n', stderr);
-    else if (p->last_done < p->done)
-        progress_line(p, p->done, tsr_wtime(), true);
+    return TSR_SUCCESS;
 }
 
 static const char *const timer_names[TSR_TIMER_COUNT] = {"compute", "pack", "wait", "unpack", "io"};

@@ -116,6 +116,24 @@ static int check_state_set(tsr_run *r) {
               "kernel; this run has %d field%s of %d levels%s",
               r->time_block, r->nfields, r->nfields == 1 ? "" : "s", r->nlevels,
               r->advance ? " and its own advance" : "");
+    /* The sweep refuses this too, but only once the loop starts: after the first output. */
+    tsr_bc bc = r->time_block > 1 && r->halo ? tsr_halo_bc(r->halo) : NULL;
+    bool fixed = true;
+    if (bc)
+        TSR_CALL(ctx, tsr_bc_is_static(bc, &fixed));
+    for (int d = 0; !fixed && d < first->map->decomp->lay.ndim; d++)
+        for (int s = 0; s < 2; s++) {
+            tsr_bc_kind kind = TSR_BC_NONE;
+            TSR_CALL(ctx, tsr_bc_get(bc, d, s ? TSR_BC_HIGH : TSR_BC_LOW, &kind));
+            TSR_CHECK(ctx, kind != TSR_BC_NEUMANN, TSR_ERR_INPUT,
+                      "time blocking (%d steps per exchange) with a Neumann boundary (%c %s): the "
+                      "ghosts mirror the state once per exchange, not at every step of the block",
+                      r->time_block, "xyz"[d], s ? "high" : "low");
+        }
+    TSR_CHECK(ctx, fixed, TSR_ERR_INPUT,
+              "time blocking (%d steps per exchange) with a boundary function: its ghosts are "
+              "set once per exchange, not at every step of the block",
+              r->time_block);
     TSR_CHECK(ctx, !r->skip_at_rest || (r->nlevels == 2 && !r->advance && r->time_block <= 1),
               TSR_ERR_INPUT,
               "skipping blocks at rest needs two-level state fields stepped by the kernel, one "

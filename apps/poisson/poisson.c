@@ -223,7 +223,10 @@ static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sw
     tsr_progress_start(&progress, ctx, ps->max_iter, tsr_progress_option_mode(&ps->progress));
     progress.unit = "iteration";
     int err = iterate_loop(ctx, ps, dom, sweep, p, u, v, rhs, &progress, iterations, norm);
-    tsr_progress_end(&progress);
+    /* Converging before the cap is the loop's success, not a stop. */
+    tsr_progress_end_as(&progress, !err                    ? "converged"
+                                   : err == TSR_ERR_VERIFY ? "not converged"
+                                                           : NULL);
     return err;
 }
 

@@ -61,8 +61,13 @@ void tsr_progress_start(tsr_progress *p, tsr_ctx ctx, int64_t total, tsr_progres
  * ETA. Not collective (no communication); cheap enough to call every step. */
 void tsr_progress_update(tsr_progress *p, int64_t done);
 /* Ends the line a terminal shows; in batch logs, a last line with the totals if any line was
- * printed. Not collective. */
+ * printed, ending with "done" (all `total` units) or "stopped" (fewer). Not collective. */
 void tsr_progress_end(tsr_progress *p);
+/* The same for a loop that knows why it ended, e.g. an iteration that converged before its cap:
+ * if any line was printed, a last one (on a terminal too) ends with `outcome` ("converged"; a
+ * string of at most 31 characters) instead of "done" or "stopped". NULL: tsr_progress_end.
+ * TSR_ERR_ARG for a NULL p. Not collective. */
+int tsr_progress_end_as(tsr_progress *p, const char *outcome);
 
 /* What a run tells its report besides the per-rank timers, which the context keeps. */
 typedef struct tsr_report {

@@ -15,42 +15,20 @@
 Each runs in a fresh temporary directory, every mpirun with a timeout, and ends with
 "N passed, N failed" (exit 1 on any failure).
 """
-import argparse
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
-from mpitest import (_descendants, mpi_env, mpirun_prefix, parse_checksum,  # noqa: E402
-                     run_cmd, show_output)
+from mpitest import (BIN, check, h5_checksum, mpirun, mpirun_prefix,  # noqa: E402
+                     parse_checksum, run_cmd, scenario_main, sigterm_when)
 
-TIMEOUT = 120
 SYSTEM_PYTHON = "/usr/bin/python3"
-results = {"passed": 0, "failed": 0}
-BIN = {}
-
-
-def check(ok, text):
-    results["passed" if ok else "failed"] += 1
-    print("  %s %s" % ("PASS" if ok else "FAIL", text), flush=True)
-    return ok
-
-
-def mpirun(np, args, env=None):
-    cmd = mpirun_prefix(np) + args
-    print("RUN  %s" % " ".join(cmd), flush=True)
-    rc, out, err = run_cmd(cmd, mpi_env(env), TIMEOUT)
-    if rc != 0:
-        show_output(out, err)
-    return rc, out, err
 
 
 def app_run(np, args, env=None):
@@ -63,8 +41,7 @@ def app_run(np, args, env=None):
 
 
 def h5sum(path, field):
-    rc, out, _ = run_cmd([BIN["h5tool"], "checksum", path, "/fields/" + field], None, 60)
-    return parse_checksum(out) if rc == 0 else None
+    return h5_checksum(BIN["h5tool"], path, "/fields/" + field)
 
 
 def restart_case(grid, wblocks, rblocks, extra):
@@ -151,33 +128,16 @@ def scenario_outputs():
     check(back == total, "--input o_000020.h5 on 2 ranks reads U and V: %s == %s" % (back, total))
 
 
-def app_ranks(proc_pid):
-    return [pid for pid, _ in _descendants(proc_pid)
-            if open("/proc/%d/comm" % pid).read().strip() == "tessera-graysco"]
-
-
 def scenario_sigterm():
     base = [BIN["gs"], "--grid", "160x160", "--quiet", "--init", "spots"]
     steps = "3000"
     straight, _ = app_run(2, base[1:] + ["--steps", steps])
     cmd = mpirun_prefix(2) + base + ["--steps", steps, "--checkpoint-dir", "ck",
                                      "--checkpoint-every", "100", "--checkpoint-keep", "100"]
-    print("RUN  %s (SIGTERM to the ranks once the loop runs)" % " ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not os.path.exists("ck/ckpt_000100.h5"):
-        time.sleep(0.02)
-    for pid in app_ranks(proc.pid):
-        os.kill(pid, signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+    rc, out = sigterm_when(cmd, "ck/ckpt_000100.h5", "tessera-graysco")  # comm: 15 characters
     m = re.search(r"checkpoint written to (\S+)", out)
     check(m is not None and m.group(1) != "ck/ckpt_%06d.h5" % int(steps), "stopped before the end")
-    check(proc.returncode == 3, "exit status 3 (stopped after a checkpoint): %s" % proc.returncode)
+    check(rc == 3, "exit status 3 (stopped after a checkpoint): %s" % rc)
     if m and os.path.exists(m.group(1)):
         check(h5sum(m.group(1), "U") is not None and h5sum(m.group(1), "V") is not None,
               "the signal's checkpoint %s holds U and V" % m.group(1))
@@ -198,28 +158,6 @@ def scenario_kernel_fail():
     check("MPI_Abort" not in text, "no MPI_Abort banner")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True, help="meson build directory")
-    ap.add_argument("scenario")
-    opts = ap.parse_args()
-    b = os.path.abspath(opts.bin)
-    BIN.update(gs=os.path.join(b, "apps/grayscott/tessera-grayscott"),
-               h5tool=os.path.join(b, "tests/io/h5tool"))
-    fn = globals().get("scenario_" + opts.scenario.replace("-", "_"))
-    if not fn:
-        ap.error("unknown scenario " + opts.scenario)
-    work = tempfile.mkdtemp(prefix="tessera-gs-")
-    os.chdir(work)
-    try:
-        fn()
-    finally:
-        os.chdir("/")
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(scenario_main(__doc__, globals(), {"gs": "apps/grayscott/tessera-grayscott",
+                                                "h5tool": "tests/io/h5tool"}, "tessera-gs-"))

@@ -17,29 +17,21 @@
 Runs with Debian's python3 (h5py, xarray, h5netcdf). Prints "N passed, N failed"; exits 1 on any
 failure.
 """
-import argparse
 import json
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
-from mpitest import mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
+import mpitest  # noqa: E402
+from mpitest import (BIN, check, h5_checksum, mpi_env, mpirun_prefix, run_cmd,  # noqa: E402
+                     scenario_main, show_output)
+
 TIMEOUT = 120
 MASK = (1 << 64) - 1
-results = {"passed": 0, "failed": 0}
-BIN = {}
-
-
-def check(ok, what):
-    results["passed" if ok else "failed"] += 1
-    print("  %s %s" % ("PASS" if ok else "FAIL", what), flush=True)
-    return ok
 
 
 def run_ok(np_, args, what):
@@ -136,11 +128,9 @@ def scenario_h5py():
                       "component_names %s" % (names,))
             else:
                 check(names is None, "no component_names when none were set")
-        rc, out, _ = run_cmd([BIN["h5tool"], "checksum", prefix + ".h5", "/fields/velocity"],
-                             None, 60)
-        check(parse_checksum(out) == checksum(v),
-              "h5tool checksum %s == %s (element i*ncomp + c)" % (parse_checksum(out),
-                                                                   checksum(v)))
+        got = h5_checksum(BIN["h5tool"], prefix + ".h5", "/fields/velocity")
+        check(got == checksum(v), "h5tool checksum %s == %s (element i*ncomp + c)"
+              % (got, checksum(v)))
 
 
 def scenario_xarray():
@@ -198,12 +188,7 @@ def scenario_paraview():
 
 
 def must_fail(args, expect, status=2):
-    rc, out, err = run_cmd(mpirun_prefix(2) + [BIN["test_comp"]] + args, mpi_env(), TIMEOUT)
-    hits = [line for line in (out + err).splitlines() if expect in line]
-    ok = rc == status and len(hits) == 1
-    if not ok:
-        show_output(out, err)
-    check(ok, "%s -> status %s, %r %d time(s)" % (" ".join(args), rc, expect, len(hits)))
+    mpitest.must_fail([BIN["test_comp"]] + args, expect, status)
 
 
 def scenario_bad_files():
@@ -229,28 +214,7 @@ def scenario_bad_files():
               "of one", status=1)
     check(not os.path.exists("v.png"), "no v.png written")
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True, help="meson build directory")
-    ap.add_argument("scenario")
-    opts = ap.parse_args()
-    b = os.path.abspath(opts.bin)
-    BIN.update(test_comp=os.path.join(b, "tests/io/test_comp"),
-               h5tool=os.path.join(b, "tests/io/h5tool"))
-    fn = globals().get("scenario_" + opts.scenario.replace("-", "_"))
-    if not fn:
-        ap.error("unknown scenario " + opts.scenario)
-    work = tempfile.mkdtemp(prefix="tessera-comp-")
-    os.chdir(work)
-    try:
-        fn()
-    finally:
-        os.chdir("/")
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    sys.exit(1 if results["failed"] else 0)
-
 
 if __name__ == "__main__":
-    main()
+    sys.exit(scenario_main(__doc__, globals(), {"test_comp": "tests/io/test_comp",
+                                                "h5tool": "tests/io/h5tool"}, "tessera-comp-"))

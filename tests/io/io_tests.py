@@ -1,45 +1,28 @@
 #!/usr/bin/env python3
 """Parallel HDF5 scenarios for tessera-heat and tessera-life, one per invocation:
 
-  io_tests.py --bin BUILD_DIR --src SOURCE_DIR SCENARIO
+  io_tests.py --bin BUILD_DIR SCENARIO
 
 Scenarios: roundtrip-2d roundtrip-3d h5dump xdmf restart-heat-2d restart-heat-3d restart-life
-restart-heat-bc crash sigterm bad-files. Each runs in a fresh temporary directory, every mpirun
+restart-heat-bc restart-series crash sigterm checkpoint-seconds bad-files. Each runs in a fresh temporary directory, every mpirun
 with a timeout, and ends with "N passed, N failed" (exit 1 on any failure).
 """
-import argparse
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
-from mpitest import (_descendants, mpi_env, mpirun_prefix, parse_checksum,  # noqa: E402
-                     run_cmd, show_output)
+from mpitest import (BIN, app_ranks, check, h5_checksum, mpi_env, mpirun,  # noqa: E402
+                     mpirun_prefix, must_fail, parse_checksum, run_cmd, scenario_main,
+                     sigterm_when)
 
 TIMEOUT = 120
-results = {"passed": 0, "failed": 0}
-
-
-def check(ok, text):
-    results["passed" if ok else "failed"] += 1
-    print("  %s %s" % ("PASS" if ok else "FAIL", text), flush=True)
-    return ok
-
-
-def mpirun(np, args, env=None):
-    cmd = mpirun_prefix(np) + args
-    print("RUN  %s" % " ".join(cmd), flush=True)
-    rc, out, err = run_cmd(cmd, mpi_env(env), TIMEOUT)
-    if rc != 0:
-        show_output(out, err)
-    return rc, out, err
 
 
 def app_checksum(np, args, env=None):
@@ -49,8 +32,7 @@ def app_checksum(np, args, env=None):
 
 
 def tool(*args):
-    out = subprocess.run([BIN["h5tool"]] + list(args), capture_output=True, text=True)
-    return parse_checksum(out.stdout) if args[0] == "checksum" else out.returncode
+    return subprocess.run([BIN["h5tool"]] + list(args), capture_output=True).returncode
 
 
 def roundtrip(grid, wblocks, rblocks):
@@ -58,7 +40,7 @@ def roundtrip(grid, wblocks, rblocks):
     base = ["--grid", grid, "--steps", "30", "--quiet", "--init", "sine"]
     wsum = app_checksum(3, [heat] + base + ["--blocks", wblocks, "--output", "w"])
     check(wsum is not None, "writer printed a checksum")
-    check(tool("checksum", "w_000030.h5", "/fields/u") == wsum,
+    check(h5_checksum(BIN["h5tool"], "w_000030.h5", "/fields/u") == wsum,
           "checksum recomputed from the dataset equals the app's")
     rsum = app_checksum(2, [heat, "--grid", grid, "--steps", "0", "--quiet", "--blocks", rblocks,
                             "--map", "roundrobin", "--input", "w_000030.h5:/fields/u"])
@@ -155,11 +137,13 @@ def scenario_restart_heat_bc():
     # The same boundary said another way is the same run.
     rc, _, _ = mpirun(2, base + ["--periodic", "y", "--bc", "xhi=neumann,xlo=dirichlet:1"])
     check(rc == 0, "--periodic y with --bc xhi=neumann,xlo=dirichlet:1 restarts that run")
-
-
-def app_ranks(proc_pid, name):
-    return [pid for pid, _ in _descendants(proc_pid)
-            if open("/proc/%d/comm" % pid).read().strip() == name]
+    # Temporal blocking with a mirror is refused before the first output is written.
+    must_fail([heat, "--grid", "67x45", "--quiet", "--steps", "10", "--bc", "yhi=neumann",
+               "--time-block", "2", "--output", "tb", "--output-every", "5"],
+              "time blocking (2 steps per exchange) with a Neumann boundary (y high)", 2)
+    check(not os.path.exists("tb_000000.h5") and not os.path.exists("tb.xmf"),
+          "--time-block 2 with a Neumann side writes no output: %s"
+          % sorted(f for f in os.listdir(".") if f.startswith("tb")))
 
 
 def scenario_crash():
@@ -201,23 +185,10 @@ def scenario_sigterm():
     straight = app_checksum(2, base + ["--steps", steps])
     cmd = mpirun_prefix(2) + base + ["--steps", steps, "--checkpoint-dir", "ck",
                                      "--checkpoint-every", "200", "--checkpoint-keep", "100"]
-    print("RUN  %s (SIGTERM to the ranks once the loop runs)" % " ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    # The first periodic checkpoint proves the ranks are in the loop, handlers installed.
-    deadline = time.time() + 60
-    while time.time() < deadline and not os.path.exists("ck/ckpt_000200.h5"):
-        time.sleep(0.02)
-    for pid in app_ranks(proc.pid, "tessera-heat"):
-        os.kill(pid, signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+    rc, out = sigterm_when(cmd, "ck/ckpt_000200.h5", "tessera-heat")
     m = re.search(r"checkpoint written to (\S+)", out)
     check(m is not None and m.group(1) != "ck/ckpt_003000.h5", "stopped before the end")
-    check(proc.returncode == 3, "exit status 3 (stopped after a checkpoint): %s" % proc.returncode)
+    check(rc == 3, "exit status 3 (stopped after a checkpoint): %s" % rc)
     check(m is not None and os.path.exists(m.group(1)), "checkpoint path printed and present")
     again = app_checksum(3, base + ["--steps", steps, "--restart", "latest", "--checkpoint-dir",
                                     "ck", "--map", "roundrobin"])
@@ -238,16 +209,6 @@ def scenario_checkpoint_seconds():
     if names:
         again = app_checksum(2, base + ["--restart", "ck/" + names[0], "--map", "morton"])
         check(again == straight, "restart from %s: %s == %s" % (names[0], again, straight))
-
-
-def must_fail(args, expect, status):
-    rc, out, err = run_cmd(mpirun_prefix(2) + args, mpi_env(), TIMEOUT)
-    text = out + err
-    hits = [line for line in text.splitlines() if expect in line]
-    ok = rc is not None and rc == status and len(hits) == 1
-    if not ok:
-        show_output(out, err)
-    check(ok, "%s -> status %s, %r %d time(s)" % (" ".join(args[1:]), rc, expect, len(hits)))
 
 
 def scenario_bad_files():
@@ -340,30 +301,7 @@ def scenario_bad_files():
           and "at step 2" in out, "--restart latest falls back to ckpt 2: status %s" % rc)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True, help="meson build directory")
-    ap.add_argument("scenario")
-    opts = ap.parse_args()
-    b = os.path.abspath(opts.bin)
-    BIN.update(heat=os.path.join(b, "apps/heat/tessera-heat"),
-               life=os.path.join(b, "apps/life/tessera-life"),
-               h5tool=os.path.join(b, "tests/io/h5tool"))
-    fn = globals().get("scenario_" + opts.scenario.replace("-", "_"))
-    if not fn:
-        ap.error("unknown scenario " + opts.scenario)
-    work = tempfile.mkdtemp(prefix="tessera-io-")
-    os.chdir(work)
-    try:
-        fn()
-    finally:
-        os.chdir("/")
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
-
-
-BIN = {}
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(scenario_main(__doc__, globals(), {"heat": "apps/heat/tessera-heat",
+                                                "life": "apps/life/tessera-life",
+                                                "h5tool": "tests/io/h5tool"}, "tessera-io-"))

@@ -1,9 +1,14 @@
 """Shared plumbing of the multi-rank test drivers: mpirun command lines, running a command
-with a timeout that ends mpirun and everything it started, and reading checksum lines."""
+with a timeout that ends mpirun and everything it started, and reading checksum lines; and the
+frame of the scenario drivers (checks and their count, must-fail runs, SIGTERM to the ranks)."""
+import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
+import time
 
 CHECKSUM_RE = re.compile(r"^checksum ([0-9a-f]{16})$")
 
@@ -145,3 +150,105 @@ def run_combined(cmd, env, timeout):
     """Run cmd with stderr merged into stdout; return (rc or None on timeout, output)."""
     rc, out, err = run_cmd(cmd, env, timeout, merge_stderr=True)
     return rc, out + err
+
+
+# Scenario drivers (grayscott_tests.py, io_tests.py, comp_tests.py): one scenario per
+# invocation, in a fresh temporary directory, each check printed as PASS/FAIL and counted, and
+# the plain closing line "N passed, N failed".
+
+results = {"passed": 0, "failed": 0}
+BIN = {}  # name -> absolute path of a built program, filled by scenario_main
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print("  %s %s" % ("PASS" if ok else "FAIL", what), flush=True)
+    return ok
+
+
+def mpirun(np, args, env=None, timeout=120):
+    """Echo and run `mpirun -np NP ARGS` (root-safe environment plus env); show its output when
+    it fails. Returns (status or None on timeout, stdout, stderr)."""
+    cmd = mpirun_prefix(np) + args
+    print("RUN  %s" % " ".join(cmd), flush=True)
+    rc, out, err = run_cmd(cmd, mpi_env(env), timeout)
+    if rc != 0:
+        show_output(out, err)
+    return rc, out, err
+
+
+def must_fail(args, expect, status=2, np=2, timeout=120):
+    """args (program first) at np ranks must end with status and print a line holding expect
+    exactly once (one message, not one per rank)."""
+    rc, out, err = run_cmd(mpirun_prefix(np) + args, mpi_env(), timeout)
+    hits = [line for line in (out + err).splitlines() if expect in line]
+    ok = rc == status and len(hits) == 1
+    if not ok:
+        show_output(out, err)
+    check(ok, "%s -> status %s, %r %d time(s)" % (" ".join(args[1:]), rc, expect, len(hits)))
+
+
+def h5_checksum(h5tool, path, dataset):
+    """The checksum h5tool computes from a dataset on disk, or None if it cannot."""
+    rc, out, _ = run_cmd([h5tool, "checksum", path, dataset], None, 60)
+    return parse_checksum(out) if rc == 0 else None
+
+
+def app_ranks(root, comm):
+    """Pids of the processes under root whose name (/proc/PID/comm, at most 15 characters) is
+    comm: the ranks mpirun started, not mpirun itself."""
+    pids = []
+    for pid, _ in _descendants(root):
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == comm:
+                    pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def sigterm_when(cmd, ready, comm, wait=60):
+    """Start the mpirun line cmd, wait up to `wait` seconds for the file `ready` (a checkpoint
+    written inside the loop proves the ranks have their signal handlers), send SIGTERM to the
+    ranks (processes named comm), and return (status, stdout and stderr merged)."""
+    print("RUN  %s (SIGTERM to the ranks once the loop runs)" % " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline = time.time() + wait
+    while time.time() < deadline and not os.path.exists(ready):
+        time.sleep(0.02)
+    for pid in app_ranks(proc.pid, comm):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=wait)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return proc.returncode, out
+
+
+def scenario_main(doc, namespace, binaries, tmp_prefix):
+    """Parse `--bin BUILD_DIR SCENARIO`, fill BIN from binaries (name -> path inside the build
+    directory), run namespace's scenario_<SCENARIO> (dashes become underscores) in a fresh
+    temporary directory that is removed afterwards, print "N passed, N failed" and return the
+    exit status (1 on any failure)."""
+    ap = argparse.ArgumentParser(description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="meson build directory")
+    ap.add_argument("scenario")
+    opts = ap.parse_args()
+    b = os.path.abspath(opts.bin)
+    BIN.update({name: os.path.join(b, path) for name, path in binaries.items()})
+    fn = namespace.get("scenario_" + opts.scenario.replace("-", "_"))
+    if not fn:
+        ap.error("unknown scenario " + opts.scenario)
+    work = tempfile.mkdtemp(prefix=tmp_prefix)
+    os.chdir(work)
+    try:
+        fn()
+    finally:
+        os.chdir("/")
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0

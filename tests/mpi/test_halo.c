@@ -10,19 +10,7 @@
 
 static int passed, failed;
 
-#define EXPECT(ctx, cond, ...)                                                                     \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            if (tsr_ctx_rank(ctx) == 0) {                                                          \
-                fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-                fprintf(stderr, __VA_ARGS__);                                                      \
-                fprintf(stderr, " (%s)\n", tsr_ctx_error_message(ctx));                            \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "expect.h"
 
 typedef struct layout {
     int ndim;

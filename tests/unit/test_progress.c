@@ -1,9 +1,11 @@
-/* Unit tests of the progress cadence (tsr_progress_due): simulated clocks, no MPI, no sleeping. */
+/* Unit tests of the progress cadence (tsr_progress_due) on simulated clocks, and of the line's
+ * text (tsr__progress_format): no MPI, no sleeping. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "report_impl.h"
 #include "tessera/report.h"
 
 /* Lines a job of `total` units, each taking `unit_s` seconds, prints when the cadence is checked
@@ -93,6 +95,23 @@ START_TEST(test_unknown_total) {
 }
 END_TEST
 
+START_TEST(test_line_text) {
+    char line[256];
+    tsr__progress_format(line, sizeof line, "tessera-heat", "step", 250, 1000, 5.0, NULL);
+    ck_assert_str_eq(line, "tessera-heat: step 250/1000 (25%), 5 s elapsed, 50 steps/s, ETA 15 s");
+    tsr__progress_format(line, sizeof line, "tessera-heat", "step", 1000, 1000, 80.0, "done");
+    ck_assert_str_eq(line,
+                     "tessera-heat: step 1000/1000 (100%), 1 min 20 s elapsed, 12.5 steps/s, done");
+    /* A loop that ends before its cap says why, with the count it reached. */
+    tsr__progress_format(line, sizeof line, "tessera-poisson", "iteration", 340, 100000, 2.0,
+                         "converged");
+    ck_assert_str_eq(line, "tessera-poisson: iteration 340/100000 (0%), 2 s elapsed, 170 "
+                           "iterations/s, converged");
+    tsr__progress_format(line, sizeof line, "tessera-heat", "step", 0, 10, 0.0, NULL);
+    ck_assert_str_eq(line, "tessera-heat: step 0/10 (0%), 0 s elapsed, 0 steps/s, ETA ?");
+}
+END_TEST
+
 static Suite *progress_suite(void) {
     Suite *s = suite_create("progress");
     TCase *tc = tcase_create("cadence");
@@ -102,6 +121,7 @@ static Suite *progress_suite(void) {
     tcase_add_test(tc, test_batch_day_long_job);
     tcase_add_test(tc, test_batch_stall_not_silent);
     tcase_add_test(tc, test_unknown_total);
+    tcase_add_test(tc, test_line_text);
     suite_add_tcase(s, tc);
     return s;
 }
