@@ -23,8 +23,10 @@ int tsr_remap_create(tsr_map from, tsr_map to, tsr_remap *plan);
 int tsr_remap_destroy(tsr_remap *plan);
 
 /* Copies the owned cells of src[f] (on `from`) into dst[f] (on `to`), all components, for f <
- * nfields (at most 8); ghosts of dst are not touched. src[f] and dst[f] must have the same
- * number of components. Collective. */
+ * nfields (at most 8). src[f] and dst[f] must have the same number of components. The ghost
+ * cells of dst[f] are unspecified afterwards, until its next halo exchange: a block that both
+ * decompositions cut alike, with src[f] and dst[f] of the same width, travels as one span of
+ * memory from its first owned cell to its last, ghosts in between included. Collective. */
 int tsr_remap_execute(tsr_remap plan, tsr_field *src, tsr_field *dst, int nfields);
 
 /* Cells this rank receives from other ranks (not counting local copies), and bytes it sends, per
