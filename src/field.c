@@ -140,6 +140,7 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
     return TSR_SUCCESS;
 }
 
+/* Not collective: the caller agrees on the outcome. */
 static int field_create(tsr_map map, int width, int ncomp, const char *name, tsr_field like,
                         const int64_t *keep, tsr_field *field) {
     tsr_ctx ctx = map->ctx;
@@ -165,7 +166,6 @@ static int field_create(tsr_map map, int width, int ncomp, const char *name, tsr
         snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
         err = field_alloc(f, like, keep);
     }
-    err = tsr_ctx_agree(ctx, err);
     if (err) {
         for (int64_t i = 0; f && f->storage && keep && i < f->nblocks; i++)
             if (keep[i] >= 0)
@@ -178,7 +178,11 @@ static int field_create(tsr_map map, int width, int ncomp, const char *name, tsr
 }
 
 int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, tsr_field *field) {
-    TSR_CALL(map->ctx, field_create(map, width, ncomp, name, NULL, NULL, field));
+    tsr_ctx ctx = map->ctx;
+    int err = tsr_ctx_agree(ctx, field_create(map, width, ncomp, name, NULL, NULL, field));
+    if (err)
+        tsr_field_destroy(field);
+    TSR_CALL(ctx, err);
     return TSR_SUCCESS;
 }
 

@@ -105,24 +105,28 @@ int tsr_field_migrate(tsr_field *fields, int nfields, tsr_map to) {
         TSR_CHECK(ctx, fields[f] && fields[f]->map == fields[0]->map, TSR_ERR_ARG,
                   "fields to migrate together must share a map");
     tsr_map from = fields[0]->map;
+    tsr_remap plan = NULL;
+    TSR_CALL(ctx, tsr_remap_create(from, to, &plan));
+    /* Blocks that stay lend their storage to the new fields: the plan's copy of a block onto its
+     * own memory is skipped, and only arriving blocks are allocated and received. Nothing here
+     * is collective until one agreement for all of it. */
     tsr_field *moved = NULL;
     int64_t *keep = NULL;
     int err = tsr__calloc(ctx, (size_t)nfields, sizeof *moved, &moved);
     if (!err)
         err = tsr__calloc(ctx, (size_t)to->nlocal + 1, sizeof *keep, &keep);
-    err = tsr_ctx_agree(ctx, err);
-    tsr_remap plan = NULL;
-    if (!err)
-        err = tsr_remap_create(from, to, &plan);
-    /* Blocks that stay lend their storage to the new fields: the plan's copy of a block onto its
-     * own memory is skipped, and only arriving blocks are allocated and received. */
     if (!err)
         staying_blocks(from, to, keep);
     for (int f = 0; !err && f < nfields; f++)
         err = tsr__field_create_like(fields[f], to, keep, &moved[f]);
-    /* One plan, as many fields per message as an exchange takes. */
-    for (int f = 0; !err && f < nfields; f += TSR_X_MAX_FIELDS) {
-        int n = nfields - f < TSR_X_MAX_FIELDS ? nfields - f : TSR_X_MAX_FIELDS;
+    err = tsr_ctx_agree(ctx, err);
+    /* One plan, as many fields per message as an exchange takes (fields and components). */
+    for (int f = 0, n = 0; !err && f < nfields; f += n) {
+        int comps = fields[f]->ncomp;
+        for (n = 1; f + n < nfields && n < TSR_X_MAX_FIELDS &&
+                    comps + fields[f + n]->ncomp <= TSR_X_MAX_COMPS;
+             n++)
+            comps += fields[f + n]->ncomp;
         err = tsr_remap_execute(plan, fields + f, moved + f, n);
     }
     tsr_remap_destroy(&plan);

@@ -424,6 +424,32 @@ static void test_migrate_keep(tsr_ctx ctx) {
     }
 }
 
+/* More components than one exchange moves (64): the migration splits them over exchanges. */
+static void test_migrate_components(tsr_ctx ctx) {
+    const layout *L = &coinciding[0];
+    setup A, B;
+    int err = build(ctx, L, L->blocks[0], false, TSR_MAP_CONTIGUOUS, NULL, &A);
+    if (!err)
+        err = build(ctx, L, L->blocks[1], false, TSR_MAP_ROUNDROBIN, A.g, &B);
+    tsr_field f[2] = {NULL, NULL};
+    for (int i = 0; !err && i < 2; i++) {
+        err = tsr_field_create_comp(A.m, 1, 40, "w", &f[i]);
+        if (!err)
+            fill(f[i], L->n);
+    }
+    if (!err)
+        err = tsr_field_migrate(f, 2, B.m);
+    int64_t bad = 0;
+    for (int i = 0; i < 2; i++)
+        bad += err ? -1 : count_bad(ctx, f[i], L->n, false, false);
+    EXPECT(ctx, !err && bad == 0, "migrate of 2 fields of 40 components: %lld bad", (long long)bad);
+    tsr_ctx_error_clear(ctx);
+    for (int i = 0; i < 2; i++)
+        tsr_field_destroy(&f[i]);
+    teardown(&B);
+    teardown(&A);
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_remap", &ctx);
@@ -432,6 +458,7 @@ int main(int argc, char **argv) {
         test_migrate(ctx);
         test_remap_whole(ctx);
         test_migrate_keep(ctx);
+        test_migrate_components(ctx);
         test_components_halo(ctx);
         if (tsr_ctx_rank(ctx) == 0)
             printf("test_remap on %d ranks x %d threads: %d passed, %d failed\n", tsr_ctx_size(ctx),
