@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "balance_impl.h"
+#include "exchange_impl.h"
 #include "field_impl.h"
 #include "tessera/remap.h"
 
@@ -227,10 +228,12 @@ static int migrate(tsr_domain *dom, tsr_map to, tsr_sweep *sweep, tsr_halo *halo
     tsr_halo nh = NULL;
     tsr_sweep ns = NULL;
     int err = tsr_halo_create(to, dom->width, dom->stencil, &nh);
-    if (!err) /* the boundary conditions go along */
-        err = tsr_ctx_agree(ctx, tsr_halo_set_bc(nh, tsr_halo_bc(dom->halo)));
-    if (!err)
-        err = tsr_ctx_agree(ctx, tsr__sweep_rebuild(*sweep, to, &ns));
+    if (!err) { /* the boundary conditions go along; one agreement for both steps */
+        err = tsr_halo_set_bc(nh, tsr_halo_bc(dom->halo));
+        if (!err)
+            err = tsr__sweep_rebuild(*sweep, to, &ns);
+        err = tsr_ctx_agree(ctx, err);
+    }
     if (err) {
         tsr_halo_destroy(&nh);
         tsr_sweep_destroy(&ns);
@@ -247,11 +250,23 @@ static int migrate(tsr_domain *dom, tsr_map to, tsr_sweep *sweep, tsr_halo *halo
     dom->halo = *halo = nh;
     *sweep = ns;
     TSR_CALL(ctx, err);
-    /* A migrated field's ghosts are zero; refilled, each field is again what a step left it
-     * (for a two-level scheme, v keeps being a true previous state with its ghosts). */
-    for (int f = 0; f < nfields; f++)
-        if (fields[f]->width >= dom->width)
-            TSR_CALL(ctx, tsr_halo_exchange(nh, &fields[f], 1));
+    /* A migrated field's ghosts are unspecified; refilled, each field is again what a step left
+     * it (for a two-level scheme, v keeps being a true previous state with its ghosts). As many
+     * fields per exchange as it takes: one message per peer for all of them. */
+    tsr_field batch[TSR_X_MAX_FIELDS];
+    int n = 0, comps = 0;
+    for (int f = 0; f <= nfields; f++) {
+        bool take = f < nfields && fields[f]->width >= dom->width;
+        bool full = n == TSR_X_MAX_FIELDS || (take && comps + fields[f]->ncomp > TSR_X_MAX_COMPS);
+        if (n > 0 && (full || f == nfields)) {
+            TSR_CALL(ctx, tsr_halo_exchange(nh, batch, n));
+            n = comps = 0;
+        }
+        if (take) {
+            batch[n++] = fields[f];
+            comps += fields[f]->ncomp;
+        }
+    }
     return TSR_SUCCESS;
 }
 

@@ -20,7 +20,9 @@ typedef struct xfer {
     int64_t other; /* copies: local index of src in `from` */
     int64_t cells;
     int64_t offset; /* within one component's part of the peer's message */
+    int64_t poff;   /* the same among the peer's pieces that are not whole */
     int pk;         /* index of the peer */
+    bool whole;     /* remap piece that is the whole owned box of both its blocks */
 } xfer;
 
 typedef struct peer {
@@ -30,6 +32,10 @@ typedef struct peer {
     int64_t base;         /* start of its message in the buffer, for the current exchange */
     bool direct; /* one piece that is one contiguous row: with one component, sent from (received
                     into) the field itself, no packing */
+    int64_t wcells, nwhole; /* per component cells and count of its whole pieces */
+    unsigned dmask; /* current exchange: fields whose whole pieces travel in their own messages */
+    int64_t len;    /* current exchange: doubles in the packed message */
+    int64_t flags;  /* tracked exchange: where the change flags of its pieces start */
 } peer;
 
 typedef struct xlist {
@@ -46,10 +52,13 @@ struct tsr__xplan {
     peer *speers, *rpeers;
     int nspeers, nrpeers;
     double *sbuf, *rbuf;
-    int64_t sbuf_cap, rbuf_cap;             /* elements */
-    MPI_Request *reqs;                      /* receives first, then sends */
+    int64_t sbuf_cap, rbuf_cap; /* elements */
+    MPI_Request *reqs;          /* receives first, then sends; nreq in the current exchange */
+    int nreq;
+    int64_t nwhole;                         /* whole pieces sent and received */
     MPI_Datatype wide[TSR_X_MAX_COMPS + 1]; /* T doubles, for messages past INT_MAX values */
     tsr_field src[TSR_X_MAX_FIELDS], dst[TSR_X_MAX_FIELDS];
+    int nfields;
     int ncomps;                      /* components of the current exchange, all fields */
     int comp_field[TSR_X_MAX_COMPS]; /* field and component of each */
     int comp_index[TSR_X_MAX_COMPS];
@@ -89,6 +98,22 @@ static bool push(xlist *l, const xfer *x) {
     return true;
 }
 
+/* A remap piece that is the whole owned box of its source and of its destination block: where
+ * both fields have the same width and components, their padded arrays have the same strides, so
+ * the piece is one contiguous span on both sides (see whole_span). */
+static bool whole_piece(const tsr__xplan *p, const tsr__piece *pc) {
+    if (p->R.width != 0)
+        return false;
+    tsr_box s, d;
+    tsr__block_box(&p->from->decomp->lay, pc->src, &s);
+    tsr__block_box(&p->to->decomp->lay, pc->dst, &d);
+    for (int k = 0; k < TSR_MAX_DIM; k++)
+        if (pc->image[k] || pc->sb.lo[k] != 0 || pc->db.lo[k] != 0 ||
+            pc->sb.hi[k] != s.hi[k] - s.lo[k] || pc->db.hi[k] != d.hi[k] - d.lo[k])
+            return false;
+    return true;
+}
+
 typedef struct build_ctx {
     tsr__xplan *p;
     int64_t local;
@@ -99,7 +124,8 @@ static bool add_piece(const tsr__piece *pc, void *user) {
     build_ctx *b = user;
     tsr__xplan *p = b->p;
     int rank = p->ctx->rank;
-    xfer x = {.p = *pc, .local = b->local, .cells = tsr__box_cells(&pc->db)};
+    xfer x = {
+        .p = *pc, .local = b->local, .cells = tsr__box_cells(&pc->db), .whole = whole_piece(p, pc)};
     if (b->sending) {
         x.peer = p->to->owner[pc->dst];
         return x.peer == rank || push(&p->sends, &x); /* local pieces: the receiving side */
@@ -133,8 +159,11 @@ static int group(tsr_ctx ctx, xlist *l, peer **peers, int *npeers) {
         peer *pr = &(*peers)[k];
         x->pk = k;
         x->offset = pr->cells;
+        x->poff = pr->cells - pr->wcells;
         pr->cells += x->cells;
         pr->count++;
+        pr->wcells += x->whole ? x->cells : 0;
+        pr->nwhole += x->whole;
     }
     return TSR_SUCCESS;
 }
@@ -162,6 +191,10 @@ static int xplan_build(tsr__xplan *p, const tsr__regions *R) {
     TSR_CALL(ctx, group(ctx, &p->sends, &p->speers, &p->nspeers));
     TSR_CALL(ctx, group(ctx, &p->recvs, &p->rpeers, &p->nrpeers));
     for (int k = 0; k < p->nspeers; k++)
+        p->nwhole += p->speers[k].nwhole;
+    for (int k = 0; k < p->nrpeers; k++)
+        p->nwhole += p->rpeers[k].nwhole;
+    for (int k = 0; k < p->nspeers; k++)
         p->speers[k].direct =
             p->speers[k].count == 1 && one_row(&p->sends.a[p->speers[k].first].p.sb);
     for (int k = 0; k < p->nrpeers; k++)
@@ -179,8 +212,12 @@ static int xplan_build(tsr__xplan *p, const tsr__regions *R) {
                   "exchange message of %lld cells from rank %d exceeds MPI's int count (use more "
                   "blocks)",
                   (long long)p->rpeers[k].cells, p->rpeers[k].rank);
-    TSR_CALL(ctx,
-             tsr__calloc(ctx, (size_t)(p->nspeers + p->nrpeers) + 1, sizeof *p->reqs, &p->reqs));
+    /* A packed message per peer, and a message per whole piece and field at most. */
+    int64_t nreq = p->nspeers + p->nrpeers + p->nwhole * TSR_X_MAX_FIELDS;
+    TSR_CHECK(ctx, nreq <= INT_MAX, TSR_ERR_INPUT,
+              "%lld exchange messages on rank %d exceed MPI's int count (use fewer blocks)",
+              (long long)nreq, ctx->rank);
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)nreq + 1, sizeof *p->reqs, &p->reqs));
     return TSR_SUCCESS;
 }
 
@@ -340,15 +377,55 @@ static inline void unpack_box(const tsr_block *b, int c, const tsr_box *box, con
     copy_rows(corner(b, c, box), b->sy, b->sz, in, nx, nx * ny, nx, ny, box->hi[2] - box->lo[2]);
 }
 
-/* Lays out messages of T components per peer, each followed by one change flag per piece when
- * the exchange is tracked; returns the buffer length. */
-static int64_t set_bases(peer *ps, int n, int T, bool tracked) {
+/* Doubles from the first owned cell of component 0 of a block to the last owned cell of its
+ * component c: the span a whole piece covers (ghost columns, rows and planes in between). */
+static inline int64_t whole_span(const tsr_block *b, int c) {
+    return (int64_t)c * b->sc + (b->n[2] - 1) * b->sz + (b->n[1] - 1) * b->sy + b->n[0];
+}
+
+/* Lays out the current exchange's messages with each peer: dmask, the fields whose whole pieces
+ * travel in their own messages (widths alike, spans within MPI's int), and the packed message of
+ * the rest. Both sides of a message see the same pieces and the same field widths and
+ * components, so they decide alike. Returns the buffer length. */
+static int64_t lay_out(tsr__xplan *p, peer *ps, int n, const xlist *l, tsr_field *fields,
+                       unsigned same) {
     int64_t base = 0;
-    for (int i = 0; i < n; i++) {
-        ps[i].base = base;
-        base += ps[i].cells * T + (tracked ? ps[i].count : 0);
+    for (int k = 0; k < n; k++) {
+        peer *pr = &ps[k];
+        unsigned mask = pr->nwhole && !(pr->direct && p->ncomps == 1) ? same : 0;
+        for (int64_t i = pr->first; mask && i < pr->first + pr->count; i++)
+            for (int f = 0; l->a[i].whole && f < p->nfields; f++) {
+                const tsr_block *b = &fields[f]->blocks[l->a[i].local];
+                if (whole_span(b, b->ncomp - 1) > INT_MAX)
+                    mask &= ~(1u << f);
+            }
+        int64_t len = 0;
+        for (int fc = 0; fc < p->ncomps; fc++)
+            len += mask >> p->comp_field[fc] & 1 ? pr->cells - pr->wcells : pr->cells;
+        if (mask && len > INT_MAX) { /* all packed: the wide type covers it */
+            mask = 0;
+            len = pr->cells * p->ncomps;
+        }
+        pr->flags = pr->base = base;
+        if (p->chg) { /* a halo's pieces (never whole), then one change flag per piece */
+            pr->flags += len;
+            len += pr->count;
+        }
+        pr->dmask = mask;
+        pr->len = len;
+        base += len;
     }
     return base;
+}
+
+/* Where component fc starts in a peer's packed message, and where piece x lies in that part. */
+static inline int64_t packed_at(const tsr__xplan *p, const peer *pr, const xfer *x, int fc) {
+    if (!pr->dmask)
+        return pr->base + fc * pr->cells + x->offset;
+    int64_t at = pr->base;
+    for (int k = 0; k < fc; k++)
+        at += pr->dmask >> p->comp_field[k] & 1 ? pr->cells - pr->wcells : pr->cells;
+    return at + (pr->dmask >> p->comp_field[fc] & 1 ? x->poff : x->offset);
 }
 
 /* A piece whose source block changed in neither of the last two steps: the destination's ghosts,
@@ -361,7 +438,7 @@ static inline bool unchanged(uint8_t flags) {
 static inline uint8_t recv_flags(const tsr__xplan *p, const xfer *x) {
     const peer *pr = &p->rpeers[x->pk];
     int64_t i = x - p->recvs.a - pr->first;
-    return (uint8_t)p->rbuf[pr->base + pr->cells * p->ncomps + i];
+    return (uint8_t)p->rbuf[pr->flags + i];
 }
 
 void tsr__xplan_track(tsr__xplan *p, const uint8_t *chg, uint8_t *nbr) {
@@ -374,10 +451,11 @@ static void pack_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->sends.a[w % p->sends.n];
     int fc = (int)(w / p->sends.n);
     const peer *pr = &p->speers[x->pk];
-    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(p->chg[x->local])))
+    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(p->chg[x->local])) ||
+        (x->whole && (pr->dmask >> p->comp_field[fc] & 1)))
         return;
     pack_box(&p->src[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.sb,
-             p->sbuf + pr->base + fc * pr->cells + x->offset);
+             p->sbuf + packed_at(p, pr, x, fc));
 }
 
 static void copy_one(tsr__xplan *p, int64_t w) {
@@ -387,6 +465,11 @@ static void copy_one(tsr__xplan *p, int64_t w) {
     int fc = (int)(w / p->copies.n), f = p->comp_field[fc], c = p->comp_index[fc];
     const tsr_block *s = &p->src[f]->blocks[x->other], *d = &p->dst[f]->blocks[x->local];
     const tsr_box *sb = &x->p.sb;
+    if (x->whole && s->sy == d->sy && s->sz == d->sz) { /* one span; none if the storage stayed */
+        if (s->data != d->data)
+            memcpy(d->data + c * d->sc, s->data + c * s->sc, sizeof(double) * whole_span(s, 0));
+        return;
+    }
     copy_rows(corner(d, c, &x->p.db), d->sy, d->sz, corner(s, c, sb), s->sy, s->sz,
               sb->hi[0] - sb->lo[0], sb->hi[1] - sb->lo[1], sb->hi[2] - sb->lo[2]);
 }
@@ -395,10 +478,11 @@ static void unpack_one(tsr__xplan *p, int64_t w) {
     const xfer *x = &p->recvs.a[w % p->recvs.n];
     int fc = (int)(w / p->recvs.n);
     const peer *pr = &p->rpeers[x->pk];
-    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(recv_flags(p, x))))
+    if ((pr->direct && p->ncomps == 1 && !p->chg) || (p->chg && unchanged(recv_flags(p, x))) ||
+        (x->whole && (pr->dmask >> p->comp_field[fc] & 1)))
         return;
     unpack_box(&p->dst[p->comp_field[fc]]->blocks[x->local], p->comp_index[fc], &x->p.db,
-               p->rbuf + pr->base + fc * pr->cells + x->offset);
+               p->rbuf + packed_at(p, pr, x, fc));
 }
 
 /* Runs n pieces of work; threads only for enough cells, since even an if(0) OpenMP region costs
@@ -414,23 +498,16 @@ static void for_each(tsr__xplan *p, int64_t n, int64_t cells, void (*one)(tsr__x
     }
 }
 
-/* The count and type of a message of `cells` cells of T components (and `flags` change flags,
- * tracked exchanges). */
-static int message_type(tsr__xplan *p, int64_t cells, int64_t flags, int *count,
-                        MPI_Datatype *type) {
+/* The count and type of a peer's packed message. */
+static int message_type(tsr__xplan *p, const peer *pr, int *count, MPI_Datatype *type) {
     int T = p->ncomps;
-    if (p->chg) {
-        /* Both sides of a message compute this from the same plan: they fail together. */
-        TSR_CHECK(p->ctx, cells * T + flags <= INT_MAX, TSR_ERR_INPUT,
-                  "tracked exchange message of %lld values exceeds MPI's int count (use more "
-                  "blocks)",
-                  (long long)(cells * T + flags));
-        *count = (int)(cells * T + flags);
-        *type = MPI_DOUBLE;
-        return TSR_SUCCESS;
-    }
-    if (cells * T <= INT_MAX) {
-        *count = (int)(cells * T);
+    int64_t cells = pr->cells;
+    /* Both sides of a message compute its length from the same plan: they fail together. */
+    TSR_CHECK(p->ctx, !p->chg || pr->len <= INT_MAX, TSR_ERR_INPUT,
+              "tracked exchange message of %lld values exceeds MPI's int count (use more blocks)",
+              (long long)pr->len);
+    if (pr->len <= INT_MAX) {
+        *count = (int)pr->len;
         *type = MPI_DOUBLE;
         return TSR_SUCCESS;
     }
@@ -466,7 +543,34 @@ static int check_fields(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfiel
         p->src[f] = src[f];
         p->dst[f] = dst[f];
     }
+    p->nfields = nfields;
     p->ncomps = T;
+    return TSR_SUCCESS;
+}
+
+/* Posts the messages of a peer's whole pieces: one per piece and field of dmask, straight from
+ * (into) the field's memory, in the plan's order on both sides, which is the order in which MPI
+ * matches messages of one tag between two ranks. */
+static int post_whole(tsr__xplan *p, const peer *pr, const xlist *l, tsr_field *fields,
+                      bool sending) {
+    tsr_ctx ctx = p->ctx;
+    for (int64_t i = pr->first; pr->dmask && i < pr->first + pr->count; i++)
+        for (int f = 0; l->a[i].whole && f < p->nfields; f++) {
+            if (!(pr->dmask >> f & 1))
+                continue;
+            tsr_block *b = &fields[f]->blocks[l->a[i].local];
+            int count = (int)whole_span(b, b->ncomp - 1);
+            MPI_Request *r = &p->reqs[p->nreq++];
+            if (sending) {
+                TSR_MPI(ctx, MPI_Isend(b->data, count, MPI_DOUBLE, pr->rank, TSR_TAG_HALO,
+                                       ctx->comm, r));
+                ctx->bytes_sent += (uint64_t)count * sizeof(double);
+                ctx->msgs_sent++;
+            } else {
+                TSR_MPI(ctx, MPI_Irecv(b->data, count, MPI_DOUBLE, pr->rank, TSR_TAG_HALO,
+                                       ctx->comm, r));
+            }
+        }
     return TSR_SUCCESS;
 }
 
@@ -477,44 +581,58 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
     int T = p->ncomps;
     double t0 = tsr_wtime();
     bool tracked = p->chg != NULL;
-    int64_t stotal = set_bases(p->speers, p->nspeers, T, tracked);
-    int64_t rtotal = set_bases(p->rpeers, p->nrpeers, T, tracked);
+    unsigned same = 0; /* fields whose whole pieces can travel unpacked: same strides both sides */
+    for (int f = 0; p->nwhole && !tracked && f < nfields; f++)
+        same |= (unsigned)(src[f]->width == dst[f]->width) << f;
+    int64_t stotal = lay_out(p, p->speers, p->nspeers, &p->sends, src, same);
+    int64_t rtotal = lay_out(p, p->rpeers, p->nrpeers, &p->recvs, dst, same);
     TSR_CALL(ctx, ensure(ctx, &p->sbuf, &p->sbuf_cap, stotal));
     TSR_CALL(ctx, ensure(ctx, &p->rbuf, &p->rbuf_cap, rtotal));
+    p->nreq = 0;
 
-    /* Receives first, so that messages land straight in place. */
+    /* Receives first, so that messages land straight in place; per peer its whole pieces, then
+     * the packed rest (the sender posts them in the same order). */
     for (int k = 0; k < p->nrpeers; k++) {
         const peer *pr = &p->rpeers[k];
+        TSR_CALL(ctx, post_whole(p, pr, &p->recvs, dst, false));
+        if (pr->dmask && pr->len == 0)
+            continue;
         int count;
         MPI_Datatype type;
-        TSR_CALL(ctx, message_type(p, pr->cells, pr->count, &count, &type));
+        TSR_CALL(ctx, message_type(p, pr, &count, &type));
         double *into = p->rbuf + pr->base;
         if (pr->direct && T == 1 && !tracked) {
             const xfer *x = &p->recvs.a[pr->first];
             into = &TSR_AT(&dst[0]->blocks[x->local], x->p.db.lo[0], x->p.db.lo[1], x->p.db.lo[2]);
         }
-        TSR_MPI(ctx, MPI_Irecv(into, count, type, pr->rank, TSR_TAG_HALO, ctx->comm, &p->reqs[k]));
+        TSR_MPI(ctx, MPI_Irecv(into, count, type, pr->rank, TSR_TAG_HALO, ctx->comm,
+                               &p->reqs[p->nreq++]));
     }
+    /* Whole pieces leave before any packing, so the peer can copy them meanwhile. */
+    for (int k = 0; k < p->nspeers; k++)
+        TSR_CALL(ctx, post_whole(p, &p->speers[k], &p->sends, src, true));
     /* Pack every piece of every component; offsets are fixed, so pieces pack in parallel. */
     for_each(p, p->sends.n * T, stotal, pack_one);
     for (int64_t i = 0; tracked && i < p->sends.n; i++) {
         const xfer *x = &p->sends.a[i];
         const peer *pr = &p->speers[x->pk];
-        p->sbuf[pr->base + pr->cells * T + (i - pr->first)] = (double)p->chg[x->local];
+        p->sbuf[pr->flags + (i - pr->first)] = (double)p->chg[x->local];
     }
     for (int k = 0; k < p->nspeers; k++) {
         const peer *pr = &p->speers[k];
+        if (pr->dmask && pr->len == 0)
+            continue;
         int count;
         MPI_Datatype type;
-        TSR_CALL(ctx, message_type(p, pr->cells, pr->count, &count, &type));
+        TSR_CALL(ctx, message_type(p, pr, &count, &type));
         const double *from = p->sbuf + pr->base;
         if (pr->direct && T == 1 && !tracked) {
             const xfer *x = &p->sends.a[pr->first];
             from = &TSR_AT(&src[0]->blocks[x->local], x->p.sb.lo[0], x->p.sb.lo[1], x->p.sb.lo[2]);
         }
         TSR_MPI(ctx, MPI_Isend(from, count, type, pr->rank, TSR_TAG_HALO, ctx->comm,
-                               &p->reqs[p->nrpeers + k]));
-        ctx->bytes_sent += (uint64_t)(pr->cells * T) * sizeof(double);
+                               &p->reqs[p->nreq++]));
+        ctx->bytes_sent += (uint64_t)pr->len * sizeof(double);
         ctx->msgs_sent++;
     }
     /* Pieces whose source is on this rank: a direct copy, no MPI. */
@@ -533,11 +651,11 @@ int tsr__xplan_end(tsr__xplan *p) {
     p->active = false;
     /* Receives and sends in one call: one trip into MPI instead of two. */
     double t0 = tsr_wtime();
-    TSR_MPI(ctx, MPI_Waitall(p->nrpeers + p->nspeers, p->reqs, MPI_STATUSES_IGNORE));
+    TSR_MPI(ctx, MPI_Waitall(p->nreq, p->reqs, MPI_STATUSES_IGNORE));
     double t1 = tsr_wtime();
     int64_t rtotal = 0;
     for (int k = 0; k < p->nrpeers; k++)
-        rtotal += p->rpeers[k].cells * p->ncomps;
+        rtotal += p->rpeers[k].len;
     for (int64_t i = 0; p->chg && i < p->recvs.n; i++)
         if (recv_flags(p, &p->recvs.a[i]) & TSR_X_CHANGED_LAST)
             p->nbr[p->recvs.a[i].local] = 1;

@@ -77,7 +77,9 @@ static void touch_tile(tsr_block *b, const tsr_box *t) {
                 memset(&TSR_ATC(b, x0, y, z, c), 0, sizeof(double) * (size_t)(x1 - x0));
 }
 
-static int field_alloc(tsr_field f) {
+/* Allocates the blocks' storage, except for block i with keep && keep[i] >= 0, which takes local
+ * block keep[i] of `like` (the same box, width and components: the same layout). */
+static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
     int w = f->width, wy = lay->ndim >= 2 ? w : 0, wz = lay->ndim >= 3 ? w : 0;
@@ -102,8 +104,11 @@ static int field_alloc(tsr_field f) {
         int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);
         TSR_CHECK(ctx, total <= (int64_t)(SIZE_MAX / sizeof(double)) / f->ncomp, TSR_ERR_MEMORY,
                   "block %lld of field '%s' is too large to allocate", (long long)b->id, f->name);
-        TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total * (size_t)f->ncomp,
-                                         &f->storage[i]));
+        if (keep && keep[i] >= 0)
+            f->storage[i] = like->storage[keep[i]];
+        else
+            TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total * (size_t)f->ncomp,
+                                             &f->storage[i]));
         b->data = f->storage[i] + front + wz * b->sz + wy * b->sy;
         b->ncomp = f->ncomp;
         b->sc = (ptrdiff_t)total;
@@ -113,6 +118,8 @@ static int field_alloc(tsr_field f) {
     int64_t nt = 0, cap = 0;
     for (int64_t i = 0; i < f->nblocks; i++) {
         tsr_box own = {{0, 0, 0}, {f->blocks[i].n[0], f->blocks[i].n[1], f->blocks[i].n[2]}};
+        if (keep && keep[i] >= 0)
+            continue; /* its pages are where they were */
         if (!tsr__tile_box(lay->ndim, i, &own, ctx->tile_cells, &tiles, &nt, &cap)) {
             free(tiles);
             TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the tile list");
@@ -133,7 +140,9 @@ int tsr_field_create(tsr_map map, int width, const char *name, tsr_field *field)
     return TSR_SUCCESS;
 }
 
-int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, tsr_field *field) {
+/* Not collective: the caller agrees on the outcome. */
+static int field_create(tsr_map map, int width, int ncomp, const char *name, tsr_field like,
+                        const int64_t *keep, tsr_field *field) {
     tsr_ctx ctx = map->ctx;
     *field = NULL;
     int err = TSR_SUCCESS;
@@ -155,10 +164,12 @@ int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, t
         f->ncomp = ncomp;
         f->nblocks = map->nlocal;
         snprintf(f->name, sizeof f->name, "%s", name ? name : "field");
-        err = field_alloc(f);
+        err = field_alloc(f, like, keep);
     }
-    err = tsr_ctx_agree(ctx, err);
     if (err) {
+        for (int64_t i = 0; f && f->storage && keep && i < f->nblocks; i++)
+            if (keep[i] >= 0)
+                f->storage[i] = NULL; /* still like's */
         tsr_field_destroy(&f);
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
     }
@@ -166,8 +177,17 @@ int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, t
     return TSR_SUCCESS;
 }
 
-int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field) {
-    TSR_CALL(map->ctx, tsr_field_create_comp(map, like->width, like->ncomp, like->name, field));
+int tsr_field_create_comp(tsr_map map, int width, int ncomp, const char *name, tsr_field *field) {
+    tsr_ctx ctx = map->ctx;
+    int err = tsr_ctx_agree(ctx, field_create(map, width, ncomp, name, NULL, NULL, field));
+    if (err)
+        tsr_field_destroy(field);
+    TSR_CALL(ctx, err);
+    return TSR_SUCCESS;
+}
+
+int tsr__field_create_like(tsr_field like, tsr_map map, const int64_t *keep, tsr_field *field) {
+    TSR_CALL(map->ctx, field_create(map, like->width, like->ncomp, like->name, like, keep, field));
     snprintf((*field)->long_name, sizeof(*field)->long_name, "%s", like->long_name);
     snprintf((*field)->units, sizeof(*field)->units, "%s", like->units);
     return TSR_SUCCESS;

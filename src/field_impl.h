@@ -32,8 +32,12 @@ typedef struct tsr__tile {
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
 
-/* A field on `map` with the width, components, name and description of `like`. Collective. */
-int tsr__field_create_like(tsr_field like, tsr_map map, tsr_field *field);
+/* A field on `map` with the width, components, name and description of `like`. With keep (NULL
+ * or one entry per local block of `map`), local block i with keep[i] >= 0 uses the storage of
+ * like's local block keep[i], which must have the same box: both fields then point to it until
+ * the caller takes it from one of them (sets its storage[] entry to NULL). Not collective (a
+ * migration agrees once for all its fields); on failure nothing is left allocated. */
+int tsr__field_create_like(tsr_field like, tsr_map map, const int64_t *keep, tsr_field *field);
 
 /* Index of block id in a map's sorted local list, or -1. */
 int64_t tsr__local_index(tsr_map m, int64_t id);

@@ -23,8 +23,10 @@ int tsr_remap_create(tsr_map from, tsr_map to, tsr_remap *plan);
 int tsr_remap_destroy(tsr_remap *plan);
 
 /* Copies the owned cells of src[f] (on `from`) into dst[f] (on `to`), all components, for f <
- * nfields (at most 8); ghosts of dst are not touched. src[f] and dst[f] must have the same
- * number of components. Collective. */
+ * nfields (at most 8). src[f] and dst[f] must have the same number of components. The ghost
+ * cells of dst[f] are unspecified afterwards, until its next halo exchange: a block that both
+ * decompositions cut alike, with src[f] and dst[f] of the same width, travels as one span of
+ * memory from its first owned cell to its last, ghosts in between included. Collective. */
 int tsr_remap_execute(tsr_remap plan, tsr_field *src, tsr_field *dst, int nfields);
 
 /* Cells this rank receives from other ranks (not counting local copies), and bytes it sends, per
@@ -32,9 +34,11 @@ int tsr_remap_execute(tsr_remap plan, tsr_field *src, tsr_field *dst, int nfield
 int tsr_remap_stats(tsr_remap plan, int64_t *cells_received, int64_t *bytes_sent);
 
 /* Moves fields to map `to` in place: each handle stays valid and afterwards holds the same
- * values (owned cells; ghosts are zero until the next exchange) on the blocks `to` gives this
- * rank, with its name, width, components and description unchanged. `to` must be a map of a grid
- * of the same size; the fields keep a reference to it, so it must outlive them. Collective. */
+ * values (owned cells; ghosts are unspecified until the next exchange) on the blocks `to` gives
+ * this rank, with its name, width, components and description unchanged. A block that stays on
+ * this rank with the same box keeps its storage (tsr_field_get_block gives the same data
+ * pointer); only arriving blocks are allocated. `to` must be a map of a grid of the same size;
+ * the fields keep a reference to it, so it must outlive them. Collective. */
 int tsr_field_migrate(tsr_field *fields, int nfields, tsr_map to);
 
 #ifdef __cplusplus

@@ -254,12 +254,199 @@ static void test_components_halo(tsr_ctx ctx) {
         }
 }
 
+/* Decompositions that cut some blocks alike: n = 9 in 3 blocks is cut at 0, 3, 6, 9, in 4 blocks
+ * at 0, 3, 5, 7, 9, so the blocks starting at 0 along the first dimension are the same box in
+ * both and move whole, the others in parts. */
+static const layout coinciding[] = {
+    {1, {9, 1, 1}, {{3, 1, 1}, {4, 1, 1}}},
+    {2, {9, 9, 1}, {{3, 3, 1}, {4, 3, 1}}},
+    {3, {9, 9, 5}, {{3, 3, 2}, {4, 3, 2}}},
+};
+
+/* Whole-block pieces (sent from and received into the fields' memory) mixed with partial ones
+ * in one remap of three fields: one scalar and one of three components whose widths match on
+ * both sides (whole blocks travel unpacked), and one whose width differs (all packed). Both
+ * directions, several map pairs, the identity decomposition too (every piece whole). */
+static void test_remap_whole(tsr_ctx ctx) {
+    for (size_t li = 0; li < sizeof coinciding / sizeof *coinciding; li++) {
+        const layout *L = &coinciding[li];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                for (int mp = 0; mp < 3; mp++) {
+                    static const int maps[3][2] = {{TSR_MAP_CONTIGUOUS, TSR_MAP_ROUNDROBIN},
+                                                   {TSR_MAP_SFC, TSR_MAP_CONTIGUOUS},
+                                                   {TSR_MAP_ROUNDROBIN, TSR_MAP_MORTON}};
+                    setup A, B;
+                    int err = build(ctx, L, L->blocks[a], false, maps[mp][0], NULL, &A);
+                    if (!err)
+                        err = build(ctx, L, L->blocks[b], false, maps[mp][1], A.g, &B);
+                    tsr_field src[3] = {NULL, NULL, NULL}, dst[3] = {NULL, NULL, NULL};
+                    static const int ncomp[3] = {1, 3, 2}, wsrc[3] = {1, 2, 1}, wdst[3] = {1, 2, 3};
+                    for (int f = 0; !err && f < 3; f++) {
+                        err = tsr_field_create_comp(A.m, wsrc[f], ncomp[f], "u", &src[f]);
+                        if (!err)
+                            err = tsr_field_create_comp(B.m, wdst[f], ncomp[f], "u", &dst[f]);
+                        if (!err) {
+                            fill(src[f], L->n);
+                            tsr_field_fill(dst[f], -1.0);
+                        }
+                    }
+                    tsr_remap plan = NULL;
+                    if (!err)
+                        err = tsr_remap_create(A.m, B.m, &plan);
+                    /* Twice: a plan is reused, with its buffers laid out again. */
+                    for (int rep = 0; !err && rep < 2; rep++)
+                        err = tsr_remap_execute(plan, src, dst, 3);
+                    int64_t bad = 0;
+                    for (int f = 0; f < 3; f++)
+                        bad += err ? -1 : count_bad(ctx, dst[f], L->n, false, false);
+                    EXPECT(ctx, !err && bad == 0,
+                           "%dD remap of 3 fields, blocks#%d %s -> blocks#%d %s: %lld bad", L->ndim,
+                           a, tsr_map_strategy_names[maps[mp][0]], b,
+                           tsr_map_strategy_names[maps[mp][1]], (long long)bad);
+                    tsr_ctx_error_clear(ctx);
+                    tsr_remap_destroy(&plan);
+                    for (int f = 0; f < 3; f++) {
+                        tsr_field_destroy(&dst[f]);
+                        tsr_field_destroy(&src[f]);
+                    }
+                    teardown(&B);
+                    teardown(&A);
+                }
+    }
+}
+
+/* Where this rank's blocks live, by box, before a migration. */
+typedef struct kept {
+    int64_t n;
+    tsr_box box[64];
+    double *data[64];
+} kept;
+
+static void note_blocks(tsr_field f, kept *k) {
+    k->n = 0;
+    for (int64_t i = 0; i < tsr_field_local_blocks(f) && k->n < 64; i++, k->n++) {
+        tsr_block b;
+        tsr_field_get_block(f, i, &b);
+        for (int d = 0; d < 3; d++) {
+            k->box[k->n].lo[d] = b.lo[d];
+            k->box[k->n].hi[d] = b.lo[d] + b.n[d];
+        }
+        k->data[k->n] = b.data;
+        tsr_field_restore_block(f, i, &b);
+    }
+}
+
+/* Blocks of f whose box this rank held before (stayed) and whether each kept its storage. */
+static void count_kept(tsr_field f, const kept *k, int64_t *stayed, int64_t *moved_storage) {
+    for (int64_t i = 0; i < tsr_field_local_blocks(f); i++) {
+        tsr_block b;
+        tsr_field_get_block(f, i, &b);
+        for (int64_t j = 0; j < k->n; j++) {
+            bool same = true;
+            for (int d = 0; d < 3; d++)
+                same &= k->box[j].lo[d] == b.lo[d] && k->box[j].hi[d] == b.lo[d] + b.n[d];
+            if (same) {
+                (*stayed)++;
+                *moved_storage += k->data[j] != b.data;
+            }
+        }
+        tsr_field_restore_block(f, i, &b);
+    }
+}
+
+/* Migration keeps what stays: blocks that stay on this rank with the same box keep their storage
+ * (same memory, same values), arriving ones are received; every owned cell of fields of several
+ * widths and components is checked, then the ghosts after an exchange. Same decomposition with
+ * another map, and a decomposition that cuts some blocks alike. */
+static void test_migrate_keep(tsr_ctx ctx) {
+    const layout *L = &coinciding[2];
+    for (int to_blocks = 0; to_blocks < 2; to_blocks++) {
+        setup A, B;
+        int err = build(ctx, L, L->blocks[0], true, TSR_MAP_CONTIGUOUS, NULL, &A);
+        if (!err)
+            err = build(ctx, L, L->blocks[to_blocks], true, TSR_MAP_ROUNDROBIN, A.g, &B);
+        tsr_field f[3] = {NULL, NULL, NULL}, handles[3];
+        static const int ncomp[3] = {1, 3, 1}, width[3] = {1, 2, 3};
+        for (int i = 0; !err && i < 3; i++) {
+            err = tsr_field_create_comp(A.m, width[i], ncomp[i], "u", &f[i]);
+            if (!err)
+                fill(f[i], L->n);
+            handles[i] = f[i];
+        }
+        kept before[3];
+        for (int i = 0; !err && i < 3; i++)
+            note_blocks(f[i], &before[i]);
+        if (!err)
+            err = tsr_field_migrate(f, 3, B.m);
+        int64_t stayed = 0, moved_storage = 0, bad = 0;
+        for (int i = 0; !err && i < 3; i++) {
+            count_kept(f[i], &before[i], &stayed, &moved_storage);
+            bad += count_bad(ctx, f[i], L->n, false, true);
+        }
+        int64_t counts[2] = {stayed, moved_storage};
+        MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, tsr_ctx_comm(ctx));
+        EXPECT(ctx, !err && bad == 0 && counts[0] > 0 && counts[1] == 0,
+               "migrate to blocks#%d: %lld bad cells, %lld blocks stayed, %lld of them moved",
+               to_blocks, (long long)bad, (long long)counts[0], (long long)counts[1]);
+        bool same = true;
+        for (int i = 0; i < 3; i++)
+            same &= f[i] == handles[i] && (err || tsr_field_map(f[i]) == B.m);
+        EXPECT(ctx, !err && same, "migrated handles stay the same");
+        tsr_halo h = NULL;
+        if (!err)
+            err = tsr_halo_create(B.m, 1, TSR_STENCIL_BOX, &h);
+        if (!err)
+            err = tsr_halo_exchange(h, f, 3);
+        bad = 0;
+        for (int i = 0; i < 3; i++)
+            bad += err ? -1 : count_bad(ctx, f[i], L->n, true, true) * (width[i] == 1);
+        EXPECT(ctx, !err && bad == 0, "ghosts after migrate to blocks#%d: %lld bad", to_blocks,
+               (long long)bad);
+        tsr_ctx_error_clear(ctx);
+        tsr_halo_destroy(&h);
+        for (int i = 0; i < 3; i++)
+            tsr_field_destroy(&f[i]);
+        teardown(&B);
+        teardown(&A);
+    }
+}
+
+/* More components than one exchange moves (64): the migration splits them over exchanges. */
+static void test_migrate_components(tsr_ctx ctx) {
+    const layout *L = &coinciding[0];
+    setup A, B;
+    int err = build(ctx, L, L->blocks[0], false, TSR_MAP_CONTIGUOUS, NULL, &A);
+    if (!err)
+        err = build(ctx, L, L->blocks[1], false, TSR_MAP_ROUNDROBIN, A.g, &B);
+    tsr_field f[2] = {NULL, NULL};
+    for (int i = 0; !err && i < 2; i++) {
+        err = tsr_field_create_comp(A.m, 1, 40, "w", &f[i]);
+        if (!err)
+            fill(f[i], L->n);
+    }
+    if (!err)
+        err = tsr_field_migrate(f, 2, B.m);
+    int64_t bad = 0;
+    for (int i = 0; i < 2; i++)
+        bad += err ? -1 : count_bad(ctx, f[i], L->n, false, false);
+    EXPECT(ctx, !err && bad == 0, "migrate of 2 fields of 40 components: %lld bad", (long long)bad);
+    tsr_ctx_error_clear(ctx);
+    for (int i = 0; i < 2; i++)
+        tsr_field_destroy(&f[i]);
+    teardown(&B);
+    teardown(&A);
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_remap", &ctx);
     if (!err) {
         test_remap_pairs(ctx);
         test_migrate(ctx);
+        test_remap_whole(ctx);
+        test_migrate_keep(ctx);
+        test_migrate_components(ctx);
         test_components_halo(ctx);
         if (tsr_ctx_rank(ctx) == 0)
             printf("test_remap on %d ranks x %d threads: %d passed, %d failed\n", tsr_ctx_size(ctx),
