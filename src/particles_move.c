@@ -331,6 +331,8 @@ int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed) {
         return TSR_ERR_ARG;
     if (removed)
         *removed = 0;
+    TSR_CHECK(p->ctx, (flags & ~TSR_PARTICLES_REMOVE_LEAVING) == 0, TSR_ERR_ARG,
+              "unknown redistribution flags %#x", (unsigned)flags);
     move m;
     memset(&m, 0, sizeof m);
     int err = redistribute(p, flags, removed, &m);

@@ -55,7 +55,8 @@ int tsr_particles_add(tsr_particles p, int64_t id, const double x[3], const doub
  * redistribution. TSR_ERR_ARG for indices out of range. Not collective. */
 int tsr_particles_remove(tsr_particles p, int64_t lb, int64_t i);
 
-/* Local blocks of the container (those of its map on this rank, in increasing id order). */
+/* Local blocks of the container (those of its map on this rank, in increasing id order). Not
+ * collective. */
 int64_t tsr_particles_local_blocks(tsr_particles p);
 /* The view of local block `lb`: counts and pointers owned by the container (see
  * tsr_particle_block). TSR_ERR_ARG if lb is out of range. Not collective; safe to call from
@@ -65,6 +66,8 @@ int tsr_particles_block(tsr_particles p, int64_t lb, tsr_particle_block *view);
 int64_t tsr_particles_local_count(tsr_particles p);
 /* Particles on all ranks, into *n on every rank. Collective. */
 int tsr_particles_global_count(tsr_particles p, int64_t *n);
+/* Components per particle and the map given at creation (owned by the caller). Not
+ * collective. */
 int tsr_particles_nreal(tsr_particles p);
 int tsr_particles_nint(tsr_particles p);
 tsr_map tsr_particles_map(tsr_particles p);
@@ -75,18 +78,21 @@ enum {
     TSR_PARTICLES_REMOVE_LEAVING = 1,
 };
 
-/* Sends every particle to the block, and rank, holding its current position: positions are
- * wrapped into the domain on periodic dimensions (x - n floor(x / n), then the cell), the
- * particles for each other rank travel in one message (counts exchanged first with
- * MPI_Alltoall), a particle may land any number of blocks away. Afterwards every block holds its
- * particles sorted by id, so the contents do not depend on ranks, threads, map or the order of
- * adds. A particle outside a non-periodic side (or with a non-finite position) is an error,
- * TSR_ERR_VERIFY naming the lowest such id and its position, on every rank and before anything
- * moves, unless `flags` has TSR_PARTICLES_REMOVE_LEAVING: then such particles are dropped and
- * *removed (may be NULL) receives their global count on every rank. The global count is
- * checked to be conserved (TSR_ERR_INTERNAL on every rank otherwise). A message longer than
- * INT_MAX bytes is refused (TSR_ERR_INPUT) before anything is sent. Storage of each block is
- * written first by the OpenMP thread that handles the block. Collective. */
+/* Sends every particle to the block, and rank, holding its current position. On periodic
+ * dimensions a position outside [0, n) becomes x - n floor(x / n) (0 if that rounds to n);
+ * positions inside are not touched. The particles for each other rank travel in one message
+ * (counts exchanged first with MPI_Alltoall); a particle may land any number of blocks away.
+ * Afterwards every block holds its particles sorted by id, so the contents do not depend on
+ * ranks, threads, map or the order of adds; each block's new storage is allocated and written
+ * first by the OpenMP thread that fills it. A particle outside a non-periodic side (or with a
+ * non-finite position) is an error, TSR_ERR_VERIFY naming the lowest such id, its position and
+ * the side, on every rank and before anything moves, unless `flags` has
+ * TSR_PARTICLES_REMOVE_LEAVING: then such particles are dropped and *removed (may be NULL)
+ * receives their global count on every rank. The global count is checked to be conserved
+ * (TSR_ERR_INTERNAL on every rank otherwise). A message longer than INT_MAX bytes is refused
+ * (TSR_ERR_INPUT on every rank) before anything is sent. Unknown flags give TSR_ERR_ARG. After an
+ * error, positions may already be wrapped; after TSR_ERR_MEMORY the particles are lost.
+ * Collective. */
 int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
 
 #ifdef __cplusplus
