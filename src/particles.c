@@ -106,6 +106,8 @@ int tsr_particles_destroy(tsr_particles *pp) {
             free(p->blocks[b].integ);
         }
     free(p->blocks);
+    free(p->sbuf);
+    free(p->rbuf);
     free(p);
     *pp = NULL;
     return TSR_SUCCESS;

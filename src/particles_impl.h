@@ -27,6 +27,9 @@ struct tsr_particles_s {
     int nreal, nint;
     int64_t nblocks;     /* local blocks (the map's) */
     tsr__pblock *blocks; /* per local block */
+    /* redistribution's message buffers, kept (grow only) so that steady steps do not allocate */
+    char *sbuf, *rbuf;
+    size_t sbytes, rbytes;
 };
 
 /* Column k (0 id, 1-3 x, 4-6 v, then reals, then integers) of a block's storage. */

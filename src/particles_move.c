@@ -24,7 +24,7 @@ typedef struct move {
     int64_t removed; /* particles here that left the domain */
     int64_t bad_id;  /* the lowest id among them */
     double bad_x[3];
-    char *sbuf, *rbuf;
+    char *sbuf, *rbuf; /* the container's */
     MPI_Request *req;
 } move;
 
@@ -35,9 +35,15 @@ static void move_free(move *m) {
     free(m->rcount);
     free(m->sdispl);
     free(m->rdispl);
-    free(m->sbuf);
-    free(m->rbuf);
     free(m->req);
+}
+
+/* Scratch that is written before it is read: not zeroed. */
+static int scratch(tsr_ctx ctx, size_t bytes, void *ptr) {
+    void *q = malloc(bytes ? bytes : 1);
+    TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
+    *(void **)ptr = q;
+    return TSR_SUCCESS;
 }
 
 static int move_alloc(tsr_particles p, move *m) {
@@ -48,7 +54,7 @@ static int move_alloc(tsr_particles p, move *m) {
     for (int64_t b = 0; b < p->nblocks; b++)
         m->first[b + 1] = m->first[b] + p->blocks[b].count;
     m->nlocal = m->first[p->nblocks];
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)m->nlocal, sizeof(int64_t), &m->dest));
+    TSR_CALL(ctx, scratch(ctx, (size_t)m->nlocal * sizeof(int64_t), &m->dest));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->scount));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->rcount));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->sdispl));
@@ -59,24 +65,36 @@ static int move_alloc(tsr_particles p, move *m) {
     return TSR_SUCCESS;
 }
 
+/* dest[] of a particle that stays where it is, in a block already sorted by id: it is not sent
+ * but merged with the block's arrivals. */
+#define KEEP (-2)
+#define LEAVING (-1)
+
 /* Wraps every position on the periodic dimensions, finds its block, counts per rank. */
 static void classify(tsr_particles p, move *m) {
     const tsr__layout *lay = &p->map->decomp->lay;
-#pragma omp parallel for schedule(dynamic, 1) if (m->nlocal > p->ctx->min_parallel_cells)
+#pragma omp parallel for schedule(static) if (m->nlocal > p->ctx->min_parallel_cells)
     for (int64_t b = 0; b < p->nblocks; b++) {
         tsr__pblock *blk = &p->blocks[b];
+        const int64_t *id = (const int64_t *)(void *)tsr__pcol(blk, 0);
         double *x[3];
         for (int d = 0; d < 3; d++)
             x[d] = (double *)(void *)tsr__pcol(blk, 1 + d);
+        /* adds and removes since the last redistribution may have broken the order: then every
+         * particle of the block goes through the sort */
+        bool sorted = true;
+        for (int64_t i = 1; i < blk->count && sorted; i++)
+            sorted = id[i - 1] < id[i];
+        int64_t self = p->map->local[b];
         for (int64_t i = 0; i < blk->count; i++) {
             double pos[3] = {x[0][i], x[1][i], x[2][i]};
-            int64_t to = -1;
+            int64_t to = LEAVING;
             if (tsr__particle_locate(lay, pos, &to))
                 for (int d = 0; d < 3; d++)
                     x[d][i] = pos[d];
             else
-                to = -1;
-            m->dest[m->first[b] + i] = to;
+                to = LEAVING;
+            m->dest[m->first[b] + i] = sorted && to == self ? KEEP : to;
         }
     }
     m->removed = 0;
@@ -86,10 +104,10 @@ static void classify(tsr_particles p, move *m) {
         const int64_t *id = (const int64_t *)(void *)tsr__pcol(blk, 0);
         for (int64_t i = 0; i < blk->count; i++) {
             int64_t to = m->dest[m->first[b] + i];
-            if (to >= 0) {
+            if (to >= 0)
                 m->scount[p->map->owner[to]]++;
+            if (to != LEAVING)
                 continue;
-            }
             if (m->removed++ == 0 || id[i] < m->bad_id) {
                 m->bad_id = id[i];
                 for (int d = 0; d < 3; d++)
@@ -145,6 +163,19 @@ static int exchange_counts(tsr_particles p, move *m) {
     return TSR_SUCCESS;
 }
 
+/* At least `need` bytes in *buf, contents not kept. */
+static int grow(tsr_ctx ctx, char **buf, size_t *bytes, size_t need) {
+    if (need <= *bytes && *buf)
+        return TSR_SUCCESS;
+    free(*buf);
+    *bytes = 0;
+    *buf = malloc(need + need / 8 + 64);
+    TSR_CHECK(ctx, *buf, TSR_ERR_MEMORY, "cannot allocate %zu bytes for particle messages",
+              need + need / 8 + 64);
+    *bytes = need + need / 8 + 64;
+    return TSR_SUCCESS;
+}
+
 /* Packs the records by destination rank, in block then particle order. Local. */
 static int pack(tsr_particles p, move *m) {
     tsr_ctx ctx = p->ctx;
@@ -156,8 +187,10 @@ static int pack(tsr_particles p, move *m) {
         ns += m->scount[r];
         nrecv += m->rcount[r];
     }
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)ns, rec, &m->sbuf));
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)nrecv, rec, &m->rbuf));
+    TSR_CALL(ctx, grow(ctx, &p->sbuf, &p->sbytes, (size_t)ns * rec));
+    TSR_CALL(ctx, grow(ctx, &p->rbuf, &p->rbytes, (size_t)nrecv * rec));
+    m->sbuf = p->sbuf;
+    m->rbuf = p->rbuf;
     int64_t *at = NULL;
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)ctx->size, sizeof *at, &at));
     memcpy(at, m->sdispl, (size_t)ctx->size * sizeof *at);
@@ -222,8 +255,68 @@ static int key_cmp(const void *a, const void *b) {
     return (x->rec > y->rec) - (x->rec < y->rec);
 }
 
-/* Replaces every local block's storage by the records received for it, sorted by id; each block
- * is allocated and written by the thread that fills it. Local verdict. */
+static void copy_particle(tsr_particles p, tsr__pblock *to, int64_t i, const tsr__pblock *from,
+                          int64_t j) {
+    for (int k = 0; k < TSR__PWORDS(p); k++)
+        memcpy(tsr__pcol(to, k) + (size_t)i * 8, tsr__pcol(from, k) + (size_t)j * 8, 8);
+}
+
+/* Local block b after the move: the particles it keeps (in order, sorted by id) merged with its
+ * n arrivals kb (sorted by id). The storage is kept when it fits, else allocated here, by the
+ * calling thread. Returns 1 if an allocation failed (the block is then empty), else 0. */
+static int rebuild(tsr_particles p, const move *m, int64_t b, const key *kb, int64_t n) {
+    tsr__pblock *blk = &p->blocks[b];
+    const int64_t *dest = m->dest + m->first[b];
+    int64_t kept = 0;
+    for (int64_t i = 0; i < blk->count; i++)
+        if (dest[i] == KEEP) {
+            if (i != kept)
+                copy_particle(p, blk, kept, blk, i);
+            kept++;
+        }
+    blk->count = kept;
+    int64_t total = kept + n;
+    if (blk->cap < total || blk->cap > 4 * total + 64) {
+        tsr__pblock fresh = *blk;
+        fresh.cap = total + total / 8;
+        fresh.mem = NULL;
+        if (fresh.cap > 0) {
+            fresh.mem =
+                aligned_alloc(64, ((size_t)fresh.cap * (size_t)TSR__PWORDS(p) * 8 + 63) / 64 * 64);
+            if (!fresh.mem) {
+                free(blk->mem);
+                blk->mem = NULL;
+                blk->cap = blk->count = 0;
+                tsr__pblock_point(p, blk);
+                return 1;
+            }
+        }
+        for (int64_t i = 0; i < kept; i++)
+            copy_particle(p, &fresh, i, blk, i);
+        free(blk->mem);
+        *blk = fresh;
+    }
+    /* merge from the end: kept particles only move towards it */
+    size_t rec = (size_t)RECORD_WORDS(p) * 8;
+    const int64_t *id = (const int64_t *)(void *)tsr__pcol(blk, 0);
+    int64_t i = kept - 1;
+    for (int64_t j = n - 1, out = total - 1; j >= 0; out--) {
+        if (i >= 0 && id[i] > kb[j].id) {
+            copy_particle(p, blk, out, blk, i--);
+            continue;
+        }
+        const char *r = m->rbuf + (size_t)kb[j--].rec * rec + 8;
+        for (int k = 0; k < TSR__PWORDS(p); k++)
+            memcpy(tsr__pcol(blk, k) + (size_t)out * 8, r + 8 * (size_t)k, 8);
+    }
+    blk->count = total;
+    tsr__pblock_point(p, blk);
+    return 0;
+}
+
+/* Rebuilds every local block from the particles it keeps and the records received for it,
+ * sorted by id, one block per thread (static schedule, so a block's storage stays with one
+ * thread from step to step). Local verdict. */
 static int unpack(tsr_particles p, move *m) {
     tsr_ctx ctx = p->ctx;
     size_t rec = (size_t)RECORD_WORDS(p) * 8;
@@ -232,11 +325,11 @@ static int unpack(tsr_particles p, move *m) {
         nrecv += m->rcount[r];
     key *keys = NULL;
     int64_t *start = NULL, *lbs = NULL;
-    int err = tsr__calloc(ctx, (size_t)nrecv, sizeof *keys, &keys);
+    int err = scratch(ctx, (size_t)nrecv * sizeof *keys, &keys);
     if (!err)
         err = tsr__calloc(ctx, (size_t)p->nblocks + 1, sizeof *start, &start);
     if (!err)
-        err = tsr__calloc(ctx, (size_t)nrecv, sizeof *lbs, &lbs);
+        err = scratch(ctx, (size_t)nrecv * sizeof *lbs, &lbs);
     for (int64_t j = 0; !err && j < nrecv; j++) {
         int64_t block;
         memcpy(&block, m->rbuf + (size_t)j * rec, 8);
@@ -264,31 +357,14 @@ static int unpack(tsr_particles p, move *m) {
     for (int64_t b = p->nblocks; b > 0; b--) /* back to the first index of each block */
         start[b] = start[b - 1];
     start[0] = 0;
-    int failed = 0, words = TSR__PWORDS(p);
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : failed)                             \
-    if (nrecv > ctx->min_parallel_cells)
+    int failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)                                 \
+    if (nrecv + m->nlocal > ctx->min_parallel_cells)
     for (int64_t b = 0; b < p->nblocks; b++) {
-        tsr__pblock *blk = &p->blocks[b];
-        int64_t n = start[b + 1] - start[b];
         key *kb = keys + start[b];
+        int64_t n = start[b + 1] - start[b];
         qsort(kb, (size_t)n, sizeof *kb, key_cmp);
-        free(blk->mem);
-        blk->mem = NULL;
-        blk->count = blk->cap = 0;
-        if (n > 0) {
-            blk->mem = aligned_alloc(64, ((size_t)n * (size_t)words * 8 + 63) / 64 * 64);
-            if (!blk->mem) {
-                failed++;
-            } else {
-                blk->count = blk->cap = n;
-                for (int64_t i = 0; i < n; i++) {
-                    const char *r = m->rbuf + (size_t)kb[i].rec * rec + 8;
-                    for (int k = 0; k < words; k++)
-                        memcpy(tsr__pcol(blk, k) + (size_t)i * 8, r + 8 * (size_t)k, 8);
-                }
-            }
-        }
-        tsr__pblock_point(p, blk);
+        failed += rebuild(p, m, b, kb, n);
     }
     free(keys);
     free(start);

@@ -9,7 +9,8 @@
  * grids a fourth move pushes some particles out, and TSR_PARTICLES_REMOVE_LEAVING must drop
  * exactly those.
  *
- * Options for the must-fail cases: --leave (a particle leaves a non-periodic domain without the
+ * --bench N STEPS prints a rough speed of redistribution instead. Options for the must-fail
+ * cases: --leave (a particle leaves a non-periodic domain without the
  * flag: the run must end with one message naming it), --nreal N (components checked at
  * creation). Prints "PASS ..." lines on rank 0 and exits 0 when every check passes. */
 #include <math.h>
@@ -325,11 +326,79 @@ static int leave(tsr_ctx ctx) {
     return tsr_particles_redistribute(p, 0, NULL);
 }
 
+/* --bench N STEPS: N particles in a periodic 64^3 grid of 4x4x4 blocks move up to a third of a
+ * cell per step; prints the seconds per redistribution (median of the steps is not needed for
+ * a rough figure: the mean). */
+static int bench(tsr_ctx ctx, int64_t n, int steps) {
+    const scenario s = {"bench", 3, {64, 64, 64}, {4, 4, 4}, {true, true, true}};
+    tsr_extents size = {3, {64, 64, 64}};
+    tsr_decomp_opts dopts = {.blocks = {3, {4, 4, 4}}};
+    tsr_grid grid = NULL;
+    tsr_decomp decomp = NULL;
+    tsr_map map = NULL;
+    tsr_particles p = NULL;
+    TRY(tsr_grid_create(ctx, &size, s.periodic, &grid));
+    TRY(tsr_decomp_create(grid, &dopts, &decomp));
+    TRY(tsr_map_create(decomp, TSR_MAP_SFC, NULL, &map));
+    TRY(tsr_particles_create(map, 0, 0, &p));
+    /* rank r adds its share in its first block; the first redistribution places them */
+    int64_t nlocal;
+    const int64_t *ids;
+    TRY(tsr_map_local_blocks(map, &nlocal, &ids));
+    int64_t lo, hi;
+    TRY(tsr_split_range(nlocal > 0 ? n : 0, tsr_ctx_size(ctx), tsr_ctx_rank(ctx), &lo, &hi));
+    tsr_box box = {{0, 0, 0}, {1, 1, 1}};
+    if (nlocal > 0)
+        TRY(tsr_decomp_block_box(decomp, ids[0], &box));
+    for (int64_t id = lo; id < hi; id++) {
+        double x[3] = {(double)box.lo[0] + 0.5, (double)box.lo[1] + 0.5, (double)box.lo[2] + 0.5};
+        TRY(tsr_particles_add(p, id, x, NULL, NULL, NULL));
+    }
+    /* then to their random places */
+    for (int64_t lb = 0; lb < tsr_particles_local_blocks(p); lb++) {
+        tsr_particle_block b;
+        TRY(tsr_particles_block(p, lb, &b));
+        for (int64_t i = 0; i < b.count; i++)
+            for (int d = 0; d < 3; d++)
+                b.x[d][i] = unit((uint64_t)b.id[i] * 3 + (uint64_t)d) * 64.0;
+    }
+    TRY(tsr_particles_redistribute(p, 0, NULL));
+    double t = 0.0;
+    for (int step = 1; step <= steps; step++) {
+        int64_t nb = tsr_particles_local_blocks(p);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t lb = 0; lb < nb; lb++) {
+            tsr_particle_block b;
+            if (tsr_particles_block(p, lb, &b))
+                continue;
+            for (int64_t i = 0; i < b.count; i++)
+                for (int d = 0; d < 3; d++)
+                    b.x[d][i] +=
+                        (unit((uint64_t)b.id[i] * 131 + (uint64_t)(step * 3 + d)) - 0.5) / 1.5;
+        }
+        MPI_Barrier(tsr_ctx_comm(ctx));
+        double t0 = tsr_wtime();
+        TRY(tsr_particles_redistribute(p, 0, NULL));
+        t += tsr_wtime() - t0;
+    }
+    int64_t count = 0;
+    TRY(tsr_particles_global_count(p, &count));
+    if (tsr_ctx_rank(ctx) == 0)
+        printf("bench: %lld particles, %d redistributions, %.4f s each, %.3g particles/s\n",
+               (long long)count, steps, t / steps, (double)count * steps / t);
+    TRY(tsr_particles_destroy(&p));
+    TRY(tsr_map_destroy(&map));
+    TRY(tsr_decomp_destroy(&decomp));
+    return tsr_grid_destroy(&grid);
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_particles", &ctx);
     if (err)
         return tsr_finalize(&ctx, err);
+    if (argc > 3 && strcmp(argv[1], "--bench") == 0)
+        return tsr_finalize(&ctx, bench(ctx, atoll(argv[2]), atoi(argv[3])));
     if (argc > 1 && strcmp(argv[1], "--leave") == 0)
         return tsr_finalize(&ctx, leave(ctx));
     if (argc > 2 && strcmp(argv[1], "--nreal") == 0) {
