@@ -34,7 +34,7 @@ struct tsr_particles_s {
 
 /* Column k (0 id, 1-3 x, 4-6 v, then reals, then integers) of a block's storage. */
 static inline char *tsr__pcol(const tsr__pblock *blk, int k) {
-    return (char *)blk->mem + (size_t)k * (size_t)blk->cap * 8;
+    return blk->mem ? (char *)blk->mem + (size_t)k * (size_t)blk->cap * 8 : NULL;
 }
 
 /* Points blk->real and blk->integ into blk->mem after it changed. Thread-safe per block. */

@@ -261,20 +261,34 @@ static void move_ref(const scenario *s, part *ref, int step) {
     }
 }
 
-static int run_case(tsr_ctx ctx, const scenario *s, tsr_map_strategy strategy, int64_t *failures,
-                    part *ref) {
+/* The layout and container of a scenario, freed on every path (the must-fail runs included). */
+typedef struct setup {
+    tsr_grid grid;
+    tsr_decomp decomp;
+    tsr_map map;
+    tsr_particles p;
+} setup;
+
+static int setup_create(tsr_ctx ctx, const scenario *s, tsr_map_strategy strategy, setup *u) {
     tsr_extents size = {s->ndim, {s->n[0], s->n[1], s->n[2]}};
     tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}}};
-    tsr_grid grid = NULL;
-    tsr_decomp decomp = NULL;
-    tsr_map map = NULL;
-    tsr_particles p = NULL;
-    TRY(tsr_grid_create(ctx, &size, s->periodic, &grid));
-    TRY(tsr_decomp_create(grid, &dopts, &decomp));
-    TRY(tsr_map_create(decomp, strategy, NULL, &map));
-    TRY(tsr_particles_create(map, NREAL, NINT, &p));
-    TRY(tsr_ctx_agree(ctx, populate(ctx, s, map, p)));
+    TRY(tsr_grid_create(ctx, &size, s->periodic, &u->grid));
+    TRY(tsr_decomp_create(u->grid, &dopts, &u->decomp));
+    TRY(tsr_map_create(u->decomp, strategy, NULL, &u->map));
+    TRY(tsr_particles_create(u->map, NREAL, NINT, &u->p));
+    return tsr_ctx_agree(ctx, populate(ctx, s, u->map, u->p));
+}
 
+static int setup_destroy(setup *u, int err) {
+    tsr_particles_destroy(&u->p);
+    tsr_map_destroy(&u->map);
+    tsr_decomp_destroy(&u->decomp);
+    tsr_grid_destroy(&u->grid);
+    return err;
+}
+
+static int run_steps(tsr_ctx ctx, const scenario *s, tsr_map_strategy strategy, int64_t *failures,
+                     part *ref, tsr_particles p) {
     for (int64_t id = 0; id < NPART; id++)
         initial(s, id, &ref[id]);
     char what[64];
@@ -301,29 +315,28 @@ static int run_case(tsr_ctx ctx, const scenario *s, tsr_map_strategy strategy, i
         snprintf(what, sizeof what, "%s step %d", tsr_map_strategy_names[strategy], step);
         *failures += check(ctx, s, p, ref, what, true);
     }
-    TRY(tsr_particles_destroy(&p));
-    TRY(tsr_map_destroy(&map));
-    TRY(tsr_decomp_destroy(&decomp));
-    TRY(tsr_grid_destroy(&grid));
     return 0;
+}
+
+static int run_case(tsr_ctx ctx, const scenario *s, tsr_map_strategy strategy, int64_t *failures,
+                    part *ref) {
+    setup u = {0};
+    int err = setup_create(ctx, s, strategy, &u);
+    if (!err)
+        err = run_steps(ctx, s, strategy, failures, ref, u.p);
+    return setup_destroy(&u, err);
 }
 
 /* A particle pushed out of a non-periodic domain without the flag: the error to report. */
 static int leave(tsr_ctx ctx) {
     const scenario *s = &scenarios[4];
-    tsr_extents size = {s->ndim, {s->n[0], s->n[1], s->n[2]}};
-    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}}};
-    tsr_grid grid = NULL;
-    tsr_decomp decomp = NULL;
-    tsr_map map = NULL;
-    tsr_particles p = NULL;
-    TRY(tsr_grid_create(ctx, &size, s->periodic, &grid));
-    TRY(tsr_decomp_create(grid, &dopts, &decomp));
-    TRY(tsr_map_create(decomp, TSR_MAP_ROUNDROBIN, NULL, &map));
-    TRY(tsr_particles_create(map, NREAL, NINT, &p));
-    TRY(tsr_ctx_agree(ctx, populate(ctx, s, map, p)));
-    TRY(tsr_ctx_agree(ctx, move_local(s, p, STEPS + 1)));
-    return tsr_particles_redistribute(p, 0, NULL);
+    setup u = {0};
+    int err = setup_create(ctx, s, TSR_MAP_ROUNDROBIN, &u);
+    if (!err)
+        err = tsr_ctx_agree(ctx, move_local(s, u.p, STEPS + 1));
+    if (!err)
+        err = tsr_particles_redistribute(u.p, 0, NULL);
+    return setup_destroy(&u, err);
 }
 
 /* --bench N STEPS: N particles in a periodic 64^3 grid of 4x4x4 blocks move up to a third of a
@@ -414,6 +427,10 @@ int main(int argc, char **argv) {
             err = tsr_map_create(decomp, TSR_MAP_CONTIGUOUS, NULL, &map);
         if (!err)
             err = tsr_particles_create(map, atoi(argv[2]), 0, &p);
+        tsr_particles_destroy(&p);
+        tsr_map_destroy(&map);
+        tsr_decomp_destroy(&decomp);
+        tsr_grid_destroy(&grid);
         return tsr_finalize(&ctx, err);
     }
     part *ref = calloc(NPART, sizeof *ref);
