@@ -1,0 +1,101 @@
+/* Particles decomposed on the blocks and map of a grid: per-block containers (structure of
+ * arrays, 64-bit global ids) and their redistribution to the owning block as they move. */
+#ifndef TESSERA_PARTICLES_H
+#define TESSERA_PARTICLES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Geometry: the grid's cells have unit size and the domain of dimension d is [0, n_d), so a
+ * particle at x lies in cell floor(x) and in the block whose box holds that cell. Positions,
+ * velocities always have three components; those past the grid's dimensions are stored and moved
+ * with the particle but never locate it. */
+
+typedef struct tsr_particles_s *tsr_particles;
+
+/* The particles of one local block, in structure-of-arrays form: element i of every array is
+ * particle i. The arrays belong to the container; they stay valid until the next add, remove,
+ * redistribute or destroy. Values may be changed in place (positions included: call
+ * tsr_particles_redistribute before relying on the block again). */
+typedef struct tsr_particle_block {
+    int64_t block;   /* global block id */
+    tsr_box box;     /* its cells */
+    int64_t count;   /* particles in it */
+    int64_t *id;     /* global ids */
+    double *x[3];    /* positions along x, y, z */
+    double *v[3];    /* velocities */
+    double **real;   /* nreal arrays of user reals (NULL when nreal is 0) */
+    int64_t **integ; /* nint arrays of user integers (NULL when nint is 0) */
+} tsr_particle_block;
+
+/* An empty container on the blocks of `map` with `nreal` user real and `nint` user integer
+ * components per particle (0 to 64 each; checked on rank 0, TSR_ERR_INPUT on every rank
+ * otherwise). Keeps a reference to `map`, which must outlive the container. Collective. */
+int tsr_particles_create(tsr_map map, int nreal, int nint, tsr_particles *p);
+/* Frees the container and its storage and sets *p to NULL (NULL is fine). Not collective. */
+int tsr_particles_destroy(tsr_particles *p);
+
+/* Adds one particle this rank owns: `id` (the caller's, unique over all ranks), position x[3],
+ * velocity v[3] (NULL: zero), `real` (nreal values; NULL: zeros) and `integ` (nint values; NULL:
+ * zeros); all are copied. On periodic dimensions the position is wrapped into the domain first.
+ * The particle goes at the end of the local block holding its position; a position outside a
+ * non-periodic domain, non-finite, or in a block of another rank gives TSR_ERR_INPUT naming the
+ * id and position, on this rank only (make it collective with tsr_ctx_agree). Not collective. */
+int tsr_particles_add(tsr_particles p, int64_t id, const double x[3], const double v[3],
+                      const double *real, const int64_t *integ);
+
+/* Removes particle `i` of local block `lb` (0 .. tsr_particles_local_blocks - 1) by moving the
+ * block's last particle into its place, so the order of that block changes until the next
+ * redistribution. TSR_ERR_ARG for indices out of range. Not collective. */
+int tsr_particles_remove(tsr_particles p, int64_t lb, int64_t i);
+
+/* Local blocks of the container (those of its map on this rank, in increasing id order). Not
+ * collective. */
+int64_t tsr_particles_local_blocks(tsr_particles p);
+/* The view of local block `lb`: counts and pointers owned by the container (see
+ * tsr_particle_block). TSR_ERR_ARG if lb is out of range. Not collective; safe to call from
+ * several OpenMP threads at once. */
+int tsr_particles_block(tsr_particles p, int64_t lb, tsr_particle_block *view);
+/* Particles on this rank. Not collective. */
+int64_t tsr_particles_local_count(tsr_particles p);
+/* Particles on all ranks, into *n on every rank. Collective. */
+int tsr_particles_global_count(tsr_particles p, int64_t *n);
+/* Components per particle and the map given at creation (owned by the caller). Not
+ * collective. */
+int tsr_particles_nreal(tsr_particles p);
+int tsr_particles_nint(tsr_particles p);
+tsr_map tsr_particles_map(tsr_particles p);
+
+/* Flags of tsr_particles_redistribute. */
+enum {
+    /* particles outside a non-periodic side are removed (and counted) instead of an error */
+    TSR_PARTICLES_REMOVE_LEAVING = 1,
+};
+
+/* Sends every particle to the block, and rank, holding its current position. On periodic
+ * dimensions a position outside [0, n) becomes x - n floor(x / n) (0 if that rounds to n);
+ * positions inside are not touched. The particles for each other rank travel in one message
+ * (counts exchanged first with MPI_Alltoall); a particle may land any number of blocks away.
+ * Afterwards every block holds its particles sorted by id, so the contents do not depend on
+ * ranks, threads, map or the order of adds; each block's new storage is allocated and written
+ * first by the OpenMP thread that fills it. A particle outside a non-periodic side (or with a
+ * non-finite position) is an error, TSR_ERR_VERIFY naming the lowest such id, its position and
+ * the side, on every rank and before anything moves, unless `flags` has
+ * TSR_PARTICLES_REMOVE_LEAVING: then such particles are dropped and *removed (may be NULL)
+ * receives their global count on every rank. The global count is checked to be conserved
+ * (TSR_ERR_INTERNAL on every rank otherwise). A message longer than INT_MAX bytes is refused
+ * (TSR_ERR_INPUT on every rank) before anything is sent. Unknown flags give TSR_ERR_ARG. After an
+ * error, positions may already be wrapped; after TSR_ERR_MEMORY the particles are lost.
+ * Collective. */
+int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* Private structs of the particle containers. */
+#ifndef TESSERA_PARTICLES_IMPL_H
+#define TESSERA_PARTICLES_IMPL_H
+
+#include "layout_impl.h"
+#include "tessera/particles.h"
+
+/* Redistribution's point-to-point messages. Kept apart from the context's tags (enum tsr_tag)
+ * because a halo exchange of the same communicator may be in flight around a redistribution. */
+enum tsr__particles_tag { TSR_TAG_PARTICLES = 0x7e90 };
+
+/* Words (8 bytes) per particle in a block's storage: id, x[3], v[3], reals, integers. */
+#define TSR__PWORDS(p) (7 + (p)->nreal + (p)->nint)
+
+/* One local block's particles: TSR__PWORDS arrays of `cap` words each in one allocation, in the
+ * order id, x, y, z, vx, vy, vz, reals, integers. */
+typedef struct tsr__pblock {
+    int64_t count, cap;
+    void *mem;       /* NULL while cap is 0 */
+    double **real;   /* nreal pointers into mem, for the views (NULL when nreal is 0) */
+    int64_t **integ; /* nint pointers into mem (NULL when nint is 0) */
+} tsr__pblock;
+
+struct tsr_particles_s {
+    tsr_ctx ctx;
+    tsr_map map;
+    int nreal, nint;
+    int64_t nblocks;     /* local blocks (the map's) */
+    tsr__pblock *blocks; /* per local block */
+    /* redistribution's message buffers, kept (grow only) so that steady steps do not allocate */
+    char *sbuf, *rbuf;
+    size_t sbytes, rbytes;
+};
+
+/* Column k (0 id, 1-3 x, 4-6 v, then reals, then integers) of a block's storage. */
+static inline char *tsr__pcol(const tsr__pblock *blk, int k) {
+    return blk->mem ? (char *)blk->mem + (size_t)k * (size_t)blk->cap * 8 : NULL;
+}
+
+/* Points blk->real and blk->integ into blk->mem after it changed. Thread-safe per block. */
+void tsr__pblock_point(tsr_particles p, tsr__pblock *blk);
+
+/* Wraps x on the periodic dimensions of lay into [0, n) and finds the block holding it. Returns
+ * false, x partly wrapped, for a non-finite position or one outside a non-periodic side. Pure. */
+bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
+
+#endif
