@@ -13,6 +13,7 @@
 enum tsr_tag {
     TSR_TAG_HALO = 0x7e50,
     TSR_TAG_GATHER,
+    TSR_TAG_PARTICLES, /* redistribution: the particles that change rank */
     /* farm, on its own communicator */
     TSR_TAG_FARM_REQUEST, /* worker -> coordinator: results of a chunk (maybe none), wants more */
     TSR_TAG_FARM_WORK,    /* coordinator -> worker: a chunk, or none (stop) */

@@ -5,10 +5,6 @@
 #include "layout_impl.h"
 #include "tessera/particles.h"
 
-/* Redistribution's point-to-point messages. Kept apart from the context's tags (enum tsr_tag)
- * because a halo exchange of the same communicator may be in flight around a redistribution. */
-enum tsr__particles_tag { TSR_TAG_PARTICLES = 0x7e90 };
-
 /* Words (8 bytes) per particle in a block's storage: id, x[3], v[3], reals, integers. */
 #define TSR__PWORDS(p) (7 + (p)->nreal + (p)->nint)
 
