@@ -25,5 +25,6 @@
 #include "tessera/run.h"
 #include "tessera/farm.h"
 #include "tessera/pipeline.h"
+#include "tessera/app.h"
 
 #endif
