@@ -26,5 +26,6 @@
 #include "tessera/farm.h"
 #include "tessera/pipeline.h"
 #include "tessera/particles.h"
+#include "tessera/app.h"
 
 #endif

@@ -30,7 +30,7 @@ typedef struct grayscott {
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report and the files written */
 } grayscott;
 
 typedef struct params {
@@ -104,7 +104,8 @@ static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
 
 /* Rank 0: values the options' ranges cannot express. Explicit diffusion is stable while
  * dt * D * 2 * ndim <= 1 for the faster-diffusing field. */
-static int check_params(tsr_ctx ctx, const grayscott *g) {
+static int check_params(tsr_ctx ctx, void *values) {
+    const grayscott *g = values;
     int ndim = g->dom.grid.ndim;
     TSR_CHECK(ctx, ndim == 2 || ndim == 3, TSR_ERR_INPUT,
               "--grid: Gray-Scott runs on a 2D or 3D grid, got %d dimension%s", ndim,
@@ -158,16 +159,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, grayscott *g, bool *done) {
     tsr_progress_add_options(o, &g->progress);
     tsr_report_add_option(o, g->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err && !*done)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(g->cmdline, sizeof g->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
-    if (*done)
-        return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check_params(ctx, g) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    return TSR_SUCCESS;
+    return tsr_opts_finish(ctx, &o, err, *done, g->cmdline, check_params, g);
 }
 
 /* The squares of the initial state: one in the middle (the central fifth of each dimension), or
@@ -199,7 +191,7 @@ static int report_field(tsr_ctx ctx, tsr_field f, uint64_t *checksum) {
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     grayscott g;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &g, &done));
@@ -279,8 +271,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     f[2] = r.fields[0].level[1];
     f[3] = r.fields[1].level[1];
     sweep = r.sweep; /* a rebalance replaces it */
-    if (!err && res.stopped)
-        *status = TSR_EXIT_CHECKPOINTED;
+    *stopped = res.stopped;
     if (err || res.stopped)
         goto out;
 
@@ -308,12 +299,5 @@ out:
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int status = 0;
-    int err = tsr_init(&argc, &argv, "tessera-grayscott", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv, &status);
-    int code = tsr_finalize(&ctx, err);
-    /* Stopped by SIGTERM/SIGUSR1 after a checkpoint: status 3, so job scripts can resubmit. */
-    return code ? code : status;
+    return tsr_main(argc, argv, "tessera-grayscott", run);
 }

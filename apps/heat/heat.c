@@ -49,7 +49,7 @@ typedef struct heat {
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report and the files written */
 } heat;
 
 typedef struct params {
@@ -182,12 +182,6 @@ static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
     return 0;
 }
 
-static int check_alpha(tsr_ctx ctx, double alpha, int ndim) {
-    TSR_CHECK(ctx, alpha > 0 && alpha <= 0.5 / ndim, TSR_ERR_INPUT,
-              "--alpha %g: unstable for %dD, must be in (0, %g]", alpha, ndim, 0.5 / ndim);
-    return TSR_SUCCESS;
-}
-
 /* The boundary of every side: Dirichlet --boundary, periodic where --periodic says, then --bc.
  * A dimension --bc makes periodic wraps in the grid too (h->dom.periodic is rewritten). */
 static int resolve_bc(tsr_ctx ctx, heat *h) {
@@ -215,10 +209,15 @@ static int resolve_bc(tsr_ctx ctx, heat *h) {
     return TSR_SUCCESS;
 }
 
-/* A mirror of W ghost layers needs W cells to mirror. (Temporal blocking with a mirror, which
- * would see it written once per exchange, is the run loop's to refuse.) */
-static int check_neumann(tsr_ctx ctx, const heat *h) {
-    for (int d = 0; d < h->dom.grid.ndim; d++)
+/* Rank 0: values the options' ranges cannot express. A mirror of W ghost layers needs W cells to
+ * mirror. (Temporal blocking with a mirror, which would see it written once per exchange, is the
+ * run loop's to refuse.) */
+static int check(tsr_ctx ctx, void *values) {
+    const heat *h = values;
+    int ndim = h->dom.grid.ndim;
+    TSR_CHECK(ctx, h->alpha > 0 && h->alpha <= 0.5 / ndim, TSR_ERR_INPUT,
+              "--alpha %g: unstable for %dD, must be in (0, %g]", h->alpha, ndim, 0.5 / ndim);
+    for (int d = 0; d < ndim; d++)
         for (int s = 0; s < 2; s++) {
             if (h->bc.kind[d][s] != TSR_BC_NEUMANN)
                 continue;
@@ -271,35 +270,22 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
     tsr_progress_add_options(o, &h->progress);
     tsr_report_add_option(o, h->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    int ndim = h->dom.grid.ndim;
     if (!err && !*done) {
         /* The defaults resolved first, so that the report shows the values the run uses. k steps
          * per exchange read k cells into the ghosts, corners included. */
         if (h->dom.halo_width < h->time_block)
             h->dom.halo_width = h->time_block;
         if (h->alpha == 0)
-            h->alpha = 0.4 / (double)ndim;
-        /* Every rank reads the same text: the same verdict, agreed below. */
-        err = resolve_bc(ctx, h);
-        err = tsr_ctx_agree(ctx, err);
-        if (!err)
-            err = tsr_report_keep_options(ctx, o);
+            h->alpha = 0.4 / (double)h->dom.grid.ndim;
+        /* Every rank reads the same text: the same verdict, agreed. */
+        err = tsr_ctx_agree(ctx, resolve_bc(ctx, h));
     }
-    snprintf(h->cmdline, sizeof h->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
-    if (*done)
-        return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check_alpha(ctx, h->alpha, ndim) : TSR_SUCCESS;
-    if (!err && tsr_ctx_rank(ctx) == 0)
-        err = check_neumann(ctx, h);
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    return TSR_SUCCESS;
+    return tsr_opts_finish(ctx, &o, err, *done, h->cmdline, check, h);
 }
 
 /* What a migration must restore: blocks arrive with zero ghosts, and the exchange never writes
  * those outside a non-periodic grid, which hold the boundary value. */
-static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     heat h;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &h, &done));
@@ -402,8 +388,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     u = r.fields[0].level[0]; /* the newest state */
     v = r.fields[0].level[1];
     sweep = r.sweep; /* a rebalance replaces it */
-    if (!err && res.stopped)
-        *status = TSR_EXIT_CHECKPOINTED;
+    *stopped = res.stopped;
     if (err || res.stopped)
         goto out;
     int64_t advanced = res.steps;
@@ -436,14 +421,8 @@ out:
     return err;
 }
 
+/* Exit status 0, 1 on a failure during the run, 2 on bad input, 3 when a signal stopped the run
+ * after a checkpoint (run sets *stopped), the same on every rank. */
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int status = 0;
-    int err = tsr_init(&argc, &argv, "tessera-heat", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv, &status);
-    int code = tsr_finalize(&ctx, err);
-    /* Stopped by SIGTERM/SIGUSR1 after a checkpoint: a status of its own, so job scripts can
-     * tell it from success and failure and resubmit. */
-    return code ? code : status;
+    return tsr_main(argc, argv, "tessera-heat", run);
 }

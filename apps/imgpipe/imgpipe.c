@@ -58,7 +58,7 @@ typedef struct imgpipe {
     int alone;
     char report[TSR_OPT_STRLEN];
     bool force;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report */
     /* Derived. */
     tsr_ctx ctx;
     uint64_t seed_hash;
@@ -476,7 +476,8 @@ static int check_output(tsr_ctx ctx, const imgpipe *ip, int64_t nframes) {
 }
 
 /* Rank 0: every check of the options, the input scan and the outputs, before any frame. */
-static int check(tsr_ctx ctx, imgpipe *ip) {
+static int check(tsr_ctx ctx, void *values) {
+    imgpipe *ip = values;
     TSR_CHECK(ctx, !(ip->input[0] && ip->frames > 0), TSR_ERR_INPUT,
               "--input and --frames exclude each other: give one");
     TSR_CHECK(ctx, ip->input[0] || ip->frames > 0, TSR_ERR_INPUT,
@@ -539,16 +540,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, imgpipe *ip, bool *done) {
     tsr_progress_add_options(o, &ip->progress);
     tsr_report_add_option(o, ip->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(ip->cmdline, sizeof ip->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
+    ip->ctx = ctx;
+    TSR_CALL(ctx, tsr_opts_finish(ctx, &o, err, *done, ip->cmdline, check, ip));
     if (*done)
         return TSR_SUCCESS;
-    ip->ctx = ctx;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, ip) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Rank 0 scanned the input: everyone needs the item sizes. */
     int64_t sizes[3] = {ip->max_pixels, ip->max_bytes, ip->input[0] ? ip->nfiles : ip->frames};
     TSR_MPI(ctx, MPI_Bcast(sizes, 3, MPI_INT64_T, 0, tsr_ctx_comm(ctx)));
@@ -731,7 +726,8 @@ static int execute(tsr_ctx ctx, imgpipe *ip) {
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
+    (void)stopped; /* no checkpoints */
     imgpipe ip;
     bool done = false;
     int err = parse(ctx, argc, argv, &ip, &done);
@@ -742,9 +738,5 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int err = tsr_init(&argc, &argv, "tessera-imgpipe", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+    return tsr_main(argc, argv, "tessera-imgpipe", run);
 }

@@ -24,7 +24,7 @@ typedef struct life {
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     tsr_run_opts io;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report and the files written */
 } life;
 
 typedef struct params {
@@ -105,7 +105,8 @@ static int counting_kernel(const tsr_block *f, int nf, const tsr_box *box, void 
     return 0;
 }
 
-static int check_grid(tsr_ctx ctx, const life *l) {
+static int check_grid(tsr_ctx ctx, void *values) {
+    const life *l = values;
     TSR_CHECK(ctx, l->dom.grid.ndim == 2, TSR_ERR_INPUT,
               "--grid: life runs on a 2D grid (NXxNY), got %d dimension%s", l->dom.grid.ndim,
               l->dom.grid.ndim == 1 ? "" : "s");
@@ -148,19 +149,10 @@ static int parse(tsr_ctx ctx, int argc, char **argv, life *l, bool *done) {
     tsr_progress_add_options(o, &l->progress);
     tsr_report_add_option(o, l->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(l->cmdline, sizeof l->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
-    if (*done)
-        return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check_grid(ctx, l) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    return TSR_SUCCESS;
+    return tsr_opts_finish(ctx, &o, err, *done, l->cmdline, check_grid, l);
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     life l;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &l, &done));
@@ -231,8 +223,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, int *status) {
     u = r.fields[0].level[0]; /* the newest state */
     v = r.fields[0].level[1];
     sweep = r.sweep; /* a rebalance replaces it */
-    if (!err && res.stopped)
-        *status = TSR_EXIT_CHECKPOINTED;
+    *stopped = res.stopped;
     if (err || res.stopped)
         goto out;
     int64_t advanced = res.steps;
@@ -284,13 +275,5 @@ out:
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int status = 0;
-    int err = tsr_init(&argc, &argv, "tessera-life", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv, &status);
-    int code = tsr_finalize(&ctx, err);
-    /* Stopped by SIGTERM/SIGUSR1 after a checkpoint: a status of its own, so job scripts can
-     * tell it from success and failure and resubmit. */
-    return code ? code : status;
+    return tsr_main(argc, argv, "tessera-life", run);
 }

@@ -27,7 +27,7 @@ typedef struct mandel {
     char png[TSR_OPT_STRLEN];
     char report[TSR_OPT_STRLEN];
     bool force;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report */
     tsr_farm_opts farm;
     /* Derived. */
     int64_t w, h, tw, th, ntx, nty;
@@ -134,7 +134,8 @@ static int deliver(int64_t id, const void *result, size_t bytes, void *user) {
 }
 
 /* Rank 0: the view and the task shape make sense, the output files can be written. */
-static int check(tsr_ctx ctx, mandel *m) {
+static int check(tsr_ctx ctx, void *values) {
+    mandel *m = values;
     TSR_CHECK(ctx, m->size.ndim == 2, TSR_ERR_INPUT, "--size: expected WxH, got %d dimension%s",
               m->size.ndim, m->size.ndim == 1 ? "" : "s");
     TSR_CHECK(ctx, m->size.n[0] <= MAX_SIDE && m->size.n[1] <= MAX_SIDE, TSR_ERR_INPUT,
@@ -209,15 +210,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
                      "make task ID fail (for testing --on-error)");
     tsr_report_add_option(o, m->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(m->cmdline, sizeof m->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
+    TSR_CALL(ctx, tsr_opts_finish(ctx, &o, err, *done, m->cmdline, check, m));
     if (*done)
         return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, m) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     /* Rank 0 parsed --center; every rank derives the same view from the same numbers. */
     double c[2] = {m->cx, m->cy};
     TSR_MPI(ctx, MPI_Bcast(c, 2, MPI_DOUBLE, 0, tsr_ctx_comm(ctx)));
@@ -237,7 +232,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, mandel *m, bool *done) {
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
+    (void)stopped; /* no checkpoints */
     mandel m;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &m, &done));
@@ -314,9 +310,5 @@ out:
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int err = tsr_init(&argc, &argv, "tessera-mandelbrot", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+    return tsr_main(argc, argv, "tessera-mandelbrot", run);
 }

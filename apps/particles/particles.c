@@ -33,7 +33,7 @@ typedef struct particles {
     char report[TSR_OPT_STRLEN];
     bool force;
     tsr_progress_option progress;
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report */
     /* This rank's particles [lo, hi), structure of arrays. */
     int64_t lo, hi;
     double *x, *y, *vx, *vy, *w;
@@ -161,7 +161,8 @@ static int check_finite(tsr_ctx ctx, const particles *p, int64_t done) {
 }
 
 /* Rank 0: the values make sense and the report can be written, before anything runs. */
-static int check(tsr_ctx ctx, const particles *p) {
+static int check(tsr_ctx ctx, void *values) {
+    const particles *p = values;
     TSR_CHECK(ctx, p->dt > 0 && isfinite(p->dt), TSR_ERR_INPUT,
               "--dt %g: must be positive and finite", p->dt);
     TSR_CHECK(ctx, p->dt >= MIN_DT, TSR_ERR_INPUT, "--dt %g: must be at least %g", p->dt, MIN_DT);
@@ -193,16 +194,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, particles *p, bool *done) {
     tsr_opts_add_flag(o, "force", &p->force, "replace an existing --report file");
     tsr_progress_add_options(o, &p->progress);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(p->cmdline, sizeof p->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
-    if (*done)
-        return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? check(ctx, p) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    return TSR_SUCCESS;
+    return tsr_opts_finish(ctx, &o, err, *done, p->cmdline, check, p);
 }
 
 static int barrier(tsr_ctx ctx) {
@@ -219,7 +211,8 @@ static void free_state(particles *p) {
     free(p->scratch);
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
+    (void)stopped; /* no checkpoints */
     particles p;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &p, &done));
@@ -308,9 +301,5 @@ out:
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int err = tsr_init(&argc, &argv, "tessera-particles", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+    return tsr_main(argc, argv, "tessera-particles", run);
 }

@@ -28,7 +28,7 @@ typedef struct poisson {
     bool force;
     tsr_progress_option progress;
     char report[TSR_OPT_STRLEN];
-    char cmdline[4096];
+    char cmdline[TSR_OPT_STRLEN]; /* for the report */
 } poisson;
 
 typedef struct params {
@@ -129,7 +129,8 @@ static int check_kernel(const tsr_block *f, int nf, const tsr_box *box, void *us
 }
 
 /* Rank 0: what the options alone cannot say. */
-static int validate(tsr_ctx ctx, const poisson *ps) {
+static int validate(tsr_ctx ctx, void *values) {
+    const poisson *ps = values;
     const tsr_extents *g = &ps->dom.grid;
     TSR_CHECK(ctx, g->ndim == 2 || g->ndim == 3, TSR_ERR_INPUT,
               "tessera-poisson solves on a 2D or 3D grid, not %dD", g->ndim);
@@ -171,16 +172,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, poisson *ps, bool *done) {
     tsr_progress_add_options(o, &ps->progress);
     tsr_report_add_option(o, ps->report);
     int err = tsr_opts_parse(o, argc, argv, done);
-    if (!err && !*done)
-        err = tsr_report_keep_options(ctx, o);
-    snprintf(ps->cmdline, sizeof ps->cmdline, "%s", tsr_opts_command_line(o));
-    tsr_opts_destroy(&o);
-    TSR_CALL(ctx, err);
-    if (*done)
-        return TSR_SUCCESS;
-    err = tsr_ctx_rank(ctx) == 0 ? validate(ctx, ps) : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    return TSR_SUCCESS;
+    return tsr_opts_finish(ctx, &o, err, *done, ps->cmdline, validate, ps);
 }
 
 /* Iterates until converged; *u ends holding the newest iterate. Collective. */
@@ -230,7 +222,8 @@ static int iterate(tsr_ctx ctx, const poisson *ps, tsr_domain *dom, tsr_sweep sw
     return err;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv) {
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
+    (void)stopped; /* no checkpoints */
     poisson ps;
     bool done = false;
     TSR_CALL(ctx, parse(ctx, argc, argv, &ps, &done));
@@ -313,9 +306,5 @@ out:
 }
 
 int main(int argc, char **argv) {
-    tsr_ctx ctx = NULL;
-    int err = tsr_init(&argc, &argv, "tessera-poisson", &ctx);
-    if (!err)
-        err = run(ctx, argc, argv);
-    return tsr_finalize(&ctx, err);
+    return tsr_main(argc, argv, "tessera-poisson", run);
 }
