@@ -46,6 +46,9 @@ int64_t tsr__local_index(tsr_map m, int64_t id);
  * agree only exchange, so no neighbour waits for this rank. */
 int tsr__skip_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user);
 
+/* An exchange of h's plan alone: the ghosts inside the domain (and across periodic sides), no
+ * boundary conditions. Collective. */
+int tsr__halo_exchange_inside(tsr_halo h, tsr_field *fields, int nfields);
 /* The next exchange of h is tracked (tsr__xplan_track: chg per local block, nbr set per local
  * block). Not collective, but every rank must track the same exchanges. */
 int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr);

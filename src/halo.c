@@ -85,6 +85,13 @@ int tsr_halo_end(tsr_halo h) {
     return TSR_SUCCESS;
 }
 
+int tsr__halo_exchange_inside(tsr_halo h, tsr_field *fields, int nfields) {
+    TSR_CHECK(h->ctx, !h->active, TSR_ERR_ARG, "an exchange during another");
+    TSR_CALL(h->ctx, tsr__xplan_begin(h->plan, fields, fields, nfields));
+    TSR_CALL(h->ctx, tsr__xplan_end(h->plan));
+    return TSR_SUCCESS;
+}
+
 int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr) {
     TSR_CHECK(h->ctx, !h->active, TSR_ERR_ARG, "change tracking set during an exchange");
     tsr__xplan_track(h->plan, chg, nbr);
