@@ -38,17 +38,33 @@ static bool name_ok(const char *s) {
     return true;
 }
 
-/* Rank 0: every component name valid and distinct. */
-static int check_names(tsr_particles p, char (*names)[TSR__PNAME_MAX]) {
-    int nc = p->nreal + p->nint;
-    for (int k = 0; k < nc; k++) {
+/* Rank 0: every component name valid and distinct (names[k] NULL: component k keeps its
+ * name). */
+static int check_names(tsr_particles p, const char *const *names) {
+    char cur[2][TSR__PNAME_MAX];
+    for (int k = 0; k < p->nreal + p->nint; k++) {
+        if (!names[k])
+            continue;
         TSR_CHECK(p->ctx, name_ok(names[k]), TSR_ERR_INPUT,
                   "particle component name '%.80s': use 1 to %d letters, digits, '_', '-' or '.', "
                   "not id, position or velocity",
                   names[k], TSR__PNAME_MAX - 1);
-        for (int j = 0; j < k; j++)
-            TSR_CHECK(p->ctx, strcmp(names[j], names[k]) != 0, TSR_ERR_INPUT,
+        for (int j = 0; j < k; j++) {
+            const char *a = names[j], *b = names[k];
+            if (!a) {
+                comp_name(p, j, cur[0], sizeof cur[0]);
+                a = cur[0];
+            }
+            TSR_CHECK(p->ctx, strcmp(a, b) != 0, TSR_ERR_INPUT,
+                      "particle component name '%s' is given twice", b);
+        }
+        for (int j = k + 1; j < p->nreal + p->nint; j++) {
+            if (names[j])
+                continue;
+            comp_name(p, j, cur[1], sizeof cur[1]);
+            TSR_CHECK(p->ctx, strcmp(cur[1], names[k]) != 0, TSR_ERR_INPUT,
                       "particle component name '%s' is given twice", names[k]);
+        }
     }
     return TSR_SUCCESS;
 }
@@ -57,24 +73,17 @@ int tsr_particles_set_names(tsr_particles p, const char *const *real_names,
                             const char *const *int_names) {
     if (!p)
         return TSR_ERR_ARG;
-    char(*names)[TSR__PNAME_MAX] = NULL;
-    TSR_CALL(p->ctx, tsr__calloc(p->ctx, 128, TSR__PNAME_MAX, &names));
-    for (int k = 0; k < p->nreal + p->nint; k++) {
-        const char *given = k < p->nreal ? (real_names ? real_names[k] : NULL)
-                                         : (int_names ? int_names[k - p->nreal] : NULL);
-        if (given && strlen(given) >= TSR__PNAME_MAX)
-            names[k][0] = '\0'; /* too long: refused below */
-        else if (given)
-            snprintf(names[k], TSR__PNAME_MAX, "%s", given);
-        else
-            comp_name(p, k, names[k], TSR__PNAME_MAX);
-    }
+    const char *names[128];
+    for (int k = 0; k < p->nreal + p->nint; k++)
+        names[k] = k < p->nreal ? (real_names ? real_names[k] : NULL)
+                                : (int_names ? int_names[k - p->nreal] : NULL);
+    /* Rank 0 checks: every rank must be given the same names. */
     int err = p->ctx->rank == 0 ? check_names(p, names) : TSR_SUCCESS;
-    err = tsr_ctx_agree(p->ctx, err);
-    if (!err)
-        memcpy(p->cname, names, (size_t)(p->nreal + p->nint) * TSR__PNAME_MAX);
-    free(names);
-    return err;
+    TSR_CALL(p->ctx, tsr_ctx_agree(p->ctx, err));
+    for (int k = 0; k < p->nreal + p->nint; k++)
+        if (names[k] && name_ok(names[k]))
+            snprintf(p->cname[k], TSR__PNAME_MAX, "%s", names[k]);
+    return TSR_SUCCESS;
 }
 
 /* The local particles' word `col` (0 id, 1-3 x, 4-6 v, then components), blocks in order. */

@@ -101,8 +101,8 @@ int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
 /* Names of the components in files: nreal names of the real components, nint of the integer
  * ones (either array may be NULL: keep those names). Each 1 to 63 characters of letters, digits,
  * '_', '-' or '.', all distinct and none of "id", "position", "velocity". Unset names are
- * real<k> and int<k>. Strings are copied. TSR_ERR_INPUT on every rank for a bad name (checked on
- * rank 0). Collective. */
+ * real<k> and int<k>. Strings are copied; every rank passes the same names. TSR_ERR_INPUT on every
+ * rank for a bad name (checked on rank 0). Collective. */
 int tsr_particles_set_names(tsr_particles p, const char *const *real_names,
                             const char *const *int_names);
 
@@ -112,8 +112,8 @@ int tsr_particles_set_names(tsr_particles p, const char *const *real_names,
  * (step, time, grid_size, periodic, app, command_line, run_options, run_id from meta, which may
  * be NULL) plus count; the group's attributes real_components and int_components list the
  * component names in order. The order comes from gathering every id on rank 0, which sorts them
- * and sends each rank the file row of each of its particles: 24 bytes per particle on rank 0, so
- * up to about 10^8 particles, and at most INT_MAX. Rank 0 lays the file out with HDF5; every
+ * and sends each rank the file row of each of its particles: about 40 bytes per particle on rank
+ * 0, so up to about 10^8 particles, and at most INT_MAX. Rank 0 lays the file out with HDF5; every
  * rank then writes its own particles into place (positioned writes of runs of consecutive rows;
  * not MPI-IO, for the reasons given in io.c). When `xmf` is not NULL, rank 0 then writes an XDMF
  * sidecar there (it must be in the same directory, as it refers to the file by its name): a
