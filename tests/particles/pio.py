@@ -7,8 +7,9 @@ test_pio writes a file of 400 particles at 1-4 ranks and reads it back at anothe
 blocks and map (it checks every value bit for bit itself); here the files must hold the same
 data whatever wrote them, h5py must read ids ascending and values equal to the formulas of
 test_pio.c (recomputed here), ParaView's pvpython must load the .xmf as 400 points at the HDF5
-positions, and existing (without --force), missing and non-HDF5 files must be refused with one
-message and status 2, the existing file left untouched.
+positions, and existing (without --force), missing, non-HDF5 and mismatched files (a component
+missing, another grid) must be refused with one message and status 2, the existing file left
+untouched.
 """
 import hashlib
 import json
@@ -155,6 +156,20 @@ def main():
             f.write("not HDF5\n")
         fails += not one_failure(2, [exe, "read", junk, "sfc", "2", "1", "1"],
                                  "'%s' is not an HDF5 file" % junk, "a file that is not HDF5")
+        # files that are HDF5 but not what this container holds
+        other = os.path.join(tmp, "other.h5")
+        shutil.copy(files[0], other)
+        with h5py.File(other, "r+") as f:
+            del f["particles/species"]
+        fails += not one_failure(2, [exe, "read", other, "sfc", "2", "1", "1"],
+                                 "'%s': dataset /particles/species is missing" % other,
+                                 "a file without one of the components")
+        shutil.copy(files[0], other)
+        with h5py.File(other, "r+") as f:
+            f.attrs["grid_size"] = np.array([12, 11, 8], dtype=np.int64)
+        fails += not one_failure(2, [exe, "read", other, "sfc", "2", "1", "1"],
+                                 "'%s' holds particles of a grid of 11 cells along y, this run has "
+                                 "10" % other, "a file of another grid")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%s: %d failed" % ("FAIL" if fails else "ok", fails))
