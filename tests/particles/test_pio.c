@@ -65,7 +65,9 @@ typedef struct setup {
 
 static int setup_create(tsr_ctx ctx, const char *map_name, char **blocks, setup *u) {
     tsr_extents size = {3, {grid_n[0], grid_n[1], grid_n[2]}};
-    tsr_decomp_opts dopts = {.blocks = {3, {atoll(blocks[0]), atoll(blocks[1]), atoll(blocks[2])}}};
+    /* fewer blocks than ranks is allowed: an idle rank writes and reads nothing */
+    tsr_decomp_opts dopts = {.blocks = {3, {atoll(blocks[0]), atoll(blocks[1]), atoll(blocks[2])}},
+                             .allow_idle = true};
     int m = 0;
     while (m < TSR_MAP_COUNT && strcmp(tsr_map_strategy_names[m], map_name) != 0)
         m++;
