@@ -45,4 +45,9 @@ void tsr__pblock_point(tsr_particles p, tsr__pblock *blk);
  * false, x partly wrapped, for a non-finite position or one outside a non-periodic side. Pure. */
 bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
 
+/* Files (particles_io.c, particles_read.c): component k's name (reals first, then integers; the
+ * one set, else real<k> or int<k>), and whether a name may be one. Pure. */
+void tsr__pcomp_name(tsr_particles p, int k, char *out, size_t len);
+bool tsr__pname_ok(const char *s);
+
 #endif
