@@ -131,7 +131,8 @@ int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr
  * reads a slab of rows, then tsr_particles_redistribute puts every particle in place, so the
  * values are bit-identical to those written. The file must hold p's component counts and a grid
  * of p's size; its component names become p's. step and time (may be NULL) receive the file's.
- * A missing, unreadable, non-HDF5 or mismatched file, or a particle outside the domain, is
+ * A missing, unreadable, non-HDF5 or mismatched file, ids not strictly ascending (rank 0 reads
+ * them all, in chunks), or a particle outside the domain, is
  * TSR_ERR_INPUT naming the file, on every rank. Collective. */
 int tsr_particles_read(tsr_particles p, const char *path, int64_t *step, double *time);
 
