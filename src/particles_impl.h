@@ -5,6 +5,9 @@
 #include "layout_impl.h"
 #include "tessera/particles.h"
 
+/* Longest component name, with its NUL. */
+#define TSR__PNAME_MAX 64
+
 /* Words (8 bytes) per particle in a block's storage: id, x[3], v[3], reals, integers. */
 #define TSR__PWORDS(p) (7 + (p)->nreal + (p)->nint)
 
@@ -26,6 +29,8 @@ struct tsr_particles_s {
     /* redistribution's message buffers, kept (grow only) so that steady steps do not allocate */
     char *sbuf, *rbuf;
     size_t sbytes, rbytes;
+    /* names of the real then integer components in files ("" until set: real<k>, int<k>) */
+    char cname[2 * 64][TSR__PNAME_MAX];
 };
 
 /* Column k (0 id, 1-3 x, 4-6 v, then reals, then integers) of a block's storage. */
@@ -39,5 +44,10 @@ void tsr__pblock_point(tsr_particles p, tsr__pblock *blk);
 /* Wraps x on the periodic dimensions of lay into [0, n) and finds the block holding it. Returns
  * false, x partly wrapped, for a non-finite position or one outside a non-periodic side. Pure. */
 bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
+
+/* Files (particles_io.c, particles_read.c): component k's name (reals first, then integers; the
+ * one set, else real<k> or int<k>), and whether a name may be one. Pure. */
+void tsr__pcomp_name(tsr_particles p, int k, char *out, size_t len);
+bool tsr__pname_ok(const char *s);
 
 #endif

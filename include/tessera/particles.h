@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "io.h"
 #include "map.h"
 
 #ifdef __cplusplus
@@ -94,6 +95,46 @@ enum {
  * error, positions may already be wrapped; after TSR_ERR_MEMORY the particles are lost.
  * Collective. */
 int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
+
+/* ---- HDF5 files of particles: output, XDMF for viewers, restart ---- */
+
+/* Names of the components in files: nreal names of the real components, nint of the integer
+ * ones (either array may be NULL: keep those names). Each 1 to 63 characters of letters, digits,
+ * '_', '-' or '.', all distinct and none of "id", "position", "velocity". Unset names are
+ * real<k> and int<k>. Strings are copied; every rank passes the same names. TSR_ERR_INPUT on every
+ * rank for a bad name (checked on rank 0). Collective. */
+int tsr_particles_set_names(tsr_particles p, const char *const *real_names,
+                            const char *const *int_names);
+
+/* Writes every particle into one HDF5 file, in ascending global id order: /particles/id (N,
+ * int64), /particles/position and /particles/velocity (N x 3, float64), and one dataset of N
+ * values per component, /particles/<name> (float64 or int64). Root attributes as field files
+ * (step, time, grid_size, periodic, app, command_line, run_options, run_id from meta, which may
+ * be NULL) plus count; the group's attributes real_components and int_components list the
+ * component names in order. The order comes from gathering every id on rank 0, which sorts them
+ * and sends each rank the file row of each of its particles: about 40 bytes per particle on rank
+ * 0, so up to about 10^8 particles, and at most INT_MAX. Rank 0 lays the file out with HDF5; every
+ * rank then writes its own particles into place (positioned writes of runs of consecutive rows;
+ * not MPI-IO, for the reasons given in io.c). When `xmf` is not NULL, rank 0 then writes an XDMF
+ * sidecar there (it must be in the same directory, as it refers to the file by its name): a
+ * Polyvertex topology of N points with the positions as XYZ geometry, velocity as a Vector and
+ * id and the components as Scalars, which ParaView opens as N points. Files are written as
+ * "<path>.tmp" and renamed once complete; an existing file is never replaced unless `force`
+ * (TSR_ERR_INPUT naming it, nothing written); a duplicate id is TSR_ERR_INPUT; a failed write is
+ * TSR_ERR_IO naming the file and the system's reason. Same status and message on every rank.
+ * Collective. */
+int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr_io_meta *meta,
+                        const char *xmf);
+
+/* Reads a file written by tsr_particles_write into the empty container p (TSR_ERR_ARG if it
+ * holds particles), whatever the ranks, blocks or map that wrote it: each rank with local blocks
+ * reads a slab of rows, then tsr_particles_redistribute puts every particle in place, so the
+ * values are bit-identical to those written. The file must hold p's component counts and a grid
+ * of p's size; its component names become p's. step and time (may be NULL) receive the file's.
+ * A missing, unreadable, non-HDF5 or mismatched file, ids not strictly ascending (rank 0 reads
+ * them all, in chunks), or a particle outside the domain, is
+ * TSR_ERR_INPUT naming the file, on every rank. Collective. */
+int tsr_particles_read(tsr_particles p, const char *path, int64_t *step, double *time);
 
 #ifdef __cplusplus
 }
