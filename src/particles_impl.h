@@ -40,4 +40,37 @@ void tsr__pblock_point(tsr_particles p, tsr__pblock *blk);
  * false, x partly wrapped, for a non-finite position or one outside a non-periodic side. Pure. */
 bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
 
+/* Ghosts and neighbour lists of one local block. */
+typedef struct tsr__nblock {
+    int64_t nlocal, nghost;
+    int64_t *gid;
+    int *gimg;
+    double *gx[3], *gv[3];
+    double *x0[3];  /* local positions at the build (the half-skin trigger) */
+    int64_t *first; /* nlocal + 1 */
+    int32_t *partner;
+} tsr__nblock;
+
+struct tsr_neighbours_s {
+    tsr_particles p;
+    double cutoff, skin, range;
+    int width; /* ghost regions: ceil(range) cells */
+    bool built;
+    /* the send list, grouped by peer rank: record k sends particle s_i[k] of local block
+     * s_lb[k] seen at image s_img[k] */
+    int64_t nsend, nrecv;
+    int64_t *s_lb, *s_i, *s_dst; /* s_dst: the destination block (the build's records) */
+    int *s_img;
+    int64_t *scount, *sdispl, *rcount, *rdispl; /* per rank */
+    int64_t *r_lb, *r_slot; /* received record k: its local block and ghost slot */
+    tsr__nblock *blocks;
+    double *sbuf, *rbuf; /* 9 words per record: enough for the build's and the updates' */
+    MPI_Request *req;
+};
+
+/* The lists of local block lb from its particles and ghosts (allocated here, by the calling
+ * thread). Returns false if an allocation failed or a block has too many partners. */
+bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb);
+void tsr__nblock_free(tsr__nblock *b);
+
 #endif
