@@ -416,8 +416,7 @@ static int place(tsr_neighbours nb) {
 static int lists(tsr_neighbours nb) {
     tsr_particles p = nb->p;
     int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : failed)
-    for (int64_t b = 0; b < p->nblocks; b++) {
+    for (int64_t b = 0; b < p->nblocks; b++) { /* threads share each block's particles */
         tsr__nblock *nbk = &nb->blocks[b];
         const tsr__pblock *blk = &p->blocks[b];
         nbk->nlocal = blk->count;
