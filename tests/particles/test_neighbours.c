@@ -11,7 +11,8 @@
  * trigger must say yes on every rank.
  *
  * Must-fail options: --cutoff C S (neighbours on a 24 x 18 periodic grid with cutoff C and skin
- * S). Prints "PASS ..." lines on rank 0 and exits 0 when every check passes. */
+ * S). --bench N PER_CELL STEPS prints a rough speed of build and update instead. Prints "PASS ..."
+ * lines on rank 0 and exits 0 when every check passes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,11 +397,46 @@ static int bad_cutoff(tsr_ctx ctx, double cutoff, double skin) {
     return setup_destroy(&u, err);
 }
 
+/* A rough speed: n^3 cells, periodic, `per_cell` random particles per cell, cutoff 2.5 and skin
+ * 0.3 (the LJ benchmark's), one build then `steps` updates. */
+static int bench(tsr_ctx ctx, int64_t n, double per_cell, int steps) {
+    scenario s = {"bench", 3, {n, n, n}, {0, 0, 0}, {true, true, true}, 0, {2.5, 2.5}, {0.3, 0.3}};
+    s.npart = (int)((double)(n * n * n) * per_cell);
+    setup u = {0};
+    tsr_extents size = {3, {n, n, n}};
+    TRY(tsr_grid_create(ctx, &size, s.periodic, &u.grid));
+    TRY(tsr_decomp_create(u.grid, &(tsr_decomp_opts){0}, &u.decomp));
+    TRY(tsr_map_create(u.decomp, TSR_MAP_CONTIGUOUS, NULL, &u.map));
+    TRY(tsr_particles_create(u.map, 0, 0, &u.p));
+    TRY(tsr_ctx_agree(ctx, populate(&s, &u)));
+    TRY(tsr_neighbours_create(u.p, 2.5, 0.3, &u.nb));
+    MPI_Barrier(tsr_ctx_comm(ctx));
+    double t0 = tsr_wtime();
+    TRY(tsr_neighbours_build(u.nb));
+    double t1 = tsr_wtime();
+    for (int k = 0; k < steps; k++)
+        TRY(tsr_neighbours_update(u.nb, true));
+    double t2 = tsr_wtime();
+    int64_t pairs = 0, all = 0;
+    for (int64_t lb = 0; lb < tsr_particles_local_blocks(u.p); lb++) {
+        tsr_neighbour_block v;
+        TRY(tsr_neighbours_block(u.nb, lb, &v));
+        pairs += v.first[v.nlocal];
+    }
+    MPI_Allreduce(&pairs, &all, 1, MPI_INT64_T, MPI_SUM, tsr_ctx_comm(ctx));
+    if (tsr_ctx_rank(ctx) == 0)
+        printf("bench: %d particles, %.1f partners each, build %.4f s, update %.6f s\n", s.npart,
+               (double)all / s.npart, t1 - t0, (t2 - t1) / (steps > 0 ? steps : 1));
+    return setup_destroy(&u, 0);
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_neighbours", &ctx);
     if (err)
         return tsr_finalize(&ctx, err);
+    if (argc > 4 && strcmp(argv[1], "--bench") == 0)
+        return tsr_finalize(&ctx, bench(ctx, atoll(argv[2]), atof(argv[3]), atoi(argv[4])));
     if (argc > 3 && strcmp(argv[1], "--cutoff") == 0)
         return tsr_finalize(&ctx, bad_cutoff(ctx, atof(argv[2]), atof(argv[3])));
     int64_t failures = 0, maxpart = 0;
