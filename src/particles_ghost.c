@@ -200,6 +200,26 @@ static int send_lists(tsr_neighbours nb) {
     const tsr__layout *lay = &p->map->decomp->lay;
     tsr__regions R;
     tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, nb->width, &R);
+    for (int64_t lb = 0; lb < p->nblocks; lb++) {
+        const tsr__pblock *blk = &p->blocks[lb];
+        tsr_box box;
+        tsr__block_box(lay, p->map->local[lb], &box);
+        for (int64_t i = 0; i < blk->count; i++) {
+            double x[3];
+            bool in = true;
+            for (int d = 0; d < 3; d++) {
+                x[d] = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i];
+                in = in && (d >= lay->ndim ||
+                            (floor(x[d]) >= (double)box.lo[d] && floor(x[d]) < (double)box.hi[d]));
+            }
+            int64_t id;
+            memcpy(&id, tsr__pcol(blk, 0) + (size_t)i * 8, 8);
+            TSR_CHECK(ctx, in, TSR_ERR_ARG,
+                      "particle %lld at (%.17g, %.17g, %.17g) is outside block %lld: "
+                      "redistribute before building neighbours",
+                      (long long)id, x[0], x[1], x[2], (long long)p->map->local[lb]);
+        }
+    }
     collect c = {.nb = nb};
     for (int64_t lb = 0; lb < p->nblocks && !c.failed; lb++) {
         c.lb = lb;

@@ -132,8 +132,9 @@ int tsr_neighbours_create(tsr_particles p, double cutoff, double skin, tsr_neigh
 /* Frees everything and sets *nb to NULL (NULL is fine). Not collective. */
 int tsr_neighbours_destroy(tsr_neighbours *nb);
 /* New ghosts and lists from the container's current particles, which must each lie in their
- * block (after tsr_particles_redistribute, before any move). Remembers the positions for
- * tsr_neighbours_need_rebuild. After an error nothing is built (update refuses). Collective. */
+ * block (after tsr_particles_redistribute, before any move: TSR_ERR_ARG naming one that does not,
+ * on every rank). Remembers the positions for tsr_neighbours_need_rebuild. After an error
+ * nothing is built (update refuses). Collective. */
 int tsr_neighbours_build(tsr_neighbours nb);
 /* Sends the current positions (and velocities when `velocities`) of the particles again through
  * the build's send lists, shifted as at the build, into the same ghost slots: no allocation, no

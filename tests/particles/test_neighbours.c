@@ -11,8 +11,9 @@
  * trigger must say yes on every rank.
  *
  * Must-fail options: --cutoff C S (neighbours on a 24 x 18 periodic grid with cutoff C and skin
- * S). --bench N PER_CELL STEPS prints a rough speed of build and update instead. Prints "PASS ..."
- * lines on rank 0 and exits 0 when every check passes. */
+ * S); --stale (a build after a move without redistribution). --bench N PER_CELL STEPS prints a
+ * rough speed of build and update instead. Prints "PASS ..." lines on rank 0 and exits 0 when every
+ * check passes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,6 +431,35 @@ static int bench(tsr_ctx ctx, int64_t n, double per_cell, int steps) {
     return setup_destroy(&u, 0);
 }
 
+/* A build after a move without redistribution (must fail, naming the particle). */
+static int stale(tsr_ctx ctx) {
+    const scenario *s = &scenarios[0];
+    setup u = {0};
+    tsr_extents size = {s->ndim, {s->n[0], s->n[1], s->n[2]}};
+    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}}};
+    int err = tsr_grid_create(ctx, &size, s->periodic, &u.grid);
+    if (!err)
+        err = tsr_decomp_create(u.grid, &dopts, &u.decomp);
+    if (!err)
+        err = tsr_map_create(u.decomp, TSR_MAP_CONTIGUOUS, NULL, &u.map);
+    if (!err)
+        err = tsr_particles_create(u.map, 0, 0, &u.p);
+    if (!err)
+        err = tsr_ctx_agree(ctx, populate(s, &u));
+    for (int64_t lb = 0; !err && lb < tsr_particles_local_blocks(u.p); lb++) {
+        tsr_particle_block b;
+        err = tsr_particles_block(u.p, lb, &b);
+        for (int64_t i = 0; !err && i < b.count; i++)
+            if (b.id[i] == 42)
+                b.x[0][i] = fmod(b.x[0][i] + 6.0, 24.0); /* one block along x */
+    }
+    if (!err)
+        err = tsr_neighbours_create(u.p, 1.0, 0.2, &u.nb);
+    if (!err)
+        err = tsr_neighbours_build(u.nb);
+    return setup_destroy(&u, err);
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_neighbours", &ctx);
@@ -437,6 +467,8 @@ int main(int argc, char **argv) {
         return tsr_finalize(&ctx, err);
     if (argc > 4 && strcmp(argv[1], "--bench") == 0)
         return tsr_finalize(&ctx, bench(ctx, atoll(argv[2]), atof(argv[3]), atoi(argv[4])));
+    if (argc > 1 && strcmp(argv[1], "--stale") == 0)
+        return tsr_finalize(&ctx, stale(ctx));
     if (argc > 3 && strcmp(argv[1], "--cutoff") == 0)
         return tsr_finalize(&ctx, bad_cutoff(ctx, atof(argv[2]), atof(argv[3])));
     int64_t failures = 0, maxpart = 0;
