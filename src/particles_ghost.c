@@ -42,6 +42,7 @@ int tsr_neighbours_create(tsr_particles p, double cutoff, double skin, tsr_neigh
         nb->cutoff = cutoff;
         nb->skin = skin;
         nb->range = cutoff + skin;
+        nb->nblocks = p->nblocks;
         int64_t maxn = 1;
         for (int d = 0; d < lay->ndim; d++)
             maxn = lay->n[d] > maxn ? lay->n[d] : maxn;
@@ -82,7 +83,7 @@ void tsr__nblock_free(tsr__nblock *b) {
 /* Everything the build made, so that a failed build leaves nothing half-valid. */
 static void unbuild(tsr_neighbours nb) {
     nb->built = false;
-    for (int64_t b = 0; b < nb->p->nblocks; b++)
+    for (int64_t b = 0; b < nb->nblocks; b++)
         tsr__nblock_free(&nb->blocks[b]);
     free(nb->s_lb);
     free(nb->s_i);

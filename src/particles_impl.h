@@ -54,7 +54,8 @@ typedef struct tsr__nblock {
 struct tsr_neighbours_s {
     tsr_particles p;
     double cutoff, skin, range;
-    int width; /* ghost regions: ceil(range) cells */
+    int width;       /* ghost regions: ceil(range) cells */
+    int64_t nblocks; /* the container's local blocks at creation (freed without it) */
     bool built;
     /* the send list, grouped by peer rank: record k sends particle s_i[k] of local block
      * s_lb[k] seen at image s_img[k] */
