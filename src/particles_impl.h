@@ -50,4 +50,38 @@ bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
 void tsr__pcomp_name(tsr_particles p, int k, char *out, size_t len);
 bool tsr__pname_ok(const char *s);
 
+/* Ghosts and neighbour lists of one local block. */
+typedef struct tsr__nblock {
+    int64_t nlocal, nghost;
+    int64_t *gid;
+    int *gimg;
+    double *gx[3], *gv[3];
+    double *x0[3];  /* local positions at the build (the half-skin trigger) */
+    int64_t *first; /* nlocal + 1 */
+    int32_t *partner;
+} tsr__nblock;
+
+struct tsr_neighbours_s {
+    tsr_particles p;
+    double cutoff, skin, range;
+    int width;       /* ghost regions: ceil(range) cells */
+    int64_t nblocks; /* the container's local blocks at creation (freed without it) */
+    bool built;
+    /* the send list, grouped by peer rank: record k sends particle s_i[k] of local block
+     * s_lb[k] seen at image s_img[k] */
+    int64_t nsend, nrecv;
+    int64_t *s_lb, *s_i, *s_dst; /* s_dst: the destination block (the build's records) */
+    int *s_img;
+    int64_t *scount, *sdispl, *rcount, *rdispl; /* per rank */
+    int64_t *r_lb, *r_slot; /* received record k: its local block and ghost slot */
+    tsr__nblock *blocks;
+    double *sbuf, *rbuf; /* 9 words per record: enough for the build's and the updates' */
+    MPI_Request *req;
+};
+
+/* The lists of local block lb from its particles and ghosts (allocated here, by the calling
+ * thread). Returns false if an allocation failed or a block has too many partners. */
+bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb);
+void tsr__nblock_free(tsr__nblock *b);
+
 #endif

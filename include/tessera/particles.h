@@ -96,6 +96,60 @@ enum {
  * Collective. */
 int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
 
+/* ---- Ghost particles and neighbour lists ------------------------------------------------ */
+
+/* Neighbours of the particles of a container within `cutoff`, found through lists built with a
+ * `skin` (range = cutoff + skin). A build copies into every local block, as ghosts, the
+ * particles of the cells within ceil(range) cells of its box (faces, edges, corners, any number
+ * of blocks away, periodic images shifted by the domain length): the exchange engine's halo
+ * regions of that width, kept whole (not filtered by distance). Then it lists, for every local
+ * particle, all local and ghost partners closer than the range (squared distance summed over
+ * the grid's dimensions, < range * range). Ghosts of a block and partners of a particle are
+ * sorted by (id, image), so sums in list order have the same bits for any ranks, threads, maps
+ * and blocks. Ghosts and lists use MPI tag TSR_TAG_PARTICLES, one message per peer rank. */
+typedef struct tsr_neighbours_s *tsr_neighbours;
+
+/* The ghosts and lists of one local block; everything is owned by the neighbours object, valid
+ * until its next build or destroy. Partner k of local particle i is partner[k] for
+ * first[i] <= k < first[i + 1]: below nlocal it is local particle partner[k] of the container's
+ * block, otherwise ghost partner[k] - nlocal. A ghost's image is (kx + 1) + 3 (ky + 1) +
+ * 9 (kz + 1): its position is the source's plus k times the grid size along each dimension
+ * (13: not shifted). */
+typedef struct tsr_neighbour_block {
+    int64_t nlocal, nghost;
+    const int64_t *ghost_id;
+    const int *ghost_image;
+    const double *ghost_x[3];
+    const double *ghost_v[3];
+    const int64_t *first;   /* nlocal + 1 offsets */
+    const int32_t *partner; /* first[nlocal] entries */
+} tsr_neighbour_block;
+
+/* Neighbours of the particles of `p` (which must outlive it), nothing built yet. The cutoff must
+ * be positive and finite, the skin finite and >= 0, and cutoff + skin below half the grid size
+ * along every periodic dimension (so no particle meets its own image nor a partner twice);
+ * checked on rank 0, TSR_ERR_INPUT on every rank otherwise. Collective. */
+int tsr_neighbours_create(tsr_particles p, double cutoff, double skin, tsr_neighbours *nb);
+/* Frees everything and sets *nb to NULL (NULL is fine). Not collective. */
+int tsr_neighbours_destroy(tsr_neighbours *nb);
+/* New ghosts and lists from the container's current particles, which must each lie in their
+ * block (after tsr_particles_redistribute, before any move: TSR_ERR_ARG naming one that does not,
+ * on every rank). Remembers the positions for tsr_neighbours_need_rebuild. After an error
+ * nothing is built (update refuses). Collective. */
+int tsr_neighbours_build(tsr_neighbours nb);
+/* Sends the current positions (and velocities when `velocities`) of the particles again through
+ * the build's send lists, shifted as at the build, into the same ghost slots: no allocation, no
+ * new lists. The container must not have been added to, removed from or redistributed since the
+ * build (TSR_ERR_ARG on every rank otherwise). Collective. */
+int tsr_neighbours_update(tsr_neighbours nb, bool velocities);
+/* *need becomes true on every rank when some particle on some rank moved by more than half the
+ * skin since the build (then partners within the cutoff may be missing from the lists), when
+ * the container changed or nothing is built. Collective. */
+int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need);
+/* The view of local block lb (as in tsr_particles_local_blocks). TSR_ERR_ARG if out of range or
+ * nothing is built. Not collective; thread-safe. */
+int tsr_neighbours_block(tsr_neighbours nb, int64_t lb, tsr_neighbour_block *view);
+
 /* ---- HDF5 files of particles: output, XDMF for viewers, restart ---- */
 
 /* Names of the components in files: nreal names of the real components, nint of the integer

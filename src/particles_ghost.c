@@ -1,0 +1,570 @@
+/* Ghost particles: the send lists found from the exchange engine's halo regions, the build's
+ * exchange (ids, positions, velocities, sorted into canonical ghost slots), the updates through
+ * the same lists, and the half-skin trigger. The neighbour lists are in particles_nbr.c. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exchange_impl.h"
+#include "particles_impl.h"
+
+/* Words of a build record: destination block, id, image, x[3], v[3]. */
+#define BUILD_WORDS 9
+
+int tsr_neighbours_create(tsr_particles p, double cutoff, double skin, tsr_neighbours *out) {
+    if (!p || !out)
+        return TSR_ERR_ARG;
+    *out = NULL;
+    tsr_ctx ctx = p->ctx;
+    const tsr__layout *lay = &p->map->decomp->lay;
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0) {
+        if (!(isfinite(cutoff) && cutoff > 0.0))
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "neighbour cutoff must be positive and finite, not %g", cutoff);
+        else if (!(isfinite(skin) && skin >= 0.0))
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "neighbour skin must be finite and >= 0, not %g", skin);
+        for (int d = 0; !err && d < lay->ndim; d++)
+            if (lay->periodic[d] && !(cutoff + skin < 0.5 * (double)lay->n[d]))
+                err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                    "cutoff + skin %g is not below half the periodic size %lld "
+                                    "along %c: a particle would meet its own image",
+                                    cutoff + skin, (long long)lay->n[d], "xyz"[d]);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    tsr_neighbours nb = NULL;
+    err = tsr__calloc(ctx, 1, sizeof *nb, &nb);
+    size_t nr = (size_t)ctx->size;
+    if (!err) {
+        nb->p = p;
+        nb->cutoff = cutoff;
+        nb->skin = skin;
+        nb->range = cutoff + skin;
+        nb->nblocks = p->nblocks;
+        int64_t maxn = 1;
+        for (int d = 0; d < lay->ndim; d++)
+            maxn = lay->n[d] > maxn ? lay->n[d] : maxn;
+        double w = ceil(nb->range);
+        nb->width = w > (double)maxn ? (int)maxn : (int)w; /* wider sees nothing more */
+        err = tsr__calloc(ctx, (size_t)p->nblocks + 1, sizeof *nb->blocks, &nb->blocks);
+    }
+    if (!err)
+        err = tsr__calloc(ctx, nr, sizeof(int64_t), &nb->scount);
+    if (!err)
+        err = tsr__calloc(ctx, nr, sizeof(int64_t), &nb->sdispl);
+    if (!err)
+        err = tsr__calloc(ctx, nr, sizeof(int64_t), &nb->rcount);
+    if (!err)
+        err = tsr__calloc(ctx, nr, sizeof(int64_t), &nb->rdispl);
+    if (!err)
+        err = tsr__calloc(ctx, 2 * nr, sizeof(MPI_Request), &nb->req);
+    if (err)
+        tsr_neighbours_destroy(&nb);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    *out = nb;
+    return TSR_SUCCESS;
+}
+
+void tsr__nblock_free(tsr__nblock *b) {
+    free(b->gid);
+    free(b->gimg);
+    for (int d = 0; d < 3; d++) {
+        free(b->gx[d]);
+        free(b->gv[d]);
+        free(b->x0[d]);
+    }
+    free(b->first);
+    free(b->partner);
+    memset(b, 0, sizeof *b);
+}
+
+/* Everything the build made, so that a failed build leaves nothing half-valid. */
+static void unbuild(tsr_neighbours nb) {
+    nb->built = false;
+    for (int64_t b = 0; b < nb->nblocks; b++)
+        tsr__nblock_free(&nb->blocks[b]);
+    free(nb->s_lb);
+    free(nb->s_i);
+    free(nb->s_dst);
+    free(nb->s_img);
+    free(nb->r_lb);
+    free(nb->r_slot);
+    free(nb->sbuf);
+    free(nb->rbuf);
+    nb->s_lb = nb->s_i = nb->s_dst = nb->r_lb = nb->r_slot = NULL;
+    nb->s_img = NULL;
+    nb->sbuf = nb->rbuf = NULL;
+    nb->nsend = nb->nrecv = 0;
+}
+
+int tsr_neighbours_destroy(tsr_neighbours *nbp) {
+    if (!nbp || !*nbp)
+        return TSR_SUCCESS;
+    tsr_neighbours nb = *nbp;
+    if (nb->blocks)
+        unbuild(nb);
+    free(nb->blocks);
+    free(nb->scount);
+    free(nb->sdispl);
+    free(nb->rcount);
+    free(nb->rdispl);
+    free(nb->req);
+    free(nb);
+    *nbp = NULL;
+    return TSR_SUCCESS;
+}
+
+static int image_code(const int image[TSR_MAX_DIM]) {
+    return (image[0] + 1) + 3 * (image[1] + 1) + 9 * (image[2] + 1);
+}
+
+/* The shift of image code c along d, in grid lengths. */
+static double image_shift(const tsr__layout *lay, int c, int d) {
+    int k = d == 0 ? c % 3 : d == 1 ? c / 3 % 3 : c / 9;
+    return (double)((int64_t)(k - 1) * lay->n[d]);
+}
+
+/* A growing array of send records while the pieces of the local blocks are visited. */
+typedef struct collect {
+    tsr_neighbours nb;
+    int64_t lb; /* the source block's local index */
+    tsr_box box;
+    int64_t n, cap;
+    int64_t *peer, *lbi, *i, *dst; /* per record */
+    int *img;
+    bool failed;
+} collect;
+
+static bool push(collect *c, int64_t peer, int64_t dst, int64_t i, int img) {
+    if (c->n == c->cap) {
+        int64_t cap = 2 * c->cap + 64;
+        int64_t *t = realloc(c->dst, (size_t)cap * 8), *a = NULL, *b = NULL, *e = NULL;
+        int *g = NULL;
+        if (t)
+            c->dst = t;
+        a = t ? realloc(c->peer, (size_t)cap * 8) : NULL;
+        if (a)
+            c->peer = a;
+        b = a ? realloc(c->lbi, (size_t)cap * 8) : NULL;
+        if (b)
+            c->lbi = b;
+        e = b ? realloc(c->i, (size_t)cap * 8) : NULL;
+        if (e)
+            c->i = e;
+        g = e ? realloc(c->img, (size_t)cap * sizeof *g) : NULL;
+        if (!g)
+            return false;
+        c->img = g;
+        c->cap = cap;
+    }
+    c->peer[c->n] = peer;
+    c->dst[c->n] = dst;
+    c->lbi[c->n] = c->lb;
+    c->i[c->n] = i;
+    c->img[c->n] = img;
+    c->n++;
+    return true;
+}
+
+/* A piece of a local source block: every particle whose cell lies in piece->sb goes to the
+ * piece's destination block at the piece's image. */
+static bool on_piece(const tsr__piece *pc, void *user) {
+    collect *c = user;
+    tsr_particles p = c->nb->p;
+    const tsr__layout *lay = &p->map->decomp->lay;
+    const tsr__pblock *blk = &p->blocks[c->lb];
+    const double *x[3];
+    for (int d = 0; d < 3; d++)
+        x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
+    int64_t peer = p->map->owner[pc->dst];
+    int img = image_code(pc->image);
+    for (int64_t i = 0; i < blk->count; i++) {
+        bool in = true;
+        for (int d = 0; d < lay->ndim && in; d++) {
+            double cell = floor(x[d][i]) - (double)c->box.lo[d];
+            in = cell >= (double)pc->sb.lo[d] && cell < (double)pc->sb.hi[d];
+        }
+        if (in && !push(c, peer, pc->dst, i, img)) {
+            c->failed = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The send list, grouped by peer rank in block, piece, particle order. Local verdict. */
+static int send_lists(tsr_neighbours nb) {
+    tsr_particles p = nb->p;
+    tsr_ctx ctx = p->ctx;
+    const tsr__layout *lay = &p->map->decomp->lay;
+    tsr__regions R;
+    tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, nb->width, &R);
+    for (int64_t lb = 0; lb < p->nblocks; lb++) {
+        const tsr__pblock *blk = &p->blocks[lb];
+        tsr_box box;
+        tsr__block_box(lay, p->map->local[lb], &box);
+        for (int64_t i = 0; i < blk->count; i++) {
+            double x[3];
+            bool in = true;
+            for (int d = 0; d < 3; d++) {
+                x[d] = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i];
+                in = in && (d >= lay->ndim ||
+                            (floor(x[d]) >= (double)box.lo[d] && floor(x[d]) < (double)box.hi[d]));
+            }
+            int64_t id;
+            memcpy(&id, tsr__pcol(blk, 0) + (size_t)i * 8, 8);
+            TSR_CHECK(ctx, in, TSR_ERR_ARG,
+                      "particle %lld at (%.17g, %.17g, %.17g) is outside block %lld: "
+                      "redistribute before building neighbours",
+                      (long long)id, x[0], x[1], x[2], (long long)p->map->local[lb]);
+        }
+    }
+    collect c = {.nb = nb};
+    for (int64_t lb = 0; lb < p->nblocks && !c.failed; lb++) {
+        c.lb = lb;
+        tsr__block_box(lay, p->map->local[lb], &c.box);
+        tsr__pieces_from(lay, p->map->local[lb], lay, &R, on_piece, &c);
+    }
+    int err = TSR_SUCCESS;
+    if (c.failed)
+        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "cannot allocate the ghost send lists");
+    nb->nsend = c.n;
+    if (!err)
+        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_lb);
+    if (!err)
+        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_i);
+    if (!err)
+        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_dst);
+    if (!err)
+        err = tsr__calloc(ctx, (size_t)c.n + 1, sizeof(int), &nb->s_img);
+    if (!err) {
+        for (int r = 0; r < ctx->size; r++)
+            nb->scount[r] = 0;
+        for (int64_t k = 0; k < c.n; k++)
+            nb->scount[c.peer[k]]++;
+        int64_t at = 0;
+        for (int r = 0; r < ctx->size; r++) {
+            nb->sdispl[r] = at;
+            at += nb->scount[r];
+        }
+        for (int64_t k = 0; k < c.n; k++) { /* stable: sdispl walks, then is rewound */
+            int64_t j = nb->sdispl[c.peer[k]]++;
+            nb->s_lb[j] = c.lbi[k];
+            nb->s_i[j] = c.i[k];
+            nb->s_dst[j] = c.dst[k];
+            nb->s_img[j] = c.img[k];
+        }
+        for (int r = 0; r < ctx->size; r++)
+            nb->sdispl[r] -= nb->scount[r];
+    }
+    free(c.peer);
+    free(c.dst);
+    free(c.lbi);
+    free(c.i);
+    free(c.img);
+    return err;
+}
+
+/* Packs `words` doubles per send record (positions shifted, then velocities, or the build's
+ * records), each peer's into sbuf except this rank's, which goes straight to its place in rbuf. */
+static void pack(tsr_neighbours nb, int words) {
+    tsr_particles p = nb->p;
+    const tsr__layout *lay = &p->map->decomp->lay;
+    int me = p->ctx->rank;
+#pragma omp parallel for schedule(static) if (nb->nsend > p->ctx->min_parallel_cells)
+    for (int64_t k = 0; k < nb->nsend; k++) {
+        const tsr__pblock *blk = &p->blocks[nb->s_lb[k]];
+        int64_t i = nb->s_i[k];
+        bool self = k >= nb->sdispl[me] && k < nb->sdispl[me] + nb->scount[me];
+        double *r = self ? nb->rbuf + (size_t)(k - nb->sdispl[me] + nb->rdispl[me]) * (size_t)words
+                         : nb->sbuf + (size_t)k * (size_t)words;
+        double *x = r;
+        if (words == BUILD_WORDS) {
+            int64_t head[3] = {nb->s_dst[k], 0, nb->s_img[k]};
+            memcpy(&head[1], tsr__pcol(blk, 0) + (size_t)i * 8, 8);
+            memcpy(r, head, sizeof head);
+            x = r + 3;
+        }
+        for (int d = 0; d < 3; d++) {
+            double xd = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i];
+            x[d] = d < lay->ndim ? xd + image_shift(lay, nb->s_img[k], d) : xd;
+        }
+        if (words != 3)
+            for (int d = 0; d < 3; d++)
+                x[3 + d] = ((const double *)(void *)tsr__pcol(blk, 4 + d))[i];
+    }
+}
+
+/* One message per peer with records to send or receive; local verdict. */
+static int transfer(tsr_neighbours nb, int words) {
+    tsr_ctx ctx = nb->p->ctx;
+    int me = ctx->rank, nreq = 0, err = TSR_SUCCESS;
+    size_t rec = (size_t)words * 8;
+    for (int r = 0; r < ctx->size && !err; r++) {
+        if (r == me || nb->rcount[r] == 0)
+            continue;
+        int rc = MPI_Irecv(nb->rbuf + (size_t)nb->rdispl[r] * (size_t)words,
+                           (int)((size_t)nb->rcount[r] * rec), MPI_BYTE, r, TSR_TAG_PARTICLES,
+                           ctx->comm, &nb->req[nreq++]);
+        if (rc != MPI_SUCCESS)
+            err = tsr_error_mpi(ctx, rc, "MPI_Irecv", __FILE__, __LINE__, __func__);
+    }
+    for (int r = 0; r < ctx->size && !err; r++) {
+        if (r == me || nb->scount[r] == 0)
+            continue;
+        int bytes = (int)((size_t)nb->scount[r] * rec);
+        int rc = MPI_Isend(nb->sbuf + (size_t)nb->sdispl[r] * (size_t)words, bytes, MPI_BYTE, r,
+                           TSR_TAG_PARTICLES, ctx->comm, &nb->req[nreq++]);
+        if (rc != MPI_SUCCESS)
+            err = tsr_error_mpi(ctx, rc, "MPI_Isend", __FILE__, __LINE__, __func__);
+        ctx->bytes_sent += (uint64_t)bytes;
+        ctx->msgs_sent++;
+    }
+    int rc = MPI_Waitall(nreq, nb->req, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS && !err)
+        err = tsr_error_mpi(ctx, rc, "MPI_Waitall", __FILE__, __LINE__, __func__);
+    return err;
+}
+
+/* Counts to every rank and the buffers, sized for the build's records. Local verdict. */
+static int counts(tsr_neighbours nb) {
+    tsr_ctx ctx = nb->p->ctx;
+    TSR_MPI(ctx, MPI_Alltoall(nb->scount, 1, MPI_INT64_T, nb->rcount, 1, MPI_INT64_T, ctx->comm));
+    int64_t limit = INT_MAX / (BUILD_WORDS * 8), n = 0;
+    for (int r = 0; r < ctx->size; r++) {
+        TSR_CHECK(ctx, r == ctx->rank || (nb->scount[r] <= limit && nb->rcount[r] <= limit),
+                  TSR_ERR_INPUT, "ghost messages with rank %d over INT_MAX bytes", r);
+        nb->rdispl[r] = n;
+        n += nb->rcount[r];
+    }
+    nb->nrecv = n;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)nb->nsend * BUILD_WORDS + 1, 8, &nb->sbuf));
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n * BUILD_WORDS + 1, 8, &nb->rbuf));
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n + 1, 8, &nb->r_lb));
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n + 1, 8, &nb->r_slot));
+    return TSR_SUCCESS;
+}
+
+typedef struct gkey {
+    int64_t id, img, rec;
+} gkey;
+
+static int gkey_cmp(const void *a, const void *b) {
+    const gkey *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return (x->img > y->img) - (x->img < y->img);
+}
+
+/* Ghost slots sorted by (id, image) per block, from the build's records; the block's ghost
+ * arrays, written by the thread that owns the block. Local verdict. */
+static int place(tsr_neighbours nb) {
+    tsr_particles p = nb->p;
+    tsr_ctx ctx = p->ctx;
+    int64_t n = nb->nrecv, *start = NULL;
+    gkey *keys = NULL;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)p->nblocks + 2, 8, &start));
+    int err = tsr__calloc(ctx, (size_t)n + 1, sizeof *keys, &keys);
+    for (int64_t k = 0; !err && k < n; k++) {
+        int64_t block;
+        memcpy(&block, nb->rbuf + (size_t)k * BUILD_WORDS, 8);
+        nb->r_lb[k] = tsr__local_index(p->map, block);
+        if (nb->r_lb[k] < 0)
+            err = tsr_error_set(ctx, TSR_ERR_INTERNAL, __FILE__, __LINE__, __func__,
+                                "received a ghost for block %lld, not on rank %d", (long long)block,
+                                ctx->rank);
+        else
+            start[nb->r_lb[k] + 1]++;
+    }
+    if (err) {
+        free(start);
+        free(keys);
+        return err;
+    }
+    for (int64_t b = 0; b < p->nblocks; b++)
+        start[b + 1] += start[b];
+    for (int64_t k = 0; k < n; k++) {
+        gkey *g = &keys[start[nb->r_lb[k]]++];
+        memcpy(&g->id, nb->rbuf + (size_t)k * BUILD_WORDS + 1, 8);
+        memcpy(&g->img, nb->rbuf + (size_t)k * BUILD_WORDS + 2, 8);
+        g->rec = k;
+    }
+    for (int64_t b = p->nblocks; b > 0; b--)
+        start[b] = start[b - 1];
+    start[0] = 0;
+    int failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed) if (n > ctx->min_parallel_cells)
+    for (int64_t b = 0; b < p->nblocks; b++) {
+        tsr__nblock *nbk = &nb->blocks[b];
+        gkey *kb = keys + start[b];
+        int64_t m = start[b + 1] - start[b];
+        qsort(kb, (size_t)m, sizeof *kb, gkey_cmp);
+        nbk->nghost = m;
+        size_t sz = (size_t)m + 1;
+        nbk->gid = malloc(sz * 8);
+        nbk->gimg = malloc(sz * sizeof(int));
+        bool ok = nbk->gid && nbk->gimg;
+        for (int d = 0; d < 3; d++) {
+            nbk->gx[d] = malloc(sz * 8);
+            nbk->gv[d] = malloc(sz * 8);
+            ok = ok && nbk->gx[d] && nbk->gv[d];
+        }
+        if (!ok) {
+            failed++;
+            continue;
+        }
+        for (int64_t j = 0; j < m; j++) {
+            const double *r = nb->rbuf + (size_t)kb[j].rec * BUILD_WORDS;
+            nbk->gid[j] = kb[j].id;
+            nbk->gimg[j] = (int)kb[j].img;
+            for (int d = 0; d < 3; d++) {
+                nbk->gx[d][j] = r[3 + d];
+                nbk->gv[d][j] = r[6 + d];
+            }
+            nb->r_slot[kb[j].rec] = j;
+        }
+    }
+    free(start);
+    free(keys);
+    TSR_CHECK(ctx, failed == 0, TSR_ERR_MEMORY, "cannot allocate the ghosts of %d blocks", failed);
+    return TSR_SUCCESS;
+}
+
+/* The lists and the positions of the build, per block. Local verdict. */
+static int lists(tsr_neighbours nb) {
+    tsr_particles p = nb->p;
+    int failed = 0;
+    for (int64_t b = 0; b < p->nblocks; b++) { /* threads share each block's particles */
+        tsr__nblock *nbk = &nb->blocks[b];
+        const tsr__pblock *blk = &p->blocks[b];
+        nbk->nlocal = blk->count;
+        for (int d = 0; d < 3; d++) {
+            nbk->x0[d] = malloc((size_t)blk->count * 8 + 8);
+            if (!nbk->x0[d])
+                break;
+            if (blk->count > 0)
+                memcpy(nbk->x0[d], tsr__pcol(blk, 1 + d), (size_t)blk->count * 8);
+        }
+        if (!nbk->x0[0] || !nbk->x0[1] || !nbk->x0[2] || !tsr__nbr_lists(nb, b))
+            failed++;
+    }
+    TSR_CHECK(p->ctx, failed == 0, TSR_ERR_MEMORY,
+              "cannot allocate the neighbour lists of %d blocks (or over 2^31 partners)", failed);
+    return TSR_SUCCESS;
+}
+
+static int build(tsr_neighbours nb) {
+    tsr_ctx ctx = nb->p->ctx;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, send_lists(nb)));
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, counts(nb)));
+    double t0 = tsr_wtime();
+    pack(nb, BUILD_WORDS);
+    double t1 = tsr_wtime();
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, transfer(nb, BUILD_WORDS)));
+    double t2 = tsr_wtime();
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, place(nb)));
+    tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, t1 - t0);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t2 - t1);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t2);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, lists(nb)));
+    return TSR_SUCCESS;
+}
+
+int tsr_neighbours_build(tsr_neighbours nb) {
+    if (!nb)
+        return TSR_ERR_ARG;
+    unbuild(nb);
+    int err = build(nb);
+    if (err)
+        unbuild(nb);
+    else
+        nb->built = true;
+    return err;
+}
+
+/* Whether the container still has the build's particle counts. Local. */
+static bool unchanged(tsr_neighbours nb) {
+    if (!nb->built)
+        return false;
+    for (int64_t b = 0; b < nb->p->nblocks; b++)
+        if (nb->p->blocks[b].count != nb->blocks[b].nlocal)
+            return false;
+    return true;
+}
+
+int tsr_neighbours_update(tsr_neighbours nb, bool velocities) {
+    if (!nb)
+        return TSR_ERR_ARG;
+    tsr_ctx ctx = nb->p->ctx;
+    int err = TSR_SUCCESS;
+    if (!unchanged(nb))
+        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "ghost update on rank %d without a build of the current particles",
+                            ctx->rank);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    int words = velocities ? 6 : 3;
+    double t0 = tsr_wtime();
+    pack(nb, words);
+    double t1 = tsr_wtime();
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, transfer(nb, words)));
+    double t2 = tsr_wtime();
+#pragma omp parallel for schedule(static) if (nb->nrecv > ctx->min_parallel_cells)
+    for (int64_t k = 0; k < nb->nrecv; k++) {
+        tsr__nblock *nbk = &nb->blocks[nb->r_lb[k]];
+        const double *r = nb->rbuf + (size_t)k * (size_t)words;
+        int64_t j = nb->r_slot[k];
+        for (int d = 0; d < 3; d++)
+            nbk->gx[d][j] = r[d];
+        if (velocities)
+            for (int d = 0; d < 3; d++)
+                nbk->gv[d][j] = r[3 + d];
+    }
+    tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, t1 - t0);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t2 - t1);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t2);
+    return TSR_SUCCESS;
+}
+
+int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
+    if (!nb || !need)
+        return TSR_ERR_ARG;
+    tsr_particles p = nb->p;
+    const tsr__layout *lay = &p->map->decomp->lay;
+    int mine = unchanged(nb) ? 0 : 1, all = 1;
+    double half = 0.5 * nb->skin, lim = half * half;
+    for (int64_t b = 0; b < p->nblocks && !mine; b++) {
+        const tsr__pblock *blk = &p->blocks[b];
+        const tsr__nblock *nbk = &nb->blocks[b];
+        for (int64_t i = 0; i < blk->count && !mine; i++) {
+            double r2 = 0.0;
+            for (int d = 0; d < lay->ndim; d++) {
+                double dx = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i] - nbk->x0[d][i];
+                r2 += dx * dx;
+            }
+            mine = !(r2 <= lim); /* a non-finite position asks for a rebuild too */
+        }
+    }
+    TSR_MPI(p->ctx, MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, p->ctx->comm));
+    *need = all != 0;
+    return TSR_SUCCESS;
+}
+
+int tsr_neighbours_block(tsr_neighbours nb, int64_t lb, tsr_neighbour_block *view) {
+    if (!nb || !view || !nb->built || lb < 0 || lb >= nb->p->nblocks)
+        return TSR_ERR_ARG;
+    const tsr__nblock *b = &nb->blocks[lb];
+    view->nlocal = b->nlocal;
+    view->nghost = b->nghost;
+    view->ghost_id = b->gid;
+    view->ghost_image = b->gimg;
+    for (int d = 0; d < 3; d++) {
+        view->ghost_x[d] = b->gx[d];
+        view->ghost_v[d] = b->gv[d];
+    }
+    view->first = b->first;
+    view->partner = b->partner;
+    return TSR_SUCCESS;
+}
