@@ -130,6 +130,7 @@ static int xplan_build(tsr__xplan *p, const tsr__regions *R) {
     TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the exchange plan");
     TSR_CALL(ctx, group(ctx, &p->sends, &p->speers, &p->nspeers));
     TSR_CALL(ctx, group(ctx, &p->recvs, &p->rpeers, &p->nrpeers));
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)p->copies.n + 1, sizeof *p->live, &p->live));
     for (int k = 0; k < p->nspeers; k++)
         p->nwhole += p->speers[k].nwhole;
     for (int k = 0; k < p->nrpeers; k++)
@@ -196,6 +197,7 @@ void tsr__xplan_destroy(tsr__xplan **plan) {
     free(p->sends.a);
     free(p->recvs.a);
     free(p->copies.a);
+    free(p->live);
     free(p->speers);
     free(p->rpeers);
     free(p->sbuf);

@@ -138,11 +138,8 @@ static void pack_one(tsr__xplan *p, int64_t w) {
              p->sbuf + packed_at(p, pr, x, fc));
 }
 
-static void copy_one(tsr__xplan *p, int64_t w) {
-    const xfer *x = &p->copies.a[w % p->copies.n];
-    if (p->chg && unchanged(p->chg[x->other]))
-        return;
-    int fc = (int)(w / p->copies.n), f = p->comp_field[fc], c = p->comp_index[fc];
+static void copy_piece(tsr__xplan *p, const xfer *x, int fc) {
+    int f = p->comp_field[fc], c = p->comp_index[fc];
     const tsr_block *s = &p->src[f]->blocks[x->other], *d = &p->dst[f]->blocks[x->local];
     const tsr_box *sb = &x->p.sb;
     if (x->whole && s->sy == d->sy && s->sz == d->sz) { /* one span; none if the storage stayed */
@@ -152,6 +149,15 @@ static void copy_one(tsr__xplan *p, int64_t w) {
     }
     copy_rows(corner(d, c, &x->p.db), d->sy, d->sz, corner(s, c, sb), s->sy, s->sz,
               sb->hi[0] - sb->lo[0], sb->hi[1] - sb->lo[1], sb->hi[2] - sb->lo[2]);
+}
+
+static void copy_one(tsr__xplan *p, int64_t w) {
+    copy_piece(p, &p->copies.a[w % p->copies.n], (int)(w / p->copies.n));
+}
+
+/* Tracked exchanges: only the pieces whose source changed (p->live). */
+static void copy_live(tsr__xplan *p, int64_t w) {
+    copy_piece(p, &p->copies.a[p->live[w % p->nlive]], (int)(w / p->nlive));
 }
 
 static void unpack_one(tsr__xplan *p, int64_t w) {
@@ -316,10 +322,25 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
         ctx->msgs_sent++;
     }
     /* Pieces whose source is on this rank: a direct copy, no MPI. */
-    for (int64_t i = 0; tracked && i < p->copies.n; i++)
-        if (p->chg[p->copies.a[i].other] & TSR_X_CHANGED_LAST)
-            p->nbr[p->copies.a[i].local] = 1;
-    for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
+    if (tracked) {
+        /* One pass picks the pieces to copy and marks the blocks next to a change: most of a
+         * grid at rest then costs a flag test per piece. */
+        int64_t cells = 0;
+        p->nlive = 0;
+        for (int64_t i = 0; i < p->copies.n; i++) {
+            const xfer *x = &p->copies.a[i];
+            uint8_t c = p->chg[x->other];
+            if (c & TSR_X_CHANGED_LAST)
+                p->nbr[x->local] = 1;
+            if (!unchanged(c)) {
+                p->live[p->nlive++] = i;
+                cells += x->cells;
+            }
+        }
+        for_each(p, p->nlive * T, cells * T, copy_live);
+    } else {
+        for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
+    }
     tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, tsr_wtime() - t0);
     p->active = true;
     return TSR_SUCCESS;

@@ -63,9 +63,10 @@ bool tsr__halo_timeless(tsr_halo h);
 int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nstate,
                          tsr_kernel kernel, void *user, bool overlap);
 void tsr__sweep_rest_forget(tsr_sweep s);
-/* After a migration that refilled the ghosts of both levels (fields as for tsr__sweep_rest_step):
- * a block whose levels differ changed in the last step, one whose levels agree did not, and
- * either way every ghost holds what its level's next exchange would put there. Not collective. */
+/* After a migration that refilled the ghosts of both levels (fields as for tsr__sweep_rest_step),
+ * for the blocks that arrived (those that stayed keep their bits through tsr__sweep_rebuild): a
+ * block whose levels differ changed in the last step, one whose levels agree did not, and either
+ * way every ghost holds what its level's next exchange would put there. Not collective. */
 void tsr__sweep_rest_learn(tsr_sweep s, tsr_field *fields, int nstate);
 /* A sweep like s (reach, tile size) over the local blocks of another map. Not collective. */
 int tsr__sweep_rebuild(tsr_sweep s, tsr_map map, tsr_sweep *out);

@@ -41,7 +41,8 @@ struct tsr__xplan {
     tsr_map from, to;
     tsr__regions R;
     xlist sends, recvs, copies;
-    int64_t copy_cells; /* per component */
+    int64_t copy_cells;   /* per component */
+    int64_t *live, nlive; /* tracked exchanges: the copies whose source changed (copies.n slots) */
     peer *speers, *rpeers;
     int nspeers, nrpeers;
     double *sbuf, *rbuf;
