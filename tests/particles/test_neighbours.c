@@ -21,6 +21,8 @@
 
 #include <tessera.h>
 
+#include "ptest.h"
+
 #define TRY(expr)                                                                                  \
     do {                                                                                           \
         int try_err_ = (expr);                                                                     \
@@ -44,23 +46,6 @@ static const scenario scenarios[] = {
     {"3d-periodic", 3, {12, 10, 9}, {3, 2, 3}, {true, true, true}, 400, {1.2, 4.0}, {0.3, 0.3}},
     {"3d-mixed", 3, {11, 9, 8}, {2, 3, 2}, {true, false, true}, 400, {1.3, 3.5}, {0.2, 0.3}},
 };
-
-static uint64_t splitmix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double unit(uint64_t key) {
-    return (double)(splitmix64(key) >> 11) * 0x1.0p-53;
-}
-
-static uint64_t bits(double v) {
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
 
 /* The wrapping the library documents: x - n floor(x / n), 0 if rounding gives n. */
 static double wrap(double x, double n) {

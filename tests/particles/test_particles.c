@@ -20,6 +20,8 @@
 
 #include <tessera.h>
 
+#include "ptest.h"
+
 #define NPART 600
 #define STEPS 3
 #define NREAL 2
@@ -40,24 +42,6 @@ static const scenario scenarios[] = {
     {"3d-mixed", 3, {11, 9, 7}, {3, 3, 2}, {true, false, true}},
     {"3d-open", 3, {10, 8, 6}, {2, 2, 3}, {false, false, false}},
 };
-
-static uint64_t splitmix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t bits(double v) {
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
-
-/* A uniform double in [0, 1) from a key. */
-static double unit(uint64_t key) {
-    return (double)(splitmix64(key) >> 11) * 0x1.0p-53;
-}
 
 /* The serial model of one particle. */
 typedef struct part {

@@ -16,6 +16,8 @@
 
 #include <tessera.h>
 
+#include "ptest.h"
+
 #define NPART 400
 #define NREAL 2
 #define NINT 1
@@ -24,18 +26,6 @@ static const int64_t grid_n[3] = {12, 10, 8};
 static const bool grid_periodic[3] = {true, false, true};
 static const char *const real_names[NREAL] = {"mass", "charge"};
 static const char *const int_names[NINT] = {"species"};
-
-static uint64_t splitmix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A uniform double in [0, 1) from a key (pio.py computes the same). */
-static double unit(uint64_t key) {
-    return (double)(splitmix64(key) >> 11) * 0x1.0p-53;
-}
 
 /* Particle k's id, position, velocity and components. */
 static int64_t id_of(int64_t k) {
