@@ -25,4 +25,12 @@ static inline uint64_t bits(double v) {
     return u;
 }
 
+/* Returns a non-zero status from the calling function. */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int try_err_ = (expr);                                                                     \
+        if (try_err_)                                                                              \
+            return try_err_;                                                                       \
+    } while (0)
+
 #endif

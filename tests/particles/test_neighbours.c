@@ -23,13 +23,6 @@
 
 #include "ptest.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int try_err_ = (expr);                                                                     \
-        if (try_err_)                                                                              \
-            return try_err_;                                                                       \
-    } while (0)
-
 typedef struct scenario {
     const char *name;
     int ndim;

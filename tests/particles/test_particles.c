@@ -104,13 +104,6 @@ static uint64_t particle_hash(int64_t id, const double x[3], const double v[3]) 
     return h;
 }
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int try_err_ = (expr);                                                                     \
-        if (try_err_)                                                                              \
-            return try_err_;                                                                       \
-    } while (0)
-
 /* Checks every local particle against the reference; returns the number of problems (all
  * ranks). Also compares the global count and checksum. */
 static int64_t check(tsr_ctx ctx, const scenario *s, tsr_particles p, const part *ref,
