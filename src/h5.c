@@ -214,3 +214,23 @@ int tsr__h5_file_dims(const tsr__layout *lay, hsize_t dims[3]) {
         dims[d] = (hsize_t)lay->n[lay->ndim - 1 - d];
     return lay->ndim;
 }
+
+bool tsr__h5_run_attrs(hid_t file, const tsr__layout *lay, int nranks, const tsr_io_meta *meta) {
+    int per[TSR_MAX_DIM];
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        per[d] = lay->periodic[d];
+    int64_t step = meta ? meta->step : 0;
+    double time = meta ? meta->time : 0;
+    bool ok = tsr__h5_attr_write(file, "grid_size", H5T_NATIVE_INT64, lay->ndim, lay->n) &&
+              tsr__h5_attr_write(file, "periodic", H5T_NATIVE_INT, lay->ndim, per) &&
+              tsr__h5_attr_write(file, "ranks", H5T_NATIVE_INT, 0, &nranks) &&
+              tsr__h5_attr_write(file, "step", H5T_NATIVE_INT64, 0, &step) &&
+              tsr__h5_attr_write(file, "time", H5T_NATIVE_DOUBLE, 0, &time) &&
+              tsr__h5_attr_string(file, "tessera_version", TESSERA_VERSION);
+    if (ok && meta)
+        ok = tsr__h5_attr_string(file, "app", meta->app) &&
+             tsr__h5_attr_string(file, "command_line", meta->command_line) &&
+             tsr__h5_attr_string(file, "run_options", meta->run_options) &&
+             tsr__h5_attr_string(file, "run_id", meta->run_id);
+    return ok;
+}

@@ -10,6 +10,7 @@
 
 #include "context_impl.h"
 #include "layout_impl.h"
+#include "tessera/io.h"
 
 /* Hides HDF5's error stack unless TESSERA_DEBUG is set. */
 void tsr__h5_quiet(void);
@@ -27,6 +28,10 @@ bool tsr__h5_attr_strings(hid_t loc, const char *name, int n, const char *const 
 bool tsr__h5_attr_read_string(hid_t loc, const char *name, char *out, int len);
 /* Reads n numbers (converted to `type`). False if absent or of another size. */
 bool tsr__h5_attr_read(hid_t loc, const char *name, hid_t type, int n, void *v);
+
+/* The root attributes every tessera file carries: grid_size, periodic, ranks, step, time and
+ * tessera_version, then app, command_line, run_options and run_id when meta is given. */
+bool tsr__h5_run_attrs(hid_t file, const tsr__layout *lay, int nranks, const tsr_io_meta *meta);
 
 /* Rank 0 opens a file alone and read-only, after checking that it is a readable regular file,
  * not locked by a writer, and HDF5. Every problem is TSR_ERR_INPUT naming the file. */

@@ -17,27 +17,10 @@
 #include "tessera/io.h"
 
 static bool write_attrs(hid_t file, tsr_field f, const tsr_io_meta *meta) {
-    tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
-    int per[TSR_MAX_DIM];
-    for (int d = 0; d < TSR_MAX_DIM; d++)
-        per[d] = lay->periodic[d];
-    int64_t step = meta ? meta->step : 0;
-    double time = meta ? meta->time : 0;
-    bool ok = tsr__h5_attr_write(file, "grid_size", H5T_NATIVE_INT64, lay->ndim, lay->n) &&
-              tsr__h5_attr_write(file, "periodic", H5T_NATIVE_INT, lay->ndim, per) &&
-              tsr__h5_attr_write(file, "blocks", H5T_NATIVE_INT64, lay->ndim, lay->nb) &&
-              tsr__h5_attr_write(file, "ranks", H5T_NATIVE_INT, 0, &ctx->size) &&
-              tsr__h5_attr_write(file, "step", H5T_NATIVE_INT64, 0, &step) &&
-              tsr__h5_attr_write(file, "time", H5T_NATIVE_DOUBLE, 0, &time) &&
-              tsr__h5_attr_string(file, "map", tsr_map_strategy_names[f->map->strategy]) &&
-              tsr__h5_attr_string(file, "tessera_version", TESSERA_VERSION);
-    if (ok && meta)
-        ok = tsr__h5_attr_string(file, "app", meta->app) &&
-             tsr__h5_attr_string(file, "command_line", meta->command_line) &&
-             tsr__h5_attr_string(file, "run_options", meta->run_options) &&
-             tsr__h5_attr_string(file, "run_id", meta->run_id);
-    return ok;
+    return tsr__h5_run_attrs(file, lay, f->ctx->size, meta) &&
+           tsr__h5_attr_write(file, "blocks", H5T_NATIVE_INT64, lay->ndim, lay->nb) &&
+           tsr__h5_attr_string(file, "map", tsr_map_strategy_names[f->map->strategy]);
 }
 
 /* Memory space of local block i: its whole ghosted allocation, owned cells selected. */

@@ -173,25 +173,8 @@ static int file_rows(tsr_particles p, int64_t *n, int64_t **rows_out) {
 #define NFIXED 3
 
 static bool write_root_attrs(tsr_particles p, hid_t file, const tsr_io_meta *meta, int64_t n) {
-    const tsr__layout *lay = layout_of(p);
-    int per[TSR_MAX_DIM];
-    for (int d = 0; d < TSR_MAX_DIM; d++)
-        per[d] = lay->periodic[d];
-    int64_t step = meta ? meta->step : 0;
-    double time = meta ? meta->time : 0;
-    bool ok = tsr__h5_attr_write(file, "grid_size", H5T_NATIVE_INT64, lay->ndim, lay->n) &&
-              tsr__h5_attr_write(file, "periodic", H5T_NATIVE_INT, lay->ndim, per) &&
-              tsr__h5_attr_write(file, "step", H5T_NATIVE_INT64, 0, &step) &&
-              tsr__h5_attr_write(file, "time", H5T_NATIVE_DOUBLE, 0, &time) &&
-              tsr__h5_attr_write(file, "count", H5T_NATIVE_INT64, 0, &n) &&
-              tsr__h5_attr_write(file, "ranks", H5T_NATIVE_INT, 0, &p->ctx->size) &&
-              tsr__h5_attr_string(file, "tessera_version", TESSERA_VERSION);
-    if (ok && meta)
-        ok = tsr__h5_attr_string(file, "app", meta->app) &&
-             tsr__h5_attr_string(file, "command_line", meta->command_line) &&
-             tsr__h5_attr_string(file, "run_options", meta->run_options) &&
-             tsr__h5_attr_string(file, "run_id", meta->run_id);
-    return ok;
+    return tsr__h5_run_attrs(file, layout_of(p), p->ctx->size, meta) &&
+           tsr__h5_attr_write(file, "count", H5T_NATIVE_INT64, 0, &n);
 }
 
 /* Rank 0: the file's groups, attributes and datasets, their space allocated (not filled), and
