@@ -31,21 +31,6 @@ typedef struct md {
     char cmdline[TSR_OPT_STRLEN];
 } md;
 
-/* This rank's arrays beside the container: per-atom forces, energies and virials in block
- * order (block b's atoms at off[b] ..), and per block the local then ghost positions in one
- * contiguous run (at goff[b] ..), so the force loop reads one array per coordinate. */
-typedef struct work {
-    int64_t nb, cap, gcap;
-    int64_t *off, *goff;
-    tsr_particle_block *pv;
-    tsr_neighbour_block *nv;
-    double *f[3], *e, *w, *xs[3];
-} work;
-
-typedef struct lj {
-    double rc2, inv_s, inv_s2, hdt, dts;
-} lj;
-
 static int check(tsr_ctx ctx, void *values) {
     const md *m = values;
     TSR_CHECK(
@@ -117,156 +102,12 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     return tsr_opts_finish(ctx, &o, err, *done, m->cmdline, check, m);
 }
 
-static void work_free(work *w) {
-    free(w->off);
-    free(w->goff);
-    free(w->pv);
-    free(w->nv);
-    for (int c = 0; c < 3; c++) {
-        free(w->f[c]);
-        free(w->xs[c]);
-    }
-    free(w->e);
-    free(w->w);
-}
-
-static int grow(double **a, int64_t n) {
-    double *q = realloc(*a, sizeof *q * (size_t)(n ? n : 1));
-    if (!q)
-        return TSR_ERR_MEMORY;
-    *a = q;
-    return TSR_SUCCESS;
-}
-
-/* After a neighbour build: the views, offsets and array sizes. Not collective. */
-static int work_views(work *w, tsr_particles p, tsr_neighbours nb) {
-    int err = TSR_SUCCESS;
-    w->nb = tsr_particles_local_blocks(p);
-    int64_t n = 0, g = 0;
-    for (int64_t b = 0; b < w->nb; b++) {
-        w->off[b] = n;
-        w->goff[b] = g;
-        if ((err = tsr_particles_block(p, b, &w->pv[b])) ||
-            (err = tsr_neighbours_block(nb, b, &w->nv[b])))
-            return err;
-        n += w->pv[b].count;
-        g += w->nv[b].nlocal + w->nv[b].nghost;
-    }
-    w->off[w->nb] = n;
-    w->goff[w->nb] = g;
-    if (n > w->cap) {
-        for (int c = 0; c < 3 && !err; c++)
-            err = grow(&w->f[c], n);
-        if (!err)
-            err = grow(&w->e, n);
-        if (!err)
-            err = grow(&w->w, n);
-        w->cap = n;
-    }
-    if (!err && g > w->gcap) {
-        for (int c = 0; c < 3 && !err; c++)
-            err = grow(&w->xs[c], g);
-        w->gcap = g;
-    }
-    return err;
-}
-
-/* Forces (and energies and virials when `energy`) of local atoms i of block b. */
-static inline void forces(const work *w, int64_t b, const lj *k, bool energy) {
-    const tsr_particle_block *pv = &w->pv[b];
-    const tsr_neighbour_block *nv = &w->nv[b];
-    const double *restrict X = w->xs[0] + w->goff[b], *restrict Y = w->xs[1] + w->goff[b],
-                           *restrict Z = w->xs[2] + w->goff[b];
-    double *restrict fx = w->f[0] + w->off[b], *restrict fy = w->f[1] + w->off[b],
-                     *restrict fz = w->f[2] + w->off[b];
-    double *restrict e = w->e + w->off[b], *restrict vir = w->w + w->off[b];
-    const int64_t *restrict first = nv->first;
-    const int32_t *restrict partner = nv->partner;
-    const double rc2 = k->rc2, inv_s2 = k->inv_s2, inv_s = k->inv_s;
-#pragma omp for schedule(static) nowait
-    for (int64_t i = 0; i < pv->count; i++) {
-        const double xi = X[i], yi = Y[i], zi = Z[i];
-        double ax = 0, ay = 0, az = 0, ei = 0, wi = 0;
-        for (int64_t q = first[i]; q < first[i + 1]; q++) {
-            const int32_t j = partner[q];
-            const double dx = xi - X[j], dy = yi - Y[j], dz = zi - Z[j];
-            const double r2 = (dx * dx + dy * dy + dz * dz) * inv_s2;
-            if (r2 < rc2) {
-                const double sr2 = 1.0 / r2, sr6 = sr2 * sr2 * sr2;
-                const double fpair = 48.0 * sr6 * (sr6 - 0.5) * sr2;
-                ax += fpair * dx;
-                ay += fpair * dy;
-                az += fpair * dz;
-                if (energy) {
-                    ei += 4.0 * sr6 * (sr6 - 1.0);
-                    wi += fpair * r2;
-                }
-            }
-        }
-        /* dx is in grid units: one more factor 1/s gives the box's units. Every pair is seen
-         * from both sides, hence the halves. */
-        fx[i] = ax * inv_s;
-        fy[i] = ay * inv_s;
-        fz[i] = az * inv_s;
-        if (energy) {
-            e[i] = 0.5 * ei;
-            vir[i] = 0.5 * wi;
-        }
-    }
-}
-
-/* Copies positions into the contiguous runs, then computes every force. */
-static void compute(const work *w, const lj *k, bool energy) {
-#pragma omp parallel
-    {
-        for (int64_t b = 0; b < w->nb; b++) {
-            const tsr_particle_block *pv = &w->pv[b];
-            const tsr_neighbour_block *nv = &w->nv[b];
-            for (int c = 0; c < 3; c++) {
-                double *restrict xs = w->xs[c] + w->goff[b];
-#pragma omp for schedule(static) nowait
-                for (int64_t i = 0; i < pv->count; i++)
-                    xs[i] = pv->x[c][i];
-#pragma omp for schedule(static) nowait
-                for (int64_t i = 0; i < nv->nghost; i++)
-                    xs[pv->count + i] = nv->ghost_x[c][i];
-            }
-        }
-#pragma omp barrier
-        for (int64_t b = 0; b < w->nb; b++) {
-            if (energy)
-                forces(w, b, k, true);
-            else
-                forces(w, b, k, false);
-        }
-    }
-}
-
-/* Half a kick (v += dt/2 f), then a drift (x += dt v, in grid units) when `drift`. */
-static void integrate(const work *w, const lj *k, bool drift) {
-#pragma omp parallel
-    for (int64_t b = 0; b < w->nb; b++) {
-        const tsr_particle_block *pv = &w->pv[b];
-        const int64_t o = w->off[b];
-        for (int c = 0; c < 3; c++) {
-            double *restrict x = pv->x[c], *restrict v = pv->v[c];
-            const double *restrict f = w->f[c] + o;
-#pragma omp for schedule(static) nowait
-            for (int64_t i = 0; i < pv->count; i++) {
-                v[i] = v[i] + k->hdt * f[i];
-                if (drift)
-                    x[i] = x[i] + k->dts * v[i];
-            }
-        }
-    }
-}
-
 /* The thermo values, from exact sums over every atom. Collective. */
 typedef struct thermo {
     double temp, pe, ke, etotal, press;
 } thermo;
 
-static int measure(tsr_ctx ctx, const work *w, int64_t natoms, double volume, thermo *t) {
+static int measure(tsr_ctx ctx, const md_work *w, int64_t natoms, double volume, thermo *t) {
     const int64_t n = w->off[w->nb];
     double *v2 = w->xs[0]; /* free until the next compute */
     for (int64_t b = 0; b < w->nb; b++) {
@@ -291,7 +132,7 @@ static int measure(tsr_ctx ctx, const work *w, int64_t natoms, double volume, th
 
 /* Every rank agrees whether every position and velocity is finite; if not, all fail with one
  * message naming the step and the lowest id among the atoms found non-finite. Collective. */
-static int check_finite(tsr_ctx ctx, const work *w, int64_t step, double dt) {
+static int check_finite(tsr_ctx ctx, const md_work *w, int64_t step, double dt) {
     int64_t bad = INT64_MAX, first = INT64_MAX;
     for (int64_t b = 0; b < w->nb; b++) {
         const tsr_particle_block *pv = &w->pv[b];
@@ -313,7 +154,7 @@ static int check_finite(tsr_ctx ctx, const work *w, int64_t step, double dt) {
 
 /* Checksum of positions (grid units, wrapped into [0, n)) and velocities: element 6 id + c,
  * c = x, y, z, vx, vy, vz. Collective. */
-static int checksum(tsr_ctx ctx, const work *w, double n, uint64_t *sum) {
+static int checksum(tsr_ctx ctx, const md_work *w, double n, uint64_t *sum) {
     uint64_t local = 0;
     for (int64_t b = 0; b < w->nb; b++) {
         const tsr_particle_block *pv = &w->pv[b];
@@ -339,7 +180,7 @@ static int barrier(tsr_ctx ctx) {
 }
 
 /* A neighbour rebuild: atoms to their blocks, new ghosts and lists, new views. Collective. */
-static int rebuild(tsr_ctx ctx, tsr_particles p, tsr_neighbours nb, work *w) {
+static int rebuild(tsr_ctx ctx, tsr_particles p, tsr_neighbours nb, md_work *w) {
     TSR_CALL(ctx, tsr_particles_redistribute(p, 0, NULL));
     TSR_CALL(ctx, tsr_neighbours_build(nb));
     int64_t blocks = tsr_particles_local_blocks(p);
@@ -351,7 +192,7 @@ static int rebuild(tsr_ctx ctx, tsr_particles p, tsr_neighbours nb, work *w) {
         if (!w->off || !w->goff || !w->pv || !w->nv)
             return tsr_ctx_agree(ctx, TSR_ERR_MEMORY);
     }
-    return tsr_ctx_agree(ctx, work_views(w, p, nb));
+    return tsr_ctx_agree(ctx, md_work_views(w, p, nb));
 }
 
 static void print_thermo(tsr_ctx ctx, int64_t step, const thermo *t) {
@@ -376,18 +217,18 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     while (box.L / (double)(box.n + 1) >= range)
         box.n++;
     box.s = (double)box.n / box.L;
-    const lj k = {.rc2 = m.cutoff * m.cutoff,
-                  .inv_s = box.L / (double)box.n,
-                  .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),
-                  .hdt = 0.5 * m.dt,
-                  .dts = m.dt * box.s};
+    const md_lj k = {.rc2 = m.cutoff * m.cutoff,
+                     .inv_s = box.L / (double)box.n,
+                     .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),
+                     .hdt = 0.5 * m.dt,
+                     .dts = m.dt * box.s};
 
     tsr_grid grid = NULL;
     tsr_decomp decomp = NULL;
     tsr_map map = NULL;
     tsr_particles p = NULL;
     tsr_neighbours nb = NULL;
-    work w = {0};
+    md_work w = {0};
     const tsr_extents size = {3, {box.n, box.n, box.n}};
     const bool periodic[3] = {true, true, true};
     const tsr_decomp_opts dopts = {.blocks = m.blocks};
@@ -425,7 +266,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if ((err = rebuild(ctx, p, nb, &w)))
         goto out;
     t_build += (t1 = tsr_wtime()) - t0;
-    compute(&w, &k, true);
+    md_compute(&w, &k, true);
     t_force += tsr_wtime() - t1;
     if ((err = measure(ctx, &w, natoms, volume, &th)))
         goto out;
@@ -436,7 +277,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     for (int64_t step = 1; step <= m.steps; step++) {
         const bool last = step == m.steps, show = last || (m.thermo && step % m.thermo == 0);
         t1 = tsr_wtime();
-        integrate(&w, &k, true);
+        md_integrate(&w, &k, true);
         double t2 = tsr_wtime();
         t_integ += t2 - t1;
         bool need = false;
@@ -455,10 +296,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
                 break;
             t_ghost += (t1 = tsr_wtime()) - t2;
         }
-        compute(&w, &k, show);
+        md_compute(&w, &k, show);
         t2 = tsr_wtime();
         t_force += t2 - t1;
-        integrate(&w, &k, false);
+        md_integrate(&w, &k, false);
         t_integ += tsr_wtime() - t2;
         if ((show || step % CHECK_EVERY == 0) && (err = check_finite(ctx, &w, step, m.dt)))
             break;
@@ -504,7 +345,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     tsr_ctx_printf(ctx, stdout, "atom-steps/s %.6g\n", rate);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sum);
 out:
-    work_free(&w);
+    md_work_free(&w);
     tsr_neighbours_destroy(&nb);
     tsr_particles_destroy(&p);
     tsr_map_destroy(&map);
