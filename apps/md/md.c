@@ -200,6 +200,15 @@ static void print_thermo(tsr_ctx ctx, int64_t step, const thermo *t) {
                    t->temp, t->pe, t->ke, t->etotal, t->press);
 }
 
+/* Rank 0 prints the atoms per rank, max / mean (what --init cluster makes uneven). Collective. */
+static int print_imbalance(tsr_ctx ctx, tsr_particles p, int64_t natoms) {
+    int64_t mine = tsr_particles_local_count(p), most = 0;
+    TSR_MPI(ctx, MPI_Allreduce(&mine, &most, 1, MPI_INT64_T, MPI_MAX, tsr_ctx_comm(ctx)));
+    tsr_ctx_printf(ctx, stdout, "atom imbalance %.3f (max/mean atoms per rank)\n",
+                   natoms ? (double)most * tsr_ctx_size(ctx) / (double)natoms : 1.0);
+    return TSR_SUCCESS;
+}
+
 static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     (void)stopped; /* no checkpoints */
     md m;
@@ -256,6 +265,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
                    tsr_ctx_size(ctx), tsr_ctx_size(ctx) == 1 ? "" : "s", tsr_ctx_threads(ctx),
                    tsr_ctx_threads(ctx) == 1 ? "" : "s");
 
+    if ((err = print_imbalance(ctx, p, natoms)))
+        goto out;
     const double volume = box.L * box.L * box.L;
     double t_force = 0, t_ghost = 0, t_build = 0, t_integ = 0;
     int64_t builds = 1;

@@ -15,7 +15,7 @@
       Total energy per atom over 1000 steps at dt 0.005: a crystal (--temp 0.1, no pair
       crosses the cutoff) within 1e-4; the bench/in.lj state from step 100 (the lattice has
       melted) to 1100, printed beside LAMMPS's own on the same system when lmp is there.
-  md_test.py matrix --app PATH --cells N --steps T
+  md_test.py matrix --app PATH --cells N --steps T [--init lattice|cluster]
       The checksum at step T for 1-4 ranks x 1-2 threads, several --blocks and every --map.
 
 Exit status 0 when everything passed, 1 otherwise, 77 (skipped) when `lmp` is needed and absent.
@@ -260,7 +260,7 @@ def cmd_drift(o, tmp):
 
 
 def cmd_matrix(o, tmp):
-    base = ["--cells", str(o.cells), "--steps", str(o.steps)]
+    base = ["--cells", str(o.cells), "--steps", str(o.steps), "--init", o.init]
     runs = [(1, 1, []), (1, 2, ["--blocks", "2x2x1"]), (1, 1, ["--blocks", "3x1x1"]),
             (2, 1, []), (2, 2, ["--map", "roundrobin", "--blocks", "3x2x1"]),
             (2, 1, ["--map", "knapsack", "--blocks", "2x2x2"]), (3, 1, []),
@@ -294,6 +294,7 @@ def main():
     ap.add_argument("--app", required=True)
     ap.add_argument("--cells", type=int, nargs="+", default=[5])
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--init", default="lattice", help="matrix: --init of the runs")
     o = ap.parse_args()
     o.cells = o.cells if o.mode == "lammps" else o.cells[0]
     if o.mode in ("lammps", "trajectory") and not shutil.which("lmp"):
