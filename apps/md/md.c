@@ -25,7 +25,7 @@ typedef struct md {
     double density, cutoff, skin, temp, dt;
     int init, map;
     tsr_extents blocks;
-    char report[TSR_OPT_STRLEN];
+    char report[TSR_OPT_STRLEN], output[TSR_OPT_STRLEN], xmf[TSR_OPT_STRLEN + 8];
     bool force;
     tsr_progress_option progress;
     char cmdline[TSR_OPT_STRLEN];
@@ -54,6 +54,10 @@ static int check(tsr_ctx ctx, void *values) {
               m->cutoff, m->skin, 0.5 * L, (long long)m->cells, m->density);
     if (m->report[0])
         TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->force));
+    if (m->output[0]) {
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", m->output, m->force));
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--output (its XDMF sidecar)", m->xmf, m->force));
+    }
     return TSR_SUCCESS;
 }
 
@@ -95,10 +99,19 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     tsr_opts_add_extents(o, "blocks", &m->blocks, "BXxBYxBZ",
                          "blocks per dimension (default: one per rank)");
     tsr_opts_add_choice(o, "map", &m->map, tsr_map_strategy_names, "block-to-rank map");
+    tsr_opts_add_string(o, "output", m->output, "FILE.h5",
+                        "write the final atoms (ids, positions in [0, L)^3 and velocities) and "
+                        "an XDMF sidecar FILE.xmf that ParaView shows as points");
     tsr_report_add_option(o, m->report);
-    tsr_opts_add_flag(o, "force", &m->force, "replace an existing --report file");
+    tsr_opts_add_flag(o, "force", &m->force, "replace an existing --report or --output file");
     tsr_progress_add_options(o, &m->progress);
     int err = tsr_opts_parse(o, argc, argv, done);
+    /* FILE.h5 -> FILE.xmf, anything else -> FILE.xmf appended. */
+    size_t len = strlen(m->output);
+    if (len > 3 && strcmp(m->output + len - 3, ".h5") == 0)
+        snprintf(m->xmf, sizeof m->xmf, "%.*s.xmf", (int)(len - 3), m->output);
+    else if (len)
+        snprintf(m->xmf, sizeof m->xmf, "%s.xmf", m->output);
     return tsr_opts_finish(ctx, &o, err, *done, m->cmdline, check, m);
 }
 
@@ -171,6 +184,34 @@ static int checksum(tsr_ctx ctx, const md_work *w, double n, uint64_t *sum) {
             }
     }
     TSR_MPI(ctx, MPI_Allreduce(&local, sum, 1, MPI_UINT64_T, MPI_SUM, tsr_ctx_comm(ctx)));
+    return TSR_SUCCESS;
+}
+
+/* The final atoms into m->output, positions in the box's units (wrapped into [0, L)): this
+ * changes the positions, so it comes last. Collective. */
+static int write_output(tsr_ctx ctx, tsr_particles p, const md *m, const md_box *box) {
+    const double n = (double)box->n, inv_s = box->L / n;
+    for (int64_t b = 0; b < tsr_particles_local_blocks(p); b++) {
+        tsr_particle_block v;
+        TSR_CALL(ctx, tsr_particles_block(p, b, &v));
+        for (int c = 0; c < 3; c++)
+            for (int64_t i = 0; i < v.count; i++) {
+                double x = v.x[c][i] < 0    ? v.x[c][i] + n
+                           : v.x[c][i] >= n ? v.x[c][i] - n
+                                            : v.x[c][i];
+                v.x[c][i] = x * inv_s;
+            }
+    }
+    char options[256];
+    snprintf(options, sizeof options, "cells=%lld density=%.17g cutoff=%.17g skin=%.17g dt=%.17g",
+             (long long)m->cells, m->density, m->cutoff, m->skin, m->dt);
+    tsr_io_meta meta = {.app = "tessera-md",
+                        .step = m->steps,
+                        .time = (double)m->steps * m->dt,
+                        .command_line = m->cmdline,
+                        .run_options = options};
+    TSR_CALL(ctx, tsr_particles_write(p, m->output, m->force, &meta, m->xmf));
+    tsr_ctx_printf(ctx, stdout, "wrote %s and %s\n", m->output, m->xmf);
     return TSR_SUCCESS;
 }
 
@@ -352,6 +393,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     uint64_t sum = 0;
     if ((err = tsr_report_finish(ctx, &rep, m.report, stdout)) ||
         (err = checksum(ctx, &w, (double)box.n, &sum)))
+        goto out;
+    if (m.output[0] && (err = write_output(ctx, p, &m, &box)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "atom-steps/s %.6g\n", rate);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sum);

@@ -15,6 +15,10 @@
       Total energy per atom over 1000 steps at dt 0.005: a crystal (--temp 0.1, no pair
       crosses the cutoff) within 1e-4; the bench/in.lj state from step 100 (the lattice has
       melted) to 1100, printed beside LAMMPS's own on the same system when lmp is there.
+  md_test.py output --app PATH
+      --output at 1 and 3 ranks (h5py): 500 atoms, ids 0..499 ascending, positions in [0, L)^3,
+      both files' datasets bit-identical, the kinetic energy of the file's velocities that of the
+      last thermo line; the XDMF sidecar names the file.
   md_test.py matrix --app PATH --cells N --steps T [--init lattice|cluster]
       The checksum at step T for 1-4 ranks x 1-2 threads, several --blocks and every --map.
 
@@ -259,6 +263,41 @@ def cmd_drift(o, tmp):
     return ok
 
 
+def cmd_output(o, tmp):
+    try:
+        import h5py
+    except ImportError:
+        print("skipped: no h5py (Debian's python3-h5py)")
+        return None
+    ok, data = True, []
+    for np in (1, 3):
+        path = os.path.join(tmp, "md%d.h5" % np)
+        out = run_app(o.app, ["--cells", "5", "--steps", "30", "--output", path], np)
+        if out is None:
+            return False
+        with h5py.File(path, "r") as f:
+            g = f["particles"]
+            data.append((g["id"][()], g["position"][()], g["velocity"][()]))
+        with open(os.path.join(tmp, "md%d.xmf" % np)) as f:
+            ok &= "md%d.h5:/particles/position" % np in f.read()
+        ke = app_thermo(out)[30]["ke"]
+    ids, pos, vel = data[0]
+    L = 5 * math.cbrt(4.0 / 0.8442)
+    good = list(ids) == list(range(500)) and pos.shape == (500, 3) and \
+        bool(((pos >= 0) & (pos < L)).all())
+    ok &= good
+    print("%s 500 atoms, ids 0..499, positions in [0, %.6g)" % ("ok  " if good else "FAIL", L))
+    same = all((a.tobytes() == b.tobytes()) for a, b in zip(data[0], data[1]))
+    ok &= same
+    print("%s 1 and 3 ranks write the same bits" % ("ok  " if same else "FAIL"))
+    mine = 0.5 * math.fsum(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) for v in vel) / 500
+    good = rel(mine, ke) < 1e-12
+    ok &= good
+    print("%s kinetic energy per atom of the file %.15g, thermo %.15g" %
+          ("ok  " if good else "FAIL", mine, ke))
+    return ok
+
+
 def cmd_matrix(o, tmp):
     base = ["--cells", str(o.cells), "--steps", str(o.steps), "--init", o.init]
     runs = [(1, 1, []), (1, 2, ["--blocks", "2x2x1"]), (1, 1, ["--blocks", "3x1x1"]),
@@ -290,7 +329,7 @@ def cmd_matrix(o, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["lammps", "trajectory", "drift", "matrix"])
+    ap.add_argument("mode", choices=["lammps", "trajectory", "drift", "output", "matrix"])
     ap.add_argument("--app", required=True)
     ap.add_argument("--cells", type=int, nargs="+", default=[5])
     ap.add_argument("--steps", type=int, default=200)
@@ -302,6 +341,8 @@ def main():
         return 77
     with tempfile.TemporaryDirectory() as tmp:
         ok = globals()["cmd_" + o.mode](o, tmp)
+    if ok is None:
+        return 77
     print("passed" if ok else "FAILED")
     return 0 if ok else 1
 
