@@ -55,6 +55,12 @@ bool tsr__pname_ok(const char *s);
  * (may be NULL). Collective. */
 int tsr__particles_set_map(tsr_particles p, tsr_map map, int64_t *bytes);
 
+/* Rank 0: PREFIX.xmf at xmf, a temporal collection of the n particle files files[i] (base
+ * names, in its directory) with counts[i] points at times[i], as tsr_particles_write's sidecar
+ * describes one; replaces the file. Not collective. */
+int tsr__particles_write_series(tsr_particles p, const char *xmf, int n, const char *const *files,
+                                const int64_t *counts, const double *times, const char *run_id);
+
 /* Ghosts and neighbour lists of one local block. */
 typedef struct tsr__nblock {
     int64_t nlocal, nghost;
