@@ -14,8 +14,8 @@ restart  checkpoints every 7 steps at 2 ranks; a restart from a FILE at 3 ranks 
 signal   SIGTERM to the ranks mid-run: exit status 3, a checkpoint path printed, then
          --restart latest ends with the uninterrupted checksum; --checkpoint-seconds writes
          checkpoints by wall time.
-refuse   an existing output without --force, another app's checkpoint and other run options:
-         one message, status 2 on every rank.
+refuse   an existing output without --force, another app's checkpoint, other run options,
+         --input, another run's checkpoint directory: one message, status 2 on every rank.
 """
 import json
 import math
@@ -185,6 +185,8 @@ def scenario_refuse():
     must_fail([EXE, "--restart", "latest", "--speed", "2"],
               "'checkpoints/ckpt_000020.h5' was written with options 'speed=1 dt=0.25', this "
               "run has 'speed=2 dt=0.25'", np=2)
+    must_fail([EXE, "--input", "o/p_000005.h5"],
+              "--input: a particle run starts from its own particles or --restart", np=2)
     must_fail([EXE, "--checkpoint-every", "5"],
               "checkpoint directory 'checkpoints' holds another run's checkpoints", np=2)
 
