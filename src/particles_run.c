@@ -212,13 +212,13 @@ int tsr_particles_run_step(tsr_particles_run *r, const tsr_run_opts *o, int64_t 
 }
 
 void tsr_particles_run_release(tsr_particles_run *r) {
-    if (!r)
+    /* Without the series, load never got as far as the locks (which a zeroed struct would
+     * otherwise name as fd 0). */
+    if (!r || !r->series)
         return;
     tsr_lock_release(&r->output_lock);
     tsr_lock_release(&r->checkpoint_lock);
-    if (r->series) {
-        tsr__series_free(r->series);
-        free(r->series);
-        r->series = NULL;
-    }
+    tsr__series_free(r->series);
+    free(r->series);
+    r->series = NULL;
 }

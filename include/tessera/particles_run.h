@@ -66,7 +66,8 @@ int tsr_particles_run_load(tsr_particles_run *r, const tsr_run_opts *o, int64_t 
 int tsr_particles_run_step(tsr_particles_run *r, const tsr_run_opts *o, int64_t step,
                            bool *stopped);
 
-/* Releases the locks and the series. Not collective. */
+/* Releases the locks and the series (nothing if load was not called or failed before taking
+ * them). Not collective. */
 void tsr_particles_run_release(tsr_particles_run *r);
 
 #ifdef __cplusplus
