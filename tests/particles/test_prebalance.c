@@ -317,11 +317,47 @@ static int run_map(tsr_ctx ctx, tsr_map_strategy strategy, int64_t *failures, do
     return tsr_domain_destroy(&d);
 }
 
+/* A map of a grid of another size (must fail on every rank, before anything moves). */
+static int other_grid(tsr_ctx ctx) {
+    tsr_extents a = {3, {N, N, N}}, b = {3, {N, N, N + 1}};
+    bool periodic[3] = {true, true, true};
+    tsr_grid ga = NULL, gb = NULL;
+    tsr_decomp da = NULL, db = NULL;
+    tsr_map ma = NULL, mb = NULL;
+    tsr_particles p = NULL;
+    tsr_decomp_opts dopts = {.blocks = {3, {2, 2, 2}}};
+    int err = tsr_grid_create(ctx, &a, periodic, &ga);
+    if (!err)
+        err = tsr_grid_create(ctx, &b, periodic, &gb);
+    if (!err)
+        err = tsr_decomp_create(ga, &dopts, &da);
+    if (!err)
+        err = tsr_decomp_create(gb, &dopts, &db);
+    if (!err)
+        err = tsr_map_create(da, TSR_MAP_CONTIGUOUS, NULL, &ma);
+    if (!err)
+        err = tsr_map_create(db, TSR_MAP_CONTIGUOUS, NULL, &mb);
+    if (!err)
+        err = tsr_particles_create(ma, 0, 0, &p);
+    if (!err)
+        err = tsr_particles_set_map(p, mb);
+    tsr_particles_destroy(&p);
+    tsr_map_destroy(&ma);
+    tsr_map_destroy(&mb);
+    tsr_decomp_destroy(&da);
+    tsr_decomp_destroy(&db);
+    tsr_grid_destroy(&ga);
+    tsr_grid_destroy(&gb);
+    return err;
+}
+
 int main(int argc, char **argv) {
     tsr_ctx ctx = NULL;
     int err = tsr_init(&argc, &argv, "test_prebalance", &ctx);
     if (err)
         return tsr_finalize(&ctx, err);
+    if (argc > 1 && strcmp(argv[1], "--other-grid") == 0)
+        return tsr_finalize(&ctx, other_grid(ctx));
     double(*pos)[3] = calloc(NPART, sizeof *pos);
     int64_t failures = 0;
     for (int m = 0; !err && m < TSR_MAP_COUNT; m++)
