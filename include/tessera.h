@@ -26,6 +26,7 @@
 #include "tessera/farm.h"
 #include "tessera/pipeline.h"
 #include "tessera/particles.h"
+#include "tessera/particles_run.h"
 #include "tessera/app.h"
 
 #endif

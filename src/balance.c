@@ -139,19 +139,33 @@ int64_t tsr__balance_next(const tsr_domain *dom, int64_t step, int64_t next) {
     return check < next ? check : next;
 }
 
-/* This rank's block costs: the app's, or the sweep's measured times (reset either way). */
-static int local_costs(tsr_balance b, tsr_map map, tsr_sweep sweep, double *costs) {
+int tsr__balance_app_costs(tsr_balance b, tsr_map map, double *costs, bool *given) {
     tsr_ctx ctx = b->ctx;
-    int err = b->cost ? b->cost(map->local, map->nlocal, costs, b->user)
-                      : tsr_sweep_block_costs(sweep, costs, true);
+    *given = b->cost != NULL;
+    if (!b->cost)
+        return TSR_SUCCESS;
+    int err = b->cost(map->local, map->nlocal, costs, b->user);
     TSR_CHECK(ctx, err == 0, err < 0 || err > TSR_ERR_INTERNAL ? TSR_ERR_KERNEL : err,
               "the block cost function returned %d on rank %d", err, ctx->rank);
-    if (b->cost) /* the sweep's times restart at every check either way */
-        TSR_CALL(ctx, tsr_sweep_block_costs(sweep, costs + map->nlocal, true));
+    return TSR_SUCCESS;
+}
+
+/* Costs must be finite and >= 0, whoever gave them. Local. */
+static int check_costs(tsr_ctx ctx, tsr_map map, const double *costs) {
     for (int64_t i = 0; i < map->nlocal; i++)
         TSR_CHECK(ctx, isfinite(costs[i]) && costs[i] >= 0, TSR_ERR_ARG,
                   "cost %g of block %lld on rank %d: costs must be finite and >= 0", costs[i],
                   (long long)map->local[i], ctx->rank);
+    return TSR_SUCCESS;
+}
+
+/* This rank's block costs: the app's, or the sweep's measured times (reset either way). */
+static int local_costs(tsr_balance b, tsr_map map, tsr_sweep sweep, double *costs) {
+    tsr_ctx ctx = b->ctx;
+    bool given = false;
+    TSR_CALL(ctx, tsr__balance_app_costs(b, map, costs, &given));
+    /* the sweep's times restart at every check either way */
+    TSR_CALL(ctx, tsr_sweep_block_costs(sweep, given ? costs + map->nlocal : costs, true));
     return TSR_SUCCESS;
 }
 
@@ -270,27 +284,27 @@ static int migrate(tsr_domain *dom, tsr_map to, tsr_sweep *sweep, tsr_halo *halo
     return TSR_SUCCESS;
 }
 
-int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo *halo,
-                       tsr_field *fields, int nfields) {
+bool tsr__balance_due(const tsr_domain *dom, int64_t step) {
     tsr_balance b = dom ? dom->balance : NULL;
-    if (!b || b->every <= 0 || step <= 0 || step % b->every != 0)
-        return TSR_SUCCESS;
+    return b && b->every > 0 && step > 0 && step % b->every == 0;
+}
+
+int tsr__balance_propose(tsr_domain *dom, double *mine, tsr_map *out, double *before,
+                         double *after) {
+    tsr_balance b = dom->balance;
     tsr_ctx ctx = b->ctx;
     tsr_map map = dom->map;
     const tsr__layout *lay = &map->decomp->lay;
-    double t0 = tsr_wtime();
+    *out = NULL;
     TSR_CHECK(ctx, lay->nblocks <= INT_MAX, TSR_ERR_INPUT,
               "%lld blocks: rebalancing handles at most %d", (long long)lay->nblocks, INT_MAX);
-    double *mine = NULL, *all = NULL;
+    double *all = NULL;
     int *owner = NULL;
-    /* Twice the local count: the app's costs, then the sweep's times being reset. */
-    int err = tsr__calloc(ctx, (size_t)(2 * map->nlocal + 1), sizeof *mine, &mine);
+    int err = check_costs(ctx, map, mine);
     if (!err && ctx->rank == 0)
         err = tsr__calloc(ctx, (size_t)lay->nblocks, sizeof *all, &all);
     if (!err && ctx->rank == 0)
         err = tsr__calloc(ctx, (size_t)lay->nblocks, sizeof *owner, &owner);
-    if (!err)
-        err = local_costs(b, map, *sweep, mine);
     err = tsr_ctx_agree(ctx, err);
     if (!err)
         err = gather_costs(map, mine, all);
@@ -304,41 +318,76 @@ int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo
     double verdict[3] = {plan.adopt, plan.before, plan.after};
     if (!err)
         err = tsr__bcast_bytes(ctx, verdict, sizeof verdict, 0);
-    tsr_map to = NULL;
     /* The map is computed again from the same weights by tsr_map_create (rank 0 alone reads
      * them), so every rank gets exactly the assignment rank 0 judged. */
     if (!err && verdict[0]) {
         if (ctx->rank == 0)
             tsr__balance_weights(lay->nblocks, all, all);
-        err = tsr_map_create(map->decomp, tsr__balance_strategy(map->strategy), all, &to);
+        err = tsr_map_create(map->decomp, tsr__balance_strategy(map->strategy), all, out);
     }
-    free(mine);
     free(all);
     free(owner);
     TSR_CALL(ctx, err);
-    if (!to)
-        return TSR_SUCCESS;
-    tsr_balance_event e = {.step = step, .before = verdict[1], .after = verdict[2]};
-    for (int64_t i = 0; i < lay->nblocks; i++)
-        e.blocks += map->owner[i] != to->owner[i];
-    e.bytes = moved_bytes(map, to, fields, nfields);
-    TSR_CALL(ctx, migrate(dom, to, sweep, halo, fields, nfields));
+    *before = verdict[1];
+    *after = verdict[2];
+    return TSR_SUCCESS;
+}
+
+int tsr__balance_finish(tsr_domain *dom, tsr_balance_event *e, double t0) {
+    tsr_balance b = dom->balance;
+    tsr_ctx ctx = b->ctx;
     if (b->migrated) {
         int rc = b->migrated(dom->map, b->user);
-        err = rc == 0 ? TSR_SUCCESS
+        int err = rc == 0
+                      ? TSR_SUCCESS
                       : tsr_error_set(ctx, TSR_ERR_KERNEL, __FILE__, __LINE__, __func__,
                                       "the migration hook returned %d on rank %d", rc, ctx->rank);
         TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     }
-    e.seconds = tsr_wtime() - t0;
-    TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &e.seconds, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, record(b, &e)));
+    e->seconds = tsr_wtime() - t0;
+    TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &e->seconds, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, record(b, e)));
     tsr_ctx_printf(ctx, stdout,
                    "%s: rebalance at step %lld: imbalance %.3f -> %.3f, %lld blocks (%.2f MiB) "
                    "moved in %.3f s\n",
-                   ctx->name, (long long)e.step, e.before, e.after, (long long)e.blocks,
-                   (double)e.bytes / (1024.0 * 1024.0), e.seconds);
+                   ctx->name, (long long)e->step, e->before, e->after, (long long)e->blocks,
+                   (double)e->bytes / (1024.0 * 1024.0), e->seconds);
     return TSR_SUCCESS;
+}
+
+int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to) {
+    const tsr__layout *lay = &from->decomp->lay;
+    int64_t n = 0;
+    for (int64_t i = 0; i < lay->nblocks; i++)
+        n += from->owner[i] != to->owner[i];
+    return n;
+}
+
+int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo *halo,
+                       tsr_field *fields, int nfields) {
+    if (!tsr__balance_due(dom, step))
+        return TSR_SUCCESS;
+    tsr_ctx ctx = dom->balance->ctx;
+    tsr_map map = dom->map;
+    double t0 = tsr_wtime();
+    double *mine = NULL;
+    /* Twice the local count: the app's costs, then the sweep's times being reset. */
+    int err = tsr__calloc(ctx, (size_t)(2 * map->nlocal + 1), sizeof *mine, &mine);
+    if (!err)
+        err = local_costs(dom->balance, map, *sweep, mine);
+    err = tsr_ctx_agree(ctx, err);
+    tsr_map to = NULL;
+    tsr_balance_event e = {.step = step};
+    if (!err)
+        err = tsr__balance_propose(dom, mine, &to, &e.before, &e.after);
+    free(mine);
+    TSR_CALL(ctx, err);
+    if (!to)
+        return TSR_SUCCESS;
+    e.blocks = tsr__balance_blocks_moved(map, to);
+    e.bytes = moved_bytes(map, to, fields, nfields);
+    TSR_CALL(ctx, migrate(dom, to, sweep, halo, fields, nfields));
+    return tsr__balance_finish(dom, &e, t0);
 }
 
 int tsr__balance_report(tsr_balance b) {

@@ -41,6 +41,23 @@ int64_t tsr__balance_next(const tsr_domain *dom, int64_t step, int64_t next);
 int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo *halo,
                        tsr_field *fields, int nfields);
 
+/* The pieces of tsr__balance_maybe that a particle run shares (particles_balance.c). */
+
+/* Whether a rebalancing check is due at `step`. Not collective. */
+bool tsr__balance_due(const tsr_domain *dom, int64_t step);
+/* This rank's block costs from the app's hook into costs[0 .. map->nlocal), *given true; or
+ * nothing, *given false, when no hook is installed. Local verdict. */
+int tsr__balance_app_costs(tsr_balance b, tsr_map map, double *costs, bool *given);
+/* From this rank's block costs `mine` (checked finite and >= 0): rank 0 gathers them, decides,
+ * and when it adopts, every rank gets the new map of dom->map's decomposition in *to (the
+ * caller's; NULL otherwise); *before and *after receive the predicted imbalances. Collective. */
+int tsr__balance_propose(tsr_domain *dom, double *mine, tsr_map *to, double *before, double *after);
+/* Blocks whose rank differs between two maps of one decomposition. Pure. */
+int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to);
+/* After the data moved to dom->map: the migration hook, e->seconds (since t0, slowest rank), the
+ * record and rank 0's "rebalance" line. Collective. */
+int tsr__balance_finish(tsr_domain *dom, tsr_balance_event *e, double t0);
+
 /* Rank 0: puts the "rebalance" member (period, threshold, every event) into the context's report
  * (tsr__report_set_json); nothing when rebalancing is off. Not collective. */
 int tsr__balance_report(tsr_balance b);

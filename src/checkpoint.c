@@ -94,15 +94,13 @@ int tsr_checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int n
     return TSR_SUCCESS;
 }
 
-int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
-                          const tsr_io_meta *meta, bool force, char *path, int len) {
-    tsr_ctx ctx = fields[0]->ctx;
+int tsr__checkpoint_target(tsr_ctx ctx, const char *dir, const tsr_io_meta *meta, bool force,
+                           char *final, size_t len, bool *replace) {
     TSR_CHECK(ctx, dir && strlen(dir) < TSR_PATH_MAX - 32, TSR_ERR_ARG,
               "a checkpoint directory needs a name of 1 to %d characters", TSR_PATH_MAX - 33);
-    char final[TSR_PATH_MAX];
-    tsr__checkpoint_path(dir, meta ? meta->step : 0, final, sizeof final);
+    tsr__checkpoint_path(dir, meta ? meta->step : 0, final, len);
     const char *id = meta && meta->run_id ? meta->run_id : "";
-    int err = TSR_SUCCESS, replace = 0;
+    int err = TSR_SUCCESS, rep = 0;
     if (ctx->rank == 0) {
         err = tsr_dir_prepare(ctx, "checkpoint directory", dir);
         /* The same step of this same run (a restart from an older checkpoint) is replaced, as is
@@ -111,17 +109,31 @@ int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int 
         char other[32];
         if (!err && access(final, F_OK) == 0) {
             bool readable = tsr__h5_run_id(final, other, sizeof other);
-            replace = force || !readable || (*id && strcmp(other, id) == 0);
-            if (!replace)
+            rep = force || !readable || (*id && strcmp(other, id) == 0);
+            if (!rep)
                 err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
                                     "'%s' belongs to another run; not replacing it", final);
         }
     }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Bcast(&replace, 1, MPI_INT, 0, ctx->comm));
-    TSR_CALL(ctx, tsr__io_write_file(fields, nfields, final, meta, replace != 0, test_delay));
+    TSR_MPI(ctx, MPI_Bcast(&rep, 1, MPI_INT, 0, ctx->comm));
+    *replace = rep != 0;
+    return TSR_SUCCESS;
+}
+
+void tsr__checkpoint_prune(tsr_ctx ctx, const char *dir, int64_t keep, const tsr_io_meta *meta) {
     if (ctx->rank == 0 && keep > 0)
-        prune(dir, keep, id);
+        prune(dir, keep, meta && meta->run_id ? meta->run_id : "");
+}
+
+int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
+                          const tsr_io_meta *meta, bool force, char *path, int len) {
+    tsr_ctx ctx = fields[0]->ctx;
+    char final[TSR_PATH_MAX];
+    bool replace = false;
+    TSR_CALL(ctx, tsr__checkpoint_target(ctx, dir, meta, force, final, sizeof final, &replace));
+    TSR_CALL(ctx, tsr__io_write_file(fields, nfields, final, meta, replace, test_delay));
+    tsr__checkpoint_prune(ctx, dir, keep, meta);
     if (path)
         snprintf(path, (size_t)len, "%s", final);
     return TSR_SUCCESS;

@@ -23,6 +23,14 @@ int tsr__io_check_finite(tsr_field f, int code, const char *what, char *where, s
 int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int nfields,
                           const tsr_io_meta *meta, bool force, char *path, int len);
 
+/* The two halves of tsr__checkpoint_write around the writing itself, for other writers
+ * (particles): the path of meta->step's checkpoint in dir into final (len chars) and whether an
+ * existing file there may be replaced (agreed; another run's is refused with TSR_ERR_IO unless
+ * force); then, after the write, rank 0 deletes this run's checkpoints but the newest keep. */
+int tsr__checkpoint_target(tsr_ctx ctx, const char *dir, const tsr_io_meta *meta, bool force,
+                           char *final, size_t len, bool *replace);
+void tsr__checkpoint_prune(tsr_ctx ctx, const char *dir, int64_t keep, const tsr_io_meta *meta);
+
 /* Rank 0: the steps of the complete checkpoints (ckpt_<step>.h5) in dir, newest first, at most
  * max of them; returns how many there are in all (-1 if dir cannot be read). */
 int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max);

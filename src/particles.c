@@ -145,6 +145,7 @@ int tsr_particles_add(tsr_particles p, int64_t id, const double x[3], const doub
               "rank %d",
               (long long)id, x[0], x[1], x[2], (long long)block, p->map->owner[block], ctx->rank);
     tsr__pblock *blk = &p->blocks[lb];
+    p->gen++;
     if (blk->count == blk->cap)
         TSR_CALL(ctx, pblock_reserve(p, blk, blk->cap ? 2 * blk->cap : 16));
     int64_t i = blk->count++;
@@ -170,6 +171,7 @@ int tsr_particles_remove(tsr_particles p, int64_t lb, int64_t i) {
     TSR_CHECK(p->ctx, i >= 0 && i < blk->count, TSR_ERR_ARG,
               "particle %lld out of range (%lld in local block %lld)", (long long)i,
               (long long)blk->count, (long long)lb);
+    p->gen++;
     int64_t last = --blk->count;
     for (int k = 0; k < TSR__PWORDS(p); k++)
         memcpy(tsr__pcol(blk, k) + (size_t)i * 8, tsr__pcol(blk, k) + (size_t)last * 8, 8);

@@ -477,17 +477,32 @@ int tsr_neighbours_build(tsr_neighbours nb) {
     if (!nb)
         return TSR_ERR_ARG;
     unbuild(nb);
-    int err = build(nb);
+    tsr_particles p = nb->p;
+    int err = TSR_SUCCESS;
+    if (nb->nblocks != p->nblocks) { /* the container moved to another map */
+        tsr__nblock *blocks = NULL;
+        err = tsr__calloc(p->ctx, (size_t)p->nblocks + 1, sizeof *blocks, &blocks);
+        if (!err) {
+            free(nb->blocks);
+            nb->blocks = blocks;
+            nb->nblocks = p->nblocks;
+        }
+    }
+    err = tsr_ctx_agree(p->ctx, err);
+    if (!err)
+        err = build(nb);
     if (err)
         unbuild(nb);
-    else
+    else {
         nb->built = true;
+        nb->gen = p->gen;
+    }
     return err;
 }
 
 /* Whether the container still has the build's particle counts. Local. */
 static bool unchanged(tsr_neighbours nb) {
-    if (!nb->built)
+    if (!nb->built || nb->gen != nb->p->gen || nb->nblocks != nb->p->nblocks)
         return false;
     for (int64_t b = 0; b < nb->p->nblocks; b++)
         if (nb->p->blocks[b].count != nb->blocks[b].nlocal)
@@ -553,7 +568,7 @@ int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
 }
 
 int tsr_neighbours_block(tsr_neighbours nb, int64_t lb, tsr_neighbour_block *view) {
-    if (!nb || !view || !nb->built || lb < 0 || lb >= nb->p->nblocks)
+    if (!nb || !view || !nb->built || lb < 0 || lb >= nb->p->nblocks || lb >= nb->nblocks)
         return TSR_ERR_ARG;
     const tsr__nblock *b = &nb->blocks[lb];
     view->nlocal = b->nlocal;

@@ -24,6 +24,7 @@ struct tsr_particles_s {
     tsr_ctx ctx;
     tsr_map map;
     int nreal, nint;
+    uint64_t gen;        /* bumped by every add, remove, redistribution and map change */
     int64_t nblocks;     /* local blocks (the map's) */
     tsr__pblock *blocks; /* per local block */
     /* redistribution's message buffers, kept (grow only) so that steady steps do not allocate */
@@ -50,6 +51,16 @@ bool tsr__particle_locate(const tsr__layout *lay, double x[3], int64_t *block);
 void tsr__pcomp_name(tsr_particles p, int k, char *out, size_t len);
 bool tsr__pname_ok(const char *s);
 
+/* tsr_particles_set_map, with the global bytes of the particles that changed rank into *bytes
+ * (may be NULL). Collective. */
+int tsr__particles_set_map(tsr_particles p, tsr_map map, int64_t *bytes);
+
+/* Rank 0: PREFIX.xmf at xmf, a temporal collection of the n particle files files[i] (base
+ * names, in its directory) with counts[i] points at times[i], as tsr_particles_write's sidecar
+ * describes one; replaces the file. Not collective. */
+int tsr__particles_write_series(tsr_particles p, const char *xmf, int n, const char *const *files,
+                                const int64_t *counts, const double *times, const char *run_id);
+
 /* Ghosts and neighbour lists of one local block. */
 typedef struct tsr__nblock {
     int64_t nlocal, nghost;
@@ -65,8 +76,9 @@ struct tsr_neighbours_s {
     tsr_particles p;
     double cutoff, skin, range;
     int width;       /* ghost regions: ceil(range) cells */
-    int64_t nblocks; /* the container's local blocks at creation (freed without it) */
+    int64_t nblocks; /* entries of blocks (the container's local blocks at the last build) */
     bool built;
+    uint64_t gen; /* the container's generation at the build */
     /* the send list, grouped by peer rank: record k sends particle s_i[k] of local block
      * s_lb[k] seen at image s_img[k] */
     int64_t nsend, nrecv;

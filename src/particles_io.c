@@ -314,14 +314,45 @@ static void xml_text(FILE *out, const char *s) {
     }
 }
 
-static void xdmf_item(FILE *f, const char *file, const char *name, int64_t n, int w, bool integer) {
+static void xdmf_item(FILE *f, const char *pad, const char *file, const char *name, int64_t n,
+                      int w, bool integer) {
     if (w > 1)
-        fprintf(f, "        <DataItem Dimensions=\"%lld %d\"", (long long)n, w);
+        fprintf(f, "%s    <DataItem Dimensions=\"%lld %d\"", pad, (long long)n, w);
     else
-        fprintf(f, "        <DataItem Dimensions=\"%lld\"", (long long)n);
+        fprintf(f, "%s    <DataItem Dimensions=\"%lld\"", pad, (long long)n);
     fprintf(f, " NumberType=\"%s\" Precision=\"8\" Format=\"HDF\">", integer ? "Int" : "Float");
     xml_text(f, file);
     fprintf(f, ":/particles/%s</DataItem>\n", name);
+}
+
+/* One Polyvertex grid of the n points of `file` (a base name), at `time`, indented by `pad`. */
+static void xdmf_grid(FILE *f, tsr_particles p, const char *file, int64_t n, double time,
+                      const char *run_id, const char *pad) {
+    fprintf(f, "%s<Grid Name=\"particles\" GridType=\"Uniform\">\n", pad);
+    fprintf(f, "%s  <Time Value=\"%.17g\"/>\n", pad, time);
+    if (run_id) {
+        fprintf(f, "%s  <Information Name=\"run_id\" Value=\"", pad);
+        xml_text(f, run_id);
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f,
+            "%s  <Topology TopologyType=\"Polyvertex\" NumberOfElements=\"%lld\" "
+            "NodesPerElement=\"1\"/>\n%s  <Geometry GeometryType=\"XYZ\">\n",
+            pad, (long long)n, pad);
+    xdmf_item(f, pad, file, "position", n, 3, false);
+    fprintf(f, "%s  </Geometry>\n", pad);
+    for (int k = -2; k < p->nreal + p->nint; k++) {
+        char name[TSR__PNAME_MAX];
+        if (k >= 0)
+            tsr__pcomp_name(p, k, name, sizeof name);
+        else
+            snprintf(name, sizeof name, "%s", k == -2 ? "id" : "velocity");
+        fprintf(f, "%s  <Attribute Name=\"%s\" AttributeType=\"%s\" Center=\"Node\">\n", pad, name,
+                k == -1 ? "Vector" : "Scalar");
+        xdmf_item(f, pad, file, name, n, k == -1 ? 3 : 1, k == -2 || k >= p->nreal);
+        fprintf(f, "%s  </Attribute>\n", pad);
+    }
+    fprintf(f, "%s</Grid>\n", pad);
 }
 
 /* Rank 0: the sidecar of points. */
@@ -334,30 +365,29 @@ static int write_xdmf(tsr_particles p, const char *xmf, const char *path, bool f
     TSR_CALL(ctx, tsr_file_open(ctx, xmf, force, &out));
     FILE *f = out.fp;
     fprintf(f, "<?xml version=\"1.0\" ?>\n<Xdmf Version=\"3.0\">\n  <Domain>\n");
-    fprintf(f, "    <Grid Name=\"particles\" GridType=\"Uniform\">\n");
-    fprintf(f, "      <Time Value=\"%.17g\"/>\n", meta ? meta->time : 0.0);
-    if (meta && meta->run_id) {
+    xdmf_grid(f, p, file, n, meta ? meta->time : 0.0, meta ? meta->run_id : NULL, "    ");
+    fprintf(f, "  </Domain>\n</Xdmf>\n");
+    int err = tsr_file_commit(ctx, &out);
+    if (err)
+        tsr_file_abandon(&out);
+    return err;
+}
+
+int tsr__particles_write_series(tsr_particles p, const char *xmf, int n, const char *const *files,
+                                const int64_t *counts, const double *times, const char *run_id) {
+    tsr_ctx ctx = p->ctx;
+    tsr_file_out out;
+    TSR_CALL(ctx, tsr_file_open(ctx, xmf, true, &out));
+    FILE *f = out.fp;
+    fprintf(f, "<?xml version=\"1.0\" ?>\n<Xdmf Version=\"3.0\">\n  <Domain>\n");
+    fprintf(f, "    <Grid Name=\"series\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
+    if (run_id) {
         fprintf(f, "      <Information Name=\"run_id\" Value=\"");
-        xml_text(f, meta->run_id);
+        xml_text(f, run_id);
         fprintf(f, "\"/>\n");
     }
-    fprintf(f,
-            "      <Topology TopologyType=\"Polyvertex\" NumberOfElements=\"%lld\" "
-            "NodesPerElement=\"1\"/>\n      <Geometry GeometryType=\"XYZ\">\n",
-            (long long)n);
-    xdmf_item(f, file, "position", n, 3, false);
-    fprintf(f, "      </Geometry>\n");
-    for (int k = -2; k < p->nreal + p->nint; k++) {
-        char name[TSR__PNAME_MAX];
-        if (k >= 0)
-            tsr__pcomp_name(p, k, name, sizeof name);
-        else
-            snprintf(name, sizeof name, "%s", k == -2 ? "id" : "velocity");
-        fprintf(f, "      <Attribute Name=\"%s\" AttributeType=\"%s\" Center=\"Node\">\n", name,
-                k == -1 ? "Vector" : "Scalar");
-        xdmf_item(f, file, name, n, k == -1 ? 3 : 1, k == -2 || k >= p->nreal);
-        fprintf(f, "      </Attribute>\n");
-    }
+    for (int i = 0; i < n; i++)
+        xdmf_grid(f, p, files[i], counts[i], times[i], NULL, "      ");
     fprintf(f, "    </Grid>\n  </Domain>\n</Xdmf>\n");
     int err = tsr_file_commit(ctx, &out);
     if (err)

@@ -14,6 +14,8 @@
 #define RECORD_WORDS(p) (1 + TSR__PWORDS(p))
 
 typedef struct move {
+    tsr_map to;      /* the map the particles go to: the container's, or another (set_map) */
+    bool remap;      /* every particle is sent (the local blocks change) */
     int64_t nlocal;  /* particles here before */
     int64_t *first;  /* per local block, index of its first particle in dest (nblocks + 1) */
     int64_t *dest;   /* per particle: destination block, -1 if outside the domain */
@@ -70,10 +72,16 @@ static int move_alloc(tsr_particles p, move *m) {
 #define KEEP (-2)
 #define LEAVING (-1)
 
+static inline int bits_differ(double a, double b) {
+    return memcmp(&a, &b, sizeof a) != 0;
+}
+
 /* Wraps every position on the periodic dimensions, finds its block, counts per rank. */
 static void classify(tsr_particles p, move *m) {
-    const tsr__layout *lay = &p->map->decomp->lay;
-#pragma omp parallel for schedule(static) if (m->nlocal > p->ctx->min_parallel_cells)
+    const tsr__layout *lay = &m->to->decomp->lay;
+    int changed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : changed)                                \
+    if (m->nlocal > p->ctx->min_parallel_cells)
     for (int64_t b = 0; b < p->nblocks; b++) {
         tsr__pblock *blk = &p->blocks[b];
         const int64_t *id = (const int64_t *)(void *)tsr__pcol(blk, 0);
@@ -90,13 +98,19 @@ static void classify(tsr_particles p, move *m) {
             double pos[3] = {x[0][i], x[1][i], x[2][i]};
             int64_t to = LEAVING;
             if (tsr__particle_locate(lay, pos, &to))
-                for (int d = 0; d < 3; d++)
+                for (int d = 0; d < 3; d++) {
+                    changed += bits_differ(x[d][i], pos[d]);
                     x[d][i] = pos[d];
+                }
             else
                 to = LEAVING;
-            m->dest[m->first[b] + i] = sorted && to == self ? KEEP : to;
+            m->dest[m->first[b] + i] = !m->remap && sorted && to == self ? KEEP : to;
+            changed += m->dest[m->first[b] + i] != KEEP;
         }
     }
+    /* a redistribution that moved, sorted or wrapped nothing leaves neighbour lists valid */
+    if (changed)
+        p->gen++;
     m->removed = 0;
     m->bad_id = INT64_MAX;
     for (int64_t b = 0; b < p->nblocks; b++) {
@@ -105,7 +119,7 @@ static void classify(tsr_particles p, move *m) {
         for (int64_t i = 0; i < blk->count; i++) {
             int64_t to = m->dest[m->first[b] + i];
             if (to >= 0)
-                m->scount[p->map->owner[to]]++;
+                m->scount[m->to->owner[to]]++;
             if (to != LEAVING)
                 continue;
             if (m->removed++ == 0 || id[i] < m->bad_id) {
@@ -126,7 +140,7 @@ static int agree_leaving(tsr_particles p, move *m) {
         return TSR_SUCCESS;
     int err = TSR_SUCCESS;
     if (m->removed && m->bad_id == all[1]) {
-        const tsr__layout *lay = &p->map->decomp->lay;
+        const tsr__layout *lay = &m->to->decomp->lay;
         int d = 0;
         while (d < lay->ndim - 1 && isfinite(m->bad_x[d]) && m->bad_x[d] >= 0.0 &&
                m->bad_x[d] < (double)lay->n[d])
@@ -200,7 +214,7 @@ static int pack(tsr_particles p, move *m) {
             int64_t to = m->dest[m->first[b] + i];
             if (to < 0)
                 continue;
-            char *r = m->sbuf + (size_t)at[p->map->owner[to]]++ * rec;
+            char *r = m->sbuf + (size_t)at[m->to->owner[to]]++ * rec;
             memcpy(r, &to, 8);
             for (int k = 0; k < TSR__PWORDS(p); k++)
                 memcpy(r + 8 * (size_t)(1 + k), tsr__pcol(blk, k) + (size_t)i * 8, 8);
@@ -323,6 +337,8 @@ static int unpack(tsr_particles p, move *m) {
     int64_t nrecv = 0;
     for (int r = 0; r < ctx->size; r++)
         nrecv += m->rcount[r];
+    if (nrecv > 0)
+        p->gen++;
     key *keys = NULL;
     int64_t *start = NULL, *lbs = NULL;
     int err = scratch(ctx, (size_t)nrecv * sizeof *keys, &keys);
@@ -376,6 +392,7 @@ static int unpack(tsr_particles p, move *m) {
 
 static int redistribute(tsr_particles p, int flags, int64_t *removed, move *m) {
     tsr_ctx ctx = p->ctx;
+    m->to = p->map;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, move_alloc(p, m)));
     double t0 = tsr_wtime();
     classify(p, m);
@@ -414,4 +431,123 @@ int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed) {
     int err = redistribute(p, flags, removed, &m);
     move_free(&m);
     return err;
+}
+
+/* The grid of `to` must be the container's: same dimensions, sizes and periodicity. Rank 0. */
+static int same_grid(tsr_particles p, tsr_map to) {
+    const tsr__layout *a = &p->map->decomp->lay, *b = &to->decomp->lay;
+    bool same = a->ndim == b->ndim;
+    for (int d = 0; same && d < a->ndim; d++)
+        same = a->n[d] == b->n[d] && a->periodic[d] == b->periodic[d];
+    TSR_CHECK(p->ctx, same, TSR_ERR_ARG,
+              "the particles cannot move to a map of another grid (sizes or periodicity differ)");
+    return TSR_SUCCESS;
+}
+
+/* Empty blocks for the local blocks of `to`, with their component pointer arrays. */
+static int new_blocks(tsr_particles p, tsr_map to, tsr__pblock **out) {
+    tsr_ctx ctx = p->ctx;
+    tsr__pblock *nb = NULL;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)(to->nlocal ? to->nlocal : 1), sizeof *nb, &nb));
+    int err = TSR_SUCCESS;
+    for (int64_t b = 0; !err && b < to->nlocal; b++) {
+        if (p->nreal > 0)
+            err = tsr__calloc(ctx, (size_t)p->nreal, sizeof(double *), &nb[b].real);
+        if (!err && p->nint > 0)
+            err = tsr__calloc(ctx, (size_t)p->nint, sizeof(int64_t *), &nb[b].integ);
+    }
+    if (err) {
+        for (int64_t b = 0; b < to->nlocal; b++) {
+            free(nb[b].real);
+            free(nb[b].integ);
+        }
+        free(nb);
+        return err;
+    }
+    *out = nb;
+    return TSR_SUCCESS;
+}
+
+/* The blocks of a container and their storage. */
+static void free_blocks(tsr_particles p, tsr__pblock *blocks, int64_t n) {
+    for (int64_t b = 0; blocks && b < n; b++) {
+        free(blocks[b].mem);
+        free(blocks[b].real);
+        free(blocks[b].integ);
+    }
+    free(blocks);
+    (void)p;
+}
+
+/* Like redistribute, but every particle is packed for its block under `to`; once the messages
+ * are through the container swaps its blocks for those of `to`, then unpacks into them. */
+static int set_map(tsr_particles p, tsr_map to, int64_t *bytes, move *m) {
+    tsr_ctx ctx = p->ctx;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, ctx->rank == 0 ? same_grid(p, to) : TSR_SUCCESS));
+    m->to = to;
+    m->remap = true;
+    p->gen++;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, move_alloc(p, m)));
+    tsr__pblock *blocks = NULL;
+    int64_t *first = NULL;
+    int err = new_blocks(p, to, &blocks);
+    if (!err)
+        err = tsr__calloc(ctx, (size_t)to->nlocal + 1, sizeof *first, &first);
+    err = tsr_ctx_agree(ctx, err);
+    double t0 = tsr_wtime();
+    if (!err) {
+        classify(p, m);
+        err = agree_leaving(p, m);
+    }
+    if (!err)
+        err = tsr_ctx_agree(ctx, exchange_counts(p, m));
+    if (!err)
+        err = tsr_ctx_agree(ctx, pack(p, m));
+    double t1 = tsr_wtime();
+    if (!err)
+        err = tsr_ctx_agree(ctx, transfer(p, m));
+    if (err) {
+        free_blocks(p, blocks, to->nlocal);
+        free(first);
+        return err;
+    }
+    double t2 = tsr_wtime();
+    /* Every particle is in the receive buffer now: the old blocks go, the new ones come. */
+    free_blocks(p, p->blocks, p->nblocks);
+    p->blocks = blocks;
+    p->nblocks = to->nlocal;
+    p->map = to;
+    free(m->first);
+    m->first = first;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, unpack(p, m)));
+    tsr_ctx_timer_add(ctx, TSR_TIMER_PACK, t1 - t0);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t2 - t1);
+    tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t2);
+    int64_t sent = 0;
+    for (int r = 0; r < ctx->size; r++)
+        sent += r == ctx->rank ? 0 : m->scount[r];
+    int64_t mine[3] = {m->nlocal, tsr_particles_local_count(p), sent * TSR__PWORDS(p) * 8}, all[3];
+    TSR_MPI(ctx, MPI_Allreduce(mine, all, 3, MPI_INT64_T, MPI_SUM, ctx->comm));
+    TSR_CHECK(ctx, all[0] == all[1], TSR_ERR_INTERNAL,
+              "moving particles to another map lost some: %lld before, %lld after",
+              (long long)all[0], (long long)all[1]);
+    if (bytes)
+        *bytes = all[2];
+    return TSR_SUCCESS;
+}
+
+int tsr__particles_set_map(tsr_particles p, tsr_map map, int64_t *bytes) {
+    if (bytes)
+        *bytes = 0;
+    if (!p || !map)
+        return TSR_ERR_ARG;
+    move m;
+    memset(&m, 0, sizeof m);
+    int err = set_map(p, map, bytes, &m);
+    move_free(&m);
+    return err;
+}
+
+int tsr_particles_set_map(tsr_particles p, tsr_map map) {
+    return tsr__particles_set_map(p, map, NULL);
 }

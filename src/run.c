@@ -1,6 +1,5 @@
 /* The time loop of a halo-coupled app with outputs, checkpoints, restart and signals, for a state
  * of any number of fields and time levels. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +8,7 @@
 #include "h5_impl.h"
 #include "io_impl.h"
 #include "run_impl.h"
+#include "runio_impl.h"
 
 /* A u/v run sees its current handles in u and v at every moment. */
 static void sync_uv(tsr_run *r) {
@@ -41,65 +41,10 @@ static int state_blocks(const tsr_run *r, tsr_field *all) {
     return r->nlevels * r->nfields;
 }
 
-static volatile sig_atomic_t stop_signal;
-
-/* Only a flag: the loop notices it at the next check, finishes the step and checkpoints. A
- * second signal while writing just sets the flag again. */
-static void on_signal(int sig) {
-    stop_signal = sig;
-}
-
-/* Once per process and never removed: a signal that comes after the checkpoint, while the run
- * is ending, must not turn the exit status 3 into death by SIGTERM. */
-static void install_handlers(void) {
-    static int installed;
-    if (installed)
-        return;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    installed = 1;
-}
-
-typedef struct series {
-    int n, cap;
-    char (*files)[TSR_OPT_STRLEN + 64];
-    int64_t *steps;
-    double *times;
-} series;
-
-/* Appends a file (by base name: the .xmf sits next to it) to the series. */
-static int series_add(series *sr, const char *path, int64_t step, double time, tsr_ctx ctx) {
-    if (sr->n == sr->cap) {
-        int nc = sr->cap ? 2 * sr->cap : 16;
-        void *f = realloc(sr->files, sizeof *sr->files * (size_t)nc);
-        if (f)
-            sr->files = f;
-        void *s = realloc(sr->steps, sizeof *sr->steps * (size_t)nc);
-        if (s)
-            sr->steps = s;
-        void *t = realloc(sr->times, sizeof *sr->times * (size_t)nc);
-        if (t)
-            sr->times = t;
-        TSR_CHECK(ctx, f && s && t, TSR_ERR_MEMORY, "cannot grow the output series");
-        sr->cap = nc;
-    }
-    const char *base = strrchr(path, '/');
-    snprintf(sr->files[sr->n], sizeof sr->files[sr->n], "%s", base ? base + 1 : path);
-    sr->steps[sr->n] = step;
-    sr->times[sr->n] = time;
-    sr->n++;
-    return TSR_SUCCESS;
-}
-
-static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t step) {
+static int write_output(tsr_run *r, const tsr_run_opts *o, tsr__series *sr, int64_t step) {
     tsr_ctx ctx = tsr__run_ctx(r);
     char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
-    snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)step);
+    tsr__runio_output_path(o->output, step, path, sizeof path);
     snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
     tsr_io_meta meta = r->meta;
     meta.step = step;
@@ -117,7 +62,7 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
     /* Only rank 0 writes the .xmf, so only rank 0 keeps the series; its failure is agreed
      * before the collective XDMF call. */
     const char **files = NULL;
-    int err = ctx->rank == 0 ? series_add(sr, path, step, meta.time, ctx) : TSR_SUCCESS;
+    int err = ctx->rank == 0 ? tsr__series_add(sr, path, step, meta.time, 0, ctx) : TSR_SUCCESS;
     if (!err && ctx->rank == 0) {
         files = malloc(sizeof *files * (size_t)sr->n);
         if (!files)
@@ -138,15 +83,15 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t s
 /* After a restart the earlier outputs (and the state at `start`, already written by the run
  * that checkpointed it) are on disk: the .xmf keeps listing them. Only rank 0 writes the .xmf,
  * so only rank 0 needs the list. */
-static int seed_series(tsr_run *r, const tsr_run_opts *o, series *sr, int64_t start) {
+static int seed_series(tsr_run *r, const tsr_run_opts *o, tsr__series *sr, int64_t start) {
     tsr_ctx ctx = tsr__run_ctx(r);
     if (ctx->rank != 0 || o->output_every <= 0)
         return TSR_SUCCESS;
     for (int64_t s = 0; s <= start; s += o->output_every) {
         char path[TSR_OPT_STRLEN + 32];
-        snprintf(path, sizeof path, "%s_%06lld.h5", o->output, (long long)s);
+        tsr__runio_output_path(o->output, s, path, sizeof path);
         if (access(path, R_OK) == 0)
-            TSR_CALL(ctx, series_add(sr, path, s, (double)s * r->dt, ctx));
+            TSR_CALL(ctx, tsr__series_add(sr, path, s, (double)s * r->dt, 0, ctx));
     }
     return TSR_SUCCESS;
 }
@@ -157,15 +102,7 @@ static int checkpoint(tsr_run *r, const tsr_run_opts *o, int64_t step, char *pat
     meta.step = step;
     meta.time = (double)step * r->dt;
     /* Checkpoints not asked for at start (a signal's) lock the directory now. */
-    int err = TSR_SUCCESS;
-    if (ctx->rank == 0 && r->checkpoint_lock.fd < 0) {
-        err = tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir);
-        if (!err)
-            err = tsr__run_lock_checkpoint_dir(r, o);
-        if (err)
-            ctx->err_code = err = TSR_ERR_IO; /* found during the run */
-    }
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_CALL(ctx, tsr__runio_checkpoint_dir(ctx, o, &r->checkpoint_lock));
     double t0 = tsr_wtime();
     /* With --force a run may share a directory with another run's checkpoints: one at the same
      * step is replaced (the start-up message said so), atomically. */
@@ -263,14 +200,14 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
 int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *seconds,
                  bool *stopped_out) {
     tsr_ctx ctx = tsr__run_ctx(r);
-    stop_signal = 0;
+    tsr__runio_signals_reset();
     if (r->skip_at_rest) /* the state was just set: no block is known to be at rest */
         tsr__sweep_rest_forget(r->sweep);
-    install_handlers();
+    tsr__runio_signals_install();
     bool fail_here;
     int64_t fail_at = failing_step(ctx, &fail_here);
 
-    series sr = {0};
+    tsr__series sr = {0};
     tsr_progress prog;
     tsr_progress_start(&prog, ctx, r->steps, r->progress);
     double compute = 0, last_ckpt = tsr_wtime();
@@ -305,7 +242,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
         s = next;
         tsr_progress_update(&prog, s);
         /* A signal is looked at whenever the ranks agree anyway, not only at checks. */
-        int64_t flags[4] = {stop_signal != 0, 0, 0, local != 0}; /* signal, checkpoint due,
+        int64_t flags[4] = {tsr__runio_signal() != 0, 0, 0, local != 0}; /* signal, checkpoint due,
                                                                      interval, failed */
         if (checked) {
             if (ctx->rank == 0) {
@@ -314,7 +251,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
                 double now = tsr_wtime(), per_step = (now - check_time) / (double)(s - check_step);
                 check_time = now;
                 check_step = s;
-                flags[1] = o->checkpoint_seconds > 0 && now - last_ckpt >= o->checkpoint_seconds;
+                flags[1] = tsr__runio_seconds_due(o, last_ckpt, now);
                 /* Half a second, or half the checkpoint period if that is shorter, so that
                  * wall-clock checkpoints are not late by more than half their period. */
                 double every = 0.5;
@@ -374,9 +311,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     if (!err && !stopped && o->output[0] && o->output_every == 0 && r->steps == start)
         err = write_output(r, o, &sr, start);
     tsr_progress_end(&prog);
-    free(sr.files);
-    free(sr.steps);
-    free(sr.times);
+    tsr__series_free(&sr);
     /* The loop has no barriers: the run took as long as its slowest rank. */
     if (!err) {
         int rc = MPI_Allreduce(MPI_IN_PLACE, &compute, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);

@@ -20,7 +20,4 @@ static inline tsr_ctx tsr__run_ctx(const tsr_run *r) {
  * exactly). Returns how many. */
 int tsr__run_history(const tsr_run *r, tsr_field *f, char (*names)[80], const char **ptrs);
 
-/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
-int tsr__run_lock_checkpoint_dir(tsr_run *r, const tsr_run_opts *o);
-
 #endif

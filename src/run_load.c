@@ -1,13 +1,12 @@
 /* Setting up a run: its options, the paths it will read and write (checked and locked before
  * anything is computed), and its initial state from an input file or a checkpoint. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "h5_impl.h"
 #include "io_impl.h"
 #include "run_impl.h"
+#include "runio_impl.h"
 
 void tsr_run_opts_init(tsr_run_opts *o) {
     memset(o, 0, sizeof *o);
@@ -144,141 +143,6 @@ static int check_state_set(tsr_run *r) {
     return TSR_SUCCESS;
 }
 
-/* Does the output series of a run starting at `from` write step s? A fresh run also writes its
- * first state (with --output-every) and a run of zero steps its only one. */
-static bool in_series(const tsr_run_opts *o, int64_t s, int64_t from, int64_t steps, bool fresh) {
-    if (s > steps || s < from || (s == from && !fresh))
-        return false;
-    if (s == steps)
-        return true;
-    return o->output_every > 0 && s % o->output_every == 0;
-}
-
-/* Rank 0: is the .xmf at path this run's own (it records the run id)? */
-static bool xmf_is_ours(const char *path, const char *run_id) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char head[4096];
-    size_t n = fread(head, 1, sizeof head - 1, f);
-    fclose(f);
-    head[n] = '\0';
-    char want[96];
-    snprintf(want, sizeof want, "<Information Name=\"run_id\" Value=\"%s\"/>", run_id);
-    return strstr(head, want) != NULL;
-}
-
-/* Rank 0: the output series may be written. Files of the series that exist are refused without
- * --force, except, after a restart, those this same run wrote. */
-static int check_series(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = tsr__run_ctx(r);
-    char xmf[TSR_PATH_MAX + 8], dir[TSR_PATH_MAX];
-    TSR_CHECK(ctx, strlen(o->output) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
-              "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
-    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
-    TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", xmf, true));
-    const char *slash = strrchr(o->output, '/');
-    const char *base = slash ? slash + 1 : o->output;
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->output) + 1 : 1,
-             slash ? o->output : ".");
-    TSR_CHECK(ctx, *base, TSR_ERR_INPUT, "--output '%s': the prefix needs a file name part",
-              o->output);
-    if (o->force)
-        return TSR_SUCCESS;
-    char first[2 * TSR_PATH_MAX] = "";
-    int64_t clash = 0;
-    if (access(xmf, F_OK) == 0 && (fresh || !xmf_is_ours(xmf, r->run_id))) {
-        snprintf(first, sizeof first, "%s", xmf);
-        clash++;
-    }
-    DIR *dp = opendir(dir);
-    size_t blen = strlen(base);
-    for (struct dirent *e; dp && (e = readdir(dp));) {
-        const char *nm = e->d_name;
-        if (strncmp(nm, base, blen) != 0 || nm[blen] != '_')
-            continue;
-        char *end = NULL;
-        long long step = strtoll(nm + blen + 1, &end, 10);
-        if (end == nm + blen + 1 || strcmp(end, ".h5") != 0 ||
-            !in_series(o, step, from, r->steps, fresh))
-            continue;
-        char path[2 * TSR_PATH_MAX], id[32];
-        snprintf(path, sizeof path, "%s/%s", dir, nm);
-        if (!fresh) {
-            tsr__h5_run_id(path, id, sizeof id);
-            if (strcmp(id, r->run_id) == 0)
-                continue; /* this run's own, from before the restart */
-        }
-        if (!first[0])
-            snprintf(first, sizeof first, "%s", path);
-        clash++;
-    }
-    if (dp)
-        closedir(dp);
-    if (clash > 1)
-        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
-                  "--output: '%s' and %lld more files of the series exist; not replacing them "
-                  "(use --force, or another --output)",
-                  first, (long long)(clash - 1));
-    TSR_CHECK(ctx, clash == 0, TSR_ERR_INPUT,
-              "--output: '%s' exists; not replacing it (use --force, or another --output)", first);
-    return TSR_SUCCESS;
-}
-
-/* Rank 0: a fresh run refuses a checkpoint directory holding another run's checkpoints, which a
- * later --restart latest would confuse with its own. */
-static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) {
-    TSR_CHECK(ctx, strlen(o->checkpoint_dir) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
-              "--checkpoint-dir: longer than %d characters", TSR_PATH_MAX - 33);
-    TSR_CALL(ctx, tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir));
-    if (!fresh || o->force)
-        return TSR_SUCCESS;
-    int64_t steps[3];
-    int64_t n = tsr__checkpoint_scan(o->checkpoint_dir, steps, 3);
-    if (n <= 0)
-        return TSR_SUCCESS;
-    char list[256] = "";
-    for (int64_t i = 0, used = 0; i < n && i < 3; i++)
-        used += snprintf(list + used, sizeof list - (size_t)used, "%sckpt_%06lld.h5", i ? ", " : "",
-                         (long long)steps[i]);
-    TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
-              "checkpoint directory '%s' holds another run's checkpoints (%s%s): give another "
-              "--checkpoint-dir, continue that run with --restart latest, or add --force to run "
-              "beside them (only those at this run's checkpoint steps are replaced)",
-              o->checkpoint_dir, list, n > 3 ? ", ..." : "");
-}
-
-static bool checkpointing(const tsr_run_opts *o) {
-    return o->checkpoint_every > 0 || o->checkpoint_seconds > 0 ||
-           strcmp(o->restart, "latest") == 0;
-}
-
-/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
-int tsr__run_lock_checkpoint_dir(tsr_run *r, const tsr_run_opts *o) {
-    char lock[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-    snprintf(lock, sizeof lock, "%s/.tessera.lock", o->checkpoint_dir);
-    snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
-    TSR_CALL(tsr__run_ctx(r), tsr_lock_acquire(tsr__run_ctx(r), what, lock, &r->checkpoint_lock));
-    return TSR_SUCCESS;
-}
-
-/* Rank 0: every path of the run, checked and locked before anything is computed. */
-static int prepare_paths(tsr_run *r, const tsr_run_opts *o, int64_t from, bool fresh) {
-    tsr_ctx ctx = tsr__run_ctx(r);
-    if (o->output[0]) {
-        TSR_CALL(ctx, check_series(r, o, from, fresh));
-        char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s.lock", o->output);
-        snprintf(what, sizeof what, "output prefix '%s'", o->output);
-        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, &r->output_lock));
-    }
-    if (checkpointing(o)) {
-        TSR_CALL(ctx, check_checkpoint_dir(ctx, o, fresh));
-        TSR_CALL(ctx, tsr__run_lock_checkpoint_dir(r, o));
-    }
-    return TSR_SUCCESS;
-}
-
 /* Rank 0: the checkpoint to restart from, its step and its run identity. */
 static int restart_root(tsr_run *r, const char *path, int64_t *step) {
     tsr_ctx ctx = tsr__run_ctx(r);
@@ -372,7 +236,8 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
         if (o->restart[0])
             err = restart_root(r, path, &from);
         if (!err)
-            err = prepare_paths(r, o, from, !o->restart[0]);
+            err = tsr__runio_prepare_paths(ctx, o, r->run_id, r->steps, from, !o->restart[0],
+                                           &r->output_lock, &r->checkpoint_lock);
     }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));

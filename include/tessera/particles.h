@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "domain.h"
 #include "io.h"
 #include "map.h"
 
@@ -95,6 +96,29 @@ enum {
  * error, positions may already be wrapped; after TSR_ERR_MEMORY the particles are lost.
  * Collective. */
 int tsr_particles_redistribute(tsr_particles p, int flags, int64_t *removed);
+
+/* Moves the container onto `map`, another map of the same grid (any blocks and strategy; same
+ * sizes and periodicity, else TSR_ERR_ARG on every rank): every particle goes to the rank owning
+ * its block under `map` in one message per peer, and each new local block holds its particles
+ * sorted by id, as after tsr_particles_redistribute. The container then keeps a reference to
+ * `map` (which must outlive it) and none to the old one, which the caller may destroy. Views
+ * and neighbour lists of the old blocks are stale (tsr_neighbours_need_rebuild says so; the next
+ * tsr_neighbours_build follows the new blocks). After an error past the exchange the particles
+ * are lost. Collective. */
+int tsr_particles_set_map(tsr_particles p, tsr_map map);
+
+/* The rebalancing of a particle run (the domain's rebalancer, from --rebalance-every and
+ * --rebalance-threshold), to call at every step of the loop, where the particles lie in their
+ * blocks (after tsr_particles_redistribute). When a check is due at `step` (a positive multiple
+ * of the period; nothing otherwise, or when d->balance is NULL or off), each block's cost is the
+ * app's cost hook (tsr_balance_set_hooks) if installed, else its particles summed over the `n`
+ * containers ps[0 .. n), all on d->map; rank 0 decides as for fields and, if a new map is
+ * adopted, every container moves to it (tsr_particles_set_map), d->map and d->halo (if any) are
+ * replaced, the old ones destroyed, and the migration hook runs. Rank 0 prints the same
+ * "rebalance" line as field runs and the event is recorded (tsr_balance_events, the report),
+ * with bytes = the particle bytes that changed rank. *moved (may be NULL) becomes true on every
+ * rank when the map changed: rebuild the neighbour lists. Collective. */
+int tsr_particles_rebalance(tsr_domain *d, int64_t step, tsr_particles *ps, int n, bool *moved);
 
 /* ---- Ghost particles and neighbour lists ------------------------------------------------ */
 

@@ -1,0 +1,234 @@
+/* What field and particle runs share around their loops: signals, output series, the paths a
+ * run writes and the wall-clock checkpoint verdict. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "field_impl.h"
+#include "h5_impl.h"
+#include "io_impl.h"
+#include "runio_impl.h"
+
+static volatile sig_atomic_t stop_signal;
+
+/* Only a flag: the loop notices it at the next check, finishes the step and checkpoints. A
+ * second signal while writing just sets the flag again. */
+static void on_signal(int sig) {
+    stop_signal = sig;
+}
+
+void tsr__runio_signals_install(void) {
+    static int installed;
+    if (installed)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    installed = 1;
+}
+
+void tsr__runio_signals_reset(void) {
+    stop_signal = 0;
+}
+
+int tsr__runio_signal(void) {
+    return stop_signal;
+}
+
+void tsr__runio_output_path(const char *prefix, int64_t step, char *path, size_t len) {
+    snprintf(path, len, "%s_%06lld.h5", prefix, (long long)step);
+}
+
+int tsr__series_add(tsr__series *sr, const char *path, int64_t step, double time, int64_t count,
+                    tsr_ctx ctx) {
+    if (sr->n == sr->cap) {
+        int nc = sr->cap ? 2 * sr->cap : 16;
+        void *f = realloc(sr->files, sizeof *sr->files * (size_t)nc);
+        if (f)
+            sr->files = f;
+        void *s = realloc(sr->steps, sizeof *sr->steps * (size_t)nc);
+        if (s)
+            sr->steps = s;
+        void *t = realloc(sr->times, sizeof *sr->times * (size_t)nc);
+        if (t)
+            sr->times = t;
+        void *c = realloc(sr->counts, sizeof *sr->counts * (size_t)nc);
+        if (c)
+            sr->counts = c;
+        TSR_CHECK(ctx, f && s && t && c, TSR_ERR_MEMORY, "cannot grow the output series");
+        sr->cap = nc;
+    }
+    const char *base = strrchr(path, '/');
+    snprintf(sr->files[sr->n], sizeof sr->files[sr->n], "%s", base ? base + 1 : path);
+    sr->steps[sr->n] = step;
+    sr->times[sr->n] = time;
+    sr->counts[sr->n] = count;
+    sr->n++;
+    return TSR_SUCCESS;
+}
+
+void tsr__series_free(tsr__series *sr) {
+    free(sr->files);
+    free(sr->steps);
+    free(sr->times);
+    free(sr->counts);
+    memset(sr, 0, sizeof *sr);
+}
+
+/* Does the output series of a run starting at `from` write step s? A fresh run also writes its
+ * first state (with --output-every) and a run of zero steps its only one. */
+static bool in_series(const tsr_run_opts *o, int64_t s, int64_t from, int64_t steps, bool fresh) {
+    if (s > steps || s < from || (s == from && !fresh))
+        return false;
+    if (s == steps)
+        return true;
+    return o->output_every > 0 && s % o->output_every == 0;
+}
+
+/* Rank 0: is the .xmf at path this run's own (it records the run id)? */
+static bool xmf_is_ours(const char *path, const char *run_id) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    char want[96];
+    snprintf(want, sizeof want, "<Information Name=\"run_id\" Value=\"%s\"/>", run_id);
+    return strstr(head, want) != NULL;
+}
+
+/* Rank 0: the output series may be written. Files of the series that exist are refused without
+ * --force, except, after a restart, those this same run wrote. */
+static int check_series(tsr_ctx ctx, const tsr_run_opts *o, const char *run_id, int64_t steps,
+                        int64_t from, bool fresh) {
+    char xmf[TSR_PATH_MAX + 8], dir[TSR_PATH_MAX];
+    TSR_CHECK(ctx, strlen(o->output) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
+              "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
+    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
+    TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", xmf, true));
+    const char *slash = strrchr(o->output, '/');
+    const char *base = slash ? slash + 1 : o->output;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->output) + 1 : 1,
+             slash ? o->output : ".");
+    TSR_CHECK(ctx, *base, TSR_ERR_INPUT, "--output '%s': the prefix needs a file name part",
+              o->output);
+    if (o->force)
+        return TSR_SUCCESS;
+    char first[2 * TSR_PATH_MAX] = "";
+    int64_t clash = 0;
+    if (access(xmf, F_OK) == 0 && (fresh || !xmf_is_ours(xmf, run_id))) {
+        snprintf(first, sizeof first, "%s", xmf);
+        clash++;
+    }
+    DIR *dp = opendir(dir);
+    size_t blen = strlen(base);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) != 0 || nm[blen] != '_')
+            continue;
+        char *end = NULL;
+        long long step = strtoll(nm + blen + 1, &end, 10);
+        if (end == nm + blen + 1 || strcmp(end, ".h5") != 0 ||
+            !in_series(o, step, from, steps, fresh))
+            continue;
+        char path[2 * TSR_PATH_MAX], id[32];
+        snprintf(path, sizeof path, "%s/%s", dir, nm);
+        if (!fresh) {
+            tsr__h5_run_id(path, id, sizeof id);
+            if (strcmp(id, run_id) == 0)
+                continue; /* this run's own, from before the restart */
+        }
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", path);
+        clash++;
+    }
+    if (dp)
+        closedir(dp);
+    if (clash > 1)
+        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+                  "--output: '%s' and %lld more files of the series exist; not replacing them "
+                  "(use --force, or another --output)",
+                  first, (long long)(clash - 1));
+    TSR_CHECK(ctx, clash == 0, TSR_ERR_INPUT,
+              "--output: '%s' exists; not replacing it (use --force, or another --output)", first);
+    return TSR_SUCCESS;
+}
+
+/* Rank 0: a fresh run refuses a checkpoint directory holding another run's checkpoints, which a
+ * later --restart latest would confuse with its own. */
+static int check_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, bool fresh) {
+    TSR_CHECK(ctx, strlen(o->checkpoint_dir) < TSR_PATH_MAX - 32, TSR_ERR_INPUT,
+              "--checkpoint-dir: longer than %d characters", TSR_PATH_MAX - 33);
+    TSR_CALL(ctx, tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir));
+    if (!fresh || o->force)
+        return TSR_SUCCESS;
+    int64_t steps[3];
+    int64_t n = tsr__checkpoint_scan(o->checkpoint_dir, steps, 3);
+    if (n <= 0)
+        return TSR_SUCCESS;
+    char list[256] = "";
+    for (int64_t i = 0, used = 0; i < n && i < 3; i++)
+        used += snprintf(list + used, sizeof list - (size_t)used, "%sckpt_%06lld.h5", i ? ", " : "",
+                         (long long)steps[i]);
+    TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+              "checkpoint directory '%s' holds another run's checkpoints (%s%s): give another "
+              "--checkpoint-dir, continue that run with --restart latest, or add --force to run "
+              "beside them (only those at this run's checkpoint steps are replaced)",
+              o->checkpoint_dir, list, n > 3 ? ", ..." : "");
+}
+
+static bool checkpointing(const tsr_run_opts *o) {
+    return o->checkpoint_every > 0 || o->checkpoint_seconds > 0 ||
+           strcmp(o->restart, "latest") == 0;
+}
+
+/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
+static int lock_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *lock) {
+    char path[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/.tessera.lock", o->checkpoint_dir);
+    snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
+    TSR_CALL(ctx, tsr_lock_acquire(ctx, what, path, lock));
+    return TSR_SUCCESS;
+}
+
+int tsr__runio_prepare_paths(tsr_ctx ctx, const tsr_run_opts *o, const char *run_id, int64_t steps,
+                             int64_t from, bool fresh, tsr_lock *output_lock,
+                             tsr_lock *checkpoint_lock) {
+    if (o->output[0]) {
+        TSR_CALL(ctx, check_series(ctx, o, run_id, steps, from, fresh));
+        char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
+        snprintf(lock, sizeof lock, "%s.lock", o->output);
+        snprintf(what, sizeof what, "output prefix '%s'", o->output);
+        TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, output_lock));
+    }
+    if (checkpointing(o)) {
+        TSR_CALL(ctx, check_checkpoint_dir(ctx, o, fresh));
+        TSR_CALL(ctx, lock_checkpoint_dir(ctx, o, checkpoint_lock));
+    }
+    return TSR_SUCCESS;
+}
+
+int tsr__runio_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *checkpoint_lock) {
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0 && checkpoint_lock->fd < 0) {
+        err = tsr_dir_prepare(ctx, "--checkpoint-dir", o->checkpoint_dir);
+        if (!err)
+            err = lock_checkpoint_dir(ctx, o, checkpoint_lock);
+        if (err)
+            ctx->err_code = err = TSR_ERR_IO; /* found during the run */
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    return TSR_SUCCESS;
+}
+
+bool tsr__runio_seconds_due(const tsr_run_opts *o, double last, double now) {
+    return o->checkpoint_seconds > 0 && now - last >= o->checkpoint_seconds;
+}

@@ -1,0 +1,54 @@
+/* The run machinery that field runs (run.c, run_load.c) and particle runs (particles_run.c)
+ * share: stop signals, the output series behind the XDMF index, the paths a run writes (checked
+ * and locked at start) and the wall-clock checkpoint verdict. */
+#ifndef TESSERA_RUNIO_IMPL_H
+#define TESSERA_RUNIO_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tessera/file.h"
+#include "tessera/run.h"
+
+/* SIGTERM and SIGUSR1 handlers, installed once per process and never removed (a signal after
+ * the checkpoint, while the run ends, must not turn exit status 3 into death by SIGTERM); they
+ * only set a flag, which the loop reads where its ranks agree anyway. */
+void tsr__runio_signals_install(void);
+/* Forgets a signal seen before (a new loop starts). */
+void tsr__runio_signals_reset(void);
+/* The signal received since the reset, 0 if none. */
+int tsr__runio_signal(void);
+
+/* Rank 0's list of the files of an output series (by base name: the .xmf sits next to them). */
+typedef struct tsr__series {
+    int n, cap;
+    char (*files)[TSR_OPT_STRLEN + 64];
+    int64_t *steps;
+    double *times;
+    int64_t *counts; /* particle series: points per file */
+} tsr__series;
+
+/* PREFIX_<step>.h5, the output file of a step. */
+void tsr__runio_output_path(const char *prefix, int64_t step, char *path, size_t len);
+/* Appends a file to the series (count: its points, 0 for fields). Local. */
+int tsr__series_add(tsr__series *sr, const char *path, int64_t step, double time, int64_t count,
+                    tsr_ctx ctx);
+void tsr__series_free(tsr__series *sr);
+
+/* Rank 0: every path of a run checked and locked before anything is computed: the output
+ * series (no file of it replaced without --force, except this run's own, by run_id, after a
+ * restart; PREFIX.lock taken) and, when the run checkpoints or restarts from latest, the
+ * checkpoint directory (made; a fresh run refuses another run's checkpoints without --force;
+ * DIR/.tessera.lock taken). `steps` is the run's last step, `from` its first. */
+int tsr__runio_prepare_paths(tsr_ctx ctx, const tsr_run_opts *o, const char *run_id, int64_t steps,
+                             int64_t from, bool fresh, tsr_lock *output_lock,
+                             tsr_lock *checkpoint_lock);
+
+/* Before a checkpoint: a run that did not plan checkpoints (a signal's) makes and locks the
+ * directory now; a failure then is TSR_ERR_IO. Agreed. Collective. */
+int tsr__runio_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *checkpoint_lock);
+
+/* Rank 0's verdict: is a wall-clock checkpoint due at `now`, the last one at `last`? */
+bool tsr__runio_seconds_due(const tsr_run_opts *o, double last, double now);
+
+#endif
