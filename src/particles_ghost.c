@@ -269,7 +269,8 @@ static int send_lists(tsr_neighbours nb) {
 }
 
 /* Packs `words` doubles per send record (positions shifted, then velocities, or the build's
- * records), each peer's into sbuf except this rank's, which goes straight to its place in rbuf. */
+ * records), each peer's into sbuf except this rank's, which goes straight to its place in rbuf.
+ * The build's records are always shifted: the lists are found from them. */
 static void pack(tsr_neighbours nb, int words) {
     tsr_particles p = nb->p;
     const tsr__layout *lay = &p->map->decomp->lay;
@@ -288,9 +289,10 @@ static void pack(tsr_neighbours nb, int words) {
             memcpy(r, head, sizeof head);
             x = r + 3;
         }
+        bool shift = words == BUILD_WORDS || !nb->unshifted;
         for (int d = 0; d < 3; d++) {
             double xd = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i];
-            x[d] = d < lay->ndim ? xd + image_shift(lay, nb->s_img[k], d) : xd;
+            x[d] = d < lay->ndim && shift ? xd + image_shift(lay, nb->s_img[k], d) : xd;
         }
         if (words != 3)
             for (int d = 0; d < 3; d++)
@@ -456,6 +458,8 @@ static int lists(tsr_neighbours nb) {
     return TSR_SUCCESS;
 }
 
+static int refresh(tsr_neighbours nb, bool velocities);
+
 static int build(tsr_neighbours nb) {
     tsr_ctx ctx = nb->p->ctx;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, send_lists(nb)));
@@ -470,6 +474,8 @@ static int build(tsr_neighbours nb) {
     tsr_ctx_timer_add(ctx, TSR_TIMER_WAIT, t2 - t1);
     tsr_ctx_timer_add(ctx, TSR_TIMER_UNPACK, tsr_wtime() - t2);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, lists(nb)));
+    if (nb->unshifted) /* the lists came from shifted positions; the app sees its own */
+        TSR_CALL(ctx, refresh(nb, false));
     return TSR_SUCCESS;
 }
 
@@ -510,16 +516,10 @@ static bool unchanged(tsr_neighbours nb) {
     return true;
 }
 
-int tsr_neighbours_update(tsr_neighbours nb, bool velocities) {
-    if (!nb)
-        return TSR_ERR_ARG;
+/* Sends the current positions (and velocities) through the build's send lists into the ghost
+ * slots. Collective. */
+static int refresh(tsr_neighbours nb, bool velocities) {
     tsr_ctx ctx = nb->p->ctx;
-    int err = TSR_SUCCESS;
-    if (!unchanged(nb))
-        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
-                            "ghost update on rank %d without a build of the current particles",
-                            ctx->rank);
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     int words = velocities ? 6 : 3;
     double t0 = tsr_wtime();
     pack(nb, words);
@@ -543,6 +543,19 @@ int tsr_neighbours_update(tsr_neighbours nb, bool velocities) {
     return TSR_SUCCESS;
 }
 
+int tsr_neighbours_update(tsr_neighbours nb, bool velocities) {
+    if (!nb)
+        return TSR_ERR_ARG;
+    tsr_ctx ctx = nb->p->ctx;
+    int err = TSR_SUCCESS;
+    if (!unchanged(nb))
+        err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "ghost update on rank %d without a build of the current particles",
+                            ctx->rank);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    return refresh(nb, velocities);
+}
+
 int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
     if (!nb || !need)
         return TSR_ERR_ARG;
@@ -557,6 +570,8 @@ int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
             double r2 = 0.0;
             for (int d = 0; d < lay->ndim; d++) {
                 double dx = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i] - nbk->x0[d][i];
+                if (lay->periodic[d] && fabs(dx) > 0.5 * (double)lay->n[d])
+                    dx -= copysign((double)lay->n[d], dx); /* wrapped since: the nearest image */
                 r2 += dx * dx;
             }
             mine = !(r2 <= lim); /* a non-finite position asks for a rebuild too */
@@ -564,6 +579,15 @@ int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
     }
     TSR_MPI(p->ctx, MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, p->ctx->comm));
     *need = all != 0;
+    return TSR_SUCCESS;
+}
+
+int tsr_neighbours_set_unshifted(tsr_neighbours nb, bool unshifted) {
+    if (!nb)
+        return TSR_ERR_ARG;
+    if (nb->unshifted != unshifted)
+        unbuild(nb);
+    nb->unshifted = unshifted;
     return TSR_SUCCESS;
 }
 

@@ -78,7 +78,8 @@ struct tsr_neighbours_s {
     int width;       /* ghost regions: ceil(range) cells */
     int64_t nblocks; /* entries of blocks (the container's local blocks at the last build) */
     bool built;
-    uint64_t gen; /* the container's generation at the build */
+    bool unshifted; /* ghosts hold their sources' positions, not shifted by the image */
+    uint64_t gen;   /* the container's generation at the build */
     /* the send list, grouped by peer rank: record k sends particle s_i[k] of local block
      * s_lb[k] seen at image s_img[k] */
     int64_t nsend, nrecv;

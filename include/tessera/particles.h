@@ -138,7 +138,7 @@ typedef struct tsr_neighbours_s *tsr_neighbours;
  * first[i] <= k < first[i + 1]: below nlocal it is local particle partner[k] of the container's
  * block, otherwise ghost partner[k] - nlocal. A ghost's image is (kx + 1) + 3 (ky + 1) +
  * 9 (kz + 1): its position is the source's plus k times the grid size along each dimension
- * (13: not shifted). */
+ * (13: not shifted), or exactly the source's with tsr_neighbours_set_unshifted. */
 typedef struct tsr_neighbour_block {
     int64_t nlocal, nghost;
     const int64_t *ghost_id;
@@ -170,6 +170,15 @@ int tsr_neighbours_update(tsr_neighbours nb, bool velocities);
  * skin since the build (then partners within the cutoff may be missing from the lists), when
  * the container changed or nothing is built. Collective. */
 int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need);
+/* Ghost positions exactly as their sources hold them, not shifted by the image (the lists are
+ * still found from shifted positions, and ghost_image still says which image a ghost stands
+ * for). For an app that wraps every position into the domain as it moves and measures
+ * distances by the nearest image: then nothing it computes depends on when lists were built,
+ * and a run can rebalance, checkpoint and restart with the same bits as one that did not.
+ * need_rebuild always measures displacements across a periodic side by the nearest image.
+ * Takes effect at the next build (a change discards the current one). Not collective (every
+ * rank sets the same). */
+int tsr_neighbours_set_unshifted(tsr_neighbours nb, bool unshifted);
 /* The view of local block lb (as in tsr_particles_local_blocks). TSR_ERR_ARG if out of range or
  * nothing is built. Not collective; thread-safe. */
 int tsr_neighbours_block(tsr_neighbours nb, int64_t lb, tsr_neighbour_block *view);
