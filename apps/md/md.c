@@ -21,12 +21,12 @@
 static const char *const init_names[] = {"lattice", "cluster", NULL};
 
 typedef struct md {
-    int64_t cells, steps, thermo, neigh_every, seed;
-    double density, cutoff, skin, temp, dt;
+    int64_t cells, steps, thermo, neigh_every, seed, rebalance_every;
+    double density, cutoff, skin, temp, dt, rebalance_threshold;
     int init, map;
     tsr_extents blocks;
-    char report[TSR_OPT_STRLEN], output[TSR_OPT_STRLEN], xmf[TSR_OPT_STRLEN + 8];
-    bool force;
+    char report[TSR_OPT_STRLEN];
+    tsr_run_opts run; /* --output, --checkpoint-*, --restart, --force */
     tsr_progress_option progress;
     char cmdline[TSR_OPT_STRLEN];
 } md;
@@ -53,11 +53,7 @@ static int check(tsr_ctx ctx, void *values) {
               "--density %g): an atom would meet its own image",
               m->cutoff, m->skin, 0.5 * L, (long long)m->cells, m->density);
     if (m->report[0])
-        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->force));
-    if (m->output[0]) {
-        TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", m->output, m->force));
-        TSR_CALL(ctx, tsr_file_check_output(ctx, "--output (its XDMF sidecar)", m->xmf, m->force));
-    }
+        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->run.force));
     return TSR_SUCCESS;
 }
 
@@ -71,6 +67,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     m->dt = 0.005;
     m->steps = 100;
     m->seed = 87287;
+    m->rebalance_threshold = 1.10;
+    tsr_run_opts_init(&m->run);
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx,
                                   "Lennard-Jones fluid as LAMMPS bench/in.lj (reduced units, NVE), "
@@ -99,19 +97,15 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     tsr_opts_add_extents(o, "blocks", &m->blocks, "BXxBYxBZ",
                          "blocks per dimension (default: one per rank)");
     tsr_opts_add_choice(o, "map", &m->map, tsr_map_strategy_names, "block-to-rank map");
-    tsr_opts_add_string(o, "output", m->output, "FILE.h5",
-                        "write the final atoms (ids, positions in [0, L)^3 and velocities) and "
-                        "an XDMF sidecar FILE.xmf that ParaView shows as points");
+    tsr_opts_add_int(o, "rebalance-every", &m->rebalance_every, 0, INT64_MAX, "N",
+                     "move blocks between ranks every N steps by their atom counts (0: never)");
+    tsr_opts_add_double(o, "rebalance-threshold", &m->rebalance_threshold, 1.0, 1e6, "R",
+                        "rebalance when the predicted imbalance (max/mean) improves by a factor "
+                        "over R");
+    tsr_run_add_options(o, &m->run);
     tsr_report_add_option(o, m->report);
-    tsr_opts_add_flag(o, "force", &m->force, "replace an existing --report or --output file");
     tsr_progress_add_options(o, &m->progress);
     int err = tsr_opts_parse(o, argc, argv, done);
-    /* FILE.h5 -> FILE.xmf, anything else -> FILE.xmf appended. */
-    size_t len = strlen(m->output);
-    if (len > 3 && strcmp(m->output + len - 3, ".h5") == 0)
-        snprintf(m->xmf, sizeof m->xmf, "%.*s.xmf", (int)(len - 3), m->output);
-    else if (len)
-        snprintf(m->xmf, sizeof m->xmf, "%s.xmf", m->output);
     return tsr_opts_finish(ctx, &o, err, *done, m->cmdline, check, m);
 }
 
@@ -187,34 +181,6 @@ static int checksum(tsr_ctx ctx, const md_work *w, double n, uint64_t *sum) {
     return TSR_SUCCESS;
 }
 
-/* The final atoms into m->output, positions in the box's units (wrapped into [0, L)): this
- * changes the positions, so it comes last. Collective. */
-static int write_output(tsr_ctx ctx, tsr_particles p, const md *m, const md_box *box) {
-    const double n = (double)box->n, inv_s = box->L / n;
-    for (int64_t b = 0; b < tsr_particles_local_blocks(p); b++) {
-        tsr_particle_block v;
-        TSR_CALL(ctx, tsr_particles_block(p, b, &v));
-        for (int c = 0; c < 3; c++)
-            for (int64_t i = 0; i < v.count; i++) {
-                double x = v.x[c][i] < 0    ? v.x[c][i] + n
-                           : v.x[c][i] >= n ? v.x[c][i] - n
-                                            : v.x[c][i];
-                v.x[c][i] = x * inv_s;
-            }
-    }
-    char options[256];
-    snprintf(options, sizeof options, "cells=%lld density=%.17g cutoff=%.17g skin=%.17g dt=%.17g",
-             (long long)m->cells, m->density, m->cutoff, m->skin, m->dt);
-    tsr_io_meta meta = {.app = "tessera-md",
-                        .step = m->steps,
-                        .time = (double)m->steps * m->dt,
-                        .command_line = m->cmdline,
-                        .run_options = options};
-    TSR_CALL(ctx, tsr_particles_write(p, m->output, m->force, &meta, m->xmf));
-    tsr_ctx_printf(ctx, stdout, "wrote %s and %s\n", m->output, m->xmf);
-    return TSR_SUCCESS;
-}
-
 static int barrier(tsr_ctx ctx) {
     TSR_MPI(ctx, MPI_Barrier(tsr_ctx_comm(ctx)));
     return TSR_SUCCESS;
@@ -225,7 +191,9 @@ static int rebuild(tsr_ctx ctx, tsr_particles p, tsr_neighbours nb, md_work *w) 
     TSR_CALL(ctx, tsr_particles_redistribute(p, 0, NULL));
     TSR_CALL(ctx, tsr_neighbours_build(nb));
     int64_t blocks = tsr_particles_local_blocks(p);
-    if (!w->off) {
+    if (!w->off || blocks != w->nb) { /* the first build, or the blocks moved */
+        md_work_free(w);
+        *w = (md_work){0};
         w->off = calloc((size_t)blocks + 1, sizeof *w->off);
         w->goff = calloc((size_t)blocks + 1, sizeof *w->goff);
         w->pv = calloc((size_t)blocks + 1, sizeof *w->pv);
@@ -242,147 +210,197 @@ static void print_thermo(tsr_ctx ctx, int64_t step, const thermo *t) {
 }
 
 /* Rank 0 prints the atoms per rank, max / mean (what --init cluster makes uneven). Collective. */
-static int print_imbalance(tsr_ctx ctx, tsr_particles p, int64_t natoms) {
+static int print_imbalance(tsr_ctx ctx, tsr_particles p, int64_t natoms, const char *when) {
     int64_t mine = tsr_particles_local_count(p), most = 0;
     TSR_MPI(ctx, MPI_Allreduce(&mine, &most, 1, MPI_INT64_T, MPI_MAX, tsr_ctx_comm(ctx)));
-    tsr_ctx_printf(ctx, stdout, "atom imbalance %.3f (max/mean atoms per rank)\n",
+    tsr_ctx_printf(ctx, stdout, "atom imbalance%s %.3f (max/mean atoms per rank)\n", when,
                    natoms ? (double)most * tsr_ctx_size(ctx) / (double)natoms : 1.0);
     return TSR_SUCCESS;
 }
 
-static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
-    (void)stopped; /* no checkpoints */
-    md m;
-    bool done = false;
-    TSR_CALL(ctx, parse(ctx, argc, argv, &m, &done));
-    if (done)
-        return TSR_SUCCESS;
-
-    md_box box = {.cells = m.cells, .a = cbrt(4.0 / m.density), .cluster = m.init == 1};
-    box.L = (double)m.cells * box.a;
-    const double range = m.cutoff + m.skin;
+/* The box of m's lattice on a grid of n^3 cells, n the largest with L / n >= cutoff + skin (so
+ * ghosts come from the next cell layer only). */
+static md_box make_box(const md *m) {
+    md_box box = {.cells = m->cells, .a = cbrt(4.0 / m->density), .cluster = m->init == 1};
+    box.L = (double)m->cells * box.a;
+    const double range = m->cutoff + m->skin;
     box.n = (int64_t)(box.L / range);
     while (box.n > 1 && box.L / (double)box.n < range)
         box.n--;
     while (box.L / (double)(box.n + 1) >= range)
         box.n++;
     box.s = (double)box.n / box.L;
+    return box;
+}
+
+/* Seconds per part of a step, rank 0's. */
+typedef struct split {
+    double force, ghost, build, integ;
+    int64_t builds;
+} split;
+
+/* Steps start + 1 .. m->steps of velocity Verlet; after each, the run's outputs and checkpoints
+ * (stopping after a signal's checkpoint). Returns the steps done in *done. Collective. */
+static int advance(tsr_ctx ctx, const md *m, const md_lj *k, tsr_domain *dom, tsr_particles p,
+                   tsr_neighbours nb, md_work *w, tsr_particles_run *r, int64_t start,
+                   int64_t natoms, double volume, split *t, int64_t *done, bool *stopped) {
+    tsr_progress prog;
+    tsr_progress_start(&prog, ctx, m->steps - start, tsr_progress_option_mode(&m->progress));
+    int err = TSR_SUCCESS;
+    int64_t step = start + 1;
+    for (; step <= m->steps && !err && !*stopped; step++) {
+        const bool show = step == m->steps || (m->thermo && step % m->thermo == 0);
+        double t1 = tsr_wtime();
+        md_integrate(w, k, true);
+        double t2 = tsr_wtime();
+        t->integ += t2 - t1;
+        const bool balance = m->rebalance_every && step % m->rebalance_every == 0;
+        bool need = balance;
+        if (!need && m->neigh_every)
+            need = step % m->neigh_every == 0;
+        else if (!need && (err = tsr_neighbours_need_rebuild(nb, &need)))
+            break;
+        if (need) {
+            /* The library refuses non-finite positions: say why first. Before a rebalance the
+             * atoms go to their blocks, so that each block's count is its cost; positions are
+             * wrapped already, so neither this nor the rebuild changes any bits. */
+            if ((err = check_finite(ctx, w, step, m->dt)) ||
+                (balance && (err = tsr_particles_redistribute(p, 0, NULL))) ||
+                (balance && (err = tsr_particles_rebalance(dom, step, &p, 1, NULL))) ||
+                (err = rebuild(ctx, p, nb, w)))
+                break;
+            t->builds++;
+            t->build += (t1 = tsr_wtime()) - t2;
+        } else {
+            if ((err = tsr_neighbours_update(nb, false)))
+                break;
+            t->ghost += (t1 = tsr_wtime()) - t2;
+        }
+        md_compute(w, k, show);
+        t2 = tsr_wtime();
+        t->force += t2 - t1;
+        md_integrate(w, k, false);
+        t->integ += tsr_wtime() - t2;
+        if ((show || step % CHECK_EVERY == 0) && (err = check_finite(ctx, w, step, m->dt)))
+            break;
+        thermo th;
+        if (show) {
+            if ((err = measure(ctx, w, natoms, volume, &th)))
+                break;
+            print_thermo(ctx, step, &th);
+        }
+        err = tsr_particles_run_step(r, &m->run, step, stopped);
+        tsr_progress_update(&prog, step - start);
+    }
+    tsr_progress_end(&prog);
+    *done = step - 1 - start;
+    return err;
+}
+
+static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
+    md m;
+    bool done = false;
+    TSR_CALL(ctx, parse(ctx, argc, argv, &m, &done));
+    if (done)
+        return TSR_SUCCESS;
+
+    const md_box box = make_box(&m);
     const md_lj k = {.rc2 = m.cutoff * m.cutoff,
                      .inv_s = box.L / (double)box.n,
                      .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),
                      .hdt = 0.5 * m.dt,
-                     .dts = m.dt * box.s};
+                     .dts = m.dt * box.s,
+                     .n = (double)box.n};
+    /* What a checkpoint must match to be restarted (not --steps: a run may be extended). */
+    char options[512];
+    snprintf(options, sizeof options,
+             "cells=%lld density=%.17g cutoff=%.17g skin=%.17g temp=%.17g dt=%.17g seed=%lld "
+             "init=%s grid=%lld (positions in grid units: box units x %.17g)",
+             (long long)m.cells, m.density, m.cutoff, m.skin, m.temp, m.dt, (long long)m.seed,
+             init_names[m.init], (long long)box.n, box.s);
+    tsr_domain_opts dopts;
+    tsr_domain_opts_init(&dopts, &(tsr_extents){3, {box.n, box.n, box.n}}, 1);
+    dopts.blocks = m.blocks;
+    dopts.map = m.map;
+    snprintf(dopts.periodic, sizeof dopts.periodic, "all");
+    dopts.rebalance_every = m.rebalance_every;
+    dopts.rebalance_threshold = m.rebalance_threshold;
 
-    tsr_grid grid = NULL;
-    tsr_decomp decomp = NULL;
-    tsr_map map = NULL;
+    tsr_domain dom = {0};
     tsr_particles p = NULL;
     tsr_neighbours nb = NULL;
     md_work w = {0};
-    const tsr_extents size = {3, {box.n, box.n, box.n}};
-    const bool periodic[3] = {true, true, true};
-    const tsr_decomp_opts dopts = {.blocks = m.blocks};
-    int64_t natoms = 0;
-    int err = tsr_grid_create(ctx, &size, periodic, &grid);
+    tsr_particles_run r = {
+        .dt = m.dt,
+        .steps = m.steps,
+        .meta = {.app = "tessera-md", .command_line = m.cmdline, .run_options = options}};
+    int64_t natoms = 0, start = 0;
+    int err = tsr_domain_create(ctx, &dopts, TSR_STENCIL_STAR, &dom);
     if (!err)
-        err = tsr_decomp_create(grid, &dopts, &decomp);
-    if (!err)
-        err = tsr_map_create(decomp, (tsr_map_strategy)m.map, NULL, &map);
-    if (!err)
-        err = tsr_particles_create(map, 0, 0, &p);
-    if (!err)
+        err = tsr_particles_create(dom.map, 0, 0, &p);
+    r.p = p;
+    if (!err && !m.run.restart[0]) { /* a restart reads the atoms instead */
         err = md_lattice(ctx, p, &box, &natoms);
+        if (!err)
+            err = md_velocities(ctx, p, natoms, m.seed, m.temp);
+    }
     if (!err)
-        err = md_velocities(ctx, p, natoms, m.seed, m.temp);
+        err = tsr_particles_run_load(&r, &m.run, &start, NULL);
+    if (!err)
+        err = tsr_particles_global_count(p, &natoms);
     if (!err)
         err = tsr_neighbours_create(p, m.cutoff * box.s, m.skin * box.s, &nb);
+    if (!err) /* positions wrap as they move; distances by the nearest image */
+        err = tsr_neighbours_set_unshifted(nb, true);
     if (err)
         goto out;
     tsr_ctx_printf(ctx, stdout,
                    "atoms %lld, box %.17g, grid %lld^3, blocks %lld, map %s, %d rank%s x %d "
-                   "thread%s\n",
+                   "thread%s%s\n",
                    (long long)natoms, box.L, (long long)box.n,
-                   (long long)tsr_decomp_nblocks(decomp), tsr_map_strategy_names[m.map],
+                   (long long)tsr_decomp_nblocks(dom.decomp), tsr_map_strategy_names[m.map],
                    tsr_ctx_size(ctx), tsr_ctx_size(ctx) == 1 ? "" : "s", tsr_ctx_threads(ctx),
-                   tsr_ctx_threads(ctx) == 1 ? "" : "s");
-
-    if ((err = print_imbalance(ctx, p, natoms)))
+                   tsr_ctx_threads(ctx) == 1 ? "" : "s", start ? ", restarted" : "");
+    if ((err = print_imbalance(ctx, p, natoms, "")))
         goto out;
     const double volume = box.L * box.L * box.L;
-    double t_force = 0, t_ghost = 0, t_build = 0, t_integ = 0;
-    int64_t builds = 1;
+    split t = {.builds = 1};
     thermo th;
     if ((err = barrier(ctx)))
         goto out;
     double t0 = tsr_wtime(), t1;
     if ((err = rebuild(ctx, p, nb, &w)))
         goto out;
-    t_build += (t1 = tsr_wtime()) - t0;
+    t.build += (t1 = tsr_wtime()) - t0;
     md_compute(&w, &k, true);
-    t_force += tsr_wtime() - t1;
+    t.force += tsr_wtime() - t1;
     if ((err = measure(ctx, &w, natoms, volume, &th)))
         goto out;
-    print_thermo(ctx, 0, &th);
-
-    tsr_progress prog;
-    tsr_progress_start(&prog, ctx, m.steps, tsr_progress_option_mode(&m.progress));
-    for (int64_t step = 1; step <= m.steps; step++) {
-        const bool last = step == m.steps, show = last || (m.thermo && step % m.thermo == 0);
-        t1 = tsr_wtime();
-        md_integrate(&w, &k, true);
-        double t2 = tsr_wtime();
-        t_integ += t2 - t1;
-        bool need = false;
-        if (m.neigh_every)
-            need = step % m.neigh_every == 0;
-        else if ((err = tsr_neighbours_need_rebuild(nb, &need)))
-            break;
-        if (need) {
-            /* The library refuses non-finite positions: say why first. */
-            if ((err = check_finite(ctx, &w, step, m.dt)) || (err = rebuild(ctx, p, nb, &w)))
-                break;
-            builds++;
-            t_build += (t1 = tsr_wtime()) - t2;
-        } else {
-            if ((err = tsr_neighbours_update(nb, false)))
-                break;
-            t_ghost += (t1 = tsr_wtime()) - t2;
-        }
-        md_compute(&w, &k, show);
-        t2 = tsr_wtime();
-        t_force += t2 - t1;
-        md_integrate(&w, &k, false);
-        t_integ += tsr_wtime() - t2;
-        if ((show || step % CHECK_EVERY == 0) && (err = check_finite(ctx, &w, step, m.dt)))
-            break;
-        if (show) {
-            if ((err = measure(ctx, &w, natoms, volume, &th)))
-                break;
-            print_thermo(ctx, step, &th);
-        }
-        tsr_progress_update(&prog, step);
-    }
-    tsr_progress_end(&prog);
+    print_thermo(ctx, start, &th);
+    int64_t steps = 0;
+    err = advance(ctx, &m, &k, &dom, p, nb, &w, &r, start, natoms, volume, &t, &steps, stopped);
     if (err || (err = barrier(ctx)))
         goto out;
     const double seconds = tsr_wtime() - t0;
-    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, t_force + t_integ);
-    const double rate = seconds > 0 ? (double)natoms * (double)m.steps / seconds : 0.0;
+    tsr_ctx_timer_add(ctx, TSR_TIMER_COMPUTE, t.force + t.integ);
+    const double rate = seconds > 0 ? (double)natoms * (double)steps / seconds : 0.0;
     tsr_ctx_printf(ctx, stdout,
                    "rank 0: force %.3f s, ghost update %.3f s, neighbour builds %.3f s (%lld), "
                    "integrate %.3f s, total %.3f s\n",
-                   t_force, t_ghost, t_build, (long long)builds, t_integ, seconds);
+                   t.force, t.ghost, t.build, (long long)t.builds, t.integ, seconds);
+    if ((err = print_imbalance(ctx, p, natoms, " at the end")))
+        goto out;
     char config[256];
     snprintf(config, sizeof config,
              "\"atoms\": %lld, \"cells\": %lld, \"density\": %.17g, \"cutoff\": %.17g, "
              "\"skin\": %.17g, \"dt\": %.17g, \"steps\": %lld, \"grid\": %lld",
              (long long)natoms, (long long)m.cells, m.density, m.cutoff, m.skin, m.dt,
-             (long long)m.steps, (long long)box.n);
+             (long long)steps, (long long)box.n);
     int64_t nlocal_blocks = 0;
     const int64_t *ids = NULL;
-    tsr_map_local_blocks(map, &nlocal_blocks, &ids);
+    tsr_map_local_blocks(dom.map, &nlocal_blocks, &ids);
     tsr_report rep = {.app = "tessera-md",
-                      .force = m.force,
+                      .force = m.run.force,
                       .command_line = m.cmdline,
                       .config_json = config,
                       .cells = tsr_particles_local_count(p), /* atoms here */
@@ -394,17 +412,14 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if ((err = tsr_report_finish(ctx, &rep, m.report, stdout)) ||
         (err = checksum(ctx, &w, (double)box.n, &sum)))
         goto out;
-    if (m.output[0] && (err = write_output(ctx, p, &m, &box)))
-        goto out;
     tsr_ctx_printf(ctx, stdout, "atom-steps/s %.6g\n", rate);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sum);
 out:
+    tsr_particles_run_release(&r);
     md_work_free(&w);
     tsr_neighbours_destroy(&nb);
     tsr_particles_destroy(&p);
-    tsr_map_destroy(&map);
-    tsr_decomp_destroy(&decomp);
-    tsr_grid_destroy(&grid);
+    tsr_domain_destroy(&dom);
     return err;
 }
 

@@ -40,9 +40,9 @@ typedef struct md_work {
     double *f[3], *e, *w, *xs[3];
 } md_work;
 
-/* Cutoff squared, 1/s, 1/s^2, dt/2 and dt s (a drift in grid units). */
+/* Cutoff squared, 1/s, 1/s^2, dt/2, dt s (a drift in grid units) and the grid's side n. */
 typedef struct md_lj {
-    double rc2, inv_s, inv_s2, hdt, dts;
+    double rc2, inv_s, inv_s2, hdt, dts, n;
 } md_lj;
 
 /* After a neighbour build: the views, offsets and array sizes (off, goff, pv and nv hold one
@@ -53,7 +53,8 @@ void md_work_free(md_work *w);
 /* Copies positions into the contiguous runs, then computes every force, and every energy and
  * virial when `energy` (full lists: halves of the pair sums). */
 void md_compute(const md_work *w, const md_lj *k, bool energy);
-/* Half a kick (v += dt/2 f), then a drift (x += dt s v, grid units) when `drift`. */
+/* Half a kick (v += dt/2 f), then when `drift` a drift (x += dt s v, grid units) and the
+ * position wrapped into [0, n) at once: positions never depend on when atoms change blocks. */
 void md_integrate(const md_work *w, const md_lj *k, bool drift);
 
 #endif

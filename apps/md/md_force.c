@@ -2,6 +2,8 @@
  * OpenMP over each block's atoms (schedule static); nothing here communicates. */
 #include <stdlib.h>
 
+#include <math.h>
+
 #include "md.h"
 
 void md_work_free(md_work *w) {
@@ -88,7 +90,8 @@ static inline void forces(const md_work *w, int64_t b, const md_lj *k, bool ener
     const int32_t *restrict partner = nv->partner;
     const int64_t n = pv->count, groups = (n + W - 1) / W;
     const vd rc2 = k->rc2 - (vd){0}, inv_s2 = k->inv_s2 - (vd){0}, one = 1.0 - (vd){0},
-             c48 = 48.0 - (vd){0}, half = 0.5 - (vd){0}, four = 4.0 - (vd){0};
+             c48 = 48.0 - (vd){0}, half = 0.5 - (vd){0}, four = 4.0 - (vd){0},
+             side = k->n - (vd){0}, hside = 0.5 * k->n - (vd){0}, mhalf = -0.5 * k->n - (vd){0};
 #pragma omp for schedule(static) nowait
     for (int64_t g = 0; g < groups; g++) {
         int64_t at[W], q0[W], len[W], most = 0;
@@ -113,7 +116,11 @@ static inline void forces(const md_work *w, int64_t b, const md_lj *k, bool ener
                 yj[l] = Y[j];
                 zj[l] = Z[j];
             }
-            const vd dx = xi - xj, dy = yi - yj, dz = zi - zj;
+            /* Positions stay in [0, n) and ghosts are not shifted: the nearest image. */
+            vd dx = xi - xj, dy = yi - yj, dz = zi - zj;
+            dx += MASKED(side, dx < mhalf) - MASKED(side, dx > hside);
+            dy += MASKED(side, dy < mhalf) - MASKED(side, dy > hside);
+            dz += MASKED(side, dz < mhalf) - MASKED(side, dz > hside);
             const vd r2 = (dx * dx + dy * dy + dz * dz) * inv_s2;
             const vi in = (r2 < rc2) & live;
             /* A dead lane's r2 may be 0: its infinities are masked away below. */
@@ -179,8 +186,14 @@ void md_integrate(const md_work *w, const md_lj *k, bool drift) {
 #pragma omp for schedule(static) nowait
             for (int64_t i = 0; i < pv->count; i++) {
                 v[i] = v[i] + k->hdt * f[i];
-                if (drift)
-                    x[i] = x[i] + k->dts * v[i];
+                if (drift) {
+                    double y = x[i] + k->dts * v[i];
+                    if (y < 0 || y >= k->n) {
+                        y -= k->n * floor(y / k->n);
+                        y = y < k->n ? y : 0.0; /* -tiny + n rounds to n */
+                    }
+                    x[i] = y;
+                }
             }
         }
     }

@@ -16,24 +16,37 @@
       crosses the cutoff) within 1e-4; the bench/in.lj state from step 100 (the lattice has
       melted) to 1100, printed beside LAMMPS's own on the same system when lmp is there.
   md_test.py output --app PATH
-      --output at 1 and 3 ranks (h5py): 500 atoms, ids 0..499 ascending, positions in [0, L)^3,
-      both files' datasets bit-identical, the kinetic energy of the file's velocities that of the
-      last thermo line; the XDMF sidecar names the file.
+      --output PREFIX --output-every 10 at 1 and 3 ranks (h5py): PREFIX_000000 .. _000030.h5,
+      500 atoms, ids 0..499 ascending, positions in grid units in [0, n)^3, both runs' files
+      bit-identical, the kinetic energy of the last file's velocities that of the last thermo
+      line; the XDMF series names every file.
   md_test.py matrix --app PATH --cells N --steps T [--init lattice|cluster]
-      The checksum at step T for 1-4 ranks x 1-2 threads, several --blocks and every --map.
+      The checksum at step T for 1-4 ranks x 1-2 threads, several --blocks, every --map, fixed
+      and checked neighbour rebuilds, and rebalancing: one checksum for all.
+  md_test.py restart --app PATH
+      Checkpoints every 40 steps on 3 ranks, stopped at step 70; --restart latest on 2 ranks with
+      another map and blocks to step 100, and --restart FILE of step 40 on 4 ranks: the checksum
+      of an uninterrupted 100-step run on 1 rank. SIGTERM during a checkpointing run: exit 3 on
+      every rank, then --restart latest reaches the same checksum.
+  md_test.py rebalance --app PATH
+      --init cluster, 4 ranks, 4x4x4 blocks on a Morton map: the atom imbalance is at least 3
+      without rebalancing and at most 1.3 at the end with --rebalance-every 50, a rebalance line
+      is printed, and both runs end with the same checksum.
 
 Exit status 0 when everything passed, 1 otherwise, 77 (skipped) when `lmp` is needed and absent.
 """
 import argparse
 import math
 import os
+import re
 import struct
 import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
-from mpitest import mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output  # noqa: E402
+from mpitest import (app_ranks, mpi_env, mpirun_prefix, parse_checksum, run_cmd,  # noqa: E402
+                     show_output)
 
 MASK = (1 << 64) - 1
 BASIS = ((0.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.0, 0.5), (0.0, 0.5, 0.5))
@@ -271,22 +284,29 @@ def cmd_output(o, tmp):
         return None
     ok, data = True, []
     for np in (1, 3):
-        path = os.path.join(tmp, "md%d.h5" % np)
-        out = run_app(o.app, ["--cells", "5", "--steps", "30", "--output", path], np)
+        prefix = os.path.join(tmp, "md%d" % np)
+        out = run_app(o.app, ["--cells", "5", "--steps", "30", "--output", prefix,
+                              "--output-every", "10"], np)
         if out is None:
             return False
-        with h5py.File(path, "r") as f:
+        n = int(out.split(" grid ")[1].split("^")[0])
+        with open(prefix + ".xmf") as f:
+            xmf = f.read()
+        for step in (0, 10, 20, 30):
+            path = "%s_%06d.h5" % (prefix, step)
+            good = os.path.exists(path) and os.path.basename(path) + ":/particles/position" in xmf
+            ok &= good
+            if not good:
+                print("FAIL %s missing, or not in the XDMF series" % path)
+        with h5py.File("%s_%06d.h5" % (prefix, 30), "r") as f:
             g = f["particles"]
             data.append((g["id"][()], g["position"][()], g["velocity"][()]))
-        with open(os.path.join(tmp, "md%d.xmf" % np)) as f:
-            ok &= "md%d.h5:/particles/position" % np in f.read()
         ke = app_thermo(out)[30]["ke"]
     ids, pos, vel = data[0]
-    L = 5 * math.cbrt(4.0 / 0.8442)
     good = list(ids) == list(range(500)) and pos.shape == (500, 3) and \
-        bool(((pos >= 0) & (pos < L)).all())
+        bool(((pos >= 0) & (pos < n)).all())
     ok &= good
-    print("%s 500 atoms, ids 0..499, positions in [0, %.6g)" % ("ok  " if good else "FAIL", L))
+    print("%s 500 atoms, ids 0..499, positions in [0, %d)" % ("ok  " if good else "FAIL", n))
     same = all((a.tobytes() == b.tobytes()) for a, b in zip(data[0], data[1]))
     ok &= same
     print("%s 1 and 3 ranks write the same bits" % ("ok  " if same else "FAIL"))
@@ -295,6 +315,100 @@ def cmd_output(o, tmp):
     ok &= good
     print("%s kinetic energy per atom of the file %.15g, thermo %.15g" %
           ("ok  " if good else "FAIL", mine, ke))
+    return ok
+
+
+def cmd_restart(o, tmp):
+    import signal
+    import subprocess
+    import time
+    base = ["--cells", "6", "--steps", "100"]
+    out = run_app(o.app, base, 1)
+    if out is None:
+        return False
+    want = parse_checksum(out)
+    ck = os.path.join(tmp, "ck")
+    ok = True
+    runs = [("3 ranks, checkpoints every 40, stopped at 70", 3,
+             ["--cells", "6", "--steps", "70", "--checkpoint-every", "40", "--checkpoint-dir", ck]),
+            ("restart latest on 2 ranks, morton 2x2x2", 2,
+             base + ["--checkpoint-dir", ck, "--restart", "latest", "--map", "morton",
+                     "--blocks", "2x2x2"]),
+            ("restart from step 40 on 4 ranks, round-robin 3x3x1", 4,
+             base + ["--restart", os.path.join(ck, "ckpt_000040.h5"), "--map", "roundrobin",
+                     "--blocks", "3x3x1", "--checkpoint-dir", os.path.join(tmp, "ck2")])]
+    for label, np, args in runs:
+        out = run_app(o.app, args, np)
+        if out is None:
+            return False
+        if "stopped" in label:
+            continue
+        c = parse_checksum(out)
+        good = c == want
+        ok &= good
+        print("%s %s: checksum %s, uninterrupted %s" % ("ok  " if good else "FAIL", label, c, want))
+    # SIGTERM: a checkpoint, exit 3, and the resumed run ends where the uninterrupted one does.
+    ck3 = os.path.join(tmp, "ck3")
+    cmd = mpirun_prefix(2) + [o.app, "--cells", "6", "--steps", "100000", "--checkpoint-dir",
+                              ck3, "--checkpoint-every", "1000000"]
+    env = dict(os.environ, **mpi_env({"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"}))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    time.sleep(1.5)  # the ranks are in the loop by then (set-up takes well under a second)
+    for pid in app_ranks(proc.pid, "tessera-md"):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        print("FAIL SIGTERM: the run did not stop")
+        return False
+    stopped = sorted(set(int(x) for x in re.findall(r"ckpt_(\d+)\.h5", out)))
+    good = proc.returncode == 3 and len(stopped) == 1
+    ok &= good
+    print("%s SIGTERM: exit %s, checkpoint at step %s" % ("ok  " if good else "FAIL",
+                                                         proc.returncode, stopped))
+    if not good:
+        print(out[-2000:])
+        return False
+    end = stopped[0] + 50
+    ref = run_app(o.app, ["--cells", "6", "--steps", str(end)], 1, timeout=300)
+    res = run_app(o.app, ["--cells", "6", "--steps", str(end), "--checkpoint-dir", ck3,
+                          "--restart", "latest"], 3, timeout=300)
+    if ref is None or res is None:
+        return False
+    good = parse_checksum(ref) == parse_checksum(res)
+    ok &= good
+    print("%s resumed on 3 ranks to step %d: checksum %s, uninterrupted %s" % (
+        "ok  " if good else "FAIL", end, parse_checksum(res), parse_checksum(ref)))
+    return ok
+
+
+def imbalance(out, when):
+    for line in out.splitlines():
+        if line.startswith("atom imbalance" + when + " "):
+            return float(line.split()[-5])
+    return None
+
+
+def cmd_rebalance(o, tmp):
+    base = ["--cells", "20", "--steps", "100", "--init", "cluster", "--blocks", "4x4x4",
+            "--map", "morton"]
+    static = run_app(o.app, base, 4, timeout=300)
+    moved = run_app(o.app, base + ["--rebalance-every", "50"], 4, timeout=300)
+    if static is None or moved is None:
+        return False
+    before, after = imbalance(static, ""), imbalance(moved, " at the end")
+    ok = before is not None and before >= 3
+    print("%s static: atom imbalance %s (>= 3)" % ("ok  " if ok else "FAIL", before))
+    good = after is not None and after <= 1.3 and "rebalance at step 50" in moved
+    ok &= good
+    print("%s --rebalance-every 50: atom imbalance at the end %s (<= 1.3)" % (
+        "ok  " if good else "FAIL", after))
+    good = parse_checksum(static) == parse_checksum(moved)
+    ok &= good
+    print("%s the same checksum with and without rebalancing: %s" % (
+        "ok  " if good else "FAIL", parse_checksum(moved)))
     return ok
 
 
@@ -309,17 +423,18 @@ def cmd_matrix(o, tmp):
             (4, 1, ["--map", "sfc", "--blocks", "3x3x3"]), (2, 2, ["--map", "morton"]),
             (1, 2, ["--map", "knapsack", "--blocks", "1x1x3"]), (3, 2, ["--map", "contiguous",
                                                                         "--blocks", "3x3x3"]),
-            (2, 1, ["--neigh-every", "5"]), (3, 2, ["--neigh-every", "5", "--blocks", "3x1x1"])]
-    seen = {}
+            (2, 1, ["--neigh-every", "5"]), (3, 2, ["--neigh-every", "5", "--blocks", "3x1x1"]),
+            (4, 1, ["--rebalance-every", "20", "--map", "morton", "--blocks", "3x3x3"]),
+            (3, 2, ["--rebalance-every", "7", "--rebalance-threshold", "1.01", "--blocks", "3x3x1"])]
+    want = None
     ok = True
     for np, t, extra in runs:
         out = run_app(o.app, base + extra, np, t)
         if out is None:
             return False
         c = parse_checksum(out)
-        key = "fixed" if "--neigh-every" in extra else "checked"
-        seen.setdefault(key, c)
-        good = c == seen[key]
+        want = want or c
+        good = c == want
         ok &= good
         print("%s %d rank(s) x %d thread(s) %s: checksum %s" % ("ok  " if good else "FAIL", np, t,
                                                                " ".join(extra), c))
@@ -329,7 +444,8 @@ def cmd_matrix(o, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["lammps", "trajectory", "drift", "output", "matrix"])
+    ap.add_argument("mode", choices=["lammps", "trajectory", "drift", "output", "matrix",
+                                       "restart", "rebalance"])
     ap.add_argument("--app", required=True)
     ap.add_argument("--cells", type=int, nargs="+", default=[5])
     ap.add_argument("--steps", type=int, default=200)
