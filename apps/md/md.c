@@ -24,6 +24,7 @@ typedef struct md {
     int64_t cells, steps, thermo, neigh_every, seed, rebalance_every;
     double density, cutoff, skin, temp, dt, rebalance_threshold;
     int init, map;
+    bool shift;
     tsr_extents blocks;
     char report[TSR_OPT_STRLEN];
     tsr_run_opts run; /* --output, --checkpoint-*, --restart, --force */
@@ -88,6 +89,9 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     tsr_opts_add_int(o, "steps", &m->steps, 0, INT64_MAX, "T", "time steps");
     tsr_opts_add_int(o, "thermo", &m->thermo, 0, INT64_MAX, "K",
                      "thermo line every K steps (0: first and last step only)");
+    tsr_opts_add_flag(o, "shift", &m->shift,
+                      "pair energy shifted to 0 at the cutoff (LAMMPS pair_modify shift yes): the "
+                      "same forces and trajectory, an energy without jumps");
     tsr_opts_add_int(o, "neigh-every", &m->neigh_every, 0, INT64_MAX, "K",
                      "rebuild neighbour lists every K steps (0: when an atom moved over half the "
                      "skin, checked every step)");
@@ -310,14 +314,16 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
                      .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),
                      .hdt = 0.5 * m.dt,
                      .dts = m.dt * box.s,
-                     .n = (double)box.n};
+                     .n = (double)box.n,
+                     .ecut = m.shift ? 4.0 * (pow(m.cutoff, -12.0) - pow(m.cutoff, -6.0)) : 0.0};
     /* What a checkpoint must match to be restarted (not --steps: a run may be extended). */
     char options[512];
-    snprintf(options, sizeof options,
-             "cells=%lld density=%.17g cutoff=%.17g skin=%.17g temp=%.17g dt=%.17g seed=%lld "
-             "init=%s grid=%lld (positions in grid units: box units x %.17g)",
-             (long long)m.cells, m.density, m.cutoff, m.skin, m.temp, m.dt, (long long)m.seed,
-             init_names[m.init], (long long)box.n, box.s);
+    snprintf(
+        options, sizeof options,
+        "cells=%lld density=%.17g cutoff=%.17g skin=%.17g temp=%.17g dt=%.17g seed=%lld shift=%d "
+        "init=%s grid=%lld (positions in grid units: box units x %.17g)",
+        (long long)m.cells, m.density, m.cutoff, m.skin, m.temp, m.dt, (long long)m.seed,
+        (int)m.shift, init_names[m.init], (long long)box.n, box.s);
     tsr_domain_opts dopts;
     tsr_domain_opts_init(&dopts, &(tsr_extents){3, {box.n, box.n, box.n}}, 1);
     dopts.blocks = m.blocks;

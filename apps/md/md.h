@@ -40,9 +40,10 @@ typedef struct md_work {
     double *f[3], *e, *w, *xs[3];
 } md_work;
 
-/* Cutoff squared, 1/s, 1/s^2, dt/2, dt s (a drift in grid units) and the grid's side n. */
+/* Cutoff squared, 1/s, 1/s^2, dt/2, dt s (a drift in grid units), the grid's side n and the
+ * pair energy subtracted below the cutoff (0, or its value at the cutoff with --shift). */
 typedef struct md_lj {
-    double rc2, inv_s, inv_s2, hdt, dts, n;
+    double rc2, inv_s, inv_s2, hdt, dts, n, ecut;
 } md_lj;
 
 /* After a neighbour build: the views, offsets and array sizes (off, goff, pv and nv hold one

@@ -91,7 +91,8 @@ static inline void forces(const md_work *w, int64_t b, const md_lj *k, bool ener
     const int64_t n = pv->count, groups = (n + W - 1) / W;
     const vd rc2 = k->rc2 - (vd){0}, inv_s2 = k->inv_s2 - (vd){0}, one = 1.0 - (vd){0},
              c48 = 48.0 - (vd){0}, half = 0.5 - (vd){0}, four = 4.0 - (vd){0},
-             side = k->n - (vd){0}, hside = 0.5 * k->n - (vd){0}, mhalf = -0.5 * k->n - (vd){0};
+             ecut = k->ecut - (vd){0}, side = k->n - (vd){0}, hside = 0.5 * k->n - (vd){0},
+             mhalf = -0.5 * k->n - (vd){0};
 #pragma omp for schedule(static) nowait
     for (int64_t g = 0; g < groups; g++) {
         int64_t at[W], q0[W], len[W], most = 0;
@@ -130,7 +131,7 @@ static inline void forces(const md_work *w, int64_t b, const md_lj *k, bool ener
             ay += fpair * dy;
             az += fpair * dz;
             if (energy) {
-                ei += MASKED(four * sr6 * (sr6 - one), in);
+                ei += MASKED(four * sr6 * (sr6 - one) - ecut, in);
                 wi += fpair * r2;
             }
         }

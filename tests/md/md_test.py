@@ -14,7 +14,9 @@
   md_test.py drift --app PATH
       Total energy per atom over 1000 steps at dt 0.005: a crystal (--temp 0.1, no pair
       crosses the cutoff) within 1e-4; the bench/in.lj state from step 100 (the lattice has
-      melted) to 1100, printed beside LAMMPS's own on the same system when lmp is there.
+      melted) to 1100, printed beside LAMMPS's own on the same system when lmp is there; with
+      --shift (energy shifted to 0 at the cutoff, the same trajectory) from step 0 to 1000
+      within 1e-4, relative and absolute per atom.
   md_test.py output --app PATH
       --output PREFIX --output-every 10 at 1 and 3 ranks (h5py): PREFIX_000000 .. _000030.h5,
       500 atoms, ids 0..499 ascending, positions in grid units in [0, n)^3, both runs' files
@@ -157,6 +159,15 @@ def cmd_lammps(o, tmp):
             return False
         ok &= compare("%d cells, step 0" % cells, app_thermo(out)[0], ref[0],
                       {"temp": 1e-12, "pe": 1e-9, "press": 1e-9})
+    # --shift: LAMMPS's pair_modify shift yes (the energy only)
+    cells = o.cells[0]
+    out = run_app(o.app, ["--cells", str(cells), "--steps", "0", "--shift"])
+    ref = lammps(LMP_HEAD + LMP_LATTICE.format(density=0.8442, cells=cells) + LMP_PAIR +
+                 "pair_modify shift yes\nrun 0\n", tmp)
+    if out is None or ref is None:
+        return False
+    ok &= compare("%d cells, step 0, --shift / pair_modify shift yes" % cells, app_thermo(out)[0],
+                  ref[0], {"temp": 1e-12, "pe": 1e-9, "press": 1e-9})
     return ok
 
 
@@ -273,6 +284,18 @@ def cmd_drift(o, tmp):
     good = d < 1e-3
     ok &= good
     print("%s %s (limit 1e-3)" % ("ok  " if good else "FAIL", line))
+    # With the energy shifted to 0 at the cutoff (the same trajectory) it has no jumps: the
+    # drift of bench/in.lj from step 0 over 1000 steps.
+    out = run_app(o.app, ["--cells", "5", "--steps", "1000", "--shift"], threads=2)
+    if out is None:
+        return False
+    rows = app_thermo(out)
+    d = rel(rows[1000]["etotal"], rows[0]["etotal"])
+    a = abs(rows[1000]["etotal"] - rows[0]["etotal"])
+    good = d < 1e-4 and a < 1e-4
+    ok &= good
+    print("%s bench/in.lj --shift, 500 atoms, steps 0 to 1000: |dE/E| = %.2e, |dE| = %.2e per "
+          "atom (limit 1e-4)" % ("ok  " if good else "FAIL", d, a))
     return ok
 
 
