@@ -13,22 +13,17 @@
 
 /* Rank 0: the checkpoint's step and run identity, and that it is this app's, with these run
  * options, not beyond the last step. */
-static int restart_root(tsr_particles_run *r, const char *path, int64_t *step) {
-    tsr_ctx ctx = r->p->ctx;
-    tsr__file_meta m;
-    memset(&m, 0, sizeof m);
-    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->p->map->decomp->lay, path, &m));
-    TSR_CHECK(ctx, !r->meta.app || strcmp(m.app, r->meta.app) == 0, TSR_ERR_INPUT,
+/* Rank 0: a checkpoint of this app, with these run options, not beyond the last step. */
+static int check_restart(tsr_ctx ctx, const char *path, const tsr__file_meta *m, void *user) {
+    const tsr_particles_run *r = user;
+    TSR_CHECK(ctx, !r->meta.app || strcmp(m->app, r->meta.app) == 0, TSR_ERR_INPUT,
               "'%s' is a checkpoint of %s, not of %s", path,
-              m.app[0] ? m.app : "an unknown program", r->meta.app);
-    TSR_CHECK(ctx, !r->meta.run_options || strcmp(m.run_options, r->meta.run_options) == 0,
+              m->app[0] ? m->app : "an unknown program", r->meta.app);
+    TSR_CHECK(ctx, !r->meta.run_options || strcmp(m->run_options, r->meta.run_options) == 0,
               TSR_ERR_INPUT, "'%s' was written with options '%s', this run has '%s'", path,
-              m.run_options, r->meta.run_options ? r->meta.run_options : "");
-    TSR_CHECK(ctx, m.step <= r->steps, TSR_ERR_INPUT, "'%s' is at step %lld, beyond --steps %lld",
-              path, (long long)m.step, (long long)r->steps);
-    *step = m.step;
-    if (m.run_id[0])
-        snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
+              m->run_options, r->meta.run_options ? r->meta.run_options : "");
+    TSR_CHECK(ctx, m->step <= r->steps, TSR_ERR_INPUT, "'%s' is at step %lld, beyond --steps %lld",
+              path, (long long)m->step, (long long)r->steps);
     return TSR_SUCCESS;
 }
 
@@ -142,20 +137,10 @@ int tsr_particles_run_load(tsr_particles_run *r, const tsr_run_opts *o, int64_t 
     TSR_CALL(ctx, tsr_ctx_agree(ctx, tsr__calloc(ctx, 1, sizeof *sr, &sr)));
     r->series = sr;
     char path[TSR_PATH_MAX] = "";
-    if (o->restart[0])
-        TSR_CALL(ctx,
-                 tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, sizeof path));
     int64_t from = 0;
-    if (ctx->rank == 0) {
-        tsr_run_id_new(r->run_id);
-        if (o->restart[0])
-            err = restart_root(r, path, &from);
-        if (!err)
-            err = tsr__runio_prepare_paths(ctx, o, r->run_id, r->steps, from, !o->restart[0],
-                                           &r->output_lock, &r->checkpoint_lock);
-    }
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));
+    TSR_CALL(ctx,
+             tsr__runio_begin(ctx, o, &r->p->map->decomp->lay, r->steps, check_restart, r, path,
+                              sizeof path, r->run_id, &from, &r->output_lock, &r->checkpoint_lock));
     r->meta.run_id = r->run_id;
     tsr__runio_signals_reset();
     tsr__runio_signals_install();

@@ -144,17 +144,6 @@ static int check_state_set(tsr_run *r) {
 }
 
 /* Rank 0: the checkpoint to restart from, its step and its run identity. */
-static int restart_root(tsr_run *r, const char *path, int64_t *step) {
-    tsr_ctx ctx = tsr__run_ctx(r);
-    tsr__file_meta m;
-    memset(&m, 0, sizeof m);
-    TSR_CALL(ctx, tsr__h5_read_meta(ctx, &r->fields[0].level[0]->map->decomp->lay, path, &m));
-    *step = m.step;
-    if (m.run_id[0])
-        snprintf(r->run_id, sizeof r->run_id, "%s", m.run_id);
-    return TSR_SUCCESS;
-}
-
 /* The state from a checkpoint: every field's level 0 and older levels, by name. */
 static int read_checkpoint(tsr_run *r, const char *path, int64_t *start) {
     tsr_ctx ctx = tsr__run_ctx(r);
@@ -225,22 +214,12 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
         err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
                             "give --input or --restart, not both");
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    char path[TSR_PATH_MAX] = "";
-    if (o->restart[0])
-        TSR_CALL(ctx,
-                 tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, sizeof path));
     /* The run's identity: new at a fresh start, the checkpoint's after a restart. */
+    char path[TSR_PATH_MAX] = "";
     int64_t from = 0;
-    if (ctx->rank == 0) {
-        tsr_run_id_new(r->run_id);
-        if (o->restart[0])
-            err = restart_root(r, path, &from);
-        if (!err)
-            err = tsr__runio_prepare_paths(ctx, o, r->run_id, r->steps, from, !o->restart[0],
-                                           &r->output_lock, &r->checkpoint_lock);
-    }
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Bcast(r->run_id, sizeof r->run_id, MPI_CHAR, 0, ctx->comm));
+    TSR_CALL(ctx, tsr__runio_begin(ctx, o, &r->fields[0].level[0]->map->decomp->lay, r->steps, NULL,
+                                   NULL, path, sizeof path, r->run_id, &from, &r->output_lock,
+                                   &r->checkpoint_lock));
     r->meta.run_id = r->run_id;
     if (o->restart[0])
         TSR_CALL(ctx, read_checkpoint(r, path, start));

@@ -232,3 +232,33 @@ int tsr__runio_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *chec
 bool tsr__runio_seconds_due(const tsr_run_opts *o, double last, double now) {
     return o->checkpoint_seconds > 0 && now - last >= o->checkpoint_seconds;
 }
+
+int tsr__runio_begin(tsr_ctx ctx, const tsr_run_opts *o, const tsr__layout *lay, int64_t steps,
+                     tsr__runio_check_fn check, void *user, char *path, size_t len, char run_id[32],
+                     int64_t *from, tsr_lock *output_lock, tsr_lock *checkpoint_lock) {
+    *from = 0;
+    path[0] = '\0';
+    if (o->restart[0])
+        TSR_CALL(ctx, tsr_checkpoint_resolve(ctx, o->checkpoint_dir, o->restart, path, (int)len));
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0) {
+        tsr_run_id_new(run_id);
+        if (o->restart[0]) {
+            tsr__file_meta m;
+            memset(&m, 0, sizeof m);
+            err = tsr__h5_read_meta(ctx, lay, path, &m);
+            if (!err && check)
+                err = check(ctx, path, &m, user);
+            *from = m.step;
+            if (m.run_id[0])
+                snprintf(run_id, 32, "%s", m.run_id);
+        }
+        if (!err)
+            err = tsr__runio_prepare_paths(ctx, o, run_id, steps, *from, !o->restart[0],
+                                           output_lock, checkpoint_lock);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_MPI(ctx, MPI_Bcast(run_id, 32, MPI_CHAR, 0, ctx->comm));
+    TSR_MPI(ctx, MPI_Bcast(from, 1, MPI_INT64_T, 0, ctx->comm));
+    return TSR_SUCCESS;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "h5_impl.h"
 #include "tessera/file.h"
 #include "tessera/run.h"
 
@@ -50,5 +51,18 @@ int tsr__runio_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *chec
 
 /* Rank 0's verdict: is a wall-clock checkpoint due at `now`, the last one at `last`? */
 bool tsr__runio_seconds_due(const tsr_run_opts *o, double last, double now);
+
+/* Rank 0's look at the checkpoint a run restarts from, before it takes its paths. */
+typedef int (*tsr__runio_check_fn)(tsr_ctx ctx, const char *path, const tsr__file_meta *m,
+                                   void *user);
+
+/* The start every run shares, collective: with --restart, the checkpoint resolved into `path`
+ * (len chars) and its metadata read on rank 0 (its grid checked against lay, then `check`, which
+ * may be NULL); the run's identity into run_id on every rank (new, or the checkpoint's); the
+ * paths checked and locked by rank 0 (tsr__runio_prepare_paths, `steps` the last step). *from
+ * receives the checkpoint's step on every rank (0 for a fresh run). */
+int tsr__runio_begin(tsr_ctx ctx, const tsr_run_opts *o, const tsr__layout *lay, int64_t steps,
+                     tsr__runio_check_fn check, void *user, char *path, size_t len, char run_id[32],
+                     int64_t *from, tsr_lock *output_lock, tsr_lock *checkpoint_lock);
 
 #endif
