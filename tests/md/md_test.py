@@ -47,8 +47,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
-from mpitest import (app_ranks, mpi_env, mpirun_prefix, parse_checksum, run_cmd,  # noqa: E402
-                     show_output)
+from mpitest import (mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output,  # noqa: E402
+                     sigterm_when)
 
 MASK = (1 << 64) - 1
 BASIS = ((0.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.0, 0.5), (0.0, 0.5, 0.5))
@@ -342,9 +342,6 @@ def cmd_output(o, tmp):
 
 
 def cmd_restart(o, tmp):
-    import signal
-    import subprocess
-    import time
     base = ["--cells", "6", "--steps", "100"]
     out = run_app(o.app, base, 1)
     if out is None:
@@ -373,27 +370,17 @@ def cmd_restart(o, tmp):
     # SIGTERM: a checkpoint, exit 3, and the resumed run ends where the uninterrupted one does.
     ck3 = os.path.join(tmp, "ck3")
     cmd = mpirun_prefix(2) + [o.app, "--cells", "6", "--steps", "100000", "--checkpoint-dir",
-                              ck3, "--checkpoint-every", "1000000"]
-    env = dict(os.environ, **mpi_env({"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"}))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
-    time.sleep(1.5)  # the ranks are in the loop by then (set-up takes well under a second)
-    for pid in app_ranks(proc.pid, "tessera-md"):
-        os.kill(pid, signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        print("FAIL SIGTERM: the run did not stop")
-        return False
-    stopped = sorted(set(int(x) for x in re.findall(r"ckpt_(\d+)\.h5", out)))
-    good = proc.returncode == 3 and len(stopped) == 1
+                              ck3, "--checkpoint-every", "50"]
+    rc, out = sigterm_when(cmd, os.path.join(ck3, "ckpt_000050.h5"), "tessera-md")
+    m = re.search(r"stopped by a signal at step (\d+)", out)
+    good = rc == 3 and m is not None
     ok &= good
-    print("%s SIGTERM: exit %s, checkpoint at step %s" % ("ok  " if good else "FAIL",
-                                                         proc.returncode, stopped))
+    print("%s SIGTERM: exit %s, stopped at step %s" % ("ok  " if good else "FAIL", rc,
+                                                       m and m.group(1)))
     if not good:
         print(out[-2000:])
         return False
+    stopped = [int(m.group(1))]
     end = stopped[0] + 50
     ref = run_app(o.app, ["--cells", "6", "--steps", str(end)], 1, timeout=300)
     res = run_app(o.app, ["--cells", "6", "--steps", str(end), "--checkpoint-dir", ck3,

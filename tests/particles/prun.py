@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Particle runs end to end through test_prun (tsr_particles_run_*), with Debian's python3 (h5py).
 
-Usage: prun.py TEST_PRUN SCENARIO
+Usage: prun.py --bin BUILD_DIR SCENARIO
 
 series   an output series at 2 ranks with rebalancing: PREFIX_<step>.h5 every 5 steps and the
          last, ids ascending and positions and velocities equal bit for bit to the serial
@@ -22,19 +22,15 @@ import math
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 
 import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
-from mpitest import (app_ranks, check, mpi_env, mpirun, mpirun_prefix, must_fail,  # noqa: E402
-                     parse_checksum, results, run_cmd)
+from mpitest import (BIN, check, mpirun, mpirun_prefix, must_fail,  # noqa: E402
+                     parse_checksum, run_cmd, scenario_main, sigterm_when)
 
 MASK = (1 << 64) - 1
 GRID = (12, 10, 8)
@@ -81,7 +77,7 @@ def same_bits(a, b):
 
 
 def run(np_, args):
-    rc, out, _ = mpirun(np_, [EXE] + args)
+    rc, out, _ = mpirun(np_, [BIN["prun"]] + args)
     return rc, out
 
 
@@ -150,18 +146,11 @@ def scenario_signal():
     cmd = mpirun_cmd(2, ["--steps", "40", "--sleep", "0.1", "--checkpoint-every", "2",
                          "--checkpoint-keep", "50"])
     print("RUN  %s (SIGTERM to the ranks once the loop runs)" % " ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not os.path.exists("checkpoints/ckpt_000002.h5"):
-        time.sleep(0.02)
-    for pid in app_ranks(proc.pid, "test_prun"):
-        os.kill(pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
+    rc, out = sigterm_when(cmd, "checkpoints/ckpt_000002.h5", "test_prun")
     m = re.search(r"stopped by a signal at step (\d+); checkpoint written to (\S+)", out)
-    check(proc.returncode == 3 and m is not None and int(m.group(1)) < 40,
+    check(rc == 3 and m is not None and int(m.group(1)) < 40,
           "SIGTERM: exit status 3, stopped at step %s" % (m and m.group(1)))
-    if proc.returncode != 3:
+    if rc != 3:
         print(out)
     rc, out = run(3, ["--steps", "40", "--restart", "latest"])
     check(rc == 0 and parse_checksum(out) == straight,
@@ -175,39 +164,28 @@ def scenario_signal():
 def scenario_refuse():
     rc, _ = run(2, ["--output", "o/p", "--output-every", "5", "--checkpoint-every", "10"])
     check(rc == 0, "first run")
-    must_fail([EXE, "--output", "o/p", "--output-every", "5"],
+    must_fail([BIN["prun"], "--output", "o/p", "--output-every", "5"],
               "--output: 'o/p.xmf' and 5 more files of the series exist; not replacing them "
               "(use --force, or another --output)", np=2)
     rc, _ = run(2, ["--output", "o/p", "--output-every", "5", "--force"])
     check(rc == 0, "the same with --force")
-    must_fail([EXE, "--restart", "latest", "--app", "other"],
+    must_fail([BIN["prun"], "--restart", "latest", "--app", "other"],
               "'checkpoints/ckpt_000020.h5' is a checkpoint of test_prun, not of other", np=3)
-    must_fail([EXE, "--restart", "latest", "--speed", "2"],
+    must_fail([BIN["prun"], "--restart", "latest", "--speed", "2"],
               "'checkpoints/ckpt_000020.h5' was written with options 'speed=1 dt=0.25', this "
               "run has 'speed=2 dt=0.25'", np=2)
-    must_fail([EXE, "--input", "o/p_000005.h5"],
+    must_fail([BIN["prun"], "--input", "o/p_000005.h5"],
               "--input: a particle run starts from its own particles or --restart", np=2)
-    must_fail([EXE, "--checkpoint-every", "5"],
+    must_fail([BIN["prun"], "--checkpoint-every", "5"],
               "checkpoint directory 'checkpoints' holds another run's checkpoints", np=2)
 
 
 def mpirun_cmd(np_, args):
-    return mpirun_prefix(np_) + [EXE] + args
+    return mpirun_prefix(np_) + [BIN["prun"]] + args
 
 
 def main():
-    global EXE
-    EXE = os.path.abspath(sys.argv[1])
-    fn = globals()["scenario_" + sys.argv[2]]
-    work = tempfile.mkdtemp(prefix="tsr-prun-")
-    os.chdir(work)
-    try:
-        fn()
-    finally:
-        os.chdir("/")
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
+    return scenario_main(__doc__, globals(), {"prun": "tests/particles/test_prun"}, "tsr-prun-")
 
 
 if __name__ == "__main__":
