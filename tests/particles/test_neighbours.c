@@ -67,52 +67,6 @@ static double velocity(int64_t id, int d, int phase) {
 }
 
 /* One partner: id, image code and position as seen from the particle. */
-typedef struct entry {
-    int64_t id;
-    int img;
-    double y[3];
-} entry;
-
-static int entry_cmp(const void *a, const void *b) {
-    const entry *x = a, *y = b;
-    if (x->id != y->id)
-        return x->id < y->id ? -1 : 1;
-    return (x->img > y->img) - (x->img < y->img);
-}
-
-/* Every particle j and periodic image with squared distance to xi below r2max (the library's
- * expression: differences summed over the grid's dimensions in order), sorted. */
-static int64_t brute(const scenario *s, const double (*pos)[3], int64_t self, const double xi[3],
-                     double r2max, entry *out) {
-    int64_t m = 0;
-    int kmax[3];
-    for (int d = 0; d < 3; d++)
-        kmax[d] = d < s->ndim && s->periodic[d] ? 1 : 0;
-    for (int64_t j = 0; j < s->npart; j++)
-        for (int kz = -kmax[2]; kz <= kmax[2]; kz++)
-            for (int ky = -kmax[1]; ky <= kmax[1]; ky++)
-                for (int kx = -kmax[0]; kx <= kmax[0]; kx++) {
-                    int k[3] = {kx, ky, kz};
-                    if (j == self && kx == 0 && ky == 0 && kz == 0)
-                        continue;
-                    double y[3], r2 = 0.0;
-                    for (int d = 0; d < 3; d++)
-                        y[d] =
-                            d < s->ndim ? pos[j][d] + (double)((int64_t)k[d] * s->n[d]) : pos[j][d];
-                    for (int d = 0; d < s->ndim; d++) {
-                        double dx = y[d] - xi[d];
-                        r2 += dx * dx;
-                    }
-                    if (!(r2 < r2max))
-                        continue;
-                    out[m].id = j;
-                    out[m].img = (kx + 1) + 3 * (ky + 1) + 9 * (kz + 1);
-                    memcpy(out[m].y, y, sizeof y);
-                    m++;
-                }
-    qsort(out, (size_t)m, sizeof *out, entry_cmp);
-    return m;
-}
 
 /* Compares every local particle's partners closer than sqrt(r2max) (all of the list when
  * `whole`) with brute force at positions pos; velocities of the ghosts with vel. Returns the
@@ -147,7 +101,12 @@ static int64_t check(tsr_ctx ctx, const scenario *s, tsr_particles p, tsr_neighb
         }
         for (int64_t i = 0; i < b.count; i++) {
             double xi[3] = {b.x[0][i], b.x[1][i], b.x[2][i]};
-            int64_t nref = brute(s, pos, b.id[i], xi, r2max, ref), ngot = 0;
+            int64_t nref = brute(&(brute_box){s->ndim,
+                                              {s->n[0], s->n[1], s->n[2]},
+                                              {s->periodic[0], s->periodic[1], s->periodic[2]},
+                                              s->npart},
+                                 pos, b.id[i], xi, r2max, ref),
+                    ngot = 0;
             for (int64_t k = v.first[i]; k < v.first[i + 1]; k++) {
                 int64_t j = v.partner[k];
                 entry e;

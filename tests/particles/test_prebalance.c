@@ -56,49 +56,6 @@ static uint64_t particle_hash(int64_t id, const double x[3], double r, int64_t k
     return splitmix64(h ^ (uint64_t)k);
 }
 
-typedef struct entry {
-    int64_t id;
-    int img;
-    double y[3];
-} entry;
-
-static int entry_cmp(const void *a, const void *b) {
-    const entry *x = a, *y = b;
-    if (x->id != y->id)
-        return x->id < y->id ? -1 : 1;
-    return (x->img > y->img) - (x->img < y->img);
-}
-
-/* Every particle and periodic image closer than the range to xi, sorted (the library's
- * distance expression). */
-static int64_t brute(const double (*pos)[3], int64_t self, const double xi[3], entry *out) {
-    double r2max = (CUTOFF + SKIN) * (CUTOFF + SKIN);
-    int64_t m = 0;
-    for (int64_t j = 0; j < NPART; j++)
-        for (int kz = -1; kz <= 1; kz++)
-            for (int ky = -1; ky <= 1; ky++)
-                for (int kx = -1; kx <= 1; kx++) {
-                    int k[3] = {kx, ky, kz};
-                    if (j == self && kx == 0 && ky == 0 && kz == 0)
-                        continue;
-                    double y[3], r2 = 0.0;
-                    for (int d = 0; d < 3; d++)
-                        y[d] = pos[j][d] + (double)(k[d] * N);
-                    for (int d = 0; d < 3; d++) {
-                        double dx = y[d] - xi[d];
-                        r2 += dx * dx;
-                    }
-                    if (!(r2 < r2max))
-                        continue;
-                    out[m].id = j;
-                    out[m].img = (kx + 1) + 3 * (ky + 1) + 9 * (kz + 1);
-                    memcpy(out[m].y, y, sizeof y);
-                    m++;
-                }
-    qsort(out, (size_t)m, sizeof *out, entry_cmp);
-    return m;
-}
-
 /* Mismatches on this rank between the lists of nb and brute force at positions pos; also every
  * local particle's position and components against the serial values. */
 static int64_t check_lists(tsr_particles p, tsr_neighbours nb, const double (*pos)[3]) {
@@ -118,7 +75,9 @@ static int64_t check_lists(tsr_particles p, tsr_neighbours nb, const double (*po
             bool same = b.real[0][i] == 0.5 * (double)id && b.integ[0][i] == 3 * id;
             for (int d = 0; d < 3; d++)
                 same = same && bits(xi[d]) == bits(pos[id][d]);
-            int64_t nref = brute(pos, id, xi, ref), ngot = 0;
+            int64_t nref = brute(&(brute_box){3, {N, N, N}, {true, true, true}, NPART}, pos, id, xi,
+                                 (CUTOFF + SKIN) * (CUTOFF + SKIN), ref),
+                    ngot = 0;
             for (int64_t k = v.first[i]; k < v.first[i + 1]; k++) {
                 int64_t j = v.partner[k];
                 entry *e = &got[ngot++];
