@@ -20,9 +20,8 @@
 #include "particles_impl.h"
 
 /* Cells per range along each dimension (cells at least range / SPLIT wide). */
-#ifndef SPLIT
 #define SPLIT 2
-#endif
+#define WINDOW (2 * SPLIT + 4)
 
 typedef struct order_key {
     int64_t id;
@@ -109,7 +108,7 @@ static inline double gap(const bins *g, int d, int64_t k, int64_t c, double x) {
 /* Appends the partners of local particle i, in rank order, to sh. */
 static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) {
     double r2max = nb->range * nb->range, xi[3] = {0.0, 0.0, 0.0};
-    /* a row is skipped, and a chord cut, only beyond this (rounding of the squares) */
+    /* a cell is skipped only beyond this (rounding of the squares) */
     double r2wide = r2max * (1.0 + 1e-9);
     int32_t si = g->slot[i];
     int64_t ci[3] = {0, 0, 0}, lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
@@ -119,16 +118,29 @@ static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) 
         lo[d] = cell_1d(g, d, xi[d] - nb->range - g->margin[d]);
         hi[d] = cell_1d(g, d, xi[d] + nb->range + g->margin[d]);
     }
+    /* squared gaps to the cells of the window along each dimension (cells are at least
+     * range / SPLIT wide, so a window spans at most 2 SPLIT + 2 of them) */
+    double gq[3][WINDOW] = {{0.0}};
+    for (int d = 0; d < g->ndim; d++) {
+        if (hi[d] - lo[d] >= WINDOW)
+            return false;
+        for (int64_t k = lo[d]; k <= hi[d]; k++)
+            gq[d][k - lo[d]] = gap(g, d, k, ci[d], xi[d]);
+    }
     int32_t *cand = sh->cand;
     int64_t m = 0;
     for (int64_t cz = lo[2]; cz <= hi[2]; cz++) {
-        double gz = g->ndim > 2 ? gap(g, 2, cz, ci[2], xi[2]) : 0.0;
+        double gz = gq[2][cz - lo[2]];
         for (int64_t cy = lo[1]; cy <= hi[1]; cy++) {
-            double gyz = gz + (g->ndim > 1 ? gap(g, 1, cy, ci[1], xi[1]) : 0.0);
+            double gyz = gz + gq[1][cy - lo[1]];
             if (gyz >= r2wide)
                 continue;
-            double h = sqrt(r2wide - gyz) + g->margin[0];
-            int64_t x0 = cell_1d(g, 0, xi[0] - h), x1 = cell_1d(g, 0, xi[0] + h);
+            /* the cells of the row within reach: those ends stop at the particle's own cell */
+            int64_t x0 = lo[0], x1 = hi[0];
+            while (gq[0][x0 - lo[0]] + gyz >= r2wide)
+                x0++;
+            while (gq[0][x1 - lo[0]] + gyz >= r2wide)
+                x1--;
             /* the x-neighbouring cells of a row are consecutive slots */
             int64_t c = g->nc[0] * (cy + g->nc[1] * cz);
             int64_t t0 = g->start[c + x0], t1 = g->start[c + x1 + 1];
