@@ -79,6 +79,7 @@ static void position(const tsr__pblock *blk, const tsr__nblock *nbk, int64_t j, 
 typedef struct share {
     int32_t *part;
     int64_t n, cap;
+    int64_t done, todo; /* particles listed so far, of the share's */
     uint64_t *low, *high;
     int32_t *cand; /* candidate ranks of one particle */
     int64_t ncand;
@@ -86,9 +87,16 @@ typedef struct share {
 } share;
 
 static bool reserve(share *sh, int64_t more) {
-    if (sh->n + more <= sh->cap)
+    int64_t need = sh->n + more;
+    if (need <= sh->cap)
         return true;
-    int64_t cap = 2 * (sh->n + more) + 64;
+    /* once a few lists are known, room for all the share's at their mean length and a tenth
+     * more: one or two reallocations per build rather than a dozen */
+    int64_t cap = 2 * need + 64;
+    if (sh->done >= 32) {
+        double est = (double)need / (double)sh->done * (double)sh->todo * 1.1;
+        cap = est > (double)(need + 64) ? (int64_t)est : need + 64;
+    }
     int32_t *q = realloc(sh->part, (size_t)cap * sizeof *q);
     if (!q)
         return false;
@@ -300,7 +308,9 @@ bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb) {
             s->high = calloc((size_t)(n >> 12) + 1, 8);
             s->cand = malloc((size_t)(n + 1) * 4);
             s->ok = s->low && s->high && s->cand;
+            s->todo = i1 - i0;
             for (int64_t i = i0; i < i1 && s->ok; i++) {
+                s->done = i - i0;
                 nbk->first[i] = s->n;
                 s->ok = partners_of(nb, &g, i, s);
             }
@@ -311,14 +321,18 @@ bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb) {
                     ok = ok && sh[u].ok;
                     off[u + 1] = off[u] + sh[u].n;
                 }
-                nbk->partner = ok ? malloc((size_t)off[T] * sizeof *nbk->partner + 4) : NULL;
+                /* the first share's array becomes the block's, the others are copied after it */
+                nbk->partner =
+                    ok ? realloc(sh[0].part, (size_t)off[T] * sizeof *nbk->partner + 4) : NULL;
                 ok = ok && nbk->partner;
+                if (ok)
+                    sh[0].part = NULL;
                 nbk->first[nl] = off[T];
             }
             if (ok) {
                 for (int64_t i = i0; i < i1; i++)
                     nbk->first[i] += off[t];
-                if (s->n > 0)
+                if (t > 0 && s->n > 0)
                     memcpy(nbk->partner + off[t], s->part, (size_t)s->n * sizeof *s->part);
             }
         }
