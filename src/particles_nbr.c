@@ -209,8 +209,9 @@ static bool bin(tsr_neighbours nb, int64_t lb, bins *g) {
         double k = floor(g->len[d] * SPLIT / nb->range);
         g->nc[d] = k < 1.0 ? 1 : k > 1024.0 ? 1024 : (int64_t)k;
         g->scale[d] = (double)g->nc[d] / g->len[d];
-        /* far above the rounding of coordinates of this size, far below a cell */
-        g->margin[d] = 1e-9 * (fabs(g->lo[d]) + g->len[d]);
+        /* far above the rounding of coordinates of this size, far below a cell (at most a
+         * sixteenth of the range, so a window never spans over 2 SPLIT + 2 cells) */
+        g->margin[d] = fmin(1e-9 * (fabs(g->lo[d]) + g->len[d]), nb->range / 16.0);
         ncells *= g->nc[d];
     }
     size_t sz = (size_t)n + 1;
