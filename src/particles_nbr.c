@@ -158,7 +158,7 @@ static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) 
                 double dx = px[t] - xi[0], dy = py[t] - xi[1], dz = pz[t] - xi[2];
                 double r2 = dx * dx + dy * dy + dz * dz;
                 cand[m] = g->rank[t];
-                m += (r2 < r2max) & (t != si);
+                m += r2 < r2max;
             }
         }
     }
@@ -174,6 +174,9 @@ static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) 
         wlo = (r >> 12) < wlo ? r >> 12 : wlo;
         whi = (r >> 12) > whi ? r >> 12 : whi;
     }
+    /* the particle itself (at distance 0) is left out here rather than tested per candidate */
+    int32_t ri = g->rank[si];
+    low[ri >> 6] &= ~((uint64_t)1 << (ri & 63));
     int32_t *out = sh->part + sh->n;
     int64_t k = 0;
     for (int64_t w = wlo; w <= whi; w++) {
@@ -190,7 +193,7 @@ static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) 
             }
         }
     }
-    sh->n += m;
+    sh->n += k;
     return true;
 }
 
