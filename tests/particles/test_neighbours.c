@@ -1,14 +1,15 @@
 /* Ghost particles and neighbour lists against brute force in this file (plain C, no library code
  * in the reference). For 2D and 3D grids, periodic, mixed and not, every map, and a range
- * (cutoff + skin) smaller and larger than a block: particles are placed from their ids, jump to
- * new positions across several blocks and are redistributed; then, for every local particle, the
- * list's partners (ids, images, positions bit for bit) must equal the O(N^2) set over every
- * particle and periodic image closer than the range, sorted by (id, image), and the ghosts must be
- * sorted and carry the right velocities. After a move smaller than half the skin and an update
- * (no rebuild) the partners closer than the cutoff must equal the brute-force set at the moved
- * positions, the half-skin trigger must say no on every rank; after a redistribution and a
- * rebuild the same holds at the wrapped positions; when one particle moves by the skin the
- * trigger must say yes on every rank.
+ * (cutoff + skin) smaller and larger than a block: particles are placed from their ids (added in
+ * descending id order for every other map, and listed once before any redistribution, so that
+ * the locals of a block are not sorted by id), jump to new positions across several blocks and are
+ * redistributed; then, for every local particle, the list's partners (ids, images, positions bit
+ * for bit) must equal the O(N^2) set over every particle and periodic image closer than the range,
+ * sorted by (id, image), and the ghosts must be sorted and carry the right velocities. After a move
+ * smaller than half the skin and an update (no rebuild) the partners closer than the cutoff must
+ * equal the brute-force set at the moved positions, the half-skin trigger must say no on every
+ * rank; after a redistribution and a rebuild the same holds at the wrapped positions; when one
+ * particle moves by the skin the trigger must say yes on every rank.
  *
  * Must-fail options: --cutoff C S (neighbours on a 24 x 18 periodic grid with cutoff C and skin
  * S); --stale (a build after a move without redistribution). --bench N PER_CELL STEPS prints a
@@ -163,19 +164,21 @@ static int setup_destroy(setup *u, int err) {
     return err;
 }
 
-/* The particles whose placed position lies in this rank's blocks. */
-static int populate(const scenario *s, setup *u) {
+/* The particles whose placed position lies in this rank's blocks, added in ascending id order
+ * or (`descending`) not: then the lists are built from locals not sorted by id. */
+static int populate(const scenario *s, setup *u, bool descending) {
     int64_t nlocal;
     const int64_t *ids;
     TRY(tsr_map_local_blocks(u->map, &nlocal, &ids));
-    for (int64_t id = 0; id < s->npart; id++) {
+    for (int64_t k = 0; k < s->npart; k++) {
+        int64_t id = descending ? s->npart - 1 - k : k;
         double x[3], v[3];
         place(s, id, 0, x);
         for (int d = 0; d < 3; d++)
             v[d] = velocity(id, d, 0);
-        for (int64_t k = 0; k < nlocal; k++) {
+        for (int64_t b = 0; b < nlocal; b++) {
             tsr_box box;
-            TRY(tsr_decomp_block_box(u->decomp, ids[k], &box));
+            TRY(tsr_decomp_block_box(u->decomp, ids[b], &box));
             bool inside = true;
             for (int d = 0; d < s->ndim; d++)
                 inside =
@@ -237,12 +240,23 @@ static int run_steps(tsr_ctx ctx, const scenario *s, int c, setup *u, double (*p
     double range = s->cutoff[c] + s->skin[c];
     double r2 = range * range, c2 = s->cutoff[c] * s->cutoff[c];
     char what[160];
+    /* a build straight after the adds, before any redistribution */
+    for (int64_t id = 0; id < s->npart; id++) {
+        place(s, id, 0, pos[id]);
+        for (int d = 0; d < 3; d++)
+            vel[id][d] = velocity(id, d, 0);
+    }
+    TRY(tsr_neighbours_create(u->p, s->cutoff[c], s->skin[c], &u->nb));
+    TRY(tsr_neighbours_build(u->nb));
+    snprintf(what, sizeof what, "%s added", name);
+    *failures += check(ctx, s, u->p, u->nb, (const double(*)[3])pos, (const double(*)[3])vel, r2,
+                       true, what);
+
     /* the jump across blocks and its redistribution */
     TRY(move_local(s, c, u->p, jump));
     TRY(tsr_particles_redistribute(u->p, 0, NULL));
     for (int64_t id = 0; id < s->npart; id++)
         jump(s, c, id, pos[id], vel[id]);
-    TRY(tsr_neighbours_create(u->p, s->cutoff[c], s->skin[c], &u->nb));
     TRY(tsr_neighbours_build(u->nb));
     snprintf(what, sizeof what, "%s built", name);
     *failures += check(ctx, s, u->p, u->nb, (const double(*)[3])pos, (const double(*)[3])vel, r2,
@@ -312,7 +326,7 @@ static int run_case(tsr_ctx ctx, const scenario *s, int c, tsr_map_strategy stra
     if (!err)
         err = tsr_particles_create(u.map, 0, 0, &u.p);
     if (!err)
-        err = tsr_ctx_agree(ctx, populate(s, &u));
+        err = tsr_ctx_agree(ctx, populate(s, &u, strategy % 2 == 1));
     if (!err)
         err = run_steps(ctx, s, c, &u, pos, vel, failures, name);
     return setup_destroy(&u, err);
@@ -346,7 +360,7 @@ static int bench(tsr_ctx ctx, int64_t n, double per_cell, int steps) {
     TRY(tsr_decomp_create(u.grid, &(tsr_decomp_opts){0}, &u.decomp));
     TRY(tsr_map_create(u.decomp, TSR_MAP_CONTIGUOUS, NULL, &u.map));
     TRY(tsr_particles_create(u.map, 0, 0, &u.p));
-    TRY(tsr_ctx_agree(ctx, populate(&s, &u)));
+    TRY(tsr_ctx_agree(ctx, populate(&s, &u, false)));
     TRY(tsr_neighbours_create(u.p, 2.5, 0.3, &u.nb));
     MPI_Barrier(tsr_ctx_comm(ctx));
     double t0 = tsr_wtime();
@@ -382,7 +396,7 @@ static int stale(tsr_ctx ctx) {
     if (!err)
         err = tsr_particles_create(u.map, 0, 0, &u.p);
     if (!err)
-        err = tsr_ctx_agree(ctx, populate(s, &u));
+        err = tsr_ctx_agree(ctx, populate(s, &u, false));
     for (int64_t lb = 0; !err && lb < tsr_particles_local_blocks(u.p); lb++) {
         tsr_particle_block b;
         err = tsr_particles_block(u.p, lb, &b);
