@@ -41,7 +41,7 @@ CASES = [
     ("mandelbrot", 3, "mandelbrot", ["--size", "96x64", "--max-iter", "300"]),
     ("particles", 2, "particles", ["--particles", "1000", "--steps", "20"]),
     ("imgpipe", 3, "imgpipe", ["--frames", "4", "--size", "64x48"]),
-    ("md", 2, "md", ["--cells", "5", "--steps", "20", "--blocks", "2x2x2", "--progress", "on"]),
+    ("md", 2, "md", ["--cells", "5", "--steps", "20", "--blocks", "2x2x2"]),
 ]
 PROGRESS_RE = re.compile(r"(step|task)s? [0-9]+/[0-9]+ \(")
 
