@@ -76,8 +76,11 @@ typedef struct coord {
     int64_t epoch;    /* BARRIER section being run */
     int64_t open;     /* tasks handed out in this section and not finally ended */
     int64_t inflight; /* runs handed out and not reported */
-    int *free_slots;
-    int cursor; /* round-robin start among the ranks */
+    int *free_slots;  /* slots less the runs handed out (below 0 with tasks queued ahead) */
+    int *slots;
+    int64_t ended;  /* runs reported */
+    double elapsed; /* their total time */
+    int cursor;     /* round-robin start among the ranks */
     int64_t *rank_tasks;
     double *rank_busy;
     char (*hosts)[HOSTLEN];
@@ -178,9 +181,13 @@ static int send_job(coord *c, int rank, int64_t id) {
 static int pick_rank(coord *c, int avoid) {
     int first = c->size > 1 ? 1 : 0, n = c->size > 1 ? c->size - 1 : 1;
     int fallback = -1;
+    /* Short tasks: a rank holds a second task per slot, queued, so that it starts the next one
+     * when one ends instead of waiting for the round trip to rank 0. Long tasks are not queued
+     * (a queued task could wait behind a long one while another rank idles). */
+    bool ahead = !c->local && c->ended >= 2 * n && c->elapsed < 0.2 * (double)c->ended;
     for (int k = 0; k < n; k++) {
         int r = first + (c->cursor + k) % n;
-        if (c->free_slots[r] <= 0)
+        if (c->free_slots[r] + (ahead ? c->slots[r] : 0) <= 0)
             continue;
         if (r == avoid) {
             fallback = r;
@@ -231,9 +238,13 @@ static int coord_end(coord *c, const tsr__cf_end *e) {
     c->inflight--;
     c->rank_tasks[e->rank]++;
     c->rank_busy[e->rank] += e->end - e->start;
-    int err = tsr__cf_log_write(&c->log, e, &c->tasks.t[id], c->hosts[e->rank]);
-    TSR_CHECK(c->ctx, !err, TSR_ERR_IO, "--joblog %s: cannot write: %s", c->joblog,
-              strerror(errno));
+    c->ended++;
+    c->elapsed += e->end - e->start;
+    if (e->pid > 0 || e->how != TSR__CF_STOPPED) { /* a queued task stopped never ran */
+        int err = tsr__cf_log_write(&c->log, e, &c->tasks.t[id], c->hosts[e->rank]);
+        TSR_CHECK(c->ctx, !err, TSR_ERR_IO, "--joblog %s: cannot write: %s", c->joblog,
+                  strerror(errno));
+    }
     bool ok = e->how == TSR__CF_EXITED && e->status == 0;
     if (ok) {
         c->state[id] = ST_OK;
@@ -359,41 +370,77 @@ static int coordinate(coord *c, tsr_progress *p) {
     return 0;
 }
 
+/* Tasks a rank holds ahead of a free slot. */
+typedef struct queued {
+    tsr__cf_job job;
+    char *command;
+} queued;
+
+static int send_end(MPI_Comm comm, const tsr__cf_end *e) {
+    return MPI_Send(e, (int)sizeof *e, MPI_BYTE, 0, TAG_END, comm);
+}
+
 static int work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
     bool stop = false, told = false;
-    tsr__cf_end ends[64];
-    char *buf = NULL;
-    int cap = 0, err = 0;
+    tsr__cf_end ends[64], e;
+    int cap = 2 * x->nslots, head = 0, len = 0, err = 0;
+    queued *q = calloc((size_t)cap, sizeof *q);
+    TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "no memory for the task queue");
     while (!err) {
         int n = tsr__cf_exec_poll(x, 1, ends, 64);
         for (int i = 0; i < n && !err; i++)
-            err = MPI_Send(&ends[i], (int)sizeof ends[i], MPI_BYTE, 0, TAG_END, comm);
+            err = send_end(comm, &ends[i]);
+        while (!err && len > 0 && x->running < x->nslots) {
+            queued *j = &q[head];
+            if (tsr__cf_exec_start(x, &j->job, j->command, &e))
+                err = send_end(comm, &e);
+            free(j->command);
+            head = (head + 1) % cap;
+            len--;
+        }
         int flag = 1;
         MPI_Status st;
         while (!err && !(err = MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
             if (st.MPI_TAG == TAG_JOB) {
                 int bytes = 0;
                 MPI_Get_count(&st, MPI_BYTE, &bytes);
-                if (bytes > cap) {
+                char *buf = malloc((size_t)bytes);
+                if (!buf || len == cap) { /* rank 0 never sends more than 2 per slot */
                     free(buf);
-                    buf = malloc((size_t)bytes);
-                    cap = buf ? bytes : 0;
-                    TSR_CHECK(ctx, buf, TSR_ERR_MEMORY, "no memory for a task");
+                    err = MPI_ERR_NO_MEM;
+                    break;
                 }
                 err = MPI_Recv(buf, bytes, MPI_BYTE, 0, TAG_JOB, comm, MPI_STATUS_IGNORE);
-                tsr__cf_job job;
-                memcpy(&job, buf, sizeof job);
-                tsr__cf_end e;
-                if (!err && tsr__cf_exec_start(x, &job, buf + sizeof job, &e))
-                    err = MPI_Send(&e, (int)sizeof e, MPI_BYTE, 0, TAG_END, comm);
-                if (stop) /* a task sent before the stop */
-                    tsr__cf_exec_stop(x);
+                queued j;
+                memcpy(&j.job, buf, sizeof j.job);
+                if (!err && len == 0 && x->running < x->nslots) {
+                    if (tsr__cf_exec_start(x, &j.job, buf + sizeof j.job, &e))
+                        err = send_end(comm, &e);
+                    free(buf);
+                } else {
+                    memmove(buf, buf + sizeof j.job, (size_t)bytes - sizeof j.job);
+                    j.command = buf;
+                    q[(head + len++) % cap] = j;
+                }
             } else {
                 int kill = 0;
                 err = MPI_Recv(&kill, 1, MPI_INT, 0, TAG_STOP, comm, MPI_STATUS_IGNORE);
                 stop = true;
-                if (kill)
+                if (kill) {
+                    /* Queued tasks never started: reported back, without a pid. */
+                    for (; len > 0 && !err; len--, head = (head + 1) % cap) {
+                        double now = tsr__cf_now();
+                        e = (tsr__cf_end){.id = q[head].job.id,
+                                          .attempt = q[head].job.attempt,
+                                          .rank = x->rank,
+                                          .how = TSR__CF_STOPPED,
+                                          .start = now,
+                                          .end = now};
+                        free(q[head].command);
+                        err = send_end(comm, &e);
+                    }
                     tsr__cf_exec_stop(x);
+                }
             }
         }
         if (!err && stop_signal && !told) {
@@ -401,13 +448,15 @@ static int work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
             err = MPI_Send(&sig, 1, MPI_INT, 0, TAG_SIGNAL, comm);
             told = true;
         }
-        if (!err && stop && x->running == 0) {
+        if (!err && stop && x->running == 0 && len == 0) {
             int bye = 0;
             err = MPI_Send(&bye, 1, MPI_INT, 0, TAG_BYE, comm);
             break;
         }
     }
-    free(buf);
+    for (; len > 0; len--, head = (head + 1) % cap)
+        free(q[head].command);
+    free(q);
     TSR_MPI(ctx, err);
     return 0;
 }
@@ -433,7 +482,7 @@ static void summary(coord *c, FILE *out) {
             (long long)r->skipped, (long long)not_run, tsr__cf_now() - c->t0);
     fprintf(out, "%6s  %-20s %8s %10s\n", "rank", "host", "runs", "busy s");
     for (int k = 0; k < c->size; k++)
-        if (c->rank_tasks[k] || c->free_slots[k] > 0)
+        if (c->rank_tasks[k] || c->slots[k] > 0)
             fprintf(out, "%6d  %-20s %8lld %10.2f\n", k, c->hosts[k], (long long)c->rank_tasks[k],
                     c->rank_busy[k]);
     fflush(out);
@@ -487,6 +536,7 @@ static void coord_free(coord *c) {
     free(c->avoid);
     free(c->retryq);
     free(c->free_slots);
+    free(c->slots);
     free(c->rank_tasks);
     free(c->rank_busy);
     free(c->hosts);
@@ -521,16 +571,19 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         snprintf(host, sizeof host, "unknown");
     if (rank == 0) {
         c.free_slots = calloc((size_t)size, sizeof *c.free_slots);
+        c.slots = calloc((size_t)size, sizeof *c.slots);
         c.rank_tasks = calloc((size_t)size, sizeof *c.rank_tasks);
         c.rank_busy = calloc((size_t)size, sizeof *c.rank_busy);
         c.hosts = calloc((size_t)size, sizeof *c.hosts);
     }
-    err = rank == 0 && !(c.free_slots && c.rank_tasks && c.rank_busy && c.hosts)
+    err = rank == 0 && !(c.free_slots && c.slots && c.rank_tasks && c.rank_busy && c.hosts)
               ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
               : 0;
     err = tsr_ctx_agree(ctx, err);
     if (!err)
         err = MPI_Gather(&slots, 1, MPI_INT, c.free_slots, 1, MPI_INT, 0, comm);
+    if (!err && rank == 0)
+        memcpy(c.slots, c.free_slots, (size_t)size * sizeof *c.slots);
     if (!err)
         err = MPI_Gather(host, HOSTLEN, MPI_CHAR, c.hosts, HOSTLEN, MPI_CHAR, 0, comm);
     if (err) {

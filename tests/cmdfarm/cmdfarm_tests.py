@@ -203,7 +203,7 @@ def scenario_kill():
 
 def scenario_sigterm():
     n = 30
-    sleepers(n, 0.2)
+    sleepers(n, 0.1)  # short: ranks hold queued tasks, which the stop must hand back
     write("ready", "")
     os.unlink("ready")
     cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
@@ -213,6 +213,7 @@ def scenario_sigterm():
     rows = joblog("k.txt.joblog")
     done = set(ok_ids(rows))
     check(len(done) < n, "stopped before the end: %d of %d done" % (len(done), n))
+    check(all(int(r["pid"]) > 0 for r in rows), "no job-log line for a task that never started")
     rc, out, err = farm(["k.txt", "--resume"], np=2, env={"FARM_RUN": "2"})
     check(rc == 0 and sorted(ints("ran-2.txt")) == sorted(set(range(n)) - done),
           "--resume runs the rest")
