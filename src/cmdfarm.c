@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "cmdfarm_impl.h"
@@ -18,7 +19,9 @@
 #include "tessera/file.h"
 
 enum { TAG_JOB = 7101, TAG_END, TAG_SIGNAL, TAG_STOP, TAG_BYE };
-enum { ST_PENDING, ST_SKIPPED, ST_RUNNING, ST_OK, ST_FAILED };
+/* ST_SKIPPED: ok in the job log; ST_FAILED_BEFORE: failed in it (--resume): not run, but still
+ * a failure of the list, counted and listed as one. */
+enum { ST_PENDING, ST_SKIPPED, ST_FAILED_BEFORE, ST_RUNNING, ST_OK, ST_FAILED };
 #define HOSTLEN 64
 #define MAX_SLOTS 1024
 
@@ -57,6 +60,11 @@ int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o) {
                      "tasks at once per rank (0: the node's cores / --threads, shared by its "
                      "ranks)");
     tsr_opts_add_int(opts, "threads", &o->threads, 1, 4096, "T", "OMP_NUM_THREADS of each task");
+    tsr_opts_add_double(opts, "end-time", &o->end_time, 0, 1e12, "T",
+                        "the job's end, seconds since the epoch (0: Slurm's EndTime)");
+    tsr_opts_add_double(opts, "min-time-left", &o->min_time_left, 0, 1e9, "S",
+                        "start no task with less time left before the job's end (also not "
+                        "with less than the median task time)");
     return tsr_progress_add_options(opts, &o->progress);
 }
 
@@ -87,6 +95,13 @@ typedef struct coord {
     tsr__cf_log log;
     tsr__cf_exec *local; /* rank 0 alone runs the tasks */
     bool stopping;
+    int64_t failed_before; /* failed in the job log, not run again (--resume) */
+    bool draining;         /* the job's end is near: no task starts, the running ones end */
+    double end_time;       /* the job's end (0: none) */
+    double *ok_times;      /* elapsed seconds of the successful runs */
+    int64_t n_ok_times;
+    double median;
+    int64_t median_n; /* n_ok_times when the median was taken */
     tsr_cmdfarm_result res;
     char joblog[TSR_OPT_STRLEN + 16];
     double t0;
@@ -99,6 +114,8 @@ static int cores_available(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+static double slurm_end_time(void);
 
 /* Rank 0: the options that ranges cannot check, the task file, the job log. */
 static int prepare(coord *c, char *cwd, size_t cwdlen) {
@@ -133,14 +150,22 @@ static int prepare(coord *c, char *cwd, size_t cwdlen) {
     }
     for (int64_t i = 0; i < n; i++) {
         c->avoid[i] = -1;
-        if (c->state[i]) {
+        if (c->state[i] == 1) {
             c->state[i] = ST_SKIPPED;
             c->res.skipped++;
+        } else if (c->state[i] == 2) {
+            c->state[i] = ST_FAILED_BEFORE;
+            c->res.failed++;
+            c->failed_before++;
         }
     }
     err = tsr__cf_log_open(&c->log, c->joblog, resume, msg, sizeof msg);
     TSR_CHECK(ctx, !err, err, "%s", msg);
     c->res.ntasks = n;
+    c->end_time = o->end_time > 0 ? o->end_time : slurm_end_time();
+    c->ok_times = c->end_time > 0 ? malloc((size_t)n * sizeof *c->ok_times) : NULL;
+    TSR_CHECK(ctx, c->end_time <= 0 || c->ok_times, TSR_ERR_MEMORY, "no memory for %lld tasks",
+              (long long)n);
     return 0;
 }
 
@@ -199,6 +224,64 @@ static int pick_rank(coord *c, int avoid) {
     return n == 1 ? fallback : -1;
 }
 
+/* Slurm's end of this job (EndTime of `scontrol show job`, local time), 0 if unknown. */
+static double slurm_end_time(void) {
+    const char *id = getenv("SLURM_JOB_ID");
+    if (!id || !*id || strspn(id, "0123456789_") != strlen(id))
+        return 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "scontrol show job -o %s 2>/dev/null", id);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 0;
+    char line[8192] = "";
+    size_t n = fread(line, 1, sizeof line - 1, p);
+    line[n] = '\0';
+    pclose(p);
+    const char *e = strstr(line, "EndTime=");
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!e || !strptime(e + 8, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    return t > 0 ? (double)t : 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether a task may start now: enough time left before the job's end for the median task (and
+ * --min-time-left). Once not, never again in this run. */
+static bool time_left(coord *c) {
+    if (c->end_time <= 0 || c->draining)
+        return !c->draining;
+    /* The median again when the runs have grown by a tenth: sorting costs n log n. */
+    if (c->n_ok_times > 0 && c->n_ok_times >= c->median_n + 1 + c->median_n / 10) {
+        double *v = malloc((size_t)c->n_ok_times * sizeof *v);
+        if (v) {
+            memcpy(v, c->ok_times, (size_t)c->n_ok_times * sizeof *v);
+            qsort(v, (size_t)c->n_ok_times, sizeof *v, cmp_double);
+            c->median = v[c->n_ok_times / 2];
+            c->median_n = c->n_ok_times;
+            free(v);
+        }
+    }
+    double need = fmax(c->o->min_time_left, c->median);
+    double left = c->end_time - tsr__cf_now();
+    if (left >= need)
+        return true;
+    c->draining = true;
+    fprintf(stderr,
+            "%s: %.0f s left before the job's end, less than %.1f s (the median task or "
+            "--min-time-left): no more tasks start\n",
+            tsr_ctx_name(c->ctx), left, need);
+    fflush(stderr);
+    return false;
+}
+
 static int dispatch(coord *c) {
     while (!c->stopping) {
         int64_t id = -1;
@@ -206,7 +289,8 @@ static int dispatch(coord *c) {
         if (retry) {
             id = c->retryq[c->rq_head];
         } else {
-            while (c->next < c->tasks.n && c->state[c->next] == ST_SKIPPED)
+            while (c->next < c->tasks.n &&
+                   (c->state[c->next] == ST_SKIPPED || c->state[c->next] == ST_FAILED_BEFORE))
                 c->next++;
             if (c->next >= c->tasks.n)
                 return 0;
@@ -218,7 +302,7 @@ static int dispatch(coord *c) {
             id = c->next;
         }
         int r = pick_rank(c, retry ? c->avoid[id] : -1);
-        if (r < 0)
+        if (r < 0 || !time_left(c))
             return 0;
         if (retry) {
             c->rq_head = (c->rq_head + 1) % c->tasks.n;
@@ -247,6 +331,8 @@ static int coord_end(coord *c, const tsr__cf_end *e) {
     }
     bool ok = e->how == TSR__CF_EXITED && e->status == 0;
     if (ok) {
+        if (c->ok_times)
+            c->ok_times[c->n_ok_times++] = e->end - e->start;
         c->state[id] = ST_OK;
         c->res.ok++;
         c->open--;
@@ -281,7 +367,7 @@ static bool all_done(const coord *c) {
     if (c->inflight || c->rq_len)
         return false;
     for (int64_t i = c->next; i < c->tasks.n; i++)
-        if (c->state[i] != ST_SKIPPED)
+        if (c->state[i] != ST_SKIPPED && c->state[i] != ST_FAILED_BEFORE)
             return false;
     return true;
 }
@@ -299,9 +385,11 @@ static int coordinate(coord *c, tsr_progress *p) {
     while (true) {
         if (stop_signal)
             start_stop(c);
-        if (!c->stopping)
+        if (!c->stopping && !c->draining)
             TSR_CALL(ctx, dispatch(c));
-        bool finished = c->stopping ? c->inflight == 0 : all_done(c);
+        bool finished = c->stopping || c->draining ? c->inflight == 0 : all_done(c);
+        if (finished && c->draining && !all_done(c))
+            c->res.stopped = true;
         if (finished && !told) {
             for (int r = 1; r < c->size; r++) {
                 int kill = c->stopping;
@@ -361,7 +449,7 @@ static int coordinate(coord *c, tsr_progress *p) {
             if (!any)
                 nap(100);
         }
-        tsr_progress_update(p, c->res.ok + c->res.failed);
+        tsr_progress_update(p, c->res.ok + c->res.failed - c->failed_before);
         (void)total;
         int err = tsr__cf_log_sync(&c->log, 2.0);
         TSR_CHECK(ctx, !err, TSR_ERR_IO, "--joblog %s: cannot sync: %s", c->joblog,
@@ -476,10 +564,11 @@ static void summary(coord *c, FILE *out) {
     const tsr_cmdfarm_result *r = &c->res;
     int64_t not_run = r->ntasks - r->ok - r->failed - r->skipped;
     fprintf(out,
-            "%lld tasks: %lld ok, %lld failed (%lld timed out), %lld skipped by --resume, "
-            "%lld not run; %.2f s\n",
+            "%lld tasks: %lld ok, %lld failed (%lld timed out, %lld in an earlier run), %lld "
+            "skipped by --resume, %lld not run; %.2f s\n",
             (long long)r->ntasks, (long long)r->ok, (long long)r->failed, (long long)r->timed_out,
-            (long long)r->skipped, (long long)not_run, tsr__cf_now() - c->t0);
+            (long long)c->failed_before, (long long)r->skipped, (long long)not_run,
+            tsr__cf_now() - c->t0);
     fprintf(out, "%6s  %-20s %8s %10s\n", "rank", "host", "runs", "busy s");
     for (int k = 0; k < c->size; k++)
         if (c->rank_tasks[k] || c->slots[k] > 0)
@@ -501,7 +590,7 @@ static int write_failed(coord *c) {
     fprintf(f, "# tasks of %s that failed (tessera-farm)\n", c->o->tasks);
     for (int64_t i = 0; i < c->tasks.n; i++) {
         const tsr__task_entry *t = &c->tasks.t[i];
-        if (c->state[i] != ST_FAILED)
+        if (c->state[i] != ST_FAILED && c->state[i] != ST_FAILED_BEFORE)
             continue;
         fprintf(f, "# task %lld, line %lld\n", (long long)i, (long long)t->line);
         if (t->repeated)
@@ -518,7 +607,7 @@ static int failed_error(coord *c) {
     int shown = 0;
     size_t len = 0;
     for (int64_t i = 0; i < c->tasks.n && shown < 20; i++)
-        if (c->state[i] == ST_FAILED) {
+        if (c->state[i] == ST_FAILED || c->state[i] == ST_FAILED_BEFORE) {
             len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", shown ? ", " : "",
                                     (long long)i);
             shown++;
@@ -535,6 +624,7 @@ static void coord_free(coord *c) {
     free(c->attempt);
     free(c->avoid);
     free(c->retryq);
+    free(c->ok_times);
     free(c->free_slots);
     free(c->slots);
     free(c->rank_tasks);
@@ -611,7 +701,7 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         if (rank == 0) {
             c.local = runs ? &x : NULL;
             tsr_progress p;
-            tsr_progress_start(&p, ctx, c.tasks.n - c.res.skipped,
+            tsr_progress_start(&p, ctx, c.tasks.n - c.res.skipped - c.failed_before,
                                tsr_progress_option_mode(&o->progress));
             p.unit = "task";
             err = coordinate(&c, &p);

@@ -108,8 +108,10 @@ int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_
             continue; /* another task file's line: its task did not run with this command */
         bool ok = !strcmp(f[6], "0");
         bool ended = strcmp(f[6], "stopped") != 0 && strcmp(f[6], "not started") != 0;
-        if (ok || (!only_ok && ended))
+        if (ok)
             done[id] = 1;
+        else if (!only_ok && ended && !done[id])
+            done[id] = 2;
     }
     /* Appends go after the last whole line. */
     size_t keep = 0;

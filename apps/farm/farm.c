@@ -50,7 +50,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     *stopped = res.stopped;
     if (res.stopped)
         tsr_ctx_printf(ctx, stderr,
-                       "stopped by a signal: %lld tasks not run; rerun with --resume\n",
+                       "stopped before the end (a signal, or the job's end near): %lld tasks not "
+                       "run; rerun with --resume\n",
                        (long long)res.not_run);
     return TSR_SUCCESS;
 }

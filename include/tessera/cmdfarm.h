@@ -27,6 +27,10 @@ typedef struct tsr_cmdfarm_opts {
     int64_t slots;                /* tasks at once per rank (0: the node's cores / threads, shared
                                      by the node's working ranks) */
     int64_t threads;              /* OMP_NUM_THREADS of each task (default 1) */
+    double end_time;      /* seconds since the epoch when the job ends (0: Slurm's EndTime of
+                             $SLURM_JOB_ID from scontrol, none outside Slurm) */
+    double min_time_left; /* no task starts with less time left than this, nor than the median
+                             time of the tasks so far */
     tsr_progress_option progress; /* --progress, --quiet */
 } tsr_cmdfarm_opts;
 
@@ -43,8 +47,8 @@ typedef struct tsr_cmdfarm_result {
 /* Defaults: retries 0, no timeout, grace 2 s, slots from the cores, 1 thread, progress auto. */
 void tsr_cmdfarm_opts_init(tsr_cmdfarm_opts *o);
 /* Registers --tasks, --joblog, --log-dir, --resume, --resume-failed, --retries, --timeout,
- * --grace, --slots, --threads, --progress and --quiet. Returns tsr_opts_error(opts). Not
- * collective. */
+ * --grace, --slots, --threads, --end-time, --min-time-left, --progress and --quiet. Returns
+ * tsr_opts_error(opts). Not collective. */
 int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o);
 
 /* Runs every task of o->tasks once (skipping those the job log shows done with --resume), each
@@ -53,7 +57,8 @@ int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o);
  * killed with the rank if the rank dies. Rank 0 reads the task file and the job log and checks
  * the options; bad input is TSR_ERR_INPUT on every rank. Installs SIGTERM/SIGUSR1 handlers on
  * every rank: a signal stops new tasks, terminates the running ones and sets res->stopped (the
- * return is then 0). Some tasks failing is TSR_ERR_KERNEL on every rank naming them. Rank 0
+ * return is then 0); so does a job end (end_time) too near to start the remaining tasks, which
+ * then run to their end. Some tasks failing is TSR_ERR_KERNEL on every rank naming them. Rank 0
  * prints a summary to stdout unless o->progress.quiet. Collective; o is not kept. */
 int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *res);
 

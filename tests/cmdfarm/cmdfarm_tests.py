@@ -8,13 +8,16 @@ once NP     a task file with PREFIX, SUFFIX, BARRIER and REPEAT at NP ranks: eve
             every earlier one ended, the REPEAT indices, the pass-through output "[id] ..." or
             the --log-dir files, and every job-log field.
 fail NP     failing tasks: without retries exit 1, the message naming them, FILE.failed a task
-            file of exactly them (which runs); with --retries 1 a task failing once succeeds on
+            file of exactly them (which runs); --resume counts them without running them,
+            --resume-failed reruns exactly them; with --retries 1 a task failing once succeeds on
             another rank; `sleep 100` with --timeout 1 ends as "timeout" in a few seconds.
 kill        kill -9 of the whole job (mpirun and the ranks) mid-run at 3 ranks: no task
             survives it; a job log cut mid-line; --resume runs exactly the tasks without a
             status-0 line, and every task has run to success exactly once.
 sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 0), each task
             run to success once.
+deadline    --end-time 2.5 s ahead: the tasks that started end, no task starts with less than
+            the median task time left, exit 3; --resume then completes.
 bad         every bad input: one message, exit status 2, at 1 and 3 ranks.
 """
 import os
@@ -132,6 +135,15 @@ def scenario_fail():
     failed = [r for r in joblog("f.txt.joblog") if r["status"] != "0"]
     check(sorted(int(r["id"]) for r in failed) == [1, 4, 7] and
           all(r["status"] == "1" for r in failed), "job log: status 1 for ids 1, 4, 7")
+    # --resume: the failures stay failures without running again; --resume-failed reruns them.
+    rc, out, _ = farm(["f.txt", "--resume"])
+    check(rc == 1 and len(joblog("f.txt.joblog")) == 9 and
+          "3 failed (0 timed out, 3 in an earlier run), 6 skipped" in out,
+          "--resume: nothing runs, the 3 failures still count (exit 1)")
+    rc, out, _ = farm(["f.txt", "--resume-failed"])
+    rows = joblog("f.txt.joblog")
+    check(rc == 1 and len(rows) == 12 and sorted(int(r["id"]) for r in rows[9:]) == [1, 4, 7],
+          "--resume-failed: exactly the 3 failed tasks run again")
     rc, _, _ = farm(["f.txt.joblog.failed", "--quiet"])
     check(rc == 1 and len(joblog("f.txt.joblog.failed.joblog")) == 3,
           ".failed is a task file of exactly the failed tasks")
@@ -152,7 +164,7 @@ def scenario_fail():
     check(rc == 1 and rows["0"]["status"] == "timeout" and rows["1"]["status"] == "0" and
           time.time() - t0 < 15, "sleep 100 with --timeout 1: 'timeout' in %.1f s"
           % (time.time() - t0))
-    check("1 failed (1 timed out)" in out, "the summary counts the timeout")
+    check("1 failed (1 timed out, 0 in an earlier run)" in out, "the summary counts the timeout")
 
 
 def sleepers(n, secs):
@@ -219,6 +231,22 @@ def scenario_sigterm():
           "--resume runs the rest")
     check(sorted(ok_ids(joblog("k.txt.joblog"))) == list(range(n)),
           "every task ended ok exactly once")
+
+
+def scenario_deadline():
+    n = 20
+    sleepers(n, 0.3)
+    end = time.time() + 2.5
+    rc, out, err = farm(["k.txt", "--slots", "1", "--end-time", "%.3f" % end], np=2,
+                        env={"FARM_RUN": "1"})
+    rows = joblog("k.txt.joblog")
+    check(rc == 3 and 0 < len(rows) < n and "no more tasks start" in err,
+          "the job's end near: exit 3 after %d of %d tasks" % (len(rows), n))
+    check(all(r["status"] == "0" and float(r["start"]) + 0.3 <= end for r in rows),
+          "no task killed, none started with less than the median time left")
+    rc, out, err = farm(["k.txt", "--resume", "--slots", "2"], np=2, env={"FARM_RUN": "2"})
+    check(rc == 0 and sorted(ok_ids(joblog("k.txt.joblog"))) == list(range(n)),
+          "--resume completes")
 
 
 def scenario_bad():
