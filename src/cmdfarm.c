@@ -24,6 +24,8 @@ enum { TAG_JOB = 7101, TAG_END, TAG_SIGNAL, TAG_STOP, TAG_BYE };
 enum { ST_PENDING, ST_SKIPPED, ST_FAILED_BEFORE, ST_RUNNING, ST_OK, ST_FAILED };
 #define HOSTLEN 64
 #define MAX_SLOTS 1024
+/* Short tasks a rank holds queued per slot (pick_rank). */
+#define AHEAD 4
 
 static volatile sig_atomic_t stop_signal;
 
@@ -206,13 +208,14 @@ static int send_job(coord *c, int rank, int64_t id) {
 static int pick_rank(coord *c, int avoid) {
     int first = c->size > 1 ? 1 : 0, n = c->size > 1 ? c->size - 1 : 1;
     int fallback = -1;
-    /* Short tasks: a rank holds a second task per slot, queued, so that it starts the next one
-     * when one ends instead of waiting for the round trip to rank 0. Long tasks are not queued
-     * (a queued task could wait behind a long one while another rank idles). */
+    /* Short tasks (mean under 0.2 s): a rank holds AHEAD more per slot, queued, so that it
+     * starts the next one when one ends instead of waiting for rank 0 (2000 `true` at 3 ranks:
+     * 1.9 s with one ahead, 1.4 s with two, 1.1 s with four). Long tasks are not queued (one
+     * could wait behind a long one while another rank idles). */
     bool ahead = !c->local && c->ended >= 2 * n && c->elapsed < 0.2 * (double)c->ended;
     for (int k = 0; k < n; k++) {
         int r = first + (c->cursor + k) % n;
-        if (c->free_slots[r] + (ahead ? c->slots[r] : 0) <= 0)
+        if (c->free_slots[r] + (ahead ? AHEAD * c->slots[r] : 0) <= 0)
             continue;
         if (r == avoid) {
             fallback = r;
@@ -377,11 +380,17 @@ static void nap(long us) {
     nanosleep(&ts, NULL);
 }
 
+/* TAG_STOP to every worker: kill = TERM their running tasks. */
+static int tell_all(coord *c, int kill) {
+    for (int r = 1; r < c->size; r++)
+        TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TAG_STOP, c->comm));
+    return 0;
+}
+
 static int coordinate(coord *c, tsr_progress *p) {
     tsr_ctx ctx = c->ctx;
     int workers = c->size - 1, byes = 0;
     bool told = false;
-    int64_t total = c->tasks.n - c->res.skipped;
     while (true) {
         if (stop_signal)
             start_stop(c);
@@ -391,10 +400,7 @@ static int coordinate(coord *c, tsr_progress *p) {
         if (finished && c->draining && !all_done(c))
             c->res.stopped = true;
         if (finished && !told) {
-            for (int r = 1; r < c->size; r++) {
-                int kill = c->stopping;
-                TSR_MPI(ctx, MPI_Send(&kill, 1, MPI_INT, r, TAG_STOP, c->comm));
-            }
+            TSR_CALL(ctx, tell_all(c, c->stopping));
             told = true;
         }
         if (told && byes == workers)
@@ -423,14 +429,8 @@ static int coordinate(coord *c, tsr_progress *p) {
                     int sig;
                     TSR_MPI(ctx, MPI_Recv(&sig, 1, MPI_INT, st.MPI_SOURCE, TAG_SIGNAL, c->comm,
                                           MPI_STATUS_IGNORE));
-                    if (!c->stopping && !told) {
-                        start_stop(c);
-                        for (int r = 1; r < c->size; r++) {
-                            int kill = 1;
-                            TSR_MPI(ctx, MPI_Send(&kill, 1, MPI_INT, r, TAG_STOP, c->comm));
-                        }
-                        told = true;
-                    }
+                    if (!told)
+                        start_stop(c); /* the workers are told below */
                 } else {
                     int dummy;
                     TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TAG_BYE, c->comm,
@@ -440,17 +440,13 @@ static int coordinate(coord *c, tsr_progress *p) {
             }
             /* A signal on rank 0: the workers hear of it now (TERM to their tasks). */
             if (c->stopping && !told) {
-                for (int r = 1; r < c->size; r++) {
-                    int kill = 1;
-                    TSR_MPI(ctx, MPI_Send(&kill, 1, MPI_INT, r, TAG_STOP, c->comm));
-                }
+                TSR_CALL(ctx, tell_all(c, 1));
                 told = true;
             }
             if (!any)
                 nap(100);
         }
         tsr_progress_update(p, c->res.ok + c->res.failed - c->failed_before);
-        (void)total;
         int err = tsr__cf_log_sync(&c->log, 2.0);
         TSR_CHECK(ctx, !err, TSR_ERR_IO, "--joblog %s: cannot sync: %s", c->joblog,
                   strerror(errno));
@@ -471,7 +467,7 @@ static int send_end(MPI_Comm comm, const tsr__cf_end *e) {
 static int work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
     bool stop = false, told = false;
     tsr__cf_end ends[64], e;
-    int cap = 2 * x->nslots, head = 0, len = 0, err = 0;
+    int cap = (1 + AHEAD) * x->nslots, head = 0, len = 0, err = 0;
     queued *q = calloc((size_t)cap, sizeof *q);
     TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "no memory for the task queue");
     while (!err) {
@@ -493,7 +489,7 @@ static int work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
                 int bytes = 0;
                 MPI_Get_count(&st, MPI_BYTE, &bytes);
                 char *buf = malloc((size_t)bytes);
-                if (!buf || len == cap) { /* rank 0 never sends more than 2 per slot */
+                if (!buf || len == cap) { /* rank 0 never sends more than 1 + AHEAD per slot */
                     free(buf);
                     err = MPI_ERR_NO_MEM;
                     break;
