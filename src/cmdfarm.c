@@ -18,16 +18,17 @@
 #include "tessera/error.h"
 #include "tessera/file.h"
 
-enum { TAG_JOB = 7101, TAG_END, TAG_SIGNAL, TAG_STOP, TAG_BYE };
 /* ST_SKIPPED: ok in the job log; ST_FAILED_BEFORE: failed in it (--resume): not run, but still
  * a failure of the list, counted and listed as one. */
 enum { ST_PENDING, ST_SKIPPED, ST_FAILED_BEFORE, ST_RUNNING, ST_OK, ST_FAILED };
 #define HOSTLEN 64
 #define MAX_SLOTS 1024
-/* Short tasks a rank holds queued per slot (pick_rank). */
-#define AHEAD 4
 
 static volatile sig_atomic_t stop_signal;
+
+int tsr__cf_stop_signal(void) {
+    return stop_signal;
+}
 
 static void on_signal(int sig) {
     stop_signal = sig;
@@ -197,7 +198,7 @@ static int send_job(coord *c, int rank, int64_t id) {
     TSR_CHECK(c->ctx, buf, TSR_ERR_MEMORY, "no memory for a task of %zu bytes", cl);
     memcpy(buf, &job, sizeof job);
     memcpy(buf + sizeof job, t->command, cl);
-    int mpi = MPI_Send(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TAG_JOB, c->comm);
+    int mpi = MPI_Send(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TSR__CF_TAG_JOB, c->comm);
     free(buf);
     TSR_MPI(c->ctx, mpi);
     return 0;
@@ -208,14 +209,14 @@ static int send_job(coord *c, int rank, int64_t id) {
 static int pick_rank(coord *c, int avoid) {
     int first = c->size > 1 ? 1 : 0, n = c->size > 1 ? c->size - 1 : 1;
     int fallback = -1;
-    /* Short tasks (mean under 0.2 s): a rank holds AHEAD more per slot, queued, so that it
+    /* Short tasks (mean under 0.2 s): a rank holds TSR__CF_AHEAD more per slot, queued, so that it
      * starts the next one when one ends instead of waiting for rank 0 (2000 `true` at 3 ranks:
      * 1.9 s with one ahead, 1.4 s with two, 1.1 s with four). Long tasks are not queued (one
      * could wait behind a long one while another rank idles). */
     bool ahead = !c->local && c->ended >= 2 * n && c->elapsed < 0.2 * (double)c->ended;
     for (int k = 0; k < n; k++) {
         int r = first + (c->cursor + k) % n;
-        if (c->free_slots[r] + (ahead ? AHEAD * c->slots[r] : 0) <= 0)
+        if (c->free_slots[r] + (ahead ? TSR__CF_AHEAD * c->slots[r] : 0) <= 0)
             continue;
         if (r == avoid) {
             fallback = r;
@@ -380,10 +381,10 @@ static void nap(long us) {
     nanosleep(&ts, NULL);
 }
 
-/* TAG_STOP to every worker: kill = TERM their running tasks. */
+/* TSR__CF_TAG_STOP to every worker: kill = TERM their running tasks. */
 static int tell_all(coord *c, int kill) {
     for (int r = 1; r < c->size; r++)
-        TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TAG_STOP, c->comm));
+        TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TSR__CF_TAG_STOP, c->comm));
     return 0;
 }
 
@@ -420,21 +421,21 @@ static int coordinate(coord *c, tsr_progress *p) {
                 if (!flag)
                     break;
                 any = true;
-                if (st.MPI_TAG == TAG_END) {
+                if (st.MPI_TAG == TSR__CF_TAG_END) {
                     tsr__cf_end e;
-                    TSR_MPI(ctx, MPI_Recv(&e, (int)sizeof e, MPI_BYTE, st.MPI_SOURCE, TAG_END,
-                                          c->comm, MPI_STATUS_IGNORE));
+                    TSR_MPI(ctx, MPI_Recv(&e, (int)sizeof e, MPI_BYTE, st.MPI_SOURCE,
+                                          TSR__CF_TAG_END, c->comm, MPI_STATUS_IGNORE));
                     TSR_CALL(ctx, coord_end(c, &e));
-                } else if (st.MPI_TAG == TAG_SIGNAL) {
+                } else if (st.MPI_TAG == TSR__CF_TAG_SIGNAL) {
                     int sig;
-                    TSR_MPI(ctx, MPI_Recv(&sig, 1, MPI_INT, st.MPI_SOURCE, TAG_SIGNAL, c->comm,
-                                          MPI_STATUS_IGNORE));
+                    TSR_MPI(ctx, MPI_Recv(&sig, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_SIGNAL,
+                                          c->comm, MPI_STATUS_IGNORE));
                     if (!told)
                         start_stop(c); /* the workers are told below */
                 } else {
                     int dummy;
-                    TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TAG_BYE, c->comm,
-                                          MPI_STATUS_IGNORE));
+                    TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_BYE,
+                                          c->comm, MPI_STATUS_IGNORE));
                     byes++;
                 }
             }
@@ -451,97 +452,6 @@ static int coordinate(coord *c, tsr_progress *p) {
         TSR_CHECK(ctx, !err, TSR_ERR_IO, "--joblog %s: cannot sync: %s", c->joblog,
                   strerror(errno));
     }
-    return 0;
-}
-
-/* Tasks a rank holds ahead of a free slot. */
-typedef struct queued {
-    tsr__cf_job job;
-    char *command;
-} queued;
-
-static int send_end(MPI_Comm comm, const tsr__cf_end *e) {
-    return MPI_Send(e, (int)sizeof *e, MPI_BYTE, 0, TAG_END, comm);
-}
-
-static int work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
-    bool stop = false, told = false;
-    tsr__cf_end ends[64], e;
-    int cap = (1 + AHEAD) * x->nslots, head = 0, len = 0, err = 0;
-    queued *q = calloc((size_t)cap, sizeof *q);
-    TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "no memory for the task queue");
-    while (!err) {
-        int n = tsr__cf_exec_poll(x, 1, ends, 64);
-        for (int i = 0; i < n && !err; i++)
-            err = send_end(comm, &ends[i]);
-        while (!err && len > 0 && x->running < x->nslots) {
-            queued *j = &q[head];
-            if (tsr__cf_exec_start(x, &j->job, j->command, &e))
-                err = send_end(comm, &e);
-            free(j->command);
-            head = (head + 1) % cap;
-            len--;
-        }
-        int flag = 1;
-        MPI_Status st;
-        while (!err && !(err = MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
-            if (st.MPI_TAG == TAG_JOB) {
-                int bytes = 0;
-                MPI_Get_count(&st, MPI_BYTE, &bytes);
-                char *buf = malloc((size_t)bytes);
-                if (!buf || len == cap) { /* rank 0 never sends more than 1 + AHEAD per slot */
-                    free(buf);
-                    err = MPI_ERR_NO_MEM;
-                    break;
-                }
-                err = MPI_Recv(buf, bytes, MPI_BYTE, 0, TAG_JOB, comm, MPI_STATUS_IGNORE);
-                queued j;
-                memcpy(&j.job, buf, sizeof j.job);
-                if (!err && len == 0 && x->running < x->nslots) {
-                    if (tsr__cf_exec_start(x, &j.job, buf + sizeof j.job, &e))
-                        err = send_end(comm, &e);
-                    free(buf);
-                } else {
-                    memmove(buf, buf + sizeof j.job, (size_t)bytes - sizeof j.job);
-                    j.command = buf;
-                    q[(head + len++) % cap] = j;
-                }
-            } else {
-                int kill = 0;
-                err = MPI_Recv(&kill, 1, MPI_INT, 0, TAG_STOP, comm, MPI_STATUS_IGNORE);
-                stop = true;
-                if (kill) {
-                    /* Queued tasks never started: reported back, without a pid. */
-                    for (; len > 0 && !err; len--, head = (head + 1) % cap) {
-                        double now = tsr__cf_now();
-                        e = (tsr__cf_end){.id = q[head].job.id,
-                                          .attempt = q[head].job.attempt,
-                                          .rank = x->rank,
-                                          .how = TSR__CF_STOPPED,
-                                          .start = now,
-                                          .end = now};
-                        free(q[head].command);
-                        err = send_end(comm, &e);
-                    }
-                    tsr__cf_exec_stop(x);
-                }
-            }
-        }
-        if (!err && stop_signal && !told) {
-            int sig = stop_signal;
-            err = MPI_Send(&sig, 1, MPI_INT, 0, TAG_SIGNAL, comm);
-            told = true;
-        }
-        if (!err && stop && x->running == 0 && len == 0) {
-            int bye = 0;
-            err = MPI_Send(&bye, 1, MPI_INT, 0, TAG_BYE, comm);
-            break;
-        }
-    }
-    for (; len > 0; len--, head = (head + 1) % cap)
-        free(q[head].command);
-    free(q);
-    TSR_MPI(ctx, err);
     return 0;
 }
 
@@ -711,7 +621,7 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             if (!err && !o->progress.quiet)
                 summary(&c, stdout);
         } else {
-            err = work(ctx, comm, &x);
+            err = tsr__cf_work(ctx, comm, &x);
         }
     }
     if (runs)

@@ -12,6 +12,18 @@
 
 #include "taskfile_impl.h"
 #include "tessera/cmdfarm.h"
+#include "tessera/context.h"
+
+/* Messages between rank 0 and the others (the farm's own communicator is the context's). */
+enum {
+    TSR__CF_TAG_JOB = 7101,
+    TSR__CF_TAG_END,
+    TSR__CF_TAG_SIGNAL,
+    TSR__CF_TAG_STOP,
+    TSR__CF_TAG_BYE
+};
+/* Short tasks a rank holds queued per slot (rank 0's choice, the queue's size). */
+#define TSR__CF_AHEAD 4
 
 /* How a run of a task ended. */
 enum { TSR__CF_EXITED, TSR__CF_SIGNALLED, TSR__CF_TIMEOUT, TSR__CF_STOPPED, TSR__CF_NOSTART };
@@ -61,6 +73,12 @@ int tsr__cf_exec_poll(tsr__cf_exec *x, int wait_ms, tsr__cf_end *ended, int max)
 /* TERM to every running command's process group (KILL after the grace period, by poll); their
  * ends are reported as TSR__CF_STOPPED. */
 void tsr__cf_exec_stop(tsr__cf_exec *x);
+
+/* A rank other than 0 until rank 0 says goodbye (cmdfarm_worker.c). Collective with rank 0's
+ * coordinator. */
+int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x);
+/* The SIGTERM/SIGUSR1 received (0: none). */
+int tsr__cf_stop_signal(void);
 
 /* The job log on rank 0. */
 typedef struct tsr__cf_log {
