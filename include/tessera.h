@@ -24,6 +24,7 @@
 #include "tessera/io.h"
 #include "tessera/run.h"
 #include "tessera/farm.h"
+#include "tessera/cmdfarm.h"
 #include "tessera/pipeline.h"
 #include "tessera/particles.h"
 #include "tessera/particles_run.h"

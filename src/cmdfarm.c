@@ -1,0 +1,647 @@
+/* The command farm (cmdfarm.h): rank 0 coordinates, the other ranks run commands (rank 0 runs
+ * them itself when alone). Rank 0 knows every rank's free slots and sends a task to a rank with
+ * one; a rank reports each ended run, which frees the slot. Tasks after a BARRIER wait until
+ * every earlier task has ended; a failed run goes back to the front of the queue, to another
+ * rank when there is one, until its retries are spent. */
+#include <errno.h>
+#include <mpi.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "cmdfarm_impl.h"
+#include "tessera/error.h"
+#include "tessera/file.h"
+
+/* ST_SKIPPED: ok in the job log; ST_FAILED_BEFORE: failed in it (--resume): not run, but still
+ * a failure of the list, counted and listed as one. */
+enum { ST_PENDING, ST_SKIPPED, ST_FAILED_BEFORE, ST_RUNNING, ST_OK, ST_FAILED };
+#define HOSTLEN 64
+#define MAX_SLOTS 1024
+
+static volatile sig_atomic_t stop_signal;
+
+int tsr__cf_stop_signal(void) {
+    return stop_signal;
+}
+
+static void on_signal(int sig) {
+    stop_signal = sig;
+}
+
+void tsr_cmdfarm_opts_init(tsr_cmdfarm_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->grace = 2.0;
+    o->threads = 1;
+}
+
+int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o) {
+    tsr_opts_add_string(opts, "tasks", o->tasks, "FILE",
+                        "the task file, one command per line ('-': standard input); also "
+                        "given as the first argument");
+    tsr_opts_add_string(opts, "joblog", o->joblog, "FILE",
+                        "job log (default TASKFILE.joblog; farm.joblog for standard input)");
+    tsr_opts_add_string(opts, "log-dir", o->log_dir, "DIR",
+                        "each task's output in DIR/<id/1000>/<id>.out and .err (default: "
+                        "passed through, each line prefixed by [id])");
+    tsr_opts_add_flag(opts, "resume", &o->resume,
+                      "skip the tasks the job log shows ended (ok or failed)");
+    tsr_opts_add_flag(opts, "resume-failed", &o->resume_failed,
+                      "skip only the tasks the job log shows ended with status 0");
+    tsr_opts_add_int(opts, "retries", &o->retries, 0, 1000, "N",
+                     "reruns of a failing task, on another rank when there is one");
+    tsr_opts_add_double(opts, "timeout", &o->timeout, 0, 1e9, "S",
+                        "seconds a task may run before TERM (0: no limit)");
+    tsr_opts_add_double(opts, "grace", &o->grace, 0, 3600, "S",
+                        "seconds between TERM and KILL when a task is ended");
+    tsr_opts_add_int(opts, "slots", &o->slots, 0, MAX_SLOTS, "K",
+                     "tasks at once per rank (0: the node's cores / --threads, shared by its "
+                     "ranks)");
+    tsr_opts_add_int(opts, "threads", &o->threads, 1, 4096, "T", "OMP_NUM_THREADS of each task");
+    tsr_opts_add_double(opts, "end-time", &o->end_time, 0, 1e12, "T",
+                        "the job's end, seconds since the epoch (0: Slurm's EndTime)");
+    tsr_opts_add_double(opts, "min-time-left", &o->min_time_left, 0, 1e9, "S",
+                        "start no task with less time left before the job's end (also not "
+                        "with less than the median task time)");
+    return tsr_progress_add_options(opts, &o->progress);
+}
+
+/* Rank 0's view of the run. */
+typedef struct coord {
+    tsr_ctx ctx;
+    MPI_Comm comm;
+    int size;
+    const tsr_cmdfarm_opts *o;
+    tsr__task_list tasks;
+    unsigned char *state;
+    int64_t *attempt;
+    int *avoid;      /* rank a task's last run failed on (-1) */
+    int64_t *retryq; /* ring of tasks to run again */
+    int64_t rq_head, rq_len;
+    int64_t next;     /* next task in file order not handed out yet */
+    int64_t epoch;    /* BARRIER section being run */
+    int64_t open;     /* tasks handed out in this section and not finally ended */
+    int64_t inflight; /* runs handed out and not reported */
+    int *free_slots;  /* slots less the runs handed out (below 0 with tasks queued ahead) */
+    int *slots;
+    int64_t ended;  /* runs reported */
+    double elapsed; /* their total time */
+    int cursor;     /* round-robin start among the ranks */
+    int64_t *rank_tasks;
+    double *rank_busy;
+    char (*hosts)[HOSTLEN];
+    tsr__cf_log log;
+    tsr__cf_exec *local; /* rank 0 alone runs the tasks */
+    bool stopping;
+    int64_t failed_before; /* failed in the job log, not run again (--resume) */
+    bool draining;         /* the job's end is near: no task starts, the running ones end */
+    double end_time;       /* the job's end (0: none) */
+    double *ok_times;      /* elapsed seconds of the successful runs */
+    int64_t n_ok_times;
+    double median;
+    int64_t median_n; /* n_ok_times when the median was taken */
+    tsr_cmdfarm_result res;
+    char joblog[TSR_OPT_STRLEN + 16];
+    double t0;
+} coord;
+
+static int cores_available(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static double slurm_end_time(void);
+
+/* Rank 0: the options that ranges cannot check, the task file, the job log. */
+static int prepare(coord *c, char *cwd, size_t cwdlen) {
+    tsr_ctx ctx = c->ctx;
+    const tsr_cmdfarm_opts *o = c->o;
+    TSR_CHECK(ctx, o->tasks[0], TSR_ERR_INPUT,
+              "no task file: tessera-farm TASKFILE [options] (or --tasks FILE)");
+    char msg[1024];
+    int err = tsr__taskfile_read(o->tasks, &c->tasks, msg, sizeof msg);
+    TSR_CHECK(ctx, !err, err, "%s", msg);
+    if (o->joblog[0])
+        snprintf(c->joblog, sizeof c->joblog, "%s", o->joblog);
+    else if (!strcmp(o->tasks, "-"))
+        snprintf(c->joblog, sizeof c->joblog, "farm.joblog");
+    else
+        snprintf(c->joblog, sizeof c->joblog, "%s.joblog", o->tasks);
+    if (o->log_dir[0])
+        TSR_CALL(ctx, tsr_dir_prepare(ctx, "--log-dir", o->log_dir));
+    TSR_CHECK(ctx, getcwd(cwd, cwdlen) != NULL, TSR_ERR_IO, "cannot read the working directory: %s",
+              strerror(errno));
+    int64_t n = c->tasks.n;
+    c->state = calloc((size_t)n, 1);
+    c->attempt = calloc((size_t)n, sizeof *c->attempt);
+    c->avoid = malloc((size_t)n * sizeof *c->avoid);
+    c->retryq = malloc((size_t)n * sizeof *c->retryq);
+    TSR_CHECK(ctx, c->state && c->attempt && c->avoid && c->retryq, TSR_ERR_MEMORY,
+              "no memory for %lld tasks", (long long)n);
+    bool resume = o->resume || o->resume_failed;
+    if (resume) {
+        err = tsr__cf_log_resume(c->joblog, &c->tasks, o->resume_failed, c->state, msg, sizeof msg);
+        TSR_CHECK(ctx, !err, err, "%s", msg);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        c->avoid[i] = -1;
+        if (c->state[i] == 1) {
+            c->state[i] = ST_SKIPPED;
+            c->res.skipped++;
+        } else if (c->state[i] == 2) {
+            c->state[i] = ST_FAILED_BEFORE;
+            c->res.failed++;
+            c->failed_before++;
+        }
+    }
+    err = tsr__cf_log_open(&c->log, c->joblog, resume, msg, sizeof msg);
+    TSR_CHECK(ctx, !err, err, "%s", msg);
+    c->res.ntasks = n;
+    c->end_time = o->end_time > 0 ? o->end_time : slurm_end_time();
+    c->ok_times = c->end_time > 0 ? malloc((size_t)n * sizeof *c->ok_times) : NULL;
+    TSR_CHECK(ctx, c->end_time <= 0 || c->ok_times, TSR_ERR_MEMORY, "no memory for %lld tasks",
+              (long long)n);
+    return 0;
+}
+
+static int coord_end(coord *c, const tsr__cf_end *e);
+
+static int send_job(coord *c, int rank, int64_t id) {
+    const tsr__task_entry *t = &c->tasks.t[id];
+    size_t cl = strlen(t->command) + 1;
+    tsr__cf_job job = {.id = id,
+                       .line = t->line,
+                       .repeat = t->repeat,
+                       .attempt = c->attempt[id],
+                       .repeated = t->repeated,
+                       .command_bytes = (int32_t)cl};
+    c->free_slots[rank]--;
+    c->inflight++;
+    c->state[id] = ST_RUNNING;
+    if (c->local) {
+        tsr__cf_end e;
+        if (tsr__cf_exec_start(c->local, &job, t->command, &e)) {
+            /* It could not start: an end like any other. */
+            return coord_end(c, &e);
+        }
+        return 0;
+    }
+    char *buf = malloc(sizeof job + cl);
+    TSR_CHECK(c->ctx, buf, TSR_ERR_MEMORY, "no memory for a task of %zu bytes", cl);
+    memcpy(buf, &job, sizeof job);
+    memcpy(buf + sizeof job, t->command, cl);
+    int mpi = MPI_Send(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TSR__CF_TAG_JOB, c->comm);
+    free(buf);
+    TSR_MPI(c->ctx, mpi);
+    return 0;
+}
+
+/* A rank with a free slot, starting after the cursor, other than `avoid` when there is a choice;
+ * -1 if none fits. */
+static int pick_rank(coord *c, int avoid) {
+    int first = c->size > 1 ? 1 : 0, n = c->size > 1 ? c->size - 1 : 1;
+    int fallback = -1;
+    /* Short tasks (mean under 0.2 s): a rank holds TSR__CF_AHEAD more per slot, queued, so that it
+     * starts the next one when one ends instead of waiting for rank 0 (2000 `true` at 3 ranks:
+     * 1.9 s with one ahead, 1.4 s with two, 1.1 s with four). Long tasks are not queued (one
+     * could wait behind a long one while another rank idles). */
+    bool ahead = !c->local && c->ended >= 2 * n && c->elapsed < 0.2 * (double)c->ended;
+    for (int k = 0; k < n; k++) {
+        int r = first + (c->cursor + k) % n;
+        if (c->free_slots[r] + (ahead ? TSR__CF_AHEAD * c->slots[r] : 0) <= 0)
+            continue;
+        if (r == avoid) {
+            fallback = r;
+            continue;
+        }
+        c->cursor = (c->cursor + k + 1) % n;
+        return r;
+    }
+    return n == 1 ? fallback : -1;
+}
+
+/* Slurm's end of this job (EndTime of `scontrol show job`, local time), 0 if unknown. */
+static double slurm_end_time(void) {
+    const char *id = getenv("SLURM_JOB_ID");
+    if (!id || !*id || strspn(id, "0123456789_") != strlen(id))
+        return 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "scontrol show job -o %s 2>/dev/null", id);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 0;
+    char line[8192] = "";
+    size_t n = fread(line, 1, sizeof line - 1, p);
+    line[n] = '\0';
+    pclose(p);
+    const char *e = strstr(line, "EndTime=");
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!e || !strptime(e + 8, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    return t > 0 ? (double)t : 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether a task may start now: enough time left before the job's end for the median task (and
+ * --min-time-left). Once not, never again in this run. */
+static bool time_left(coord *c) {
+    if (c->end_time <= 0 || c->draining)
+        return !c->draining;
+    /* The median again when the runs have grown by a tenth: sorting costs n log n. */
+    if (c->n_ok_times > 0 && c->n_ok_times >= c->median_n + 1 + c->median_n / 10) {
+        double *v = malloc((size_t)c->n_ok_times * sizeof *v);
+        if (v) {
+            memcpy(v, c->ok_times, (size_t)c->n_ok_times * sizeof *v);
+            qsort(v, (size_t)c->n_ok_times, sizeof *v, cmp_double);
+            c->median = v[c->n_ok_times / 2];
+            c->median_n = c->n_ok_times;
+            free(v);
+        }
+    }
+    double need = fmax(c->o->min_time_left, c->median);
+    double left = c->end_time - tsr__cf_now();
+    if (left >= need)
+        return true;
+    c->draining = true;
+    fprintf(stderr,
+            "%s: %.0f s left before the job's end, less than %.1f s (the median task or "
+            "--min-time-left): no more tasks start\n",
+            tsr_ctx_name(c->ctx), left, need);
+    fflush(stderr);
+    return false;
+}
+
+static int dispatch(coord *c) {
+    while (!c->stopping) {
+        int64_t id = -1;
+        bool retry = c->rq_len > 0;
+        if (retry) {
+            id = c->retryq[c->rq_head];
+        } else {
+            while (c->next < c->tasks.n &&
+                   (c->state[c->next] == ST_SKIPPED || c->state[c->next] == ST_FAILED_BEFORE))
+                c->next++;
+            if (c->next >= c->tasks.n)
+                return 0;
+            if (c->tasks.t[c->next].epoch > c->epoch) {
+                if (c->open > 0)
+                    return 0; /* BARRIER: the section before has not ended */
+                c->epoch = c->tasks.t[c->next].epoch;
+            }
+            id = c->next;
+        }
+        int r = pick_rank(c, retry ? c->avoid[id] : -1);
+        if (r < 0 || !time_left(c))
+            return 0;
+        if (retry) {
+            c->rq_head = (c->rq_head + 1) % c->tasks.n;
+            c->rq_len--;
+        } else {
+            c->next++;
+            c->open++;
+        }
+        TSR_CALL(c->ctx, send_job(c, r, id));
+    }
+    return 0;
+}
+
+static int coord_end(coord *c, const tsr__cf_end *e) {
+    int64_t id = e->id;
+    c->free_slots[e->rank]++;
+    c->inflight--;
+    c->rank_tasks[e->rank]++;
+    c->rank_busy[e->rank] += e->end - e->start;
+    c->ended++;
+    c->elapsed += e->end - e->start;
+    if (e->pid > 0 || e->how != TSR__CF_STOPPED) { /* a queued task stopped never ran */
+        int err = tsr__cf_log_write(&c->log, e, &c->tasks.t[id], c->hosts[e->rank]);
+        TSR_CHECK(c->ctx, !err, TSR_ERR_IO, "--joblog %s: cannot write: %s", c->joblog,
+                  strerror(errno));
+    }
+    bool ok = e->how == TSR__CF_EXITED && e->status == 0;
+    if (ok) {
+        if (c->ok_times)
+            c->ok_times[c->n_ok_times++] = e->end - e->start;
+        c->state[id] = ST_OK;
+        c->res.ok++;
+        c->open--;
+    } else if (e->how == TSR__CF_STOPPED || (c->stopping && e->how == TSR__CF_NOSTART)) {
+        c->state[id] = ST_PENDING; /* runs again with --resume */
+        c->open--;
+    } else if (c->attempt[id] < c->o->retries && !c->stopping) {
+        c->attempt[id]++;
+        c->avoid[id] = e->rank;
+        c->state[id] = ST_PENDING;
+        c->retryq[(c->rq_head + c->rq_len) % c->tasks.n] = id;
+        c->rq_len++;
+    } else {
+        c->state[id] = ST_FAILED;
+        c->res.failed++;
+        c->res.timed_out += e->how == TSR__CF_TIMEOUT;
+        c->open--;
+    }
+    return 0;
+}
+
+static void start_stop(coord *c) {
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    c->res.stopped = true;
+    if (c->local)
+        tsr__cf_exec_stop(c->local);
+}
+
+static bool all_done(const coord *c) {
+    if (c->inflight || c->rq_len)
+        return false;
+    for (int64_t i = c->next; i < c->tasks.n; i++)
+        if (c->state[i] != ST_SKIPPED && c->state[i] != ST_FAILED_BEFORE)
+            return false;
+    return true;
+}
+
+static void nap(long us) {
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* TSR__CF_TAG_STOP to every worker: kill = TERM their running tasks. */
+static int tell_all(coord *c, int kill) {
+    for (int r = 1; r < c->size; r++)
+        TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TSR__CF_TAG_STOP, c->comm));
+    return 0;
+}
+
+static int coordinate(coord *c, tsr_progress *p) {
+    tsr_ctx ctx = c->ctx;
+    int workers = c->size - 1, byes = 0;
+    bool told = false;
+    while (true) {
+        if (stop_signal)
+            start_stop(c);
+        if (!c->stopping && !c->draining)
+            TSR_CALL(ctx, dispatch(c));
+        bool finished = c->stopping || c->draining ? c->inflight == 0 : all_done(c);
+        if (finished && c->draining && !all_done(c))
+            c->res.stopped = true;
+        if (finished && !told) {
+            TSR_CALL(ctx, tell_all(c, c->stopping));
+            told = true;
+        }
+        if (told && byes == workers)
+            break;
+        bool any = false;
+        if (c->local) {
+            tsr__cf_end ends[MAX_SLOTS < 64 ? MAX_SLOTS : 64];
+            int n = tsr__cf_exec_poll(c->local, 20, ends, 64);
+            for (int i = 0; i < n; i++)
+                TSR_CALL(ctx, coord_end(c, &ends[i]));
+            any = n > 0;
+        } else {
+            int flag = 1;
+            MPI_Status st;
+            while (true) {
+                TSR_MPI(ctx, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &flag, &st));
+                if (!flag)
+                    break;
+                any = true;
+                if (st.MPI_TAG == TSR__CF_TAG_END) {
+                    tsr__cf_end e;
+                    TSR_MPI(ctx, MPI_Recv(&e, (int)sizeof e, MPI_BYTE, st.MPI_SOURCE,
+                                          TSR__CF_TAG_END, c->comm, MPI_STATUS_IGNORE));
+                    TSR_CALL(ctx, coord_end(c, &e));
+                } else if (st.MPI_TAG == TSR__CF_TAG_SIGNAL) {
+                    int sig;
+                    TSR_MPI(ctx, MPI_Recv(&sig, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_SIGNAL,
+                                          c->comm, MPI_STATUS_IGNORE));
+                    if (!told)
+                        start_stop(c); /* the workers are told below */
+                } else {
+                    int dummy;
+                    TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_BYE,
+                                          c->comm, MPI_STATUS_IGNORE));
+                    byes++;
+                }
+            }
+            /* A signal on rank 0: the workers hear of it now (TERM to their tasks). */
+            if (c->stopping && !told) {
+                TSR_CALL(ctx, tell_all(c, 1));
+                told = true;
+            }
+            if (!any)
+                nap(100);
+        }
+        tsr_progress_update(p, c->res.ok + c->res.failed - c->failed_before);
+        int err = tsr__cf_log_sync(&c->log, 2.0);
+        TSR_CHECK(ctx, !err, TSR_ERR_IO, "--joblog %s: cannot sync: %s", c->joblog,
+                  strerror(errno));
+    }
+    return 0;
+}
+
+static int node_working_ranks(MPI_Comm comm, int rank, int size, int *working) {
+    MPI_Comm node;
+    int err = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    if (err)
+        return err;
+    int mine = rank == 0 && size > 1 ? 0 : 1;
+    err = MPI_Allreduce(&mine, working, 1, MPI_INT, MPI_SUM, node);
+    MPI_Comm_free(&node);
+    return err;
+}
+
+static void summary(coord *c, FILE *out) {
+    const tsr_cmdfarm_result *r = &c->res;
+    int64_t not_run = r->ntasks - r->ok - r->failed - r->skipped;
+    fprintf(out,
+            "%lld tasks: %lld ok, %lld failed (%lld timed out, %lld in an earlier run), %lld "
+            "skipped by --resume, %lld not run; %.2f s\n",
+            (long long)r->ntasks, (long long)r->ok, (long long)r->failed, (long long)r->timed_out,
+            (long long)c->failed_before, (long long)r->skipped, (long long)not_run,
+            tsr__cf_now() - c->t0);
+    fprintf(out, "%6s  %-20s %8s %10s\n", "rank", "host", "runs", "busy s");
+    for (int k = 0; k < c->size; k++)
+        if (c->rank_tasks[k] || c->slots[k] > 0)
+            fprintf(out, "%6d  %-20s %8lld %10.2f\n", k, c->hosts[k], (long long)c->rank_tasks[k],
+                    c->rank_busy[k]);
+    fflush(out);
+}
+
+/* TASKFILE.failed: the tasks that failed, as a task file to run again. */
+static int write_failed(coord *c) {
+    char path[TSR_OPT_STRLEN + 32];
+    snprintf(path, sizeof path, "%s.failed", c->joblog);
+    if (!c->res.failed) {
+        unlink(path);
+        return 0;
+    }
+    FILE *f = fopen(path, "we");
+    TSR_CHECK(c->ctx, f, TSR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    fprintf(f, "# tasks of %s that failed (tessera-farm)\n", c->o->tasks);
+    for (int64_t i = 0; i < c->tasks.n; i++) {
+        const tsr__task_entry *t = &c->tasks.t[i];
+        if (c->state[i] != ST_FAILED && c->state[i] != ST_FAILED_BEFORE)
+            continue;
+        fprintf(f, "# task %lld, line %lld\n", (long long)i, (long long)t->line);
+        if (t->repeated)
+            fprintf(f, "#TESSERA REPEAT 1 start %lld %s\n", (long long)t->repeat, t->command);
+        else
+            fprintf(f, "%s\n", t->command);
+    }
+    TSR_CHECK(c->ctx, fclose(f) == 0, TSR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int failed_error(coord *c) {
+    char ids[512] = "";
+    int shown = 0;
+    size_t len = 0;
+    for (int64_t i = 0; i < c->tasks.n && shown < 20; i++)
+        if (c->state[i] == ST_FAILED || c->state[i] == ST_FAILED_BEFORE) {
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", shown ? ", " : "",
+                                    (long long)i);
+            shown++;
+        }
+    TSR_CHECK(c->ctx, 0, TSR_ERR_KERNEL, "%lld of %lld tasks failed (id%s %s%s); see %s.failed",
+              (long long)c->res.failed, (long long)c->res.ntasks, c->res.failed > 1 ? "s" : "", ids,
+              c->res.failed > shown ? ", ..." : "", c->joblog);
+}
+
+static void coord_free(coord *c) {
+    tsr__cf_log_close(&c->log);
+    tsr__taskfile_free(&c->tasks);
+    free(c->state);
+    free(c->attempt);
+    free(c->avoid);
+    free(c->retryq);
+    free(c->ok_times);
+    free(c->free_slots);
+    free(c->slots);
+    free(c->rank_tasks);
+    free(c->rank_busy);
+    free(c->hosts);
+}
+
+int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *res) {
+    memset(res, 0, sizeof *res);
+    MPI_Comm comm = tsr_ctx_comm(ctx);
+    int rank = tsr_ctx_rank(ctx), size = tsr_ctx_size(ctx);
+    coord c = {.ctx = ctx, .comm = comm, .size = size, .o = o, .t0 = tsr__cf_now()};
+    char cwd[4096] = "";
+    int err = rank == 0 ? prepare(&c, cwd, sizeof cwd) : 0;
+    err = tsr_ctx_agree(ctx, err);
+    if (err) {
+        coord_free(&c);
+        return err;
+    }
+    TSR_MPI(ctx, MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm));
+
+    int working = 1, slots = 0;
+    TSR_MPI(ctx, node_working_ranks(comm, rank, size, &working));
+    if (rank == 0 && size > 1)
+        slots = 0; /* the coordinator */
+    else if (o->slots > 0)
+        slots = (int)o->slots;
+    else {
+        int per = cores_available() / (int)o->threads / (working > 0 ? working : 1);
+        slots = per < 1 ? 1 : per > MAX_SLOTS ? MAX_SLOTS : per;
+    }
+    char host[HOSTLEN] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    if (rank == 0) {
+        c.free_slots = calloc((size_t)size, sizeof *c.free_slots);
+        c.slots = calloc((size_t)size, sizeof *c.slots);
+        c.rank_tasks = calloc((size_t)size, sizeof *c.rank_tasks);
+        c.rank_busy = calloc((size_t)size, sizeof *c.rank_busy);
+        c.hosts = calloc((size_t)size, sizeof *c.hosts);
+    }
+    err = rank == 0 && !(c.free_slots && c.slots && c.rank_tasks && c.rank_busy && c.hosts)
+              ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
+              : 0;
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = MPI_Gather(&slots, 1, MPI_INT, c.free_slots, 1, MPI_INT, 0, comm);
+    if (!err && rank == 0)
+        memcpy(c.slots, c.free_slots, (size_t)size * sizeof *c.slots);
+    if (!err)
+        err = MPI_Gather(host, HOSTLEN, MPI_CHAR, c.hosts, HOSTLEN, MPI_CHAR, 0, comm);
+    if (err) {
+        coord_free(&c);
+        return err;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+
+    tsr__cf_exec x;
+    bool runs = !(rank == 0 && size > 1);
+    if (runs) {
+        err = tsr__cf_exec_init(&x, rank, slots, o->threads, o->timeout, o->grace, o->log_dir, cwd);
+        if (err)
+            err = tsr_error_set(ctx, err, __FILE__, __LINE__, __func__,
+                                "cannot set up the task slots: %s", strerror(errno));
+    }
+    err = tsr_ctx_agree(ctx, err);
+    if (!err) {
+        if (rank == 0) {
+            c.local = runs ? &x : NULL;
+            tsr_progress p;
+            tsr_progress_start(&p, ctx, c.tasks.n - c.res.skipped - c.failed_before,
+                               tsr_progress_option_mode(&o->progress));
+            p.unit = "task";
+            err = coordinate(&c, &p);
+            tsr_progress_end(&p);
+            if (!err)
+                err = write_failed(&c);
+            int lerr = tsr__cf_log_close(&c.log);
+            if (!err && lerr)
+                err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                                    "--joblog %s: cannot write: %s", c.joblog, strerror(errno));
+            if (!err && !o->progress.quiet)
+                summary(&c, stdout);
+        } else {
+            err = tsr__cf_work(ctx, comm, &x);
+        }
+    }
+    if (runs)
+        tsr__cf_exec_free(&x);
+    err = tsr_ctx_agree(ctx, err);
+    if (!err) {
+        int64_t v[6] = {c.res.ntasks,    c.res.ok,      c.res.failed,
+                        c.res.timed_out, c.res.skipped, c.res.stopped};
+        TSR_MPI(ctx, MPI_Bcast(v, 6, MPI_INT64_T, 0, comm));
+        *res = (tsr_cmdfarm_result){.ntasks = v[0],
+                                    .ok = v[1],
+                                    .failed = v[2],
+                                    .timed_out = v[3],
+                                    .skipped = v[4],
+                                    .stopped = v[5] != 0};
+        res->not_run = res->ntasks - res->ok - res->failed - res->skipped;
+        if (!res->stopped && res->failed)
+            err = rank == 0 ? failed_error(&c) : 0;
+        err = err || (!res->stopped && res->failed) ? tsr_ctx_agree(ctx, err) : 0;
+    }
+    coord_free(&c);
+    return err;
+}

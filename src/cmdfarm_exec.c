@@ -1,0 +1,421 @@
+/* The command farm's executor: one rank's running commands, each a /bin/sh -c in its own
+ * process group, with its output copied (prefixed by the task id) or sent to files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmdfarm_impl.h"
+#include "tessera/error.h"
+
+extern char **environ;
+
+/* Partial lines longer than this are written out without waiting for their end. */
+#define LINE_MAX_HOLD 65536
+
+struct tsr__cf_slot {
+    pid_t pid; /* 0: free */
+    tsr__cf_job job;
+    int fd[2];     /* stdout, stderr: pipes (pass-through) or log files; -1 closed */
+    bool pipes;    /* fd[] are pipes */
+    char *hold[2]; /* pass-through: the partial line of each stream */
+    size_t held[2];
+    int64_t bytes;
+    double start, kill_at; /* kill_at: KILL due (0: not yet asked to end) */
+    int how;               /* TSR__CF_TIMEOUT or TSR__CF_STOPPED once asked to end, else -1 */
+};
+
+static int wake_fd = -1;
+
+static void on_sigchld(int sig) {
+    (void)sig;
+    int e = errno;
+    if (wake_fd >= 0) {
+        char c = 0;
+        ssize_t r = write(wake_fd, &c, 1);
+        (void)r;
+    }
+    errno = e;
+}
+
+double tsr__cf_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool own_var(const char *kv) {
+    return !strncmp(kv, "TESSERA_TASK_ID=", 16) || !strncmp(kv, "TESSERA_TASK_LINE=", 18) ||
+           !strncmp(kv, "TESSERA_REPEAT_INDEX=", 21) || !strncmp(kv, "TESSERA_RANK=", 13) ||
+           !strncmp(kv, "TESSERA_HOST=", 13) || !strncmp(kv, "OMP_NUM_THREADS=", 16);
+}
+
+int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, double timeout,
+                      double grace, const char *log_dir, const char *cwd) {
+    memset(x, 0, sizeof *x);
+    x->rank = rank;
+    x->nslots = nslots;
+    x->timeout = timeout;
+    x->grace = grace;
+    x->log_dir = log_dir && log_dir[0] ? log_dir : NULL;
+    x->cwd = cwd;
+    x->sigpipe[0] = x->sigpipe[1] = -1;
+    if (gethostname(x->host, sizeof x->host - 1) != 0)
+        snprintf(x->host, sizeof x->host, "unknown");
+    snprintf(x->threads, sizeof x->threads, "%lld", (long long)threads);
+    x->slots = calloc((size_t)nslots, sizeof *x->slots);
+    x->pfd = calloc(1 + 2 * (size_t)nslots, sizeof *x->pfd);
+    x->owner = calloc(1 + 2 * (size_t)nslots, sizeof *x->owner);
+    int n = 0;
+    while (environ[n])
+        n++;
+    x->env_base = calloc((size_t)n + 1, sizeof *x->env_base);
+    if (!x->slots || !x->env_base || !x->pfd || !x->owner)
+        return TSR_ERR_MEMORY;
+    for (int i = 0; i < n; i++)
+        if (!own_var(environ[i]))
+            x->env_base[x->nenv++] = environ[i];
+    if (pipe2(x->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return TSR_ERR_IO;
+    wake_fd = x->sigpipe[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    return 0;
+}
+
+void tsr__cf_exec_free(tsr__cf_exec *x) {
+    if (x->slots)
+        for (int i = 0; i < x->nslots; i++) {
+            free(x->slots[i].hold[0]);
+            free(x->slots[i].hold[1]);
+        }
+    if (x->sigpipe[0] >= 0) {
+        wake_fd = -1;
+        close(x->sigpipe[0]);
+        close(x->sigpipe[1]);
+    }
+    free(x->slots);
+    free(x->pfd);
+    free(x->owner);
+    free(x->env_base);
+    memset(x, 0, sizeof *x);
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Writes "[ID] " and n bytes of a line (adding the newline when missing) in one write. */
+static void emit(int fd, int64_t id, const char *p, size_t n) {
+    char pre[32];
+    int k = snprintf(pre, sizeof pre, "[%lld] ", (long long)id);
+    char stackbuf[4096];
+    size_t total = (size_t)k + n + 1;
+    char *b = total <= sizeof stackbuf ? stackbuf : malloc(total);
+    if (!b)
+        return;
+    memcpy(b, pre, (size_t)k);
+    memcpy(b + k, p, n);
+    b[total - 1] = '\n';
+    if (n > 0 && p[n - 1] == '\n')
+        total--;
+    write_all(fd, b, total);
+    if (b != stackbuf)
+        free(b);
+}
+
+/* Copies what stream s of a slot has to read; closes it at its end. */
+static void pump(tsr__cf_slot *sl, int s) {
+    char buf[16384];
+    for (;;) {
+        ssize_t r = read(sl->fd[s], buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r <= 0) {
+            if (sl->held[s])
+                emit(s + 1, sl->job.id, sl->hold[s], sl->held[s]);
+            sl->held[s] = 0;
+            close(sl->fd[s]);
+            sl->fd[s] = -1;
+            return;
+        }
+        sl->bytes += r;
+        size_t at = 0;
+        while (at < (size_t)r) {
+            char *nl = memchr(buf + at, '\n', (size_t)r - at);
+            size_t n = nl ? (size_t)(nl - (buf + at)) + 1 : (size_t)r - at;
+            if (!sl->hold[s])
+                sl->hold[s] = malloc(LINE_MAX_HOLD);
+            if (!sl->hold[s])
+                return;
+            if (nl && sl->held[s] == 0) {
+                emit(s + 1, sl->job.id, buf + at, n);
+            } else {
+                size_t room = LINE_MAX_HOLD - sl->held[s];
+                size_t c = n < room ? n : room;
+                memcpy(sl->hold[s] + sl->held[s], buf + at, c);
+                sl->held[s] += c;
+                n = c;
+                if ((nl && c == (size_t)(nl - (buf + at)) + 1) || sl->held[s] == LINE_MAX_HOLD) {
+                    emit(s + 1, sl->job.id, sl->hold[s], sl->held[s]);
+                    sl->held[s] = 0;
+                }
+            }
+            at += n;
+        }
+    }
+}
+
+static int open_log(const tsr__cf_exec *x, int64_t id, const char *ext) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%lld", x->log_dir, (long long)(id / 1000));
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return -1;
+    snprintf(path, sizeof path, "%s/%lld/%lld.%s", x->log_dir, (long long)(id / 1000),
+             (long long)id, ext);
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+}
+
+static void close_fds(tsr__cf_slot *sl) {
+    for (int s = 0; s < 2; s++)
+        if (sl->fd[s] >= 0) {
+            close(sl->fd[s]);
+            sl->fd[s] = -1;
+        }
+}
+
+/* vfork, not fork: no copy of a large MPI process's page tables (half the cost of a short
+ * task). The child makes only system calls until exec. */
+static pid_t spawn(const char *cwd, int in, const int out[2], char **argv, char **envp) {
+    pid_t parent = getpid();
+    pid_t pid = vfork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* the rank died already */
+            _exit(137);
+        dup2(in, 0);
+        dup2(out[0], 1);
+        dup2(out[1], 2);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < 32; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                sigaction(sig, &sa, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (cwd && chdir(cwd) != 0)
+            _exit(126);
+        execve("/bin/sh", argv, envp);
+        _exit(127);
+    }
+    return pid;
+}
+
+bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *command,
+                        tsr__cf_end *ended) {
+    tsr__cf_slot *sl = NULL;
+    for (int i = 0; i < x->nslots && !sl; i++)
+        if (!x->slots[i].pid)
+            sl = &x->slots[i];
+    double now = tsr__cf_now();
+    *ended = (tsr__cf_end){.id = job->id,
+                           .attempt = job->attempt,
+                           .rank = x->rank,
+                           .how = TSR__CF_NOSTART,
+                           .status = 127,
+                           .start = now,
+                           .end = now};
+    if (!sl)
+        return true;
+    sl->job = *job;
+    sl->bytes = 0;
+    sl->held[0] = sl->held[1] = 0;
+    sl->kill_at = 0;
+    sl->how = -1;
+    sl->fd[0] = sl->fd[1] = -1;
+    int child[2] = {-1, -1};
+    sl->pipes = !x->log_dir;
+    bool ok = true;
+    for (int s = 0; s < 2 && ok; s++) {
+        if (sl->pipes) {
+            int p[2];
+            ok = pipe2(p, O_CLOEXEC) == 0;
+            if (ok) {
+                sl->fd[s] = p[0];
+                child[s] = p[1];
+                fcntl(p[0], F_SETFL, O_NONBLOCK);
+            }
+        } else {
+            child[s] = open_log(x, job->id, s ? "err" : "out");
+            ok = child[s] >= 0;
+            if (ok)
+                sl->fd[s] = dup(child[s]);
+            ok = ok && sl->fd[s] >= 0;
+        }
+    }
+    int devnull = ok ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+    char vars[6][96];
+    char **envp = ok && devnull >= 0 ? calloc((size_t)x->nenv + 8, sizeof *envp) : NULL;
+    pid_t pid = -1;
+    if (envp) {
+        memcpy(envp, x->env_base, (size_t)x->nenv * sizeof *envp);
+        snprintf(vars[0], sizeof vars[0], "TESSERA_TASK_ID=%lld", (long long)job->id);
+        snprintf(vars[1], sizeof vars[1], "TESSERA_TASK_LINE=%lld", (long long)job->line);
+        snprintf(vars[2], sizeof vars[2], "TESSERA_REPEAT_INDEX=%lld", (long long)job->repeat);
+        snprintf(vars[3], sizeof vars[3], "TESSERA_RANK=%d", x->rank);
+        snprintf(vars[4], sizeof vars[4], "TESSERA_HOST=%.80s", x->host);
+        snprintf(vars[5], sizeof vars[5], "OMP_NUM_THREADS=%s", x->threads);
+        for (int i = 0; i < 6; i++)
+            envp[x->nenv + i] = vars[i];
+        char *argv[] = {"sh", "-c", (char *)command, NULL};
+        pid = spawn(x->cwd, devnull, child, argv, envp);
+        if (pid > 0)
+            setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */
+    }
+    free(envp);
+    if (devnull >= 0)
+        close(devnull);
+    for (int s = 0; s < 2; s++)
+        if (child[s] >= 0)
+            close(child[s]);
+    if (pid <= 0) {
+        close_fds(sl);
+        return true;
+    }
+    sl->pid = pid;
+    sl->start = now;
+    x->running++;
+    return false;
+}
+
+static void finish(tsr__cf_exec *x, tsr__cf_slot *sl, int wstatus, tsr__cf_end *e) {
+    if (sl->pipes) {
+        for (int s = 0; s < 2; s++)
+            if (sl->fd[s] >= 0) {
+                pump(sl, s);
+                if (sl->fd[s] >= 0) { /* a background process still holds it: stop copying */
+                    if (sl->held[s])
+                        emit(s + 1, sl->job.id, sl->hold[s], sl->held[s]);
+                    sl->held[s] = 0;
+                }
+            }
+    } else {
+        for (int s = 0; s < 2; s++) {
+            struct stat st;
+            if (sl->fd[s] >= 0 && fstat(sl->fd[s], &st) == 0)
+                sl->bytes += st.st_size;
+        }
+    }
+    close_fds(sl);
+    kill(-sl->pid, SIGKILL); /* what the task left running in its group ends with it */
+    *e = (tsr__cf_end){.id = sl->job.id,
+                       .attempt = sl->job.attempt,
+                       .pid = sl->pid,
+                       .bytes = sl->bytes,
+                       .rank = x->rank,
+                       .start = sl->start,
+                       .end = tsr__cf_now()};
+    if (sl->how >= 0) {
+        e->how = sl->how;
+        e->status = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
+    } else if (WIFSIGNALED(wstatus)) {
+        e->how = TSR__CF_SIGNALLED;
+        e->status = WTERMSIG(wstatus);
+    } else {
+        e->how = TSR__CF_EXITED;
+        e->status = WEXITSTATUS(wstatus);
+    }
+    sl->pid = 0;
+    x->running--;
+}
+
+int tsr__cf_exec_poll(tsr__cf_exec *x, int wait_ms, tsr__cf_end *ended, int max) {
+    struct pollfd *fds = x->pfd;
+    tsr__cf_slot **owner = x->owner;
+    int nf = 0;
+    fds[nf++] = (struct pollfd){.fd = x->sigpipe[0], .events = POLLIN};
+    double now = tsr__cf_now();
+    for (int i = 0; i < x->nslots; i++) {
+        tsr__cf_slot *sl = &x->slots[i];
+        if (!sl->pid)
+            continue;
+        double due = sl->kill_at ? sl->kill_at : x->timeout > 0 ? sl->start + x->timeout : 0;
+        if (due > 0) {
+            int ms = due <= now ? 0 : (int)((due - now) * 1000) + 1;
+            if (ms < wait_ms)
+                wait_ms = ms;
+        }
+        for (int s = 0; s < 2 && sl->pipes; s++)
+            if (sl->fd[s] >= 0) {
+                owner[nf] = sl;
+                fds[nf++] = (struct pollfd){.fd = sl->fd[s], .events = POLLIN};
+            }
+    }
+    if (poll(fds, (nfds_t)nf, wait_ms) > 0) {
+        char b[256];
+        while (read(x->sigpipe[0], b, sizeof b) > 0) {
+        }
+        for (int k = 1; k < nf; k++)
+            if (fds[k].revents)
+                pump(owner[k], fds[k].fd == owner[k]->fd[0] ? 0 : 1);
+    }
+    int n = 0;
+    now = tsr__cf_now();
+    for (int i = 0; i < x->nslots && n < max; i++) {
+        tsr__cf_slot *sl = &x->slots[i];
+        if (!sl->pid)
+            continue;
+        int ws = 0;
+        pid_t r = waitpid(sl->pid, &ws, WNOHANG);
+        if (r == sl->pid) {
+            finish(x, sl, ws, &ended[n++]);
+            continue;
+        }
+        if (sl->kill_at && now >= sl->kill_at) {
+            kill(-sl->pid, SIGKILL);
+            sl->kill_at = now + 3600; /* once */
+        } else if (!sl->kill_at && x->timeout > 0 && now - sl->start >= x->timeout) {
+            sl->how = TSR__CF_TIMEOUT;
+            kill(-sl->pid, SIGTERM);
+            sl->kill_at = now + x->grace;
+        }
+    }
+    return n;
+}
+
+void tsr__cf_exec_stop(tsr__cf_exec *x) {
+    double now = tsr__cf_now();
+    for (int i = 0; i < x->nslots; i++) {
+        tsr__cf_slot *sl = &x->slots[i];
+        if (!sl->pid || sl->kill_at)
+            continue;
+        sl->how = TSR__CF_STOPPED;
+        kill(-sl->pid, SIGTERM);
+        sl->kill_at = now + x->grace;
+    }
+}

@@ -1,0 +1,110 @@
+/* The command farm's parts (cmdfarm.h): the executor that runs one rank's commands
+ * (cmdfarm_exec.c) and rank 0's job log (cmdfarm_log.c), shared with the coordinator
+ * (cmdfarm.c). */
+#ifndef TESSERA_CMDFARM_IMPL_H
+#define TESSERA_CMDFARM_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <poll.h>
+#include <sys/types.h>
+
+#include "taskfile_impl.h"
+#include "tessera/cmdfarm.h"
+#include "tessera/context.h"
+
+/* Messages between rank 0 and the others (the farm's own communicator is the context's). */
+enum {
+    TSR__CF_TAG_JOB = 7101,
+    TSR__CF_TAG_END,
+    TSR__CF_TAG_SIGNAL,
+    TSR__CF_TAG_STOP,
+    TSR__CF_TAG_BYE
+};
+/* Short tasks a rank holds queued per slot (rank 0's choice, the queue's size). */
+#define TSR__CF_AHEAD 4
+
+/* How a run of a task ended. */
+enum { TSR__CF_EXITED, TSR__CF_SIGNALLED, TSR__CF_TIMEOUT, TSR__CF_STOPPED, TSR__CF_NOSTART };
+
+/* One task handed to a rank (sent as bytes, the command after it). */
+typedef struct tsr__cf_job {
+    int64_t id, line, repeat, attempt;
+    int32_t repeated, command_bytes; /* command_bytes includes the NUL */
+} tsr__cf_job;
+
+/* One run of a task that ended (sent to rank 0 as bytes). */
+typedef struct tsr__cf_end {
+    int64_t id, attempt, pid, bytes;
+    int32_t rank, how, status; /* how: TSR__CF_*; status: exit code or signal number */
+    double start, end;         /* seconds since the epoch */
+} tsr__cf_end;
+
+typedef struct tsr__cf_slot tsr__cf_slot;
+
+/* One rank's running commands. */
+typedef struct tsr__cf_exec {
+    int rank, nslots, running;
+    double timeout, grace;
+    const char *log_dir; /* "" or NULL: output through this rank's stdout/stderr, prefixed */
+    const char *cwd;
+    char host[256];
+    char threads[32];
+    tsr__cf_slot *slots;
+    struct pollfd *pfd;   /* room for poll(): the wake-up pipe and two streams per slot */
+    tsr__cf_slot **owner; /* the slot of each pfd entry */
+    int sigpipe[2];       /* SIGCHLD wakes poll() */
+    char **env_base;      /* the environment without the TESSERA_* and OMP_NUM_THREADS variables */
+    int nenv;
+} tsr__cf_exec;
+
+/* Sets up nslots slots; returns 0 or TSR_ERR_MEMORY/TSR_ERR_IO (errno kept). */
+int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, double timeout,
+                      double grace, const char *log_dir, const char *cwd);
+void tsr__cf_exec_free(tsr__cf_exec *x);
+/* Starts a job in a free slot (there must be one). A command that cannot start (fork, pipe,
+ * log file) is returned at once as ended with how TSR__CF_NOSTART in *ended (and true). */
+bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *command,
+                        tsr__cf_end *ended);
+/* Waits up to wait_ms for output or ended commands, copies output, enforces the timeout, and
+ * stores up to `max` ended runs in ended[]; returns how many. */
+int tsr__cf_exec_poll(tsr__cf_exec *x, int wait_ms, tsr__cf_end *ended, int max);
+/* TERM to every running command's process group (KILL after the grace period, by poll); their
+ * ends are reported as TSR__CF_STOPPED. */
+void tsr__cf_exec_stop(tsr__cf_exec *x);
+
+/* A rank other than 0 until rank 0 says goodbye (cmdfarm_worker.c). Collective with rank 0's
+ * coordinator. */
+int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x);
+/* The SIGTERM/SIGUSR1 received (0: none). */
+int tsr__cf_stop_signal(void);
+
+/* The job log on rank 0. */
+typedef struct tsr__cf_log {
+    FILE *f;
+    char path[4096];
+    double last_sync;
+    bool dirty;
+} tsr__cf_log;
+
+/* Reads an existing job log for --resume: done[id] = 1 for tasks that ended with status 0, 2 for
+ * those that ended otherwise and never with 0 (unless only_ok: then left 0, to run again), for
+ * ids whose command matches the task list. A missing
+ * file is no error; any other unreadable file, or a complete line that does not parse, is
+ * TSR_ERR_INPUT with msg. Truncates a cut-off last line so appends start on a fresh line. */
+int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok,
+                       unsigned char *done, char *msg, size_t msglen);
+/* Opens the job log (appending when `append`, else new with a header line). */
+int tsr__cf_log_open(tsr__cf_log *l, const char *path, bool append, char *msg, size_t msglen);
+/* Writes one ended run and flushes; syncs when 2 s have passed since the last sync. */
+int tsr__cf_log_write(tsr__cf_log *l, const tsr__cf_end *e, const tsr__task_entry *t,
+                      const char *host);
+/* Syncs if written since the last sync and at least `every` seconds passed (0: now). */
+int tsr__cf_log_sync(tsr__cf_log *l, double every);
+int tsr__cf_log_close(tsr__cf_log *l);
+/* The text of a run's status in the job log: "0", "3", "signal 9", "timeout", "stopped". */
+void tsr__cf_status_text(const tsr__cf_end *e, char *buf, size_t len);
+double tsr__cf_now(void);
+
+#endif

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""tessera-farm end to end: task files run at 1-4 ranks, checked with plain Python.
+
+Usage: cmdfarm_tests.py --bin BUILD_DIR SCENARIO [NP]
+
+once NP     a task file with PREFIX, SUFFIX, BARRIER and REPEAT at NP ranks: every task runs
+            exactly once (each appends its id to a file), the tasks after the BARRIER start after
+            every earlier one ended, the REPEAT indices, the pass-through output "[id] ..." or
+            the --log-dir files, and every job-log field.
+fail NP     failing tasks: without retries exit 1, the message naming them, FILE.failed a task
+            file of exactly them (which runs); --resume counts them without running them,
+            --resume-failed reruns exactly them; with --retries 1 a task failing once succeeds on
+            another rank; `sleep 100` with --timeout 1 ends as "timeout" in a few seconds.
+kill        kill -9 of the whole job (mpirun and the ranks) mid-run at 3 ranks: no task
+            survives it; a job log cut mid-line; --resume runs exactly the tasks without a
+            status-0 line, and every task has run to success exactly once.
+sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 0), each task
+            run to success once.
+deadline    --end-time 2.5 s ahead: the tasks that started end, no task starts with less than
+            the median task time left, exit 3; --resume then completes.
+bad         every bad input: one message, exit status 2, at 1 and 3 ranks.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
+from mpitest import (BIN, app_ranks, check, mpi_env, mpirun, mpirun_prefix, must_fail,  # noqa: E402
+                     scenario_main, sigterm_when)
+
+NP = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+FIELDS = ["id", "line", "repeat", "host", "rank", "pid", "status", "start", "end", "elapsed",
+          "bytes", "command"]
+
+
+def farm(args, np=None, env=None, timeout=120):
+    return mpirun(np or NP, [BIN["farm"]] + args, env=env, timeout=timeout)
+
+
+def joblog(path):
+    """The job log's runs as dicts (header and a cut-off last line left out)."""
+    rows = []
+    with open(path) as f:
+        text = f.read()
+    lines = text.split("\n")
+    for line in lines[:-1]:
+        if line.startswith("#") or not line:
+            continue
+        f = line.split("\t", 11)
+        rows.append(dict(zip(FIELDS, f)))
+    return rows
+
+
+def ints(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def scenario_once():
+    a, b = 6, 4
+    text = ("# the ids every task appends\n#TESSERA PREFIX echo $TESSERA_TASK_ID >> ran.txt;\n"
+            + "sleep 0.2; echo A >> order.txt\n" * a + "\n#TESSERA BARRIER\n"
+            + "echo B >> order.txt\n" * b
+            + "#TESSERA SUFFIX ; echo out-$TESSERA_TASK_ID-$TESSERA_RANK-$OMP_NUM_THREADS\n"
+            + "#TESSERA REPEAT 5 start 3 step 2 echo $TESSERA_REPEAT_INDEX >> reps.txt\n")
+    write("t.txt", text)
+    n = a + b + 5
+    logdir = NP == 3
+    args = ["t.txt", "--threads", "2"] + (["--log-dir", "logs"] if logdir else [])
+    rc, out, err = farm(args)
+    check(rc == 0, "exit status 0 at %d ranks" % NP)
+    check(sorted(ints("ran.txt")) == list(range(n)), "every task ran exactly once")
+    check(open("order.txt").read() == "A\n" * a + "B\n" * b, "BARRIER: A tasks before B tasks")
+    check(sorted(ints("reps.txt")) == [3, 5, 7, 9, 11], "REPEAT indices 3, 5, .., 11")
+    rows = joblog("t.txt.joblog")
+    check(len(rows) == n and sorted(int(r["id"]) for r in rows) == list(range(n)),
+          "one job-log line per task")
+    lines = {0: 3, a - 1: 3 + a - 1, a: 3 + a + 2, n - 1: 3 + a + 2 + b + 1}
+    ok = True
+    workers = [0] if NP == 1 else list(range(1, NP))
+    for r in rows:
+        i = int(r["id"])
+        if i in lines and int(r["line"]) != lines[i]:
+            ok = False
+        rep = r["repeat"] == ("-" if i < a + b else str(3 + 2 * (i - a - b)))
+        times = float(r["start"]) <= float(r["end"]) and \
+            abs(float(r["end"]) - float(r["start"]) - float(r["elapsed"])) < 0.002
+        exp_cmd = "echo $TESSERA_TASK_ID >> ran.txt; " + (
+            "sleep 0.2; echo A >> order.txt" if i < a else "echo B >> order.txt" if i < a + b
+            else "echo $TESSERA_REPEAT_INDEX >> reps.txt ; echo out-$TESSERA_TASK_ID-"
+            "$TESSERA_RANK-$OMP_NUM_THREADS")
+        outline = "out-%d-%s-2\n" % (i, r["rank"]) if i >= a + b else ""
+        ok = ok and rep and times and r["status"] == "0" and int(r["rank"]) in workers and \
+            r["host"] and int(r["pid"]) > 0 and r["command"] == exp_cmd and \
+            int(r["bytes"]) == len(outline)
+        if i >= a + b:
+            if logdir:
+                p = "logs/0/%d" % i
+                ok = ok and open(p + ".out").read() == outline and open(p + ".err").read() == ""
+            else:
+                ok = ok and ("[%d] %s" % (i, outline)) in out
+        if not ok:
+            print("  bad job-log line", r)
+            break
+    check(ok, "job-log fields (line, repeat, status, rank, host, pid, times, bytes, command) "
+          "and the output " + ("files" if logdir else "passed through"))
+    # A later BARRIER section starts after every earlier task ended.
+    first_b = min(float(r["start"]) for r in rows if a <= int(r["id"]) < a + b)
+    last_a = max(float(r["end"]) for r in rows if int(r["id"]) < a)
+    check(first_b >= last_a, "job log: B starts after every A ended")
+    check(not os.path.exists("t.txt.joblog.failed"), "no .failed file")
+    # From standard input, with farm.joblog.
+    proc = subprocess.run(mpirun_prefix(NP) + [BIN["farm"], "-", "--quiet"], input="true\n" * 3,
+                          env=mpi_env(), capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and len(joblog("farm.joblog")) == 3, "'-': tasks from stdin")
+
+
+def scenario_fail():
+    write("f.txt", "".join("exit %d\n" % (i % 3 == 1) for i in range(9)))
+    rc, out, err = farm(["f.txt"])
+    check(rc == 1, "failing tasks: exit status 1")
+    hits = [line for line in (out + err).splitlines()
+            if "3 of 9 tasks failed (ids 1, 4, 7); see f.txt.joblog.failed" in line]
+    check(len(hits) == 1, "the failed tasks named once")
+    failed = [r for r in joblog("f.txt.joblog") if r["status"] != "0"]
+    check(sorted(int(r["id"]) for r in failed) == [1, 4, 7] and
+          all(r["status"] == "1" for r in failed), "job log: status 1 for ids 1, 4, 7")
+    # --resume: the failures stay failures without running again; --resume-failed reruns them.
+    rc, out, _ = farm(["f.txt", "--resume"])
+    check(rc == 1 and len(joblog("f.txt.joblog")) == 9 and
+          "3 failed (0 timed out, 3 in an earlier run), 6 skipped" in out,
+          "--resume: nothing runs, the 3 failures still count (exit 1)")
+    rc, out, _ = farm(["f.txt", "--resume-failed"])
+    rows = joblog("f.txt.joblog")
+    check(rc == 1 and len(rows) == 12 and sorted(int(r["id"]) for r in rows[9:]) == [1, 4, 7],
+          "--resume-failed: exactly the 3 failed tasks run again")
+    rc, _, _ = farm(["f.txt.joblog.failed", "--quiet"])
+    check(rc == 1 and len(joblog("f.txt.joblog.failed.joblog")) == 3,
+          ".failed is a task file of exactly the failed tasks")
+    # Each task fails on its first run only.
+    write("r.txt", "".join("test -e m%d || { touch m%d; exit 1; }\n" % (i, i) for i in range(6)))
+    rc, out, err = farm(["r.txt", "--retries", "1"])
+    rows = joblog("r.txt.joblog")
+    check(rc == 0 and len(rows) == 12, "--retries 1: every task ok after one retry")
+    if NP >= 3:
+        by_id = {}
+        for r in rows:
+            by_id.setdefault(r["id"], []).append(r["rank"])
+        check(all(len(set(v)) == 2 for v in by_id.values()), "the retry ran on another rank")
+    write("s.txt", "sleep 100\necho fine\n")
+    t0 = time.time()
+    rc, out, err = farm(["s.txt", "--timeout", "1", "--grace", "1"])
+    rows = {r["id"]: r for r in joblog("s.txt.joblog")}
+    check(rc == 1 and rows["0"]["status"] == "timeout" and rows["1"]["status"] == "0" and
+          time.time() - t0 < 15, "sleep 100 with --timeout 1: 'timeout' in %.1f s"
+          % (time.time() - t0))
+    check("1 failed (1 timed out, 0 in an earlier run)" in out, "the summary counts the timeout")
+
+
+def sleepers(n, secs):
+    write("k.txt", "".join("sleep %s; echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n" % secs
+                           for _ in range(n)))
+
+
+def ok_ids(rows):
+    return [int(r["id"]) for r in rows if r["status"] == "0"]
+
+
+def scenario_kill():
+    n = 40
+    sleepers(n, 0.15)
+    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
+    print("RUN  %s (kill -9 of the whole job mid-run)" % " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, env=mpi_env({"FARM_RUN": "1"}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ints("ran-1.txt")) < 10:
+        time.sleep(0.01)
+    ranks = app_ranks(proc.pid, "tessera-farm")
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in ranks:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "sleep 0.15; echo"], capture_output=True, text=True)
+    check(left.stdout.strip() == "", "no task outlives the killed job")
+    before = joblog("k.txt.joblog")
+    done = set(ok_ids(before))
+    check(0 < len(done) < n, "killed mid-run: %d of %d tasks logged" % (len(done), n))
+    # The job died mid-write: a cut-off line.
+    with open("k.txt.joblog", "a") as f:
+        f.write("39\t40\t-\tho")
+    rc, out, err = farm(["k.txt", "--resume"], np=3, env={"FARM_RUN": "2"})
+    second = ints("ran-2.txt")
+    check(rc == 0 and sorted(second) == sorted(set(range(n)) - done),
+          "--resume ran exactly the %d tasks without a status-0 line" % (n - len(done)))
+    rows = joblog("k.txt.joblog")
+    okl = ok_ids(rows)
+    check(sorted(okl) == list(range(n)), "every task ended ok exactly once in the job log")
+    check("%d skipped by --resume" % len(done) in out, "the summary counts the skipped tasks")
+
+
+def scenario_sigterm():
+    n = 30
+    sleepers(n, 0.1)  # short: ranks hold queued tasks, which the stop must hand back
+    write("ready", "")
+    os.unlink("ready")
+    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
+    env_cmd = ["env", "FARM_RUN=1"] + cmd
+    rc, out = sigterm_when(env_cmd, "ran-1.txt", "tessera-farm")
+    check(rc == 3, "SIGTERM: exit status 3 (got %s)" % rc)
+    rows = joblog("k.txt.joblog")
+    done = set(ok_ids(rows))
+    check(len(done) < n, "stopped before the end: %d of %d done" % (len(done), n))
+    check(all(int(r["pid"]) > 0 for r in rows), "no job-log line for a task that never started")
+    rc, out, err = farm(["k.txt", "--resume"], np=2, env={"FARM_RUN": "2"})
+    check(rc == 0 and sorted(ints("ran-2.txt")) == sorted(set(range(n)) - done),
+          "--resume runs the rest")
+    check(sorted(ok_ids(joblog("k.txt.joblog"))) == list(range(n)),
+          "every task ended ok exactly once")
+
+
+def scenario_deadline():
+    n = 20
+    sleepers(n, 0.3)
+    end = time.time() + 2.5
+    rc, out, err = farm(["k.txt", "--slots", "1", "--end-time", "%.3f" % end], np=2,
+                        env={"FARM_RUN": "1"})
+    rows = joblog("k.txt.joblog")
+    check(rc == 3 and 0 < len(rows) < n and "no more tasks start" in err,
+          "the job's end near: exit 3 after %d of %d tasks" % (len(rows), n))
+    check(all(r["status"] == "0" and float(r["start"]) + 0.3 <= end for r in rows),
+          "no task killed, none started with less than the median time left")
+    rc, out, err = farm(["k.txt", "--resume", "--slots", "2"], np=2, env={"FARM_RUN": "2"})
+    check(rc == 0 and sorted(ok_ids(joblog("k.txt.joblog"))) == list(range(n)),
+          "--resume completes")
+
+
+def scenario_bad():
+    write("empty.txt", "# nothing\n\n")
+    write("bin.txt", "echo a\n\0\n")
+    write("dir.txt", "echo a\n#TESSERA BOGUS\n")
+    write("rep.txt", "#TESSERA REPEAT x echo\n")
+    write("long.txt", "echo " + "x" * 70000 + "\n")
+    write("ok.txt", "true\n")
+    os.mkdir("adir")
+    os.mkdir("ok.txt.joblog")
+    f = BIN["farm"]
+    cases = [
+        ([f], "no task file: tessera-farm TASKFILE [options]"),
+        ([f, "missing.txt"], "missing.txt: cannot open the task file: No such file"),
+        ([f, "empty.txt"], "empty.txt: no tasks in the file"),
+        ([f, "adir"], "adir: is a directory, not a task file"),
+        ([f, "bin.txt"], "bin.txt:2: a NUL byte: not a text file"),
+        ([f, "dir.txt"], "dir.txt:2: unknown directive '#TESSERA BOGUS'"),
+        ([f, "rep.txt"], "rep.txt:1: REPEAT: expected a count N >= 0, got 'x'"),
+        ([f, "long.txt"], "long.txt:1: line longer than 65536 characters"),
+        ([f, "ok.txt", "--resume"], "--resume: cannot read the job log ok.txt.joblog: Is a directory"),
+        ([f, "ok.txt", "--retries", "-1"], "--retries -1: must be between 0 and 1000"),
+        ([f, "ok.txt", "--timeout", "-2"], "--timeout -2: must be"),
+        ([f, "ok.txt", "--threads", "0"], "--threads 0: must be"),
+        ([f, "ok.txt", "--slots", "x"], "--slots"),
+        ([f, "ok.txt", "--bogus"], "--bogus"),
+    ]
+    for k, (args, expect) in enumerate(cases):
+        must_fail(args, expect, status=2, np=1 if k % 2 else 3, timeout=60)
+
+
+def main():
+    return scenario_main(__doc__, globals(), {"farm": "apps/farm/tessera-farm"}, "tsr-cmdfarm-")
+
+
+if __name__ == "__main__":
+    sys.argv[:] = sys.argv[:4]
+    sys.exit(main())
