@@ -14,7 +14,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
 from mpitest import mpi_env, mpirun_prefix, run_combined  # noqa: E402
 
-APPS = ["heat", "life", "poisson", "mandelbrot", "particles", "imgpipe", "md"]
+APPS = ["heat", "life", "poisson", "mandelbrot", "particles", "imgpipe", "md", "farm"]
 TIMEOUT = 60
 
 
