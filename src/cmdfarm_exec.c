@@ -206,6 +206,21 @@ static void close_fds(tsr__cf_slot *sl) {
         }
 }
 
+/* Whether a task killed by `sig` was stopped with the farm: a batch system signals every
+ * process of the job step (Slurm's scancel --signal, its time limit), the tasks as well as the
+ * ranks, so a task may die of the same SIGTERM or SIGUSR1 that stops this rank. Such a task did
+ * not fail: it runs again with --resume. The rank's own handler may run a moment after the
+ * task's death is seen, hence the short wait. */
+static bool stopped_with_us(int sig) {
+    if (sig != SIGTERM && sig != SIGUSR1 && sig != SIGINT)
+        return false;
+    for (int i = 0; i < 200 && !tsr__cf_stop_signal(); i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return tsr__cf_stop_signal() != 0;
+}
+
 /* vfork, not fork: no copy of a large MPI process's page tables (half the cost of a short
  * task). The child makes only system calls until exec. */
 static pid_t spawn(const char *cwd, int in, const int out[2], char **argv, char **envp) {
@@ -344,7 +359,7 @@ static void finish(tsr__cf_exec *x, tsr__cf_slot *sl, int wstatus, tsr__cf_end *
         e->how = sl->how;
         e->status = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
     } else if (WIFSIGNALED(wstatus)) {
-        e->how = TSR__CF_SIGNALLED;
+        e->how = stopped_with_us(WTERMSIG(wstatus)) ? TSR__CF_STOPPED : TSR__CF_SIGNALLED;
         e->status = WTERMSIG(wstatus);
     } else {
         e->how = TSR__CF_EXITED;

@@ -291,6 +291,56 @@ def md_template(c):
         check_job(c, jobid, "md template, 3 ranks", want)
 
 
+def farm_chain(c):
+    """farm.sbatch stopped by SIGUSR1 mid-list: exit 3, resubmitted with --resume, and the second
+    job runs exactly the tasks the first did not end: every task ends once with status 0."""
+    n = 60
+    with open(os.path.join(c.work, "farm-tasks.txt"), "w") as f:
+        f.write("# each task leaves its id once it has slept\n")
+        f.write("#TESSERA REPEAT %d sleep 0.1; echo $TESSERA_TASK_ID >> farm-done.txt\n" % n)
+    first, err = c.sbatch("farm.sbatch", ["-n", "3", "--time=10"],
+                          {"TESSERA_TASKS": "farm-tasks.txt"})
+    if not check(first is not None, "sbatch -n 3 farm.sbatch (%d tasks of 0.1 s): job %s%s"
+                 % (n, first, "" if first else ": " + err)):
+        return
+    joblog = os.path.join(c.work, "farm-tasks.txt.joblog")
+    deadline = time.time() + 60
+    def ended():
+        try:
+            with open(joblog) as f:
+                return sum(1 for line in f if line.strip() and not line.startswith("#"))
+        except OSError:
+            return 0
+    while time.time() < deadline and ended() < 5:
+        if c.job(first).get("JobState") in TERMINAL:
+            break
+        time.sleep(0.05)
+    rc, out, err = c.run(["scancel", "--signal=USR1", first], timeout=15)
+    info = c.wait(first)
+    out = c.output(first)
+    nxt = re.search(r"continued by job (\d+)", out)
+    if not check(rc == 0 and info.get("ExitCode") == "3:0" and nxt,
+                 "job %s: SIGUSR1 after %d tasks ended, exit %s (want 3:0), resubmitted as job %s"
+                 % (first, ended(), info.get("ExitCode"), nxt.group(1) if nxt else None)):
+        show_output(out, err)
+        return
+    ok, _, out2 = check_job(c, nxt.group(1), "follow-up of %s" % first, None)
+    with open(os.path.join(c.work, "farm-done.txt")) as f:
+        done = sorted(int(x) for x in f.read().split())
+    oks = []
+    with open(joblog) as f:
+        for line in f:
+            w = line.rstrip("\n").split("\t")
+            if line.startswith("#") or len(w) < 7:
+                continue
+            if w[6] == "0":
+                oks.append(int(w[0]))
+    check(sorted(oks) == list(range(n)) and set(done) == set(range(n)),
+          "every task ended once with status 0 over the two jobs (%d ok lines, %d distinct ids "
+          "left, %d finished twice after a TERM)" % (len(oks), len(set(done)),
+                                                     len(done) - len(set(done))))
+
+
 def signalled_chain(c):
     """heat-checkpoint stopped by SIGUSR1 mid-run, continued by the job it resubmits."""
     # Steps for about 4 s of work at the speed measured now:
@@ -372,6 +422,7 @@ def main():
             plain_templates(c)
             poisson_template(c)
             md_template(c)
+            farm_chain(c)
             signalled_chain(c)
     finally:
         c.down(keep_logs=results["failed"] > 0)
