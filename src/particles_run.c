@@ -59,11 +59,9 @@ static int seed_series(tsr_particles_run *r, const tsr_run_opts *o, int64_t star
 static int write_output(tsr_particles_run *r, const tsr_run_opts *o, int64_t step) {
     tsr_ctx ctx = r->p->ctx;
     char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
-    tsr__runio_output_path(o->output, step, path, sizeof path);
-    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
-    tsr_io_meta meta = r->meta;
-    meta.step = step;
-    meta.time = (double)step * r->dt;
+    tsr_io_meta meta;
+    tsr__runio_output_at(o->output, step, r->dt, &r->meta, path, sizeof path, xmf, sizeof xmf,
+                         &meta);
     /* load checked that existing files of the series may go: --force, or this run's own. */
     TSR_CALL(ctx, tsr_particles_write(r->p, path, o->force || o->restart[0], &meta, NULL));
     int64_t n = 0;

@@ -44,11 +44,9 @@ static int state_blocks(const tsr_run *r, tsr_field *all) {
 static int write_output(tsr_run *r, const tsr_run_opts *o, tsr__series *sr, int64_t step) {
     tsr_ctx ctx = tsr__run_ctx(r);
     char path[TSR_OPT_STRLEN + 32], xmf[TSR_OPT_STRLEN + 8];
-    tsr__runio_output_path(o->output, step, path, sizeof path);
-    snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
-    tsr_io_meta meta = r->meta;
-    meta.step = step;
-    meta.time = (double)step * r->dt;
+    tsr_io_meta meta;
+    tsr__runio_output_at(o->output, step, r->dt, &r->meta, path, sizeof path, xmf, sizeof xmf,
+                         &meta);
     /* tsr_run_load checked that existing files of the series may go: --force, or this run's own
      * files from before a restart. */
     tsr_field f[TSR_RUN_MAX_FIELDS];

@@ -45,6 +45,15 @@ void tsr__runio_output_path(const char *prefix, int64_t step, char *path, size_t
     snprintf(path, len, "%s_%06lld.h5", prefix, (long long)step);
 }
 
+void tsr__runio_output_at(const char *prefix, int64_t step, double dt, const tsr_io_meta *base,
+                          char *path, size_t plen, char *xmf, size_t xlen, tsr_io_meta *meta) {
+    tsr__runio_output_path(prefix, step, path, plen);
+    snprintf(xmf, xlen, "%s.xmf", prefix);
+    *meta = *base;
+    meta->step = step;
+    meta->time = (double)step * dt;
+}
+
 int tsr__series_add(tsr__series *sr, const char *path, int64_t step, double time, int64_t count,
                     tsr_ctx ctx) {
     if (sr->n == sr->cap) {

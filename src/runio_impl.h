@@ -31,6 +31,10 @@ typedef struct tsr__series {
 
 /* PREFIX_<step>.h5, the output file of a step. */
 void tsr__runio_output_path(const char *prefix, int64_t step, char *path, size_t len);
+/* What the output of step `step` is written as: path PREFIX_<step>.h5 (plen chars), the series'
+ * index xmf PREFIX.xmf (xlen chars), and *meta the run's `base` at that step and time step * dt. */
+void tsr__runio_output_at(const char *prefix, int64_t step, double dt, const tsr_io_meta *base,
+                          char *path, size_t plen, char *xmf, size_t xlen, tsr_io_meta *meta);
 /* Appends a file to the series (count: its points, 0 for fields). Local. */
 int tsr__series_add(tsr__series *sr, const char *path, int64_t step, double time, int64_t count,
                     tsr_ctx ctx);

@@ -163,19 +163,15 @@ static int check_finite(tsr_ctx ctx, const md_work *w, int64_t step, double dt) 
     return tsr_ctx_agree(ctx, err);
 }
 
-/* Checksum of positions (grid units, wrapped into [0, n)) and velocities: element 6 id + c,
- * c = x, y, z, vx, vy, vz. Collective. */
-static int checksum(tsr_ctx ctx, const md_work *w, double n, uint64_t *sum) {
+/* Checksum of positions (grid units, in [0, n): wrapped at every step) and velocities: element
+ * 6 id + c, c = x, y, z, vx, vy, vz. Collective. */
+static int checksum(tsr_ctx ctx, const md_work *w, uint64_t *sum) {
     uint64_t local = 0;
     for (int64_t b = 0; b < w->nb; b++) {
         const tsr_particle_block *pv = &w->pv[b];
         for (int64_t i = 0; i < pv->count; i++)
             for (int c = 0; c < 6; c++) {
                 double v = c < 3 ? pv->x[c][i] : pv->v[c - 3][i];
-                if (c < 3 && v < 0)
-                    v += n;
-                else if (c < 3 && v >= n)
-                    v -= n;
                 uint64_t bits;
                 memcpy(&bits, &v, sizeof bits);
                 local += tsr_checksum_term(6 * (uint64_t)pv->id[i] + (uint64_t)c, bits);
@@ -415,8 +411,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
                       .rate_unit = "atom-steps/s",
                       .rate = rate};
     uint64_t sum = 0;
-    if ((err = tsr_report_finish(ctx, &rep, m.report, stdout)) ||
-        (err = checksum(ctx, &w, (double)box.n, &sum)))
+    if ((err = tsr_report_finish(ctx, &rep, m.report, stdout)) || (err = checksum(ctx, &w, &sum)))
         goto out;
     tsr_ctx_printf(ctx, stdout, "atom-steps/s %.6g\n", rate);
     tsr_ctx_printf(ctx, stdout, "checksum %016llx\n", (unsigned long long)sum);

@@ -48,18 +48,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
 from mpitest import (mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output,  # noqa: E402
-                     sigterm_when)
+                     sigterm_when, splitmix64)
 
 MASK = (1 << 64) - 1
 BASIS = ((0.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.0, 0.5), (0.0, 0.5, 0.5))
 FIELDS = ("temp", "pe", "ke", "etotal", "press")
-
-
-def splitmix64(z):
-    z = (z + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
 
 
 def bits(v):

@@ -13,6 +13,22 @@ import time
 CHECKSUM_RE = re.compile(r"^checksum ([0-9a-f]{16})$")
 
 
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(z):
+    """The splitmix64 finaliser of the checksum convention (tsr_splitmix64), on Python ints."""
+    z = (z + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def unit(key):
+    """A uniform double in [0, 1) from a key, as the particle tests' ptest.h unit()."""
+    return float(splitmix64(key & MASK64) >> 11) * 2.0 ** -53
+
+
 def mpi_env(extra=None):
     env = dict(os.environ)
     env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"

@@ -22,10 +22,10 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mpi"))
-from mpitest import check, mpi_env, mpirun_prefix, run_cmd, run_combined  # noqa: E402
+from mpitest import (check, mpi_env, mpirun_prefix, run_cmd, run_combined,  # noqa: E402
+                     unit)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MASK = (1 << 64) - 1
 NPART = 400
 GRID = (12, 10, 8)
 
@@ -37,17 +37,6 @@ CASES = [
     (4, "morton", "2 2 2", 1, "contiguous", "1 1 1"),
     (3, "sfc", "2 1 1", 4, "roundrobin", "1 1 3"),  # an idle rank on both sides
 ]
-
-
-def splitmix64(z):
-    z = (z + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def unit(key):
-    return float(splitmix64(key & MASK) >> 11) * 2.0 ** -53
 
 
 def expected():

@@ -30,23 +30,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
 from mpitest import (BIN, check, mpirun, mpirun_prefix, must_fail,  # noqa: E402
-                     parse_checksum, run_cmd, scenario_main, sigterm_when)
+                     parse_checksum, run_cmd, scenario_main, sigterm_when, unit)
 
-MASK = (1 << 64) - 1
 GRID = (12, 10, 8)
 NPART = 300
 DT = 0.25
-
-
-def splitmix64(z):
-    z = (z + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def unit(key):
-    return (splitmix64(key & MASK) >> 11) * 2.0 ** -53
 
 
 def wrap(x, n):
