@@ -236,18 +236,27 @@ static int record(tsr_balance b, const tsr_balance_event *e) {
 
 /* Moves the run to `to`: fields, ghosts, halo plan, sweep. On success the domain, *halo and
  * *sweep hold the new handles and the old ones are gone; `to` then belongs to the domain. */
+int tsr__balance_new_halo(const tsr_domain *dom, tsr_map to, tsr_halo *nh) {
+    *nh = NULL;
+    if (!dom->halo)
+        return TSR_SUCCESS;
+    int err = tsr_halo_create(to, dom->width, dom->stencil, nh);
+    if (!err) /* the boundary conditions go along */
+        err = tsr_halo_set_bc(*nh, tsr_halo_bc(dom->halo));
+    if (err)
+        tsr_halo_destroy(nh);
+    return err;
+}
+
 static int migrate(tsr_domain *dom, tsr_map to, tsr_sweep *sweep, tsr_halo *halo, tsr_field *fields,
                    int nfields) {
     tsr_ctx ctx = dom->ctx;
     tsr_halo nh = NULL;
     tsr_sweep ns = NULL;
-    int err = tsr_halo_create(to, dom->width, dom->stencil, &nh);
-    if (!err) { /* the boundary conditions go along; one agreement for both steps */
-        err = tsr_halo_set_bc(nh, tsr_halo_bc(dom->halo));
-        if (!err)
-            err = tsr__sweep_rebuild(*sweep, to, &ns);
-        err = tsr_ctx_agree(ctx, err);
-    }
+    int err = tsr__balance_new_halo(dom, to, &nh);
+    if (!err) /* one agreement for both steps */
+        err = tsr__sweep_rebuild(*sweep, to, &ns);
+    err = tsr_ctx_agree(ctx, err);
     if (err) {
         tsr_halo_destroy(&nh);
         tsr_sweep_destroy(&ns);

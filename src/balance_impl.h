@@ -34,6 +34,10 @@ bool tsr__balance_decide(const tsr__layout *lay, tsr_map_strategy strategy, cons
  * rebalancing check before it). Not collective. */
 int64_t tsr__balance_next(const tsr_domain *dom, int64_t step, int64_t next);
 
+/* The domain's halo plan rebuilt for `to`, boundary conditions included (NULL when the domain
+ * has none). Local: the caller agrees. */
+int tsr__balance_new_halo(const tsr_domain *dom, tsr_map to, tsr_halo *nh);
+
 /* At a step where the ranks agree: when a check is due, gathers the block costs, and if rank 0
  * adopts a new map, migrates fields[0 .. nfields) to it, exchanges their ghosts with the new halo
  * plan and replaces dom->map, dom->halo, *halo and *sweep, destroying the old ones. Prints one

@@ -23,19 +23,6 @@ static int particle_costs(tsr_domain *d, tsr_particles *ps, int n, double *costs
     return TSR_SUCCESS;
 }
 
-/* The domain's halo plan for `to` (NULL when it has none), boundary conditions included. */
-static int new_halo(tsr_domain *d, tsr_map to, tsr_halo *nh) {
-    *nh = NULL;
-    if (!d->halo)
-        return TSR_SUCCESS;
-    int err = tsr_halo_create(to, d->width, d->stencil, nh);
-    if (!err)
-        err = tsr_halo_set_bc(*nh, tsr_halo_bc(d->halo));
-    if (err)
-        tsr_halo_destroy(nh);
-    return err;
-}
-
 int tsr_particles_rebalance(tsr_domain *d, int64_t step, tsr_particles *ps, int n, bool *moved) {
     if (moved)
         *moved = false;
@@ -61,7 +48,7 @@ int tsr_particles_rebalance(tsr_domain *d, int64_t step, tsr_particles *ps, int 
         return TSR_SUCCESS;
     e.blocks = tsr__balance_blocks_moved(map, to);
     tsr_halo nh = NULL;
-    err = tsr_ctx_agree(ctx, new_halo(d, to, &nh));
+    err = tsr_ctx_agree(ctx, tsr__balance_new_halo(d, to, &nh));
     if (err) {
         tsr_map_destroy(&to);
         return err;
