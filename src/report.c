@@ -98,6 +98,12 @@ static void progress_line(tsr_progress *p, int64_t done, double now, const char 
     char line[256];
     tsr__progress_format(line, sizeof line, p->ctx->name, p->unit, done, p->total, now - p->start,
                          outcome);
+    for (int k = 0, shown = 0; k < TSR_PROGRESS_COUNTS; k++)
+        if (p->count_name[k]) {
+            size_t at = strlen(line);
+            snprintf(line + at, sizeof line - at, "%s%lld %s", shown++ ? ", " : "; ",
+                     (long long)p->count[k], p->count_name[k]);
+        }
     fprintf(stderr, "%s%s%s", p->terminal ? "\r" : "", line, p->terminal ? "   " : "\n");
     fflush(stderr);
     p->lines++;

@@ -44,6 +44,9 @@ tsr_progress_mode tsr_progress_option_mode(const tsr_progress_option *p);
 bool tsr_progress_due(bool each_second, double start, double last, double now, int64_t done,
                       int64_t last_done, int64_t total);
 
+/* Other counts a progress line may show (see tsr_progress.count). */
+#define TSR_PROGRESS_COUNTS 3
+
 /* Progress of a loop of `total` units, printed by rank 0 to stderr. */
 typedef struct tsr_progress {
     tsr_ctx ctx;
@@ -52,6 +55,11 @@ typedef struct tsr_progress {
     bool enabled, terminal, each_second;
     int lines;        /* lines printed */
     const char *unit; /* what is counted, singular ("step", "task"); a string literal */
+    /* Counts shown at the end of each line as "; N name, N name" (a farm's "3 running, 1
+     * failed"): set count_name[k] (a string literal; NULL: not shown) after tsr_progress_start
+     * and keep count[k] current before each update (storing a number costs nothing). */
+    const char *count_name[TSR_PROGRESS_COUNTS];
+    int64_t count[TSR_PROGRESS_COUNTS];
 } tsr_progress;
 
 /* Starts timing units in the given mode (off keeps it silent; only rank 0 prints). Set p->unit
