@@ -4,6 +4,7 @@
  * every earlier task has ended; a failed run goes back to the front of the queue, to another
  * rank when there is one, until its retries are spent. */
 #include <errno.h>
+#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <signal.h>
@@ -83,21 +84,25 @@ typedef struct coord {
     int *avoid;      /* rank a task's last run failed on (-1) */
     int64_t *retryq; /* ring of tasks to run again */
     int64_t rq_head, rq_len;
-    int64_t next;     /* next task in file order not handed out yet */
-    int64_t epoch;    /* BARRIER section being run */
-    int64_t open;     /* tasks handed out in this section and not finally ended */
-    int64_t inflight; /* runs handed out and not reported */
-    int *free_slots;  /* slots less the runs handed out (below 0 with tasks queued ahead) */
-    int *slots;
+    int64_t next;       /* next task in file order not handed out yet */
+    int64_t epoch;      /* BARRIER section being run */
+    int64_t open;       /* tasks handed out in this section and not finally ended */
+    int64_t inflight;   /* runs handed out and not reported */
+    int *slots;         /* per rank */
+    tsr__cf_slots free; /* the free slots, O(1) per task */
+    MPI_Request *sreq;  /* ring of the job sends in flight, oldest first */
+    char **sbuf;
+    int scap, shead, slen;
     int64_t ended;  /* runs reported */
     double elapsed; /* their total time */
-    int cursor;     /* round-robin start among the ranks */
     int64_t *rank_tasks;
+    int64_t *rank_failed; /* final failures per rank */
     double *rank_busy;
     char (*hosts)[HOSTLEN];
     tsr__cf_log log;
     tsr__cf_exec *local; /* rank 0 alone runs the tasks */
     bool stopping;
+    int failure;           /* a rank's own failure stopped the job (its message is in ctx) */
     int64_t failed_before; /* failed in the job log, not run again (--resume) */
     bool draining;         /* the job's end is near: no task starts, the running ones end */
     double end_time;       /* the job's end (0: none) */
@@ -174,6 +179,43 @@ static int prepare(coord *c, char *cwd, size_t cwdlen) {
 
 static int coord_end(coord *c, const tsr__cf_end *e);
 
+static void start_stop(coord *c) {
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    c->res.stopped = true;
+    if (c->local)
+        tsr__cf_exec_stop(c->local);
+}
+
+/* A failure of a rank's own (its message is in ctx, raised by the caller): no task starts, the
+ * running ones are ended, every rank says goodbye, and the run returns the error. Only the first
+ * failure is kept. */
+static void coord_failed(coord *c, int err) {
+    if (!c->failure)
+        c->failure = err;
+    start_stop(c);
+}
+
+/* Jobs travel by MPI_Isend, so a rank slow to receive (a long command past the eager limit)
+ * never stalls rank 0. Completed sends are freed oldest first, one MPI_Test each over the run;
+ * `wait`: the ring is full, wait for the oldest (a rank receives within its poll period). */
+static int reap_sends(coord *c, bool wait) {
+    while (c->slen > 0) {
+        int done = 1;
+        MPI_Request *rq = &c->sreq[c->shead];
+        TSR_MPI(c->ctx,
+                wait ? MPI_Wait(rq, MPI_STATUS_IGNORE) : MPI_Test(rq, &done, MPI_STATUS_IGNORE));
+        if (!done)
+            break;
+        free(c->sbuf[c->shead]);
+        c->shead = (c->shead + 1) % c->scap;
+        c->slen--;
+        wait = false;
+    }
+    return 0;
+}
+
 static int send_job(coord *c, int rank, int64_t id) {
     const tsr__task_entry *t = &c->tasks.t[id];
     size_t cl = strlen(t->command) + 1;
@@ -183,49 +225,42 @@ static int send_job(coord *c, int rank, int64_t id) {
                        .attempt = c->attempt[id],
                        .repeated = t->repeated,
                        .command_bytes = (int32_t)cl};
-    c->free_slots[rank]--;
     c->inflight++;
     c->state[id] = ST_RUNNING;
     if (c->local) {
         tsr__cf_end e;
         if (tsr__cf_exec_start(c->local, &job, t->command, &e)) {
-            /* It could not start: an end like any other. */
+            /* This rank's own failure: the job stops, the task is not run. */
+            coord_failed(c, tsr_error_set(c->ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                                          "rank 0 (%s): cannot start task %lld: %s; the job "
+                                          "stopped",
+                                          c->hosts[0], (long long)id, strerror(errno)));
             return coord_end(c, &e);
         }
         return 0;
     }
+    TSR_CALL(c->ctx, reap_sends(c, c->slen == c->scap));
     char *buf = malloc(sizeof job + cl);
     TSR_CHECK(c->ctx, buf, TSR_ERR_MEMORY, "no memory for a task of %zu bytes", cl);
     memcpy(buf, &job, sizeof job);
     memcpy(buf + sizeof job, t->command, cl);
-    int mpi = MPI_Send(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TSR__CF_TAG_JOB, c->comm);
-    free(buf);
+    int k = (c->shead + c->slen) % c->scap;
+    int mpi = MPI_Isend(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TSR__CF_TAG_JOB, c->comm,
+                        &c->sreq[k]);
+    if (mpi)
+        free(buf);
     TSR_MPI(c->ctx, mpi);
+    c->sbuf[k] = buf;
+    c->slen++;
     return 0;
 }
 
-/* A rank with a free slot, starting after the cursor, other than `avoid` when there is a choice;
- * -1 if none fits. */
-static int pick_rank(coord *c, int avoid) {
-    int first = c->size > 1 ? 1 : 0, n = c->size > 1 ? c->size - 1 : 1;
-    int fallback = -1;
-    /* Short tasks (mean under 0.2 s): a rank holds TSR__CF_AHEAD more per slot, queued, so that it
-     * starts the next one when one ends instead of waiting for rank 0 (2000 `true` at 3 ranks:
-     * 1.9 s with one ahead, 1.4 s with two, 1.1 s with four). Long tasks are not queued (one
-     * could wait behind a long one while another rank idles). */
-    bool ahead = !c->local && c->ended >= 2 * n && c->elapsed < 0.2 * (double)c->ended;
-    for (int k = 0; k < n; k++) {
-        int r = first + (c->cursor + k) % n;
-        if (c->free_slots[r] + (ahead ? TSR__CF_AHEAD * c->slots[r] : 0) <= 0)
-            continue;
-        if (r == avoid) {
-            fallback = r;
-            continue;
-        }
-        c->cursor = (c->cursor + k + 1) % n;
-        return r;
-    }
-    return n == 1 ? fallback : -1;
+/* Short tasks (mean under 0.2 s): a rank holds TSR__CF_AHEAD more per slot, queued, so that it
+ * starts the next one when one ends instead of waiting for rank 0 (2000 `true` at 3 ranks: 1.9 s
+ * with one ahead, 1.4 s with two, 1.1 s with four). Long tasks are not queued (one could wait
+ * behind a long one while another rank idles). */
+static bool queue_ahead(const coord *c) {
+    return !c->local && c->ended >= 2 * c->free.n && c->elapsed < 0.2 * (double)c->ended;
 }
 
 /* Slurm's end of this job (EndTime of `scontrol show job`, local time), 0 if unknown. */
@@ -286,6 +321,13 @@ static bool time_left(coord *c) {
     return false;
 }
 
+/* Past the tasks an earlier run ended (--resume): O(1) per task over the run. */
+static void skip_ended(coord *c) {
+    while (c->next < c->tasks.n &&
+           (c->state[c->next] == ST_SKIPPED || c->state[c->next] == ST_FAILED_BEFORE))
+        c->next++;
+}
+
 static int dispatch(coord *c) {
     while (!c->stopping) {
         int64_t id = -1;
@@ -293,9 +335,7 @@ static int dispatch(coord *c) {
         if (retry) {
             id = c->retryq[c->rq_head];
         } else {
-            while (c->next < c->tasks.n &&
-                   (c->state[c->next] == ST_SKIPPED || c->state[c->next] == ST_FAILED_BEFORE))
-                c->next++;
+            skip_ended(c);
             if (c->next >= c->tasks.n)
                 return 0;
             if (c->tasks.t[c->next].epoch > c->epoch) {
@@ -305,8 +345,10 @@ static int dispatch(coord *c) {
             }
             id = c->next;
         }
-        int r = pick_rank(c, retry ? c->avoid[id] : -1);
-        if (r < 0 || !time_left(c))
+        if (!time_left(c))
+            return 0;
+        int r = tsr__cf_slots_take(&c->free, retry ? c->avoid[id] : -1, queue_ahead(c));
+        if (r < 0)
             return 0;
         if (retry) {
             c->rq_head = (c->rq_head + 1) % c->tasks.n;
@@ -322,16 +364,18 @@ static int dispatch(coord *c) {
 
 static int coord_end(coord *c, const tsr__cf_end *e) {
     int64_t id = e->id;
-    c->free_slots[e->rank]++;
+    tsr__cf_slots_give(&c->free, e->rank);
     c->inflight--;
-    c->rank_tasks[e->rank]++;
-    c->rank_busy[e->rank] += e->end - e->start;
-    c->ended++;
-    c->elapsed += e->end - e->start;
-    if (e->pid > 0 || e->how != TSR__CF_STOPPED) { /* a queued task stopped never ran */
+    if (e->pid > 0) { /* not a task handed back unstarted, or that could not start */
+        c->rank_tasks[e->rank]++;
+        c->rank_busy[e->rank] += e->end - e->start;
+        c->ended++;
+        c->elapsed += e->end - e->start;
         int err = tsr__cf_log_write(&c->log, e, &c->tasks.t[id], c->hosts[e->rank]);
-        TSR_CHECK(c->ctx, !err, TSR_ERR_IO, "--joblog %s: cannot write: %s", c->joblog,
-                  strerror(errno));
+        if (err && !c->failure)
+            coord_failed(c, tsr_error_set(c->ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                                          "--joblog %s: cannot write: %s", c->joblog,
+                                          strerror(errno)));
     }
     bool ok = e->how == TSR__CF_EXITED && e->status == 0;
     if (ok) {
@@ -340,7 +384,7 @@ static int coord_end(coord *c, const tsr__cf_end *e) {
         c->state[id] = ST_OK;
         c->res.ok++;
         c->open--;
-    } else if (e->how == TSR__CF_STOPPED || (c->stopping && e->how == TSR__CF_NOSTART)) {
+    } else if (e->how == TSR__CF_STOPPED || e->how == TSR__CF_NOSTART) {
         c->state[id] = ST_PENDING; /* runs again with --resume */
         c->open--;
     } else if (c->attempt[id] < c->o->retries && !c->stopping) {
@@ -353,27 +397,17 @@ static int coord_end(coord *c, const tsr__cf_end *e) {
         c->state[id] = ST_FAILED;
         c->res.failed++;
         c->res.timed_out += e->how == TSR__CF_TIMEOUT;
+        c->rank_failed[e->rank]++;
         c->open--;
     }
     return 0;
 }
 
-static void start_stop(coord *c) {
-    if (c->stopping)
-        return;
-    c->stopping = true;
-    c->res.stopped = true;
-    if (c->local)
-        tsr__cf_exec_stop(c->local);
-}
-
-static bool all_done(const coord *c) {
+static bool all_done(coord *c) {
     if (c->inflight || c->rq_len)
         return false;
-    for (int64_t i = c->next; i < c->tasks.n; i++)
-        if (c->state[i] != ST_SKIPPED && c->state[i] != ST_FAILED_BEFORE)
-            return false;
-    return true;
+    skip_ended(c);
+    return c->next >= c->tasks.n;
 }
 
 static void nap(long us) {
@@ -432,6 +466,17 @@ static int coordinate(coord *c, tsr_progress *p) {
                                           c->comm, MPI_STATUS_IGNORE));
                     if (!told)
                         start_stop(c); /* the workers are told below */
+                } else if (st.MPI_TAG == TSR__CF_TAG_FAIL) {
+                    tsr__cf_fail f;
+                    TSR_MPI(ctx, MPI_Recv(&f, (int)sizeof f, MPI_BYTE, st.MPI_SOURCE,
+                                          TSR__CF_TAG_FAIL, c->comm, MPI_STATUS_IGNORE));
+                    f.text[sizeof f.text - 1] = '\0';
+                    int code = f.code && f.code != TSR_ERR_INPUT ? f.code : TSR_ERR_IO;
+                    if (!c->failure)
+                        coord_failed(c,
+                                     tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
+                                                   "rank %d (%s): %s; the job stopped",
+                                                   st.MPI_SOURCE, c->hosts[st.MPI_SOURCE], f.text));
                 } else {
                     int dummy;
                     TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_BYE,
@@ -439,7 +484,8 @@ static int coordinate(coord *c, tsr_progress *p) {
                     byes++;
                 }
             }
-            /* A signal on rank 0: the workers hear of it now (TERM to their tasks). */
+            TSR_CALL(ctx, reap_sends(c, false));
+            /* A signal on rank 0 or a failure: the workers hear of it now (TERM to their tasks). */
             if (c->stopping && !told) {
                 TSR_CALL(ctx, tell_all(c, 1));
                 told = true;
@@ -447,12 +493,18 @@ static int coordinate(coord *c, tsr_progress *p) {
             if (!any)
                 nap(100);
         }
+        p->count[0] = c->free.running;
+        p->count[1] = c->res.failed;
         tsr_progress_update(p, c->res.ok + c->res.failed - c->failed_before);
         int err = tsr__cf_log_sync(&c->log, 2.0);
-        TSR_CHECK(ctx, !err, TSR_ERR_IO, "--joblog %s: cannot sync: %s", c->joblog,
-                  strerror(errno));
+        if (err && !c->failure)
+            coord_failed(c,
+                         tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                                       "--joblog %s: cannot sync: %s", c->joblog, strerror(errno)));
     }
-    return 0;
+    /* Every rank said goodbye after receiving all its tasks: no send is left in flight. */
+    TSR_CALL(ctx, reap_sends(c, true));
+    return c->failure;
 }
 
 static int node_working_ranks(MPI_Comm comm, int rank, int size, int *working) {
@@ -475,11 +527,11 @@ static void summary(coord *c, FILE *out) {
             (long long)r->ntasks, (long long)r->ok, (long long)r->failed, (long long)r->timed_out,
             (long long)c->failed_before, (long long)r->skipped, (long long)not_run,
             tsr__cf_now() - c->t0);
-    fprintf(out, "%6s  %-20s %8s %10s\n", "rank", "host", "runs", "busy s");
+    fprintf(out, "%6s  %-20s %8s %8s %10s\n", "rank", "host", "runs", "failed", "busy s");
     for (int k = 0; k < c->size; k++)
         if (c->rank_tasks[k] || c->slots[k] > 0)
-            fprintf(out, "%6d  %-20s %8lld %10.2f\n", k, c->hosts[k], (long long)c->rank_tasks[k],
-                    c->rank_busy[k]);
+            fprintf(out, "%6d  %-20s %8lld %8lld %10.2f\n", k, c->hosts[k],
+                    (long long)c->rank_tasks[k], (long long)c->rank_failed[k], c->rank_busy[k]);
     fflush(out);
 }
 
@@ -531,9 +583,15 @@ static void coord_free(coord *c) {
     free(c->avoid);
     free(c->retryq);
     free(c->ok_times);
-    free(c->free_slots);
+    tsr__cf_slots_free(&c->free);
+    /* Sends left only after an MPI error: their buffers may still be read, so they are kept. */
+    for (; c->slen > 0; c->slen--, c->shead = (c->shead + 1) % c->scap)
+        MPI_Request_free(&c->sreq[c->shead]);
+    free(c->sreq);
+    free(c->sbuf);
     free(c->slots);
     free(c->rank_tasks);
+    free(c->rank_failed);
     free(c->rank_busy);
     free(c->hosts);
 }
@@ -566,22 +624,39 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "unknown");
     if (rank == 0) {
-        c.free_slots = calloc((size_t)size, sizeof *c.free_slots);
         c.slots = calloc((size_t)size, sizeof *c.slots);
         c.rank_tasks = calloc((size_t)size, sizeof *c.rank_tasks);
+        c.rank_failed = calloc((size_t)size, sizeof *c.rank_failed);
         c.rank_busy = calloc((size_t)size, sizeof *c.rank_busy);
         c.hosts = calloc((size_t)size, sizeof *c.hosts);
     }
-    err = rank == 0 && !(c.free_slots && c.slots && c.rank_tasks && c.rank_busy && c.hosts)
+    err = rank == 0 && !(c.slots && c.rank_tasks && c.rank_failed && c.rank_busy && c.hosts)
               ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
               : 0;
     err = tsr_ctx_agree(ctx, err);
-    if (!err)
-        err = MPI_Gather(&slots, 1, MPI_INT, c.free_slots, 1, MPI_INT, 0, comm);
-    if (!err && rank == 0)
-        memcpy(c.slots, c.free_slots, (size_t)size * sizeof *c.slots);
-    if (!err)
-        err = MPI_Gather(host, HOSTLEN, MPI_CHAR, c.hosts, HOSTLEN, MPI_CHAR, 0, comm);
+    int mpi = err ? 0 : MPI_Gather(&slots, 1, MPI_INT, c.slots, 1, MPI_INT, 0, comm);
+    if (!err && !mpi)
+        mpi = MPI_Gather(host, HOSTLEN, MPI_CHAR, c.hosts, HOSTLEN, MPI_CHAR, 0, comm);
+    if (err || mpi) {
+        coord_free(&c);
+        TSR_MPI(ctx, mpi);
+        return err;
+    }
+    if (rank == 0) {
+        int first = size > 1 ? 1 : 0;
+        err = tsr__cf_slots_init(&c.free, first, size - first, c.slots, TSR__CF_AHEAD);
+        /* At most every slot's runs and queue in flight at once, plus a margin. */
+        int64_t cap = 64;
+        for (int r = first; r < size; r++)
+            cap += (1 + TSR__CF_AHEAD) * (int64_t)c.slots[r];
+        c.scap = size > 1 ? (int)(cap < INT_MAX / 2 ? cap : INT_MAX / 2) : 1;
+        c.sreq = malloc((size_t)c.scap * sizeof *c.sreq);
+        c.sbuf = malloc((size_t)c.scap * sizeof *c.sbuf);
+        if (err || !c.sreq || !c.sbuf)
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "no memory for %d ranks' slots", size);
+    }
+    err = tsr_ctx_agree(ctx, err);
     if (err) {
         coord_free(&c);
         return err;
@@ -610,6 +685,8 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             tsr_progress_start(&p, ctx, c.tasks.n - c.res.skipped - c.failed_before,
                                tsr_progress_option_mode(&o->progress));
             p.unit = "task";
+            p.count_name[0] = "running";
+            p.count_name[1] = "failed";
             err = coordinate(&c, &p);
             tsr_progress_end(&p);
             if (!err)
@@ -618,7 +695,8 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             if (!err && lerr)
                 err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
                                     "--joblog %s: cannot write: %s", c.joblog, strerror(errno));
-            if (!err && !o->progress.quiet)
+            /* After a rank's failure too: what ran, and where. */
+            if ((!err || c.failure) && !o->progress.quiet)
                 summary(&c, stdout);
         } else {
             err = tsr__cf_work(ctx, comm, &x);

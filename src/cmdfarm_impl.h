@@ -20,13 +20,47 @@ enum {
     TSR__CF_TAG_END,
     TSR__CF_TAG_SIGNAL,
     TSR__CF_TAG_STOP,
-    TSR__CF_TAG_BYE
+    TSR__CF_TAG_BYE,
+    TSR__CF_TAG_FAIL
 };
 /* Short tasks a rank holds queued per slot (rank 0's choice, the queue's size). */
 #define TSR__CF_AHEAD 4
 
 /* How a run of a task ended. */
 enum { TSR__CF_EXITED, TSR__CF_SIGNALLED, TSR__CF_TIMEOUT, TSR__CF_STOPPED, TSR__CF_NOSTART };
+
+/* Rank 0's free slots (cmdfarm_slots.c): one token per free slot in `free`, one per task a rank
+ * may hold queued ahead in `room` (TSR__CF_AHEAD per slot), each ring in the order the tokens came
+ * back, so taking and giving back cost O(1) whatever the number of ranks. */
+typedef struct tsr__cf_ring {
+    int *r;
+    int cap, head, len;
+} tsr__cf_ring;
+typedef struct tsr__cf_slots {
+    int first, n; /* the ranks that run tasks: first .. first + n - 1 */
+    int ahead;    /* tasks queued ahead per slot at most */
+    int *slots;   /* per rank */
+    int *out;     /* runs handed out and not ended, per rank */
+    tsr__cf_ring free, room;
+    int64_t running; /* sum over the ranks of min(out, slots): the runs started */
+} tsr__cf_slots;
+
+/* Every slot free, in round-robin order; 0 or TSR_ERR_MEMORY (free it either way). */
+int tsr__cf_slots_init(tsr__cf_slots *s, int first, int n, const int *slots, int ahead);
+void tsr__cf_slots_free(tsr__cf_slots *s);
+/* A rank for one more run: one with a free slot, else (when `ahead`) one with room in its queue;
+ * not `avoid` (a retry's last rank) unless it is the only rank; -1 when none. O(1) (a retry
+ * may skip the avoided rank's tokens: at most its slots). */
+int tsr__cf_slots_take(tsr__cf_slots *s, int avoid, bool ahead);
+/* A run on rank r ended. */
+void tsr__cf_slots_give(tsr__cf_slots *s, int r);
+
+/* A rank's own failure (a task it cannot start, an MPI call, memory), told to rank 0, which then
+ * stops the job: the rank names itself by the message's source. */
+typedef struct tsr__cf_fail {
+    int32_t code; /* tsr_error */
+    char text[512];
+} tsr__cf_fail;
 
 /* One task handed to a rank (sent as bytes, the command after it). */
 typedef struct tsr__cf_job {

@@ -1,7 +1,9 @@
 /* The command farm's ranks other than 0: run the tasks rank 0 sends, up to the slots at once and
  * the rest queued, report every end, and on a stop hand back the queued ones and end the
  * running ones (cmdfarm.h, cmdfarm.c). */
+#include <errno.h>
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,20 +20,61 @@ static int send_end(MPI_Comm comm, const tsr__cf_end *e) {
     return MPI_Send(e, (int)sizeof *e, MPI_BYTE, 0, TSR__CF_TAG_END, comm);
 }
 
+/* A task that never ran, handed back (rank 0 writes no job-log line; it runs again with
+ * --resume). */
+static int send_unstarted(MPI_Comm comm, const tsr__cf_job *job, int rank) {
+    double now = tsr__cf_now();
+    tsr__cf_end e = {.id = job->id,
+                     .attempt = job->attempt,
+                     .rank = rank,
+                     .how = TSR__CF_STOPPED,
+                     .start = now,
+                     .end = now};
+    return send_end(comm, &e);
+}
+
+/* This rank cannot go on (a task it cannot start, an MPI call, memory): the error is recorded
+ * and rank 0 told with its text; rank 0 stops the job and every rank ends with this message. The
+ * rank's running tasks are ended, and it keeps answering rank 0 (ends, tasks handed back) until
+ * the stop, so no message is left in flight. Returns the MPI error of telling rank 0. */
+static int local_failure(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failure, int code,
+                         const char *text) {
+    if (*failure)
+        return 0;
+    *failure = code;
+    tsr__cf_fail f = {.code = code};
+    snprintf(f.text, sizeof f.text, "%s", text);
+    tsr_error_set(ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", x->rank, f.text);
+    tsr__cf_exec_stop(x);
+    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, comm);
+}
+
+/* A task that could not start (fork, pipes, its output files): the rank's failure, then the
+ * task's end (after the failure, rank 0 takes it back as not run). */
+static int start_failed(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failure,
+                        const tsr__cf_end *e) {
+    char text[sizeof((tsr__cf_fail *)0)->text];
+    snprintf(text, sizeof text, "cannot start task %lld: %s", (long long)e->id, strerror(errno));
+    int err = local_failure(ctx, comm, x, failure, TSR_ERR_IO, text);
+    return err ? err : send_end(comm, e);
+}
+
 int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
     bool stop = false, told = false;
     tsr__cf_end ends[64], e;
-    int cap = (1 + TSR__CF_AHEAD) * x->nslots, head = 0, len = 0, err = 0;
+    int cap = (1 + TSR__CF_AHEAD) * x->nslots, head = 0, len = 0, err = 0, failure = 0;
     queued *q = calloc((size_t)cap, sizeof *q);
     TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "no memory for the task queue");
-    while (!err) {
+    while (true) {
         int n = tsr__cf_exec_poll(x, 1, ends, 64);
         for (int i = 0; i < n && !err; i++)
             err = send_end(comm, &ends[i]);
-        while (!err && len > 0 && x->running < x->nslots) {
+        while (!err && len > 0 && (failure || x->running < x->nslots)) {
             queued *j = &q[head];
-            if (tsr__cf_exec_start(x, &j->job, j->command, &e))
-                err = send_end(comm, &e);
+            if (failure)
+                err = send_unstarted(comm, &j->job, x->rank);
+            else if (tsr__cf_exec_start(x, &j->job, j->command, &e))
+                err = start_failed(ctx, comm, x, &failure, &e);
             free(j->command);
             head = (head + 1) % cap;
             len--;
@@ -46,15 +89,21 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
                 if (!buf ||
                     len == cap) { /* rank 0 never sends more than 1 + TSR__CF_AHEAD per slot */
                     free(buf);
-                    err = MPI_ERR_NO_MEM;
+                    err = local_failure(ctx, comm, x, &failure, TSR_ERR_MEMORY,
+                                        "no room for a task received");
+                    if (!err)
+                        err = MPI_ERR_NO_MEM; /* the task stays unreceived: give up */
                     break;
                 }
                 err = MPI_Recv(buf, bytes, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm, MPI_STATUS_IGNORE);
                 queued j;
                 memcpy(&j.job, buf, sizeof j.job);
-                if (!err && len == 0 && x->running < x->nslots) {
+                if (!err && failure) {
+                    err = send_unstarted(comm, &j.job, x->rank);
+                    free(buf);
+                } else if (!err && len == 0 && x->running < x->nslots) {
                     if (tsr__cf_exec_start(x, &j.job, buf + sizeof j.job, &e))
-                        err = send_end(comm, &e);
+                        err = start_failed(ctx, comm, x, &failure, &e);
                     free(buf);
                 } else {
                     memmove(buf, buf + sizeof j.job, (size_t)bytes - sizeof j.job);
@@ -68,21 +117,22 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
                 if (kill) {
                     /* Queued tasks never started: reported back, without a pid. */
                     for (; len > 0 && !err; len--, head = (head + 1) % cap) {
-                        double now = tsr__cf_now();
-                        e = (tsr__cf_end){.id = q[head].job.id,
-                                          .attempt = q[head].job.attempt,
-                                          .rank = x->rank,
-                                          .how = TSR__CF_STOPPED,
-                                          .start = now,
-                                          .end = now};
+                        err = send_unstarted(comm, &q[head].job, x->rank);
                         free(q[head].command);
-                        err = send_end(comm, &e);
                     }
                     tsr__cf_exec_stop(x);
                 }
             }
         }
-        if (!err && tsr__cf_stop_signal() && !told) {
+        if (err && !failure) { /* an MPI error here: rank 0 is told, if it still can be */
+            char text[MPI_MAX_ERROR_STRING + 32] = "an MPI call failed: ";
+            int tl = 0;
+            MPI_Error_string(err, text + strlen(text), &tl);
+            err = local_failure(ctx, comm, x, &failure, TSR_ERR_MPI, text);
+        }
+        if (err)
+            break;
+        if (tsr__cf_stop_signal() && !told) {
             int sig = tsr__cf_stop_signal();
             err = MPI_Send(&sig, 1, MPI_INT, 0, TSR__CF_TAG_SIGNAL, comm);
             told = true;
@@ -92,10 +142,14 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
             err = MPI_Send(&bye, 1, MPI_INT, 0, TSR__CF_TAG_BYE, comm);
             break;
         }
+        if (err)
+            break;
     }
     for (; len > 0; len--, head = (head + 1) % cap)
         free(q[head].command);
     free(q);
+    if (failure)
+        return failure; /* recorded by local_failure */
     TSR_MPI(ctx, err);
     return 0;
 }

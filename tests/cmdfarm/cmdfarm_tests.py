@@ -19,8 +19,15 @@ sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 
 deadline    --end-time 2.5 s ahead: the tasks that started end, no task starts with less than
             the median task time left, exit 3; --resume then completes.
 bad         every bad input: one message, exit status 2, at 1 and 3 ranks.
+fault NP    a rank's own failure: task 1000's output directory (--log-dir logs/1) is a file, so
+            the rank handed task 1000 cannot start it; the job stops with exit 1 and one message
+            naming that rank and the cause, the job log holds the tasks that ran, none after the
+            stop, and --resume (the file gone) runs exactly the rest. A hang fails by timeout.
+progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
+            ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -277,6 +284,67 @@ def scenario_bad():
     ]
     for k, (args, expect) in enumerate(cases):
         must_fail(args, expect, status=2, np=1 if k % 2 else 3, timeout=60)
+
+
+def scenario_fault():
+    n = 1010
+    write("t.txt", "#TESSERA REPEAT %d echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n" % n)
+    os.mkdir("logs")
+    write("logs/1", "a file where tasks 1000.. want their directory\n")
+    t0 = time.time()
+    rc, out, err = farm(["t.txt", "--log-dir", "logs", "--slots", "2"], env={"FARM_RUN": "1"},
+                        timeout=60)
+    # Whichever rank is handed one of the tasks from 1000 on first fails.
+    hits = [line for line in (out + err).splitlines()
+            if re.search(r"cannot start task 10\d\d: Not a directory; the job stopped", line)]
+    check(rc == 1 and len(hits) == 1, "a rank's failure: exit 1, one message (%.1f s)"
+          % (time.time() - t0))
+    workers = [0] if NP == 1 else list(range(1, NP))
+    named = [r for r in workers if hits and hits[0].find("rank %d (" % r) >= 0]
+    check(len(named) == 1, "the message names the rank: %s" % (hits[0] if hits else None))
+    rows = joblog("t.txt.joblog")
+    ran = ints("ran-1.txt")
+    ok = set(ok_ids(rows))
+    stopped = set(int(r["id"]) for r in rows if r["status"] == "stopped")
+    good = ok <= set(ran) <= ok | stopped and len(ran) == len(set(ran)) and \
+        max(ok) < 1000 and all(r["status"] in ("0", "stopped") and int(r["pid"]) > 0 for r in rows)
+    if not good:
+        print("  ran", len(ran), "ok", len(ok), "stopped", sorted(stopped),
+              sorted(set(ran) ^ ok), [r for r in rows if r["status"] not in ("0", "stopped")])
+    check(good, "job log: the %d tasks that ran, %d stopped, none from 1000 on"
+          % (len(ok), len(stopped)))
+    os.unlink("logs/1")
+    rc, out, err = farm(["t.txt", "--log-dir", "logs", "--resume", "--quiet"],
+                        env={"FARM_RUN": "2"}, timeout=60)
+    check(rc == 0 and sorted(ints("ran-2.txt")) == sorted(set(range(n)) - ok),
+          "--resume runs exactly the other %d tasks" % (n - len(ok)))
+
+
+def scenario_progress():
+    # Ends at 0.7, 1.4 and 2.1 s, lines at 1 and 2 s: two tasks running at each.
+    write("p.txt", "sleep 0.7\n" * 4 + "sleep 0.7; exit 1\nsleep 0.7\n")
+    rc, out, err = farm(["p.txt", "--slots", "1", "--progress", "on"], np=3)
+    check(rc == 1, "one failing task: exit 1")
+    lines = [x for x in err.splitlines() if x.startswith("tessera-farm: task ")]
+    print("  " + "\n  ".join(lines + out.splitlines()))
+    pat = re.compile(r"^tessera-farm: task (\d+)/6 \(\d+%\), .* elapsed, [0-9.e+]+ tasks/s, "
+                     r"(ETA [^;]+|done); (\d+) running, (\d+) failed$")
+    m = [pat.match(x) for x in lines]
+    check(len(lines) >= 2 and all(m), "progress lines: done, rate, ETA, running, failed")
+    check(any(x.group(2).startswith("ETA") and int(x.group(3)) > 0 for x in m if x),
+          "a line while tasks run shows them running")
+    check(m[-1] and m[-1].group(1) == "6" and m[-1].group(2) == "done" and
+          m[-1].group(3) == "0" and m[-1].group(4) == "1", "the last line: 6 done, 1 failed")
+    check("6 tasks: 5 ok, 1 failed (0 timed out, 0 in an earlier run), 0 skipped by --resume, "
+          "0 not run" in out, "summary: ok / failed / timed out / skipped / not run")
+    rows = {}
+    for x in out.splitlines():
+        f = x.split()
+        if len(f) == 5 and f[0].isdigit():
+            rows[int(f[0])] = (int(f[2]), int(f[3]), float(f[4]))
+    check(sorted(rows) == [1, 2] and sum(v[0] for v in rows.values()) == 6 and
+          sum(v[1] for v in rows.values()) == 1 and all(v[2] >= 0.7 * v[0] for v in rows.values()),
+          "summary per rank: runs, failed, busy seconds")
 
 
 def main():
