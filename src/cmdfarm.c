@@ -179,6 +179,15 @@ static int prepare(coord *c, char *cwd, size_t cwdlen) {
 
 static int coord_end(coord *c, const tsr__cf_end *e);
 
+void tsr__cf_start_error(const tsr__cf_exec *x, int64_t id, int why, char *buf, size_t len) {
+    if (x->log_dir && x->log_dir[0])
+        snprintf(buf, len,
+                 "cannot start task %lld (its output files in %.300s/%lld/, or the process): %s",
+                 (long long)id, x->log_dir, (long long)(id / 1000), strerror(why));
+    else
+        snprintf(buf, len, "cannot start task %lld: %s", (long long)id, strerror(why));
+}
+
 static void start_stop(coord *c) {
     if (c->stopping)
         return;
@@ -231,10 +240,10 @@ static int send_job(coord *c, int rank, int64_t id) {
         tsr__cf_end e;
         if (tsr__cf_exec_start(c->local, &job, t->command, &e)) {
             /* This rank's own failure: the job stops, the task is not run. */
+            char text[512];
+            tsr__cf_start_error(c->local, id, errno, text, sizeof text);
             coord_failed(c, tsr_error_set(c->ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
-                                          "rank 0 (%s): cannot start task %lld: %s; the job "
-                                          "stopped",
-                                          c->hosts[0], (long long)id, strerror(errno)));
+                                          "rank 0 (%s): %s; the job stopped", c->hosts[0], text));
             return coord_end(c, &e);
         }
         return 0;
@@ -345,11 +354,13 @@ static int dispatch(coord *c) {
             }
             id = c->next;
         }
-        if (!time_left(c))
-            return 0;
         int r = tsr__cf_slots_take(&c->free, retry ? c->avoid[id] : -1, queue_ahead(c));
         if (r < 0)
             return 0;
+        if (!time_left(c)) { /* judged when a task could start: the median may still fall */
+            tsr__cf_slots_give(&c->free, r);
+            return 0;
+        }
         if (retry) {
             c->rq_head = (c->rq_head + 1) % c->tasks.n;
             c->rq_len--;

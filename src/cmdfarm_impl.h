@@ -108,6 +108,10 @@ int tsr__cf_exec_poll(tsr__cf_exec *x, int wait_ms, tsr__cf_end *ended, int max)
  * ends are reported as TSR__CF_STOPPED. */
 void tsr__cf_exec_stop(tsr__cf_exec *x);
 
+/* The text of a task that could not start (tsr__cf_exec_start returned it ended) with errno `why`:
+ * its output files or the process. */
+void tsr__cf_start_error(const tsr__cf_exec *x, int64_t id, int why, char *buf, size_t len);
+
 /* A rank other than 0 until rank 0 says goodbye (cmdfarm_worker.c). Collective with rank 0's
  * coordinator. */
 int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x);

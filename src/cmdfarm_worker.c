@@ -54,7 +54,7 @@ static int local_failure(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failu
 static int start_failed(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failure,
                         const tsr__cf_end *e) {
     char text[sizeof((tsr__cf_fail *)0)->text];
-    snprintf(text, sizeof text, "cannot start task %lld: %s", (long long)e->id, strerror(errno));
+    tsr__cf_start_error(x, e->id, errno, text, sizeof text);
     int err = local_failure(ctx, comm, x, failure, TSR_ERR_IO, text);
     return err ? err : send_end(comm, e);
 }

@@ -23,6 +23,9 @@ fault NP    a rank's own failure: task 1000's output directory (--log-dir logs/1
             the rank handed task 1000 cannot start it; the job stops with exit 1 and one message
             naming that rank and the cause, the job log holds the tasks that ran, none after the
             stop, and --resume (the file gone) runs exactly the rest. A hang fails by timeout.
+joblog      rank 0's own failure: the job log cannot be synced (fault shim: fsync fails with EIO
+            under jl/ on rank 0) while tasks run on the others: exit 1 with one message, the
+            running tasks stopped, no hang.
 progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
             ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
@@ -296,7 +299,8 @@ def scenario_fault():
                         timeout=60)
     # Whichever rank is handed one of the tasks from 1000 on first fails.
     hits = [line for line in (out + err).splitlines()
-            if re.search(r"cannot start task 10\d\d: Not a directory; the job stopped", line)]
+            if re.search(r"cannot start task 10\d\d \(its output files in logs/1/, or the process\): "
+                      r"Not a directory; the job stopped", line)]
     check(rc == 1 and len(hits) == 1, "a rank's failure: exit 1, one message (%.1f s)"
           % (time.time() - t0))
     workers = [0] if NP == 1 else list(range(1, NP))
@@ -318,6 +322,23 @@ def scenario_fault():
                         env={"FARM_RUN": "2"}, timeout=60)
     check(rc == 0 and sorted(ints("ran-2.txt")) == sorted(set(range(n)) - ok),
           "--resume runs exactly the other %d tasks" % (n - len(ok)))
+
+
+def scenario_joblog():
+    n = 16
+    sleepers(n, 0.4)
+    os.mkdir("jl")
+    env = {"FARM_RUN": "1", "LD_PRELOAD": os.environ["TSR_TEST_FAULTSHIM"],
+           "TSR_FAULT_DIR": os.path.abspath("jl"), "TSR_FAULT_RANK": "0"}
+    t0 = time.time()
+    rc, out, err = farm(["k.txt", "--slots", "1", "--joblog", "jl/k.joblog"], np=3, env=env,
+                        timeout=60)
+    hits = [x for x in (out + err).splitlines()
+            if re.search(r"--joblog jl/k.joblog: cannot (write|sync): Input/output error", x)]
+    ran = ints("ran-1.txt")
+    check(rc == 1 and len(hits) == 1 and len(ran) < n,
+          "the job log's sync fails on rank 0 after 2 s: exit 1, one message, %d of %d tasks "
+          "ran, %.1f s" % (len(ran), n, time.time() - t0))
 
 
 def scenario_progress():
