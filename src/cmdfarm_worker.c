@@ -86,22 +86,26 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
                 int bytes = 0;
                 MPI_Get_count(&st, MPI_BYTE, &bytes);
                 char *buf = malloc((size_t)bytes);
-                if (!buf ||
-                    len == cap) { /* rank 0 never sends more than 1 + TSR__CF_AHEAD per slot */
-                    free(buf);
+                if (!buf) {
                     err = local_failure(ctx, comm, x, &failure, TSR_ERR_MEMORY,
-                                        "no room for a task received");
+                                        "no memory for a task received");
                     if (!err)
                         err = MPI_ERR_NO_MEM; /* the task stays unreceived: give up */
                     break;
                 }
-                err = MPI_Recv(buf, bytes, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm, MPI_STATUS_IGNORE);
+                if (len == cap) /* rank 0 never sends more than 1 + TSR__CF_AHEAD per slot */
+                    err = local_failure(ctx, comm, x, &failure, TSR_ERR_INTERNAL,
+                                        "more tasks received than its queue holds");
+                if (!err)
+                    err =
+                        MPI_Recv(buf, bytes, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm, MPI_STATUS_IGNORE);
                 queued j;
                 memcpy(&j.job, buf, sizeof j.job);
-                if (!err && failure) {
-                    err = send_unstarted(comm, &j.job, x->rank);
+                if (err || failure) { /* after a failure, tasks go back unstarted */
+                    if (!err)
+                        err = send_unstarted(comm, &j.job, x->rank);
                     free(buf);
-                } else if (!err && len == 0 && x->running < x->nslots) {
+                } else if (len == 0 && x->running < x->nslots) {
                     if (tsr__cf_exec_start(x, &j.job, buf + sizeof j.job, &e))
                         err = start_failed(ctx, comm, x, &failure, &e);
                     free(buf);
