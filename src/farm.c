@@ -287,6 +287,8 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
     f->ran = true;
     memset(&f->me, 0, sizeof f->me);
     f->max_buffered = 0;
+    f->requests = 0;
+    f->request_seconds = 0;
 
     run r = {.f = f, .ctx = ctx, .fn = task, .deliver = deliver, .user = user};
     wstate s = {0};

@@ -228,6 +228,15 @@ static int coord_handle(run *r) {
     return advance(r);
 }
 
+/* Handles a message and adds what it took, from its arrival to the answers sent, to rank 0's
+ * request time: the cost per request, which must not grow with the number of workers. */
+static int coord_handle_timed(run *r) {
+    int err = coord_handle(r);
+    r->f->requests++;
+    r->f->request_seconds += tsr_wtime() - r->m.arrived;
+    return err;
+}
+
 /* Waits for a message; while progress is shown, polls gently instead, so that a line still
  * appears when one is due however long the workers take. */
 static int wait_message(run *r, bool *got) {
@@ -254,7 +263,7 @@ int tsr__farm_coord_loop(run *r) {
         while (got && !r->aborting) {
             TSR_CALL(ctx, tsr__msg_recv(&r->ob, false, &r->m, &got));
             if (got)
-                TSR_CALL(ctx, coord_handle(r));
+                TSR_CALL(ctx, coord_handle_timed(r));
         }
         if (r->aborting)
             return TSR_SUCCESS;
@@ -292,7 +301,7 @@ int tsr__farm_coord_loop(run *r) {
         TSR_CHECK(ctx, f->size > 1, TSR_ERR_INTERNAL, "farm: rank 0 alone has nothing to run");
         TSR_CALL(ctx, wait_message(r, &got));
         if (got)
-            TSR_CALL(ctx, coord_handle(r));
+            TSR_CALL(ctx, coord_handle_timed(r));
     }
 }
 

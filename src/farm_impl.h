@@ -38,6 +38,8 @@ struct tsr_farm_s {
     tsr_farm_worker *workers; /* rank 0: every rank's */
     int64_t *failed_ids, nfailed, max_buffered;
     double seconds, balance;
+    int64_t requests;       /* rank 0: messages handled from the workers */
+    double request_seconds; /* rank 0: time spent on them */
 };
 
 /* ---- wire format ---- */

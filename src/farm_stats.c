@@ -15,9 +15,10 @@ static int report_json(tsr_farm f) {
     size_t n = (size_t)snprintf(j, len,
                                 "\"farm\": {\"tasks\": %lld, \"failed\": %lld, \"chunk\": \"%s\", "
                                 "\"seconds\": %.9g, \"balance\": %.6g, \"max_buffered\": %lld, "
-                                "\"per_rank\": [",
+                                "\"requests\": %lld, \"request_seconds\": %.9g, \"per_rank\": [",
                                 (long long)f->o.ntasks, (long long)f->nfailed, policy, f->seconds,
-                                f->balance, (long long)f->max_buffered);
+                                f->balance, (long long)f->max_buffered, (long long)f->requests,
+                                f->request_seconds);
     for (int w = 0; w < f->size && n < len; w++) {
         const tsr_farm_worker *k = &f->workers[w];
         double idle = f->seconds > k->busy ? f->seconds - k->busy : 0.0;
@@ -69,6 +70,8 @@ int tsr_farm_get_stats(tsr_farm f, tsr_farm_stats *st) {
     st->seconds = f->seconds;
     st->balance = f->balance;
     st->max_buffered = f->max_buffered;
+    st->requests = f->rank == 0 ? f->requests : 0;
+    st->request_seconds = f->rank == 0 ? f->request_seconds : 0;
     st->nranks = f->size;
     st->workers = f->rank == 0 ? f->workers : NULL;
     st->failed_ids = f->rank == 0 ? f->failed_ids : NULL;
@@ -103,5 +106,9 @@ int tsr_farm_print_summary(tsr_farm f, FILE *out) {
     if (f->nfailed)
         fprintf(out, ", %lld failed", (long long)f->nfailed);
     fputc('\n', out);
+    if (f->requests > 0)
+        fprintf(out, "  rank 0 handled %lld requests in %.6f s, %.2f us each\n",
+                (long long)f->requests, f->request_seconds,
+                1e6 * f->request_seconds / (double)f->requests);
     return TSR_SUCCESS;
 }

@@ -109,13 +109,17 @@ int tsr__msg_recv(tsr__outbox *ob, bool wait, tsr__msg *m, bool *got) {
     MPI_Status st;
     int flag = 1;
     *got = false;
+    double start = tsr_wtime();
     TSR_CALL(ctx, tsr__outbox_progress(ob));
-    if (wait)
+    if (wait) {
         TSR_MPI(ctx, MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ob->comm, &handle, &st));
-    else
+        start = tsr_wtime();
+    } else {
         TSR_MPI(ctx, MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, ob->comm, &flag, &handle, &st));
+    }
     if (!flag)
         return TSR_SUCCESS;
+    m->arrived = start;
     int count = 0;
     TSR_MPI(ctx, MPI_Get_count(&st, MPI_BYTE, &count));
     if ((size_t)count > m->cap || !m->buf) {

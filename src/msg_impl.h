@@ -25,6 +25,9 @@ typedef struct tsr__msg {
     int source, tag;
     void *buf;
     size_t len, cap;
+    /* tsr_wtime() when this rank started on the message: when the blocking probe found it, or
+     * when the nonblocking receive that found it began; time spent waiting is not counted. */
+    double arrived;
 } tsr__msg;
 
 int tsr__outbox_init(tsr__outbox *ob, tsr_ctx ctx, MPI_Comm comm);
