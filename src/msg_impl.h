@@ -25,8 +25,9 @@ typedef struct tsr__msg {
     int source, tag;
     void *buf;
     size_t len, cap;
-    /* tsr_wtime() when this rank started on the message: when the blocking probe found it, or
-     * when the nonblocking receive that found it began; time spent waiting is not counted. */
+    /* tsr_wtime() when this rank started on the message: when the nonblocking receive that found
+     * it began, or, after a blocking one, when the probe found it less the time the receive
+     * spent before waiting; tsr_wtime() - arrived is the time spent on it, waiting left out. */
     double arrived;
 } tsr__msg;
 
