@@ -9,7 +9,10 @@
  * other ranks, the way the farm's coordinator does: tsr__msg_recv, then tsr__outbox_send of the
  * answer. Rank 0 times each from its arrival to the answer sent (the farm's request timers);
  * prints "ranks <p> inflight <k> us per request <x>" (the median of 5 blocks of rounds). The
- * other ranks run at nice 19 (see farm_bench.c). Private API: the outbox is not public. */
+ * other ranks run at nice 19 (see farm_bench.c). With --sync-requests they send each request
+ * synchronously, as the farm's workers do (rank 0 then owes each an acknowledgement), and rank
+ * 0 keeps each request's buffer, as the farm's coordinator does with results.
+ * Private API: the outbox is not public. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -30,6 +33,8 @@ static int64_t share(int64_t rounds, int size, int w) {
     return 5 * per + (w <= rounds / 5 % (size - 1) ? 5 : 0);
 }
 
+static bool sync_requests;
+
 static int rank0(tsr_ctx ctx, tsr__outbox *ob, int64_t inflight, int64_t rounds, double *us) {
     int64_t payload[4] = {0};
     for (int64_t k = 0; k < inflight; k++)
@@ -47,6 +52,11 @@ static int rank0(tsr_ctx ctx, tsr__outbox *ob, int64_t inflight, int64_t rounds,
             err = tsr__msg_recv(ob, true, &m, &got);
             if (!err)
                 err = tsr__outbox_send(ob, m.buf, m.len, m.source, TAG_ANSWER);
+            if (sync_requests) { /* taken over, as the farm stores results */
+                free(m.buf);
+                m.buf = NULL;
+                m.cap = 0;
+            }
             busy += tsr_wtime() - m.arrived;
         }
         block[b] = n ? 1e6 * busy / (double)n : 0;
@@ -65,9 +75,14 @@ static int worker(tsr_ctx ctx, MPI_Comm comm, int64_t inflight, int64_t rounds) 
         inflight = 0;
     for (int64_t i = 0; i < mine; i++) {
         payload[0] = i;
-        TSR_MPI(ctx, MPI_Send(payload, sizeof payload, MPI_BYTE, 0, TAG_REQUEST, comm));
+        MPI_Request req = MPI_REQUEST_NULL;
+        if (sync_requests)
+            TSR_MPI(ctx, MPI_Issend(payload, sizeof payload, MPI_BYTE, 0, TAG_REQUEST, comm, &req));
+        else
+            TSR_MPI(ctx, MPI_Send(payload, sizeof payload, MPI_BYTE, 0, TAG_REQUEST, comm));
         TSR_MPI(ctx, MPI_Recv(payload, sizeof payload, MPI_BYTE, 0, TAG_ANSWER, comm,
                               MPI_STATUS_IGNORE));
+        TSR_MPI(ctx, MPI_Wait(&req, MPI_STATUS_IGNORE));
     }
     for (int64_t k = 0; k < inflight; k++)
         TSR_MPI(ctx, MPI_Recv(payload, sizeof payload, MPI_BYTE, 0, TAG_PARKED, comm,
@@ -82,6 +97,8 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     TSR_CALL(ctx, tsr_opts_create(ctx, "Rank 0's cost per request with sends in flight.", &o));
     tsr_opts_add_int(o, "inflight", &inflight, 0, 1000000, "N", "sends left in flight");
     tsr_opts_add_int(o, "rounds", &rounds, 5, 100000000, "N", "requests answered");
+    tsr_opts_add_flag(o, "sync-requests", &sync_requests,
+                      "requests sent synchronously, their buffers kept (as in the farm)");
     int err = tsr_opts_parse(o, argc, argv, &done);
     tsr_opts_destroy(&o);
     TSR_CALL(ctx, err);
