@@ -10,21 +10,31 @@
 
 #include "context_impl.h"
 
-/* Sends in progress on one communicator. */
+/* Sends in progress on one communicator, in no particular order (a finished one is replaced by
+ * the last). Progress tests a few of them in turn, not all: a coordinator with thousands of
+ * sends to busy workers still in flight pays the same per message as with none. */
 typedef struct tsr__outbox {
     tsr_ctx ctx;
     MPI_Comm comm;
     int n, cap;
     MPI_Request *reqs;
     void **bufs;
-    int *idx; /* scratch for MPI_Testsome */
+    int *idx;  /* scratch for MPI_Testsome */
+    int front; /* where the next progress starts testing */
 } tsr__outbox;
+
+/* Sends tested per tsr__outbox_progress: enough to keep up with a few sends per message. */
+#define TSR__OUTBOX_TESTS 4
 
 /* A received message; buf is reused between receives and freed by tsr__msg_free. */
 typedef struct tsr__msg {
     int source, tag;
     void *buf;
     size_t len, cap;
+    /* tsr_wtime() when this rank started on the message: when the nonblocking receive that found
+     * it began, or, after a blocking one, when the probe found it less the time the receive
+     * spent before waiting; tsr_wtime() - arrived is the time spent on it, waiting left out. */
+    double arrived;
 } tsr__msg;
 
 int tsr__outbox_init(tsr__outbox *ob, tsr_ctx ctx, MPI_Comm comm);
@@ -37,7 +47,10 @@ void tsr__outbox_free(tsr__outbox *ob);
 int tsr__outbox_send(tsr__outbox *ob, const void *buf, size_t len, int dest, int tag);
 /* Like tsr__outbox_send but takes ownership of `buf` (from malloc), without a copy. */
 int tsr__outbox_send_owned(tsr__outbox *ob, void *buf, size_t len, int dest, int tag);
-/* Completes the sends that have finished and frees their buffers. Not collective. */
+/* Tests the next TSR__OUTBOX_TESTS sends in turn and frees the buffers of those that finished:
+ * a bounded cost whatever the number in flight. When the arrays are full, every send is tested
+ * before they grow, so memory stays within twice the sends really in flight and each send is
+ * tested O(1) times on average. Not collective. */
 int tsr__outbox_progress(tsr__outbox *ob);
 /* Sends not yet matched by their receiver. */
 static inline int tsr__outbox_pending(const tsr__outbox *ob) {

@@ -118,14 +118,21 @@ typedef struct tsr_farm_stats {
     double balance;       /* max / mean busy seconds over the ranks that work */
     int64_t max_buffered; /* most results rank 0 held ahead of delivery */
     int nranks;
+    /* Rank 0's work as coordinator (0 on other ranks and on one rank): the messages it handled
+     * from the workers (a first request, then one per chunk: its results and a want for the
+     * next), and the seconds it spent on them, from each message's arrival to the answers sent
+     * (results stored, delivered in order, chunks handed out), waiting and its own tasks left
+     * out. request_seconds / requests is its cost per request. */
+    int64_t requests;
+    double request_seconds;
     const tsr_farm_worker *workers; /* nranks entries on rank 0, NULL elsewhere; owned by farm */
     const int64_t *failed_ids;      /* `failed` ids in increasing order (rank 0); owned by farm */
 } tsr_farm_stats;
 
 /* What the last run did. Not collective. */
 int tsr_farm_get_stats(tsr_farm farm, tsr_farm_stats *stats);
-/* Rank 0 prints, per rank, tasks, chunks and busy seconds, then the totals, the task rate and
- * the balance. Not collective. */
+/* Rank 0 prints, per rank, tasks, chunks and busy seconds, then the totals, the task rate, the
+ * balance and (with workers) its requests handled and their cost. Not collective. */
 int tsr_farm_print_summary(tsr_farm farm, FILE *out);
 
 #ifdef __cplusplus

@@ -216,6 +216,22 @@ static int run_case(tsr_ctx ctx, const setup *s) {
                  (long long)once, (long long)more, (long long)counted, (long long)ran);
         bool aborted = (s->fail == FAIL_3_17 && !s->on_error) || s->refuse;
         check(ctx, more == 0 && counted == ran && (aborted || once == s->n), what, detail);
+        /* Rank 0's request timers: each worker's first request, then one per chunk it ran (all
+         * of them when nothing failed); time spent on them within the run's. */
+        int64_t worker_chunks = 0;
+        for (int w = 1; w < st.nranks; w++)
+            worker_chunks += st.workers[w].chunks;
+        int64_t want = st.nranks > 1 ? st.nranks - 1 + worker_chunks : 0;
+        bool exact = s->fail == FAIL_NONE && !s->refuse;
+        snprintf(detail, sizeof detail,
+                 "rank 0 handled %lld requests in %g s (expected %s%lld; run took %g s)",
+                 (long long)st.requests, st.request_seconds, exact ? "" : "at most ",
+                 (long long)want, st.seconds);
+        check(ctx,
+              (exact ? st.requests == want : st.requests <= want + st.nranks) &&
+                  st.request_seconds >= 0 && st.request_seconds <= st.seconds &&
+                  (st.requests > 0 || st.request_seconds == 0),
+              what, detail);
         snprintf(detail, sizeof detail, "%lld bad deliveries", (long long)c.bad);
         check(ctx, c.bad == 0, what, detail);
         if (strcmp(s->chunk, "static") != 0) {
