@@ -31,8 +31,7 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
          * free slot waits for rank 0: a short poll. */
         int wait_ms = x->running == x->nslots && !stop ? 20 : 1;
         int n = tsr__cf_exec_poll(x, wait_ms, ends, 64);
-        for (int i = 0; i < n && !err; i++)
-            err = send_end(comm, &ends[i]);
+        /* The queued task first, then the report of the one that freed its slot. */
         while (!err && len > 0 && x->running < x->nslots) {
             queued *j = &q[head];
             if (tsr__cf_exec_start(x, &j->job, j->command, &e))
@@ -41,6 +40,8 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
             head = (head + 1) % cap;
             len--;
         }
+        for (int i = 0; i < n && !err; i++)
+            err = send_end(comm, &ends[i]);
         int flag = 1;
         MPI_Status st;
         while (!err && !(err = MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
