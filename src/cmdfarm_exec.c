@@ -59,17 +59,24 @@ static bool own_var(const char *kv) {
 }
 
 /* Whether a command may skip /bin/sh -c: one or more words of the characters below, separated
- * by spaces or tabs, whose first word is no assignment (no '='), shell builtin or reserved word.
+ * by spaces or tabs (at most 63 words, 4095 bytes), whose first word is no assignment (no '='),
+ * shell builtin or reserved word.
  * The shell would only split such a line into words and run the first word's program (through
  * PATH unless it holds a '/') with them: nothing to expand, quote, redirect or list. */
 static bool direct_word(const char *w, size_t n, bool first) {
+    /* dash's builtins and reserved words, and bash's (for systems whose /bin/sh is bash: `time`
+     * is a keyword there, and a program too). */
     static const char *const shell_words[] = {
-        ".",        ":",        "[",      "alias",   "bg",    "break", "case",   "cd",   "chdir",
-        "command",  "continue", "do",     "done",    "echo",  "elif",  "else",   "esac", "eval",
-        "exec",     "exit",     "export", "false",   "fc",    "fg",    "fi",     "for",  "getopts",
-        "hash",     "if",       "in",     "jobs",    "kill",  "local", "printf", "pwd",  "read",
-        "readonly", "return",   "set",    "shift",   "test",  "then",  "times",  "trap", "true",
-        "type",     "ulimit",   "umask",  "unalias", "unset", "until", "wait",   "while"};
+        ".",         ":",        "[",       "alias",   "bg",      "bind",     "break",    "builtin",
+        "caller",    "case",     "cd",      "chdir",   "command", "compgen",  "complete", "compopt",
+        "continue",  "coproc",   "declare", "dirs",    "disown",  "do",       "done",     "echo",
+        "elif",      "else",     "enable",  "esac",    "eval",    "exec",     "exit",     "export",
+        "false",     "fc",       "fg",      "fi",      "for",     "function", "getopts",  "hash",
+        "help",      "history",  "if",      "in",      "jobs",    "kill",     "let",      "local",
+        "logout",    "mapfile",  "newgrp",  "popd",    "printf",  "pushd",    "pwd",      "read",
+        "readarray", "readonly", "return",  "select",  "set",     "shift",    "shopt",    "source",
+        "suspend",   "test",     "then",    "time",    "times",   "trap",     "true",     "type",
+        "typeset",   "ulimit",   "umask",   "unalias", "unset",   "until",    "wait",     "while"};
     for (size_t i = 0; i < n; i++) {
         char ch = w[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
