@@ -436,6 +436,7 @@ static int tell_all(coord *c, int kill) {
 static int coordinate(coord *c, tsr_progress *p) {
     tsr_ctx ctx = c->ctx;
     int workers = c->size - 1, byes = 0;
+    long idle_us = 100;
     bool told = false;
     while (true) {
         if (stop_signal)
@@ -501,8 +502,14 @@ static int coordinate(coord *c, tsr_progress *p) {
                 TSR_CALL(ctx, tell_all(c, 1));
                 told = true;
             }
-            if (!any)
-                nap(100);
+            /* Idle: naps from 0.1 ms doubling to 1 ms, so that rank 0 does not take a core
+             * from the tasks while they run (workers hold queued tasks ahead). */
+            if (any) {
+                idle_us = 100;
+            } else {
+                nap(idle_us);
+                idle_us = idle_us < 1000 ? 2 * idle_us : 1000;
+            }
         }
         p->count[0] = c->free.running;
         p->count[1] = c->res.failed;

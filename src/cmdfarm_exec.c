@@ -58,9 +58,93 @@ static bool own_var(const char *kv) {
            !strncmp(kv, "TESSERA_HOST=", 13) || !strncmp(kv, "OMP_NUM_THREADS=", 16);
 }
 
+/* Whether a command may skip /bin/sh -c: one or more words of the characters below, separated
+ * by spaces or tabs (at most 63 words, 4095 bytes), whose first word is no assignment (no '='),
+ * shell builtin or reserved word.
+ * The shell would only split such a line into words and run the first word's program (through
+ * PATH unless it holds a '/') with them: nothing to expand, quote, redirect or list. */
+static bool direct_word(const char *w, size_t n, bool first) {
+    /* dash's builtins and reserved words, and bash's (for systems whose /bin/sh is bash: `time`
+     * is a keyword there, and a program too). */
+    static const char *const shell_words[] = {
+        ".",         ":",        "[",       "alias",   "bg",      "bind",     "break",    "builtin",
+        "caller",    "case",     "cd",      "chdir",   "command", "compgen",  "complete", "compopt",
+        "continue",  "coproc",   "declare", "dirs",    "disown",  "do",       "done",     "echo",
+        "elif",      "else",     "enable",  "esac",    "eval",    "exec",     "exit",     "export",
+        "false",     "fc",       "fg",      "fi",      "for",     "function", "getopts",  "hash",
+        "help",      "history",  "if",      "in",      "jobs",    "kill",     "let",      "local",
+        "logout",    "mapfile",  "newgrp",  "popd",    "printf",  "pushd",    "pwd",      "read",
+        "readarray", "readonly", "return",  "select",  "set",     "shift",    "shopt",    "source",
+        "suspend",   "test",     "then",    "time",    "times",   "trap",     "true",     "type",
+        "typeset",   "ulimit",   "umask",   "unalias", "unset",   "until",    "wait",     "while"};
+    for (size_t i = 0; i < n; i++) {
+        char ch = w[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || strchr("_-./,+:@%", ch) || (ch == '=' && !first);
+        if (!ok)
+            return false;
+    }
+    if (first)
+        for (size_t k = 0; k < sizeof shell_words / sizeof *shell_words; k++)
+            if (strlen(shell_words[k]) == n && !memcmp(shell_words[k], w, n))
+                return false;
+    return true;
+}
+
+/* Splits a command into argv (words in `buf`, at most `max` - 1 of them) when it may run without
+ * the shell (direct_word); returns the number of words, 0 when it needs the shell. */
+static int direct_argv(const char *command, char *buf, size_t buflen, char **argv, int max) {
+    size_t len = strlen(command);
+    if (len >= buflen)
+        return 0;
+    memcpy(buf, command, len + 1);
+    int n = 0;
+    char *p = buf;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        char *w = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+        if (n == max - 1 || !direct_word(w, (size_t)(p - w), n == 0))
+            return 0;
+        if (*p)
+            *p++ = '\0';
+        argv[n++] = w;
+    }
+    argv[n] = NULL;
+    return n;
+}
+
+/* The environment's PWD as /bin/sh would export it to the task: kept when it names the task's
+ * directory, else the directory (so a task run without the shell sees the same). */
+static void set_pwd(tsr__cf_exec *x) {
+    const char *dir = x->cwd && x->cwd[0] ? x->cwd : NULL;
+    char here[4096];
+    if (!dir)
+        dir = getcwd(here, sizeof here);
+    if (!dir)
+        return;
+    const char *pwd = getenv("PWD");
+    struct stat a, b;
+    if (pwd && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        return;
+    snprintf(x->pwd, sizeof x->pwd, "PWD=%s", dir);
+    for (int i = 0; i < x->nenv; i++)
+        if (!strncmp(x->env_base[i], "PWD=", 4)) {
+            x->env_base[i] = x->pwd;
+            return;
+        }
+    x->env_base[x->nenv++] = x->pwd;
+}
+
 int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, double timeout,
                       double grace, const char *log_dir, const char *cwd) {
     memset(x, 0, sizeof *x);
+    x->devnull = -1;
     x->rank = rank;
     x->nslots = nslots;
     x->timeout = timeout;
@@ -77,13 +161,19 @@ int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, do
     int n = 0;
     while (environ[n])
         n++;
-    x->env_base = calloc((size_t)n + 1, sizeof *x->env_base);
+    x->env_base = calloc((size_t)n + 2, sizeof *x->env_base);
     if (!x->slots || !x->env_base || !x->pfd || !x->owner)
         return TSR_ERR_MEMORY;
     for (int i = 0; i < n; i++)
         if (!own_var(environ[i]))
             x->env_base[x->nenv++] = environ[i];
-    if (pipe2(x->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    set_pwd(x);
+    const char *path = getenv("PATH");
+    x->path = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!x->path)
+        return TSR_ERR_MEMORY;
+    if (x->devnull < 0 || pipe2(x->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return TSR_ERR_IO;
     wake_fd = x->sigpipe[1];
     struct sigaction sa;
@@ -106,6 +196,9 @@ void tsr__cf_exec_free(tsr__cf_exec *x) {
         close(x->sigpipe[0]);
         close(x->sigpipe[1]);
     }
+    if (x->devnull >= 0)
+        close(x->devnull);
+    free(x->path);
     free(x->slots);
     free(x->pfd);
     free(x->owner);
@@ -222,8 +315,12 @@ static bool stopped_with_us(int sig) {
 }
 
 /* vfork, not fork: no copy of a large MPI process's page tables (half the cost of a short
- * task). The child makes only system calls until exec. */
-static pid_t spawn(const char *cwd, int in, const int out[2], char **argv, char **envp) {
+ * task). The child makes only system calls until exec. `direct` (NULL: none) is the command's
+ * words when it may run without the shell: the child then looks its program up in PATH as the
+ * shell would, and when no exec succeeds (not found, not executable, a script without #!) falls
+ * back to /bin/sh -c, which does it all again and reports it the shell's way. */
+static pid_t spawn(const char *cwd, const char *path, int in, const int out[2], char **argv,
+                   char **direct, char **envp) {
     pid_t parent = getpid();
     pid_t pid = vfork();
     if (pid == 0) {
@@ -245,6 +342,27 @@ static pid_t spawn(const char *cwd, int in, const int out[2], char **argv, char 
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (cwd && chdir(cwd) != 0)
             _exit(126);
+        if (direct && strchr(direct[0], '/')) {
+            execve(direct[0], direct, envp);
+        } else if (direct) {
+            char file[4096];
+            size_t wl = strlen(direct[0]);
+            for (const char *p = path; p;) {
+                const char *colon = strchr(p, ':');
+                size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+                if (dl + wl + 2 <= sizeof file) {
+                    memcpy(file, p, dl);
+                    size_t at = dl;
+                    if (dl > 0)
+                        file[at++] = '/';
+                    memcpy(file + at, direct[0], wl + 1);
+                    execve(file, direct, envp);
+                    if (errno == ENOEXEC)
+                        break;
+                }
+                p = colon ? colon + 1 : NULL;
+            }
+        }
         execve("/bin/sh", argv, envp);
         _exit(127);
     }
@@ -293,9 +411,8 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
             ok = ok && sl->fd[s] >= 0;
         }
     }
-    int devnull = ok ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
     char vars[6][96];
-    char **envp = ok && devnull >= 0 ? calloc((size_t)x->nenv + 8, sizeof *envp) : NULL;
+    char **envp = ok ? calloc((size_t)x->nenv + 8, sizeof *envp) : NULL;
     pid_t pid = -1;
     if (envp) {
         memcpy(envp, x->env_base, (size_t)x->nenv * sizeof *envp);
@@ -308,13 +425,13 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
         for (int i = 0; i < 6; i++)
             envp[x->nenv + i] = vars[i];
         char *argv[] = {"sh", "-c", (char *)command, NULL};
-        pid = spawn(x->cwd, devnull, child, argv, envp);
+        char words[4096], *direct[64];
+        bool simple = direct_argv(command, words, sizeof words, direct, 64) > 0;
+        pid = spawn(x->cwd, x->path, x->devnull, child, argv, simple ? direct : NULL, envp);
         if (pid > 0)
             setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */
     }
     free(envp);
-    if (devnull >= 0)
-        close(devnull);
     for (int s = 0; s < 2; s++)
         if (child[s] >= 0)
             close(child[s]);

@@ -91,6 +91,9 @@ typedef struct tsr__cf_exec {
     int sigpipe[2];       /* SIGCHLD wakes poll() */
     char **env_base;      /* the environment without the TESSERA_* and OMP_NUM_THREADS variables */
     int nenv;
+    char pwd[4100]; /* PWD=dir when the environment's PWD is not the task's directory */
+    char *path;     /* PATH, to run a simple command without the shell */
+    int devnull;    /* the tasks' standard input */
 } tsr__cf_exec;
 
 /* Sets up nslots slots; returns 0 or TSR_ERR_MEMORY/TSR_ERR_IO (errno kept). */

@@ -18,6 +18,9 @@ sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 
             run to success once.
 deadline    --end-time 2.5 s ahead: the tasks that started end, no task starts with less than
             the median task time left, exit 3; --resume then completes.
+direct NP   commands run without /bin/sh (simple word lists) and with it: the same exit
+            status, output and environment (PWD, TESSERA_*) as `/bin/sh -c` gives; a program not
+            found, not executable or a script without #! falls back to the shell's handling.
 bad         every bad input: one message, exit status 2, at 1 and 3 ranks.
 fault NP    a rank's own failure: task 1000's output directory (--log-dir logs/1) is a file, so
             the rank handed task 1000 cannot start it; the job stops with exit 1 and one message
@@ -175,6 +178,45 @@ def scenario_fail():
           time.time() - t0 < 15, "sleep 100 with --timeout 1: 'timeout' in %.1f s"
           % (time.time() - t0))
     check("1 failed (1 timed out, 0 in an earlier run)" in out, "the summary counts the timeout")
+
+
+def scenario_direct():
+    write("noshebang.sh", "echo script-ran\n")
+    os.chmod("noshebang.sh", 0o755)
+    write("notexec.sh", "#!/bin/sh\necho never\n")
+    os.chmod("notexec.sh", 0o644)
+    os.makedirs("bin", exist_ok=True)
+    write("bin/tsr-args", "#!/bin/sh\necho \"$0|$#|$*\"\n")
+    os.chmod("bin/tsr-args", 0o755)
+    # (command, exit status, stdout); the last column None: not compared.
+    cases = [("printenv TESSERA_TASK_ID", 0, "0"),          # direct
+             ("printenv PWD", 0, os.getcwd()),              # direct: the shell's PWD
+             ("sh -c 'echo $PWD'", 0, os.getcwd()),         # the shell
+             ("printenv OMP_NUM_THREADS", 0, "1"),          # direct
+             ("no-such-command-tsr", 127, ""),               # not found: the shell says so
+             ("./noshebang.sh", 0, "script-ran"),           # ENOEXEC: the shell runs it
+             ("./notexec.sh", 126, ""),                     # not executable
+             ("echo -n a", 0, "a"),                         # builtin: the shell's echo
+             ("A=1 printenv A", 0, "1"),                    # assignment: the shell
+             ("tsr-args  x=1\t-y  a,b", 0,                  # PATH search, words
+              os.path.abspath("bin/tsr-args") + "|3|x=1 -y a,b"),
+             ("bin/tsr-args 1", 0, "bin/tsr-args|1|1"),     # a path: no search
+             ("printenv NOPE", 1, ""),
+             ("test -d bin", 0, "")]                       # builtin
+    write("d.txt", "".join(c + "\n" for c, _, _ in cases))
+    env = mpi_env({"PATH": os.path.abspath("bin") + ":" + os.environ.get("PATH", ""),
+                   "PWD": "/"})
+    rc, out, err = farm(["d.txt", "--log-dir", "dl"], env=env)
+    check(rc == 1, "exit status 1 (some tasks fail)")
+    rows = {int(r["id"]): r for r in joblog("d.txt.joblog")}
+    ok = True
+    for i, (cmd, status, stdout) in enumerate(cases):
+        got = open("dl/0/%d.out" % i).read().rstrip("\n")
+        if rows[i]["status"] != str(status) or got != stdout:
+            print("  %r: status %s, stdout %r" % (cmd, rows[i]["status"], got))
+            ok = False
+    check(ok, "direct and shell commands: the statuses and output of /bin/sh -c")
+    check("not found" in open("dl/0/4.err").read(), "a command not found: the shell's message")
 
 
 def sleepers(n, secs):
