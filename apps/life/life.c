@@ -94,10 +94,10 @@ static inline void step_rows(const tsr_block *u, const tsr_block *v, const tsr_b
  * The rebalancer's cost is the cells computed in tiles where a cell of the tile or of the ring
  * around it was alive (a tile dead in and around stays dead), a measure that does not depend on the
  * machine, so the same run makes the same decisions. A dead tile is computed only when nothing is
- * known yet (the first step computes every block) or when a neighbour's change stopped short of it:
- * charging the first step's dead blocks made the idle rank look loaded by its 200 empty blocks at
- * the first rebalance, which then left it a third of the soup (16 busy blocks against 8) and took a
- * second rebalance 20 steps later to mend. */
+ * known yet (the first step computes every block) or when a neighbour's change stopped short of it.
+ * Charged for the first step, every empty block weighed 1/20 of a busy one in the first window:
+ * the first rebalance gave the idle rank ~200 of them and only 8 of the soup's 24 busy blocks
+ * (against 16), and a second one had to mend it. */
 typedef struct stepper {
     _Atomic int64_t *cells; /* per global block id */
     _Atomic int64_t *busy;  /* per global block id: cells computed where something was alive */
