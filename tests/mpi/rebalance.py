@@ -10,7 +10,9 @@ once with a static contiguous map and once with --rebalance-every 5 and --report
 than one rank the rebalanced run printed at least one "rebalance at step" line, each exactly
 once (rank 0's), with an imbalance that went down and steps that are multiples of 5, and its
 work imbalance is lower than the static run's; the same run twice makes the same decisions
-(the cost is cells computed, not time); the JSON report lists the same events as the lines; and
+(the cost is cells computed, not time); at 2 ranks, a soup that stays on rank 0's blocks makes
+the first rebalance start from imbalance 2.000 (the dead blocks that the first step computes
+cost nothing); the JSON report lists the same events as the lines; and
 a rebalanced run checkpointed at step 40 and restarted on another rank count ends with the same
 checksum.
 
@@ -50,7 +52,9 @@ def main():
                                 ("first part", opts.np, ["--rebalance-every", "5", "--steps", "40",
                                                          "--checkpoint-every", "20"] + ck),
                                 ("restarted", opts.np % 4 + 1, ["--rebalance-every", "5",
-                                                                "--restart", "latest"] + ck)]:
+                                                                "--restart", "latest"] + ck),
+                                ("corner", opts.np, ["--rebalance-every", "5", "--extent", "0.25",
+                                                     "--steps", "6"])]:
             cmd = mpirun_prefix(np) + [opts.app] + base + extra
             print("RUN  %s" % " ".join(cmd), flush=True)
             rc, out, err = run_cmd(cmd, mpi_env({"OMP_NUM_THREADS": "1"}), opts.timeout)
@@ -59,8 +63,11 @@ def main():
                 problems.append("%s: exit status %s" % (name, rc))
                 continue
             runs[name] = out
-        if len(runs) == 5:
+        if len(runs) == 6:
             del runs["first part"]
+            corner = EVENT_RE.findall(runs.pop("corner"))
+            if opts.np == 2 and (not corner or corner[0][1] != "2.000"):
+                problems.append("soup on rank 0 only: first rebalance %s, not from 2.000" % corner)
             sums = {k: parse_checksum(v) for k, v in runs.items()}
             if len(set(sums.values())) != 1 or None in sums.values():
                 problems.append("checksums differ: %s" % sums)
