@@ -1,4 +1,5 @@
 /* Domain: the standard options and the grid -> blocks -> map -> halo set-up. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "balance_impl.h"
@@ -92,6 +93,44 @@ int tsr_domain_destroy(tsr_domain *d) {
     tsr_decomp_destroy(&d->decomp);
     tsr_grid_destroy(&d->grid);
     return TSR_SUCCESS;
+}
+
+int tsr_domain_balance_initial(tsr_domain *d) {
+    tsr_balance b = d->balance;
+    if (tsr_balance_every(b) <= 0)
+        return TSR_SUCCESS;
+    tsr_ctx ctx = d->ctx;
+    tsr_map map = d->map;
+    double t0 = tsr_wtime();
+    double *mine = NULL;
+    bool given = false;
+    int err = tsr__calloc(ctx, (size_t)(map->nlocal + 1), sizeof *mine, &mine);
+    if (!err)
+        err = tsr__balance_app_costs(b, map, mine, &given);
+    err = tsr_ctx_agree(ctx, err);
+    tsr_map to = NULL;
+    tsr_balance_event e = {.step = 0}; /* no field yet: no bytes move */
+    /* Without a hook there is no estimate before the run has measured anything (every rank
+     * installs the same kind of hook, so every rank returns here alike). */
+    if (!err && given)
+        err = tsr__balance_propose(d, mine, &to, &e.before, &e.after);
+    free(mine);
+    TSR_CALL(ctx, err);
+    if (!to)
+        return TSR_SUCCESS;
+    e.blocks = tsr__balance_blocks_moved(map, to);
+    tsr_halo nh = NULL;
+    err = tsr_ctx_agree(ctx, tsr__balance_new_halo(d, to, &nh));
+    if (err) {
+        tsr_halo_destroy(&nh);
+        tsr_map_destroy(&to);
+        TSR_CALL(ctx, err);
+    }
+    tsr_halo_destroy(&d->halo); /* before its map, which keeps its idle plans */
+    tsr_map_destroy(&d->map);
+    d->map = to;
+    d->halo = nh;
+    return tsr__balance_finish(d, &e, t0);
 }
 
 int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done) {

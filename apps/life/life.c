@@ -100,11 +100,27 @@ typedef struct stepper {
     double overhead;        /* cost charged per block per step on top of its cells (--block-cost) */
     int64_t every;          /* steps between two cost readings */
     double total;           /* this rank's cells computed over the run, up to the last reading */
+    /* Before the run (tsr_domain_balance_initial), nothing is counted yet: a block's cost is then
+     * its cells inside the soup's region for a window of `every` steps, an estimate that needs no
+     * field, so the first steps run balanced and nothing migrates at the first check. */
+    bool initial;
+    tsr_decomp decomp;
+    int64_t ex, ey; /* the soup's region: x < ex, y < ey */
 } stepper;
+
+static double soup_cells(const stepper *st, int64_t id) {
+    tsr_box b;
+    tsr_decomp_block_box(st->decomp, id, &b);
+    int64_t w = (st->ex < b.hi[0] ? st->ex : b.hi[0]) - b.lo[0];
+    int64_t h = (st->ey < b.hi[1] ? st->ey : b.hi[1]) - b.lo[1];
+    return w > 0 && h > 0 ? (double)(w * h) : 0.0;
+}
 
 static int stepper_costs(const int64_t *ids, int64_t n, double *costs, void *user) {
     stepper *st = user;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n && st->initial; i++)
+        costs[i] = (soup_cells(st, ids[i]) + st->overhead) * (double)st->every;
+    for (int64_t i = 0; i < n && !st->initial; i++) {
         st->total += (double)atomic_exchange_explicit(&st->cells[ids[i]], 0, memory_order_relaxed);
         costs[i] = (double)atomic_exchange_explicit(&st->busy[ids[i]], 0, memory_order_relaxed) +
                    st->overhead * (double)st->every;
@@ -186,14 +202,31 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         err = tsr_domain_run_checks(&dom, &l.dom, &done);
     if (err || done)
         goto out;
+    /* Counting cells per block, by global id: the rebalancer's costs. */
+    size_t nblocks = (size_t)tsr_decomp_nblocks(dom.decomp);
+    if (!(st.cells = calloc(nblocks, sizeof *st.cells)) ||
+        !(st.busy = calloc(nblocks, sizeof *st.busy)))
+        err = TSR_ERR_MEMORY;
+    if ((err = tsr_ctx_agree(ctx, err)))
+        goto out;
+    tsr_balance_set_hooks(dom.balance, stepper_costs, NULL, &st);
+    /* The random soup's region is known before anything runs: map the blocks by it, before the
+     * fields exist (a glider's few cells are not worth it). */
+    st.decomp = dom.decomp;
+    st.ex = (int64_t)(l.extent * (double)l.dom.grid.n[0]);
+    st.ey = (int64_t)(l.extent * (double)l.dom.grid.n[1]);
+    st.initial = l.init == INIT_RANDOM;
+    if (st.initial && (err = tsr_domain_balance_initial(&dom)))
+        goto out;
+    st.initial = false;
     tsr_domain_print_summary(&dom, stdout);
 
     params p = {.nx = l.dom.grid.n[0],
                 .seed_hash = tsr_splitmix64((uint64_t)l.seed),
                 .density = (uint64_t)l.density,
                 .init = l.init,
-                .ex = (int64_t)(l.extent * (double)l.dom.grid.n[0]),
-                .ey = (int64_t)(l.extent * (double)l.dom.grid.n[1])};
+                .ex = st.ex,
+                .ey = st.ey};
     if ((err = tsr_field_create(dom.map, dom.width, "cells", &u)) ||
         (err = tsr_field_create(dom.map, dom.width, "cells", &v)) ||
         (err = tsr_field_set_info(u, "cell state (1 alive, 0 dead)", "1")) ||
@@ -230,14 +263,6 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     const char *whats[] = {"--png", "--report"}, *paths[] = {l.png, l.report};
     if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, l.io.force)))
         goto out;
-    /* Counting cells per block, by global id: the rebalancer's costs. */
-    size_t nblocks = (size_t)tsr_decomp_nblocks(dom.decomp);
-    if (!(st.cells = calloc(nblocks, sizeof *st.cells)) ||
-        !(st.busy = calloc(nblocks, sizeof *st.busy)))
-        err = TSR_ERR_MEMORY;
-    if ((err = tsr_ctx_agree(ctx, err)))
-        goto out;
-    tsr_balance_set_hooks(dom.balance, stepper_costs, NULL, &st);
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
     u = r.fields[0].level[0]; /* the newest state */

@@ -65,6 +65,16 @@ int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil
 /* Frees everything the domain holds. Collective. */
 int tsr_domain_destroy(tsr_domain *d);
 
+/* The coordinator's first job: when rebalancing is on (--rebalance-every > 0) and a cost hook is
+ * installed (tsr_balance_set_hooks), asks it for every local block's cost (an estimate that needs
+ * no field data: nothing has run yet), and maps the blocks by those costs exactly as a rebalance
+ * would (same strategy, weights and threshold). When rank 0 adopts the new map, d->map and d->halo
+ * are replaced (the old ones destroyed), one "rebalance at step 0" line is printed and the event
+ * is recorded for the report. Nothing otherwise. Call it before any field exists on d->map: a
+ * field made earlier would be left on the destroyed map (nothing migrates). Owns nothing new.
+ * Collective. */
+int tsr_domain_balance_initial(tsr_domain *d);
+
 /* Handles --plan and --verify-halo: prints the plan or runs the self-test and sets *done, so
  * the program can exit. Collective. */
 int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done);
