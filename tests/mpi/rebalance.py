@@ -11,8 +11,9 @@ than one rank the rebalanced run printed at least one "rebalance at step" line, 
 once (rank 0's), with an imbalance that went down and steps that are multiples of 5, and its
 work imbalance is lower than the static run's; the same run twice makes the same decisions
 (the cost is cells computed, not time); at 2 ranks, a soup that stays on rank 0's blocks makes
-the first rebalance start from imbalance 2.000 (the dead blocks that the first step computes
-cost nothing); the JSON report lists the same events as the lines; and
+the first rebalance happen at step 0, before any step, from imbalance 2.000 (the initial map
+from the soup's region, tsr_domain_balance_initial), and end with the static run's checksum (with
+and without that corner run's static twin); the JSON report lists the same events as the lines; and
 a rebalanced run checkpointed at step 40 and restarted on another rank count ends with the same
 checksum.
 
@@ -54,7 +55,8 @@ def main():
                                 ("restarted", opts.np % 4 + 1, ["--rebalance-every", "5",
                                                                 "--restart", "latest"] + ck),
                                 ("corner", opts.np, ["--rebalance-every", "5", "--extent", "0.25",
-                                                     "--steps", "6"])]:
+                                                     "--steps", "6"]),
+                                ("corner static", opts.np, ["--extent", "0.25", "--steps", "6"])]:
             cmd = mpirun_prefix(np) + [opts.app] + base + extra
             print("RUN  %s" % " ".join(cmd), flush=True)
             rc, out, err = run_cmd(cmd, mpi_env({"OMP_NUM_THREADS": "1"}), opts.timeout)
@@ -63,11 +65,17 @@ def main():
                 problems.append("%s: exit status %s" % (name, rc))
                 continue
             runs[name] = out
-        if len(runs) == 6:
+        if len(runs) == 7:
             del runs["first part"]
-            corner = EVENT_RE.findall(runs.pop("corner"))
-            if opts.np == 2 and (not corner or corner[0][1] != "2.000"):
-                problems.append("soup on rank 0 only: first rebalance %s, not from 2.000" % corner)
+            corner_out, corner_static = runs.pop("corner"), runs.pop("corner static")
+            corner = EVENT_RE.findall(corner_out)
+            if opts.np == 2 and (not corner or corner[0][:2] != ("0", "2.000")):
+                problems.append("soup on rank 0 only: first rebalance %s, not at step 0 from 2.000"
+                                % corner)
+            if parse_checksum(corner_out) != parse_checksum(corner_static) or \
+                    parse_checksum(corner_out) is None:
+                problems.append("corner soup: checksum %s rebalanced, %s static"
+                                % (parse_checksum(corner_out), parse_checksum(corner_static)))
             sums = {k: parse_checksum(v) for k, v in runs.items()}
             if len(set(sums.values())) != 1 or None in sums.values():
                 problems.append("checksums differ: %s" % sums)
