@@ -372,25 +372,35 @@ int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *
     char host[MPI_MAX_PROCESSOR_NAME] = "";
     int len = 0;
     TSR_MPI(ctx, MPI_Get_processor_name(host, &len));
-    double *all = NULL;
+    /* Every rank's row only for the JSON report; the table needs three reductions, so a run
+     * without --report costs rank 0 O(1) memory for it whatever P. */
+    bool json = path && *path;
+    double *all = NULL, lo[TSR_TIMER_COUNT], mean[TSR_TIMER_COUNT], hi[TSR_TIMER_COUNT];
     int err = TSR_SUCCESS;
-    if (ctx->rank == 0)
+    if (json && ctx->rank == 0)
         err = tsr__calloc(ctx, (size_t)n * REPORT_VALUES, sizeof *all, &all);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Gather(mine, REPORT_VALUES, MPI_DOUBLE, all, REPORT_VALUES, MPI_DOUBLE, 0,
-                            ctx->comm));
+    if (json) {
+        TSR_MPI(ctx, MPI_Gather(mine, REPORT_VALUES, MPI_DOUBLE, all, REPORT_VALUES, MPI_DOUBLE, 0,
+                                ctx->comm));
+        for (int t = 0; ctx->rank == 0 && t < TSR_TIMER_COUNT; t++)
+            timer_stats(all, n, t, &lo[t], &mean[t], &hi[t]);
+    } else {
+        TSR_MPI(ctx, MPI_Reduce(mine, lo, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_MIN, 0, ctx->comm));
+        TSR_MPI(ctx, MPI_Reduce(mine, hi, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_MAX, 0, ctx->comm));
+        TSR_MPI(ctx, MPI_Reduce(mine, mean, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_SUM, 0, ctx->comm));
+        for (int t = 0; ctx->rank == 0 && t < TSR_TIMER_COUNT; t++)
+            mean[t] /= n;
+    }
     gathered_hosts h = {0};
     err = gather_hosts(ctx, host, &h);
     if (ctx->rank == 0) {
         if (out) {
             fprintf(out, "%-8s %10s %10s %10s %9s\n", "timer", "min s", "mean s", "max s",
                     "max/mean");
-            for (int t = 0; t < TSR_TIMER_COUNT; t++) {
-                double mn, mean, mx;
-                timer_stats(all, n, t, &mn, &mean, &mx);
-                fprintf(out, "%-8s %10.4f %10.4f %10.4f %9.2f\n", timer_names[t], mn, mean, mx,
-                        mean > 0 ? mx / mean : 1.0);
-            }
+            for (int t = 0; t < TSR_TIMER_COUNT; t++)
+                fprintf(out, "%-8s %10.4f %10.4f %10.4f %9.2f\n", timer_names[t], lo[t], mean[t],
+                        hi[t], mean[t] > 0 ? hi[t] / mean[t] : 1.0);
             /* One node's runs keep their table as it was; the names only when there are
              * several, and a few of them, not P. */
             if (h.distinct > 1) {
@@ -400,13 +410,13 @@ int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *
                 fprintf(out, "%s\n", line);
             }
         }
-        if (!err && path && *path)
+        if (!err && json)
             err = write_json(ctx, r, path, all, (const char *const *)h.names);
     }
     free(all);
     free_hosts(&h);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    if (path && *path && out)
+    if (json && out)
         tsr_ctx_printf(ctx, out, "wrote report %s\n", path);
     return TSR_SUCCESS;
 }
