@@ -28,6 +28,9 @@ int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
                       "allow fewer blocks than ranks (some ranks idle)");
     tsr_opts_add_int(opts, "halo-width", &o->halo_width, 1, 64, "W", "ghost layer width");
     tsr_opts_add_flag(opts, "plan", &o->plan, "print the decomposition and map summary and exit");
+    tsr_opts_add_flag(opts, "plan-full", &o->plan_full,
+                      "--plan with a line per rank at any number of ranks (above 64 ranks --plan "
+                      "summarizes)");
     tsr_opts_add_flag(opts, "verify-halo", &o->verify_halo,
                       "check every ghost cell after an exchange and exit");
     tsr_opts_add_int(opts, "rebalance-every", &o->rebalance_every, 0, INT64_MAX, "N",
@@ -80,7 +83,7 @@ int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil
     TSR_CALL(ctx, tsr_grid_create(ctx, &o->grid, periodic, &d->grid));
     TSR_CALL(ctx, tsr_decomp_create(d->grid, &dopts, &d->decomp));
     TSR_CALL(ctx, tsr_map_create(d->decomp, (tsr_map_strategy)o->map, NULL, &d->map));
-    if (!o->plan)
+    if (!o->plan && !o->plan_full)
         TSR_CALL(ctx, tsr_halo_create(d->map, d->width, stencil, &d->halo));
     TSR_CALL(ctx, tsr_balance_create(ctx, o->rebalance_every, o->rebalance_threshold, &d->balance));
     return TSR_SUCCESS;
@@ -135,7 +138,10 @@ int tsr_domain_balance_initial(tsr_domain *d) {
 
 int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done) {
     *done = false;
-    if (o->plan) {
+    if (o->plan_full) {
+        TSR_CALL(d->ctx, tsr_map_print_plan_table(d->map, d->width, d->stencil, stdout));
+        *done = true;
+    } else if (o->plan) {
         TSR_CALL(d->ctx, tsr_map_print_plan(d->map, d->width, d->stencil, stdout));
         *done = true;
     } else if (o->verify_halo) {

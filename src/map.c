@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exchange_impl.h"
+#include "plan_summary_impl.h"
 
 const char *const tsr_map_strategy_names[] = {"contiguous", "roundrobin", "sfc",
                                               "morton",     "knapsack",   NULL};
@@ -313,7 +314,7 @@ bool tsr__plan_stats(const tsr__layout *lay, const int *owner, int nranks, int w
     return ok;
 }
 
-int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
+static int print_plan(tsr_map m, int width, tsr_stencil stencil, bool full, FILE *out) {
     tsr_ctx ctx = m->ctx;
     if (ctx->rank != 0)
         return TSR_SUCCESS;
@@ -334,20 +335,10 @@ int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
             gs, (long long)tsr_extents_volume(&ge), bs, (long long)lay->nblocks,
             tsr_map_strategy_names[m->strategy], ctx->size, width,
             stencil == TSR_STENCIL_STAR ? "star" : "box");
-    fprintf(out, "%6s %8s %14s %8s %16s\n", "rank", "blocks", "cells", "peers", "halo bytes/exch");
-    int64_t maxc = 0, sumc = 0, idle = 0, sumbytes = 0;
-    for (int r = 0; r < ctx->size; r++) {
-        fprintf(out, "%6d %8" PRId64 " %14" PRId64 " %8" PRId64 " %16" PRId64 "\n", r, st[r].blocks,
-                st[r].cells, st[r].peers, st[r].halo_bytes);
-        maxc = st[r].cells > maxc ? st[r].cells : maxc;
-        sumc += st[r].cells;
-        sumbytes += st[r].halo_bytes;
+    int64_t idle = 0;
+    for (int r = 0; r < ctx->size; r++)
         idle += st[r].blocks == 0;
-    }
-    double mean = (double)sumc / ctx->size;
-    fprintf(out,
-            "imbalance (max/mean cells): %.3f; halo bytes per exchange, all ranks: %" PRId64 "\n",
-            mean > 0 ? (double)maxc / mean : 0.0, sumbytes);
+    tsr__plan_print_ranks(out, st, ctx->size, full);
     free(st);
     if (idle)
         tsr_ctx_warn(ctx, "%lld of %d ranks have no blocks and will be idle", (long long)idle,
@@ -363,4 +354,12 @@ int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
                 width, (long long)blk, (long long)(b.hi[d] - b.lo[d]), "xyz"[d]);
     }
     return TSR_SUCCESS;
+}
+
+int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
+    return print_plan(m, width, stencil, false, out);
+}
+
+int tsr_map_print_plan_table(tsr_map m, int width, tsr_stencil stencil, FILE *out) {
+    return print_plan(m, width, stencil, true, out);
 }

@@ -9,6 +9,7 @@
 
 #include "context_impl.h"
 #include "git_commit.h"
+#include "plan_summary_impl.h"
 #include "report_impl.h"
 #include "tessera/file.h"
 #include "tessera/report.h"
@@ -201,7 +202,7 @@ static void mpi_version(char *buf, size_t len) {
 }
 
 static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const double *all,
-                      const char *hosts) {
+                      const char *const *hosts) {
     tsr_file_out out;
     TSR_CALL(ctx, tsr_file_open(ctx, path, r->force, &out));
     FILE *f = out.fp;
@@ -258,7 +259,7 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
     fprintf(f, "  \"per_rank\": [\n");
     for (int k = 0; k < n; k++) {
         fprintf(f, "    {\"rank\": %d, \"host\": ", k);
-        json_string(f, &hosts[(size_t)k * MPI_MAX_PROCESSOR_NAME]);
+        json_string(f, hosts[k]);
         for (int t = 0; t < TSR_TIMER_COUNT; t++)
             fprintf(f, ", \"%s\": %.9g", timer_names[t], all[k * REPORT_VALUES + t]);
         const double *v = &all[k * REPORT_VALUES];
@@ -287,6 +288,72 @@ void tsr__report_set_json(tsr_ctx ctx, char *json) {
     ctx->report_json = json;
 }
 
+/* Host names shown on the end-of-run table when the run spans several. */
+#define HOSTS_SHOWN 8
+
+/* Rank 0's copy of every rank's host name: the names as sent (each its own length, not
+ * MPI_MAX_PROCESSOR_NAME, so P ranks cost P short names), and for each rank the lowest rank on
+ * the same host. */
+typedef struct gathered_hosts {
+    char *text;
+    char **names;
+    int *first;
+    int distinct;
+} gathered_hosts;
+
+static void free_hosts(gathered_hosts *h) {
+    free(h->text);
+    free(h->names);
+    free(h->first);
+}
+
+/* Collective; on rank 0 fills *h. Returns the same error on every rank. */
+static int gather_hosts(tsr_ctx ctx, const char *host, gathered_hosts *h) {
+    int n = ctx->size, mylen = (int)strlen(host) + 1;
+    int *lens = NULL, *displs = NULL, *order = NULL;
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0)
+        err = tsr__calloc(ctx, (size_t)n, sizeof *lens, &lens);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    int mpi = MPI_Gather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, 0, ctx->comm);
+    int64_t total = 0;
+    if (ctx->rank == 0) {
+        for (int r = 0; r < n; r++)
+            total += lens[r];
+        err = total > INT32_MAX ? TSR_ERR_MEMORY : TSR_SUCCESS;
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)n, sizeof *displs, &displs);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)total, 1, &h->text);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)n, sizeof *h->names, &h->names);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)n, sizeof *h->first, &h->first);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)n, sizeof *order, &order);
+        for (int r = 1; !err && r < n; r++)
+            displs[r] = displs[r - 1] + lens[r - 1];
+    }
+    err = tsr_ctx_agree(ctx, mpi != MPI_SUCCESS ? TSR_ERR_MPI : err);
+    if (!err) {
+        mpi = MPI_Gatherv(host, mylen, MPI_CHAR, h->text, lens, displs, MPI_CHAR, 0, ctx->comm);
+        err = tsr_ctx_agree(ctx, mpi != MPI_SUCCESS ? TSR_ERR_MPI : TSR_SUCCESS);
+    }
+    if (!err && ctx->rank == 0) {
+        for (int r = 0; r < n; r++)
+            h->names[r] = h->text + displs[r];
+        h->distinct = tsr__hosts_dedup((const char *const *)h->names, n, order, h->first);
+    }
+    free(lens);
+    free(displs);
+    free(order);
+    if (err) {
+        free_hosts(h);
+        *h = (gathered_hosts){0};
+    }
+    return err;
+}
+
 int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *out) {
     int n = ctx->size;
     double mine[REPORT_VALUES];
@@ -305,37 +372,51 @@ int tsr_report_finish(tsr_ctx ctx, const tsr_report *r, const char *path, FILE *
     char host[MPI_MAX_PROCESSOR_NAME] = "";
     int len = 0;
     TSR_MPI(ctx, MPI_Get_processor_name(host, &len));
-    double *all = NULL;
-    char *hosts = NULL;
+    /* Every rank's row only for the JSON report; the table needs three reductions, so a run
+     * without --report costs rank 0 O(1) memory for it whatever P. */
+    bool json = path && *path;
+    double *all = NULL, lo[TSR_TIMER_COUNT], mean[TSR_TIMER_COUNT], hi[TSR_TIMER_COUNT];
     int err = TSR_SUCCESS;
-    if (ctx->rank == 0) {
+    if (json && ctx->rank == 0)
         err = tsr__calloc(ctx, (size_t)n * REPORT_VALUES, sizeof *all, &all);
-        if (!err)
-            err = tsr__calloc(ctx, (size_t)n, MPI_MAX_PROCESSOR_NAME, &hosts);
-    }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    TSR_MPI(ctx, MPI_Gather(mine, REPORT_VALUES, MPI_DOUBLE, all, REPORT_VALUES, MPI_DOUBLE, 0,
-                            ctx->comm));
-    TSR_MPI(ctx, MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME,
-                            MPI_CHAR, 0, ctx->comm));
+    if (json) {
+        TSR_MPI(ctx, MPI_Gather(mine, REPORT_VALUES, MPI_DOUBLE, all, REPORT_VALUES, MPI_DOUBLE, 0,
+                                ctx->comm));
+        for (int t = 0; ctx->rank == 0 && t < TSR_TIMER_COUNT; t++)
+            timer_stats(all, n, t, &lo[t], &mean[t], &hi[t]);
+    } else {
+        TSR_MPI(ctx, MPI_Reduce(mine, lo, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_MIN, 0, ctx->comm));
+        TSR_MPI(ctx, MPI_Reduce(mine, hi, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_MAX, 0, ctx->comm));
+        TSR_MPI(ctx, MPI_Reduce(mine, mean, TSR_TIMER_COUNT, MPI_DOUBLE, MPI_SUM, 0, ctx->comm));
+        for (int t = 0; ctx->rank == 0 && t < TSR_TIMER_COUNT; t++)
+            mean[t] /= n;
+    }
+    gathered_hosts h = {0};
+    err = gather_hosts(ctx, host, &h);
     if (ctx->rank == 0) {
         if (out) {
             fprintf(out, "%-8s %10s %10s %10s %9s\n", "timer", "min s", "mean s", "max s",
                     "max/mean");
-            for (int t = 0; t < TSR_TIMER_COUNT; t++) {
-                double mn, mean, mx;
-                timer_stats(all, n, t, &mn, &mean, &mx);
-                fprintf(out, "%-8s %10.4f %10.4f %10.4f %9.2f\n", timer_names[t], mn, mean, mx,
-                        mean > 0 ? mx / mean : 1.0);
+            for (int t = 0; t < TSR_TIMER_COUNT; t++)
+                fprintf(out, "%-8s %10.4f %10.4f %10.4f %9.2f\n", timer_names[t], lo[t], mean[t],
+                        hi[t], mean[t] > 0 ? hi[t] / mean[t] : 1.0);
+            /* One node's runs keep their table as it was; the names only when there are
+             * several, and a few of them, not P. */
+            if (h.distinct > 1) {
+                char line[512];
+                tsr__hosts_line(line, sizeof line, (const char *const *)h.names, h.first, n,
+                                h.distinct, HOSTS_SHOWN);
+                fprintf(out, "%s\n", line);
             }
         }
-        if (path && *path)
-            err = write_json(ctx, r, path, all, hosts);
+        if (!err && json)
+            err = write_json(ctx, r, path, all, (const char *const *)h.names);
     }
     free(all);
-    free(hosts);
+    free_hosts(&h);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    if (path && *path && out)
+    if (json && out)
         tsr_ctx_printf(ctx, out, "wrote report %s\n", path);
     return TSR_SUCCESS;
 }

@@ -24,6 +24,7 @@ typedef struct tsr_domain_opts {
     bool allow_idle;               /* --allow-idle */
     int64_t halo_width;            /* --halo-width */
     bool plan;                     /* --plan: print the plan summary and exit */
+    bool plan_full;                /* --plan-full: --plan with a line per rank at any size */
     bool verify_halo;              /* --verify-halo: run the halo self-test and exit */
     int64_t rebalance_every;       /* --rebalance-every N: check every N steps (0: off) */
     double rebalance_threshold;    /* --rebalance-threshold R: adopt when old/new imbalance > R */
@@ -40,12 +41,12 @@ void tsr_domain_opts_init(tsr_domain_opts *o, const tsr_extents *grid, int64_t h
 int tsr_domain_periodic(tsr_ctx ctx, const tsr_domain_opts *o, bool periodic[TSR_MAX_DIM]);
 
 /* Registers --grid --blocks --block-size --map --periodic --allow-idle --halo-width --plan
- * --verify-halo --rebalance-every --rebalance-threshold, writing into *o. Returns
+ * --plan-full --verify-halo --rebalance-every --rebalance-threshold, writing into *o. Returns
  * tsr_opts_error(opts): a failure is also reported by tsr_opts_parse, so the result need not be
  * checked. Not collective. */
 int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o);
 
-/* The handles of a domain; owned by it. halo is NULL in --plan mode. A run that rebalances
+/* The handles of a domain; owned by it. halo is NULL in --plan(-full) mode. A run that rebalances
  * (tsr_run.domain) replaces map and halo with new ones and destroys the old: read them from the
  * domain after the run, never keep copies across it. */
 typedef struct tsr_domain {
@@ -59,8 +60,8 @@ typedef struct tsr_domain {
     tsr_balance balance; /* from --rebalance-every/--rebalance-threshold; hooks: the app's */
 } tsr_domain;
 
-/* Builds grid, decomposition, map and (unless o->plan) the halo plan of the given stencil.
- * Every check runs on rank 0 and fails on every rank with one message. Collective. */
+/* Builds grid, decomposition, map and (unless o->plan or o->plan_full) the halo plan of the given
+ * stencil. Every check runs on rank 0 and fails on every rank with one message. Collective. */
 int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d);
 /* Frees everything the domain holds. Collective. */
 int tsr_domain_destroy(tsr_domain *d);
@@ -75,8 +76,8 @@ int tsr_domain_destroy(tsr_domain *d);
  * Collective. */
 int tsr_domain_balance_initial(tsr_domain *d);
 
-/* Handles --plan and --verify-halo: prints the plan or runs the self-test and sets *done, so
- * the program can exit. Collective. */
+/* Handles --plan, --plan-full and --verify-halo: prints the plan or runs the self-test and sets
+ * *done, so the program can exit. Collective. */
 int tsr_domain_run_checks(tsr_domain *d, const tsr_domain_opts *o, bool *done);
 
 /* One line on rank 0: grid, blocks, map, ranks x threads. Not collective. */

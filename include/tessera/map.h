@@ -43,8 +43,11 @@ int tsr_map_local_blocks(tsr_map m, int64_t *count, const int64_t **ids);
 
 /* Per rank: blocks, cells and halo bytes sent per exchange of one double field with this width
  * and stencil, plus imbalance (max/mean cells); warns about idle ranks and halos wider than a
- * block. Rank 0 writes to `out`; the others do nothing. Not collective. */
+ * block. Up to 64 ranks a line per rank; above, min/mean/max, a histogram of cells per rank and
+ * the 10 most loaded ranks. Rank 0 writes to `out`; the others do nothing. Not collective. */
 int tsr_map_print_plan(tsr_map m, int width, tsr_stencil stencil, FILE *out);
+/* As tsr_map_print_plan, with a line per rank at any number of ranks (--plan-full). */
+int tsr_map_print_plan_table(tsr_map m, int width, tsr_stencil stencil, FILE *out);
 
 #ifdef __cplusplus
 }
