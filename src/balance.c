@@ -364,6 +364,22 @@ int tsr__balance_finish(tsr_domain *dom, tsr_balance_event *e, double t0) {
     return TSR_SUCCESS;
 }
 
+int tsr__balance_propose_halo(tsr_domain *dom, double *mine, tsr_map *to, tsr_halo *nh,
+                              tsr_balance_event *e) {
+    tsr_ctx ctx = dom->ctx;
+    *nh = NULL;
+    TSR_CALL(ctx, tsr__balance_propose(dom, mine, to, &e->before, &e->after));
+    if (!*to)
+        return TSR_SUCCESS;
+    e->blocks = tsr__balance_blocks_moved(dom->map, *to);
+    int err = tsr_ctx_agree(ctx, tsr__balance_new_halo(dom, *to, nh));
+    if (err) {
+        tsr_halo_destroy(nh);
+        tsr_map_destroy(to);
+    }
+    return err;
+}
+
 int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to) {
     const tsr__layout *lay = &from->decomp->lay;
     int64_t n = 0;

@@ -56,6 +56,12 @@ int tsr__balance_app_costs(tsr_balance b, tsr_map map, double *costs, bool *give
  * and when it adopts, every rank gets the new map of dom->map's decomposition in *to (the
  * caller's; NULL otherwise); *before and *after receive the predicted imbalances. Collective. */
 int tsr__balance_propose(tsr_domain *dom, double *mine, tsr_map *to, double *before, double *after);
+/* tsr__balance_propose, then, when rank 0 adopts a map *to: e->before, e->after and e->blocks,
+ * and the domain's halo plan rebuilt for *to in *nh (agreed; on failure both are freed and the
+ * error returned). *to NULL: nothing adopted. For runs whose data moves after the plan is built
+ * (the initial map, particles). Collective. */
+int tsr__balance_propose_halo(tsr_domain *dom, double *mine, tsr_map *to, tsr_halo *nh,
+                              tsr_balance_event *e);
 /* Blocks whose rank differs between two maps of one decomposition. Pure. */
 int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to);
 /* After the data moved to dom->map: the migration hook, e->seconds (since t0, slowest rank), the

@@ -112,23 +112,16 @@ int tsr_domain_balance_initial(tsr_domain *d) {
         err = tsr__balance_app_costs(b, map, mine, &given);
     err = tsr_ctx_agree(ctx, err);
     tsr_map to = NULL;
+    tsr_halo nh = NULL;
     tsr_balance_event e = {.step = 0}; /* no field yet: no bytes move */
     /* Without a hook there is no estimate before the run has measured anything (every rank
      * installs the same kind of hook, so every rank returns here alike). */
     if (!err && given)
-        err = tsr__balance_propose(d, mine, &to, &e.before, &e.after);
+        err = tsr__balance_propose_halo(d, mine, &to, &nh, &e);
     free(mine);
     TSR_CALL(ctx, err);
     if (!to)
         return TSR_SUCCESS;
-    e.blocks = tsr__balance_blocks_moved(map, to);
-    tsr_halo nh = NULL;
-    err = tsr_ctx_agree(ctx, tsr__balance_new_halo(d, to, &nh));
-    if (err) {
-        tsr_halo_destroy(&nh);
-        tsr_map_destroy(&to);
-        TSR_CALL(ctx, err);
-    }
     tsr_halo_destroy(&d->halo); /* before its map, which keeps its idle plans */
     tsr_map_destroy(&d->map);
     d->map = to;

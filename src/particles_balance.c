@@ -39,20 +39,14 @@ int tsr_particles_rebalance(tsr_domain *d, int64_t step, tsr_particles *ps, int 
         err = particle_costs(d, ps, n, mine);
     err = tsr_ctx_agree(ctx, err);
     tsr_map to = NULL;
+    tsr_halo nh = NULL;
     tsr_balance_event e = {.step = step};
     if (!err)
-        err = tsr__balance_propose(d, mine, &to, &e.before, &e.after);
+        err = tsr__balance_propose_halo(d, mine, &to, &nh, &e);
     free(mine);
     TSR_CALL(ctx, err);
     if (!to)
         return TSR_SUCCESS;
-    e.blocks = tsr__balance_blocks_moved(map, to);
-    tsr_halo nh = NULL;
-    err = tsr_ctx_agree(ctx, tsr__balance_new_halo(d, to, &nh));
-    if (err) {
-        tsr_map_destroy(&to);
-        return err;
-    }
     /* From the first move on, some particles live on `to`: the domain takes it whatever follows,
      * and the old map goes once every container has left it. */
     for (int k = 0; k < n && !err; k++) {
