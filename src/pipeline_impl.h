@@ -103,6 +103,7 @@ typedef struct run {
     tsr__outbox ob;
     tsr__msg m;
     bool aborted; /* another rank failed */
+    bool nap;     /* oversubscribed node: wait in naps, not in a busy probe */
     inlink in;
     outlink out;
     int64_t items[TSR_PIPELINE_MAX_STAGES + 2];

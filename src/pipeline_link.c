@@ -9,6 +9,7 @@
  * the source window is full and the oldest item waits for a credit parked elsewhere. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline_impl.h"
 
@@ -177,14 +178,23 @@ static int handle(run *r) {
     }
 }
 
-/* Handles every message already there, or waits for one. */
+/* Handles every message already there, or waits for one. An oversubscribed rank waits in short
+ * naps instead of MPI's busy probe: it would otherwise spin on a core the ranks it waits for
+ * need (3 ranks on 2 cores lose a third of their CPU to whoever is idle). */
 int tsr__pipe_poll(run *r, bool wait) {
-    bool got = true;
-    while (got && !r->aborted) {
-        TSR_CALL(r->ctx, tsr__msg_recv(&r->ob, wait, &r->m, &got));
-        if (got)
+    long nap_ns = 10000;
+    while (!r->aborted) {
+        bool got = false;
+        TSR_CALL(r->ctx, tsr__msg_recv(&r->ob, wait && !r->nap, &r->m, &got));
+        if (got) {
             TSR_CALL(r->ctx, handle(r));
-        wait = false;
+            wait = false;
+            continue;
+        }
+        if (!wait)
+            break;
+        nanosleep(&(struct timespec){0, nap_ns}, NULL);
+        nap_ns = nap_ns < 80000 ? 2 * nap_ns : nap_ns;
     }
     return TSR_SUCCESS;
 }

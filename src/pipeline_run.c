@@ -348,6 +348,7 @@ int tsr_pipeline_run(tsr_pipeline p) {
     r.rank = ctx->rank;
     r.size = ctx->size;
     r.group = -1;
+    r.nap = ctx->launch.node_ranks * ctx->threads > ctx->launch.node_cores;
     for (int g = 0; g < p->plan.ngroups; g++)
         if (r.rank >= p->plan.rank0[g] && r.rank < p->plan.rank0[g] + p->plan.size[g])
             r.group = g;
