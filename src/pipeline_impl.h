@@ -39,8 +39,9 @@ struct tsr_pipeline_s {
     stage_def source, sink;
     bool has_source, has_sink;
     stage_def stages[TSR_PIPELINE_MAX_STAGES];
-    int nstages; /* stages added; may exceed the maximum, which run reports */
-    int credits; /* 0: default */
+    int nstages;         /* stages added; may exceed the maximum, which run reports */
+    int credits;         /* 0: default */
+    bool oversubscribed; /* rank 0's node: deeper default credits */
     char stage_ranks[TSR_OPT_STRLEN];
     bool started, finished;
     plan plan;

@@ -151,7 +151,10 @@ int tsr__pipe_make_plan(tsr_pipeline p, int P, plan *pl) {
     }
     for (int l = 0; l <= pl->ngroups; l++) {
         int nrecv = l < pl->ngroups ? pl->size[l] : 1;
-        int64_t c = p->credits > 0 ? (p->credits > nrecv ? p->credits : nrecv) : 2 * (int64_t)nrecv;
+        /* Ranks sharing cores run in time slices: deeper links ride out a descheduled rank. */
+        int depth = p->oversubscribed ? 4 : 2;
+        int64_t c =
+            p->credits > 0 ? (p->credits > nrecv ? p->credits : nrecv) : depth * (int64_t)nrecv;
         TSR_CHECK(ctx, c <= INT_MAX / 4, TSR_ERR_INPUT, "pipeline: %lld credits are too many",
                   (long long)c);
         pl->credits[l] = (int)c;

@@ -332,6 +332,7 @@ int tsr_pipeline_run(tsr_pipeline p) {
     p->started = true;
 
     /* Rank 0 checks the set-up and assigns the ranks; every rank learns the verdict. */
+    p->oversubscribed = ctx->launch.node_ranks * ctx->threads > ctx->launch.node_cores;
     int err = ctx->rank == 0 ? tsr__pipe_make_plan(p, ctx->size, &p->plan) : TSR_SUCCESS;
     TSR_MPI(ctx, MPI_Bcast(&p->plan, (int)sizeof p->plan, MPI_BYTE, 0, ctx->comm));
     if (!err && ctx->rank != 0 && p->plan.nstages != p->nstages)

@@ -57,6 +57,14 @@ START_TEST(one_rank_per_stage) {
     /* Default credits: twice the receivers of each link; window: P-1 plus every credit. */
     expect(&pl, 3, (int[]){0, 1, 2}, (int[]){0, 1, 2}, (int[]){1, 2, 3}, (int[]){1, 1, 1},
            (int[]){2, 2, 2, 2}, 3 + 8);
+    /* Oversubscribed: 4 per receiver by default; a --credits value stays as given. */
+    p.oversubscribed = true;
+    ck_assert_int_eq(tsr__pipe_make_plan(&p, 4, &pl), TSR_SUCCESS);
+    expect(&pl, 3, (int[]){0, 1, 2}, (int[]){0, 1, 2}, (int[]){1, 2, 3}, (int[]){1, 1, 1},
+           (int[]){4, 4, 4, 4}, 3 + 16);
+    p.credits = 3;
+    ck_assert_int_eq(tsr__pipe_make_plan(&p, 4, &pl), TSR_SUCCESS);
+    ck_assert_int_eq(pl.credits[0], 3);
 }
 END_TEST
 
