@@ -63,7 +63,8 @@ int tsr_pipeline_set_progress(tsr_pipeline p, tsr_progress_mode mode, int64_t it
 
 /* At most `credits` items in flight on each link between consecutive rank groups: sent and not
  * yet passed on by the receiving group. Raised to the receiving group's rank count if smaller.
- * Default: 2 per receiving rank. */
+ * Default: 2 per receiving rank, 4 when rank 0's node runs more ranks x threads than it has
+ * cores (time-sliced ranks stall shallow links). */
 int tsr_pipeline_set_credits(tsr_pipeline p, int credits);
 
 /* Ranks per stage from a list "2,1,1" (one count per stage), the form of --stage-ranks. Rank 0
