@@ -250,7 +250,20 @@ static int send_job(coord *c, int rank, int64_t id) {
     }
     TSR_CALL(c->ctx, reap_sends(c, c->slen == c->scap));
     char *buf = malloc(sizeof job + cl);
-    TSR_CHECK(c->ctx, buf, TSR_ERR_MEMORY, "no memory for a task of %zu bytes", cl);
+    if (!buf) { /* rank 0's own failure: the job stops, the task is handed back unrun */
+        coord_failed(c, tsr_error_set(c->ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                      "rank 0 (%s): no memory for a task of %zu bytes; the job "
+                                      "stopped",
+                                      c->hosts[0], cl));
+        double now = tsr__cf_now();
+        tsr__cf_end e = {.id = id,
+                         .attempt = job.attempt,
+                         .rank = rank,
+                         .how = TSR__CF_STOPPED,
+                         .start = now,
+                         .end = now};
+        return coord_end(c, &e);
+    }
     memcpy(buf, &job, sizeof job);
     memcpy(buf + sizeof job, t->command, cl);
     int k = (c->shead + c->slen) % c->scap;

@@ -1,5 +1,6 @@
 /* The command farm's executor: one rank's running commands, each a /bin/sh -c in its own
  * process group, with its output copied (prefixed by the task id) or sent to files. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -118,6 +119,19 @@ static int direct_argv(const char *command, char *buf, size_t buflen, char **arg
     return n;
 }
 
+/* Whether an environment entry's name is a shell identifier. dash passes on only those, and
+ * bash runs the functions exported under other names (BASH_FUNC_f%%): with any other entry in
+ * the environment, a command run without the shell would see a different environment, so none
+ * is. */
+static bool shell_name(const char *entry) {
+    const char *p = entry;
+    if (!(isalpha((unsigned char)*p) || *p == '_'))
+        return false;
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    return *p == '=';
+}
+
 /* The environment's PWD as /bin/sh would export it to the task: kept when it names the task's
  * directory, else the directory (so a task run without the shell sees the same). */
 static void set_pwd(tsr__cf_exec *x) {
@@ -164,9 +178,11 @@ int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, do
     x->env_base = calloc((size_t)n + 2, sizeof *x->env_base);
     if (!x->slots || !x->env_base || !x->pfd || !x->owner)
         return TSR_ERR_MEMORY;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (!own_var(environ[i]))
             x->env_base[x->nenv++] = environ[i];
+        x->env_odd = x->env_odd || !shell_name(environ[i]);
+    }
     set_pwd(x);
     const char *path = getenv("PATH");
     x->path = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -426,7 +442,7 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
             envp[x->nenv + i] = vars[i];
         char *argv[] = {"sh", "-c", (char *)command, NULL};
         char words[4096], *direct[64];
-        bool simple = direct_argv(command, words, sizeof words, direct, 64) > 0;
+        bool simple = !x->env_odd && direct_argv(command, words, sizeof words, direct, 64) > 0;
         pid = spawn(x->cwd, x->path, x->devnull, child, argv, simple ? direct : NULL, envp);
         if (pid > 0)
             setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */

@@ -91,6 +91,8 @@ typedef struct tsr__cf_exec {
     int sigpipe[2];       /* SIGCHLD wakes poll() */
     char **env_base;      /* the environment without the TESSERA_* and OMP_NUM_THREADS variables */
     int nenv;
+    bool
+        env_odd; /* an entry whose name is no shell identifier: every task goes through the shell */
     char pwd[4100]; /* PWD=dir when the environment's PWD is not the task's directory */
     char *path;     /* PATH, to run a simple command without the shell */
     int devnull;    /* the tasks' standard input */

@@ -59,12 +59,19 @@ static int start_failed(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failur
     return err ? err : send_end(comm, e);
 }
 
+/* A task as rank 0 sends it: its header and its command (PREFIX, line and SUFFIX, each shorter
+ * than a task-file line, joined by blanks). One worker per process. */
+static char rbuf[sizeof(tsr__cf_job) + 3 * TSR__TASKFILE_MAX_LINE + 3];
+
 int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
     bool stop = false, told = false;
     tsr__cf_end ends[64], e;
     int cap = (1 + TSR__CF_AHEAD) * x->nslots, head = 0, len = 0, err = 0, failure = 0;
     queued *q = calloc((size_t)cap, sizeof *q);
-    TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "no memory for the task queue");
+    if (!q) { /* the rank hands every task back: it still answers until the stop */
+        cap = 0;
+        err = local_failure(ctx, comm, x, &failure, TSR_ERR_MEMORY, "no memory for its task queue");
+    }
     while (true) {
         /* With every slot busy, only a task's end (SIGCHLD wakes the poll) frees one: jobs from
          * rank 0 can wait in MPI until then, and the rank sleeps instead of taking a core from
@@ -89,35 +96,30 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
         MPI_Status st;
         while (!err && !(err = MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
             if (st.MPI_TAG == TSR__CF_TAG_JOB) {
-                int bytes = 0;
-                MPI_Get_count(&st, MPI_BYTE, &bytes);
-                char *buf = malloc((size_t)bytes);
-                if (!buf) {
-                    err = local_failure(ctx, comm, x, &failure, TSR_ERR_MEMORY,
-                                        "no memory for a task received");
-                    if (!err)
-                        err = MPI_ERR_NO_MEM; /* the task stays unreceived: give up */
+                /* Into a static buffer that holds the longest command: receiving a task needs no
+                 * memory, so even a rank out of memory can hand it back. */
+                err = MPI_Recv(rbuf, (int)sizeof rbuf - 1, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm,
+                               MPI_STATUS_IGNORE);
+                if (err)
                     break;
-                }
-                if (len == cap) /* rank 0 never sends more than 1 + TSR__CF_AHEAD per slot */
-                    err = local_failure(ctx, comm, x, &failure, TSR_ERR_INTERNAL,
-                                        "more tasks received than its queue holds");
-                if (!err)
-                    err =
-                        MPI_Recv(buf, bytes, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm, MPI_STATUS_IGNORE);
-                queued j;
-                memcpy(&j.job, buf, sizeof j.job);
-                if (err || failure) { /* after a failure, tasks go back unstarted */
+                rbuf[sizeof rbuf - 1] = '\0';
+                queued j = {.command = NULL};
+                memcpy(&j.job, rbuf, sizeof j.job);
+                const char *command = rbuf + sizeof j.job;
+                if (failure) { /* after a failure, tasks go back unstarted */
+                    err = send_unstarted(comm, &j.job, x->rank);
+                } else if (len == 0 && x->running < x->nslots) {
+                    if (tsr__cf_exec_start(x, &j.job, command, &e))
+                        err = start_failed(ctx, comm, x, &failure, &e);
+                } else if (len == cap || !(j.command = strdup(command))) {
+                    /* rank 0 never sends more than 1 + TSR__CF_AHEAD per slot */
+                    err = local_failure(ctx, comm, x, &failure,
+                                        len == cap ? TSR_ERR_INTERNAL : TSR_ERR_MEMORY,
+                                        len == cap ? "more tasks received than its queue holds"
+                                                   : "no memory for a task received");
                     if (!err)
                         err = send_unstarted(comm, &j.job, x->rank);
-                    free(buf);
-                } else if (len == 0 && x->running < x->nslots) {
-                    if (tsr__cf_exec_start(x, &j.job, buf + sizeof j.job, &e))
-                        err = start_failed(ctx, comm, x, &failure, &e);
-                    free(buf);
                 } else {
-                    memmove(buf, buf + sizeof j.job, (size_t)bytes - sizeof j.job);
-                    j.command = buf;
                     q[(head + len++) % cap] = j;
                 }
             } else {

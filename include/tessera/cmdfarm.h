@@ -60,7 +60,8 @@ int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o);
  * return is then 0); so does a job end (end_time) too near to start the remaining tasks, which
  * then run to their end. Some tasks failing is TSR_ERR_KERNEL on every rank naming them. A rank's
  * own failure (a task it cannot start, an MPI error) or a job log rank 0 cannot write stops the
- * run like a signal and returns that error (TSR_ERR_IO, TSR_ERR_MPI; never TSR_ERR_INPUT) on every
+ * run like a signal and returns that error (TSR_ERR_IO, TSR_ERR_MPI, TSR_ERR_MEMORY,
+ * TSR_ERR_INTERNAL; never TSR_ERR_INPUT) on every
  * rank, its message naming the rank, host and cause; the job log keeps what ran. Rank 0 prints a
  * summary to stdout unless o->progress.quiet (also after such a failure), and a progress line
  * with the tasks running and failed. Collective; o is not kept. */

@@ -217,6 +217,11 @@ def scenario_direct():
             ok = False
     check(ok, "direct and shell commands: the statuses and output of /bin/sh -c")
     check("not found" in open("dl/0/4.err").read(), "a command not found: the shell's message")
+    # A variable whose name is no identifier: dash drops it, so a plain command must not see it.
+    write("odd.txt", "printenv tsr-odd\n")
+    rc, out, err = farm(["odd.txt", "--log-dir", "ol"], env=mpi_env({"tsr-odd": "1"}))
+    check(rc == 1 and open("ol/0/0.out").read() == "",
+          "an environment name no shell passes on is not seen by a plain command either")
 
 
 def sleepers(n, secs):
