@@ -320,7 +320,10 @@ static int gather_hosts(tsr_ctx ctx, const char *host, gathered_hosts *h) {
     if (ctx->rank == 0) {
         for (int r = 0; r < n; r++)
             total += lens[r];
-        err = total > INT32_MAX ? TSR_ERR_MEMORY : TSR_SUCCESS;
+        if (total > INT32_MAX)
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "%lld bytes of host names: more than one gather holds",
+                                (long long)total);
         if (!err)
             err = tsr__calloc(ctx, (size_t)n, sizeof *displs, &displs);
         if (!err)
@@ -334,10 +337,14 @@ static int gather_hosts(tsr_ctx ctx, const char *host, gathered_hosts *h) {
         for (int r = 1; !err && r < n; r++)
             displs[r] = displs[r - 1] + lens[r - 1];
     }
-    err = tsr_ctx_agree(ctx, mpi != MPI_SUCCESS ? TSR_ERR_MPI : err);
+    if (mpi != MPI_SUCCESS)
+        err = tsr_error_mpi(ctx, mpi, "MPI_Gather", __FILE__, __LINE__, __func__);
+    err = tsr_ctx_agree(ctx, err);
     if (!err) {
         mpi = MPI_Gatherv(host, mylen, MPI_CHAR, h->text, lens, displs, MPI_CHAR, 0, ctx->comm);
-        err = tsr_ctx_agree(ctx, mpi != MPI_SUCCESS ? TSR_ERR_MPI : TSR_SUCCESS);
+        err = tsr_ctx_agree(ctx, mpi != MPI_SUCCESS ? tsr_error_mpi(ctx, mpi, "MPI_Gatherv",
+                                                                    __FILE__, __LINE__, __func__)
+                                                    : TSR_SUCCESS);
     }
     if (!err && ctx->rank == 0) {
         for (int r = 0; r < n; r++)

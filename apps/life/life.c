@@ -198,9 +198,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     tsr_sweep sweep = NULL;
     stepper st = {.overhead = l.block_cost, .every = l.dom.rebalance_every};
     int err = tsr_domain_create(ctx, &l.dom, TSR_STENCIL_BOX, &dom);
-    if (!err)
-        err = tsr_domain_run_checks(&dom, &l.dom, &done);
-    if (err || done)
+    if (err)
         goto out;
     /* Counting cells per block, by global id: the rebalancer's costs. */
     size_t nblocks = (size_t)tsr_decomp_nblocks(dom.decomp);
@@ -219,6 +217,9 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if (st.initial && (err = tsr_domain_balance_initial(&dom)))
         goto out;
     st.initial = false;
+    /* After the initial map, so that --plan shows the map the run uses. */
+    if ((err = tsr_domain_run_checks(&dom, &l.dom, &done)) || done)
+        goto out;
     tsr_domain_print_summary(&dom, stdout);
 
     params p = {.nx = l.dom.grid.n[0],

@@ -22,7 +22,8 @@ typedef struct tsr_balance_s *tsr_balance;
 typedef int (*tsr_balance_cost_fn)(const int64_t *ids, int64_t n, double *costs, void *user);
 
 /* Called on every rank right after the blocks migrated to `map` (the fields are on it, their
- * ghosts exchanged), before the next step: what the app keeps per local block is stale. Returns
+ * ghosts exchanged), before the next step: what the app keeps per local block is stale. Also
+ * called by tsr_domain_balance_initial when it adopts a map, before any field exists. Returns
  * 0 or an error code. */
 typedef int (*tsr_balance_migrated_fn)(tsr_map map, void *user);
 

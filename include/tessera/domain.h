@@ -70,10 +70,10 @@ int tsr_domain_destroy(tsr_domain *d);
  * installed (tsr_balance_set_hooks), asks it for every local block's cost (an estimate that needs
  * no field data: nothing has run yet), and maps the blocks by those costs exactly as a rebalance
  * would (same strategy, weights and threshold). When rank 0 adopts the new map, d->map and d->halo
- * are replaced (the old ones destroyed), one "rebalance at step 0" line is printed and the event
- * is recorded for the report. Nothing otherwise. Call it before any field exists on d->map: a
- * field made earlier would be left on the destroyed map (nothing migrates). Owns nothing new.
- * Collective. */
+ * are replaced (the old ones destroyed), the migration hook is called, one "rebalance at step 0"
+ * line is printed and the event is recorded for the report. Nothing otherwise. Call it before any
+ * field exists on d->map: a field made earlier would be left on the destroyed map (nothing
+ * migrates). Owns nothing new. Collective. */
 int tsr_domain_balance_initial(tsr_domain *d);
 
 /* Handles --plan, --plan-full and --verify-halo: prints the plan or runs the self-test and sets
