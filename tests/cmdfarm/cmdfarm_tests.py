@@ -42,7 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
 from mpitest import (BIN, app_ranks, check, mpi_env, mpirun, mpirun_prefix, must_fail,  # noqa: E402
-                     scenario_main, sigterm_when)
+                     preload_env, scenario_main, sigterm_when)
 
 NP = int(sys.argv[4]) if len(sys.argv) > 4 else 2
 FIELDS = ["id", "line", "repeat", "host", "rank", "pid", "status", "start", "end", "elapsed",
@@ -375,8 +375,9 @@ def scenario_joblog():
     n = 16
     sleepers(n, 0.4)
     os.mkdir("jl")
-    env = {"FARM_RUN": "1", "LD_PRELOAD": os.environ["TSR_TEST_FAULTSHIM"],
-           "TSR_FAULT_DIR": os.path.abspath("jl"), "TSR_FAULT_RANK": "0"}
+    env = preload_env(os.environ["TSR_TEST_FAULTSHIM"],
+                      {"FARM_RUN": "1", "TSR_FAULT_DIR": os.path.abspath("jl"),
+                       "TSR_FAULT_RANK": "0"})
     t0 = time.time()
     rc, out, err = farm(["k.txt", "--slots", "1", "--joblog", "jl/k.joblog"], np=3, env=env,
                         timeout=60)

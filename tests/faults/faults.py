@@ -33,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
 from mpitest import (_descendants, _kill_tree, mpi_env, mpirun_prefix,  # noqa: E402
-                     parse_checksum, show_output)
+                     parse_checksum, preload_env, show_output)
 
 TIMEOUT = 60        # any run that should succeed
 FAST = 30           # a run that must fail: "within seconds", with room for 4 oversubscribed ranks
@@ -291,13 +291,8 @@ def fill(path):
 # ---------------------------------------------------------------- shim (no root)
 
 def shim(fault_dir, after=0, err="EIO"):
-    env = {"LD_PRELOAD": BIN["shim"], "TSR_FAULT_DIR": os.path.abspath(fault_dir),
-           "TSR_FAULT_AFTER": str(after), "TSR_FAULT_ERRNO": err}
-    # In a sanitizer build ASan wants to come first among the loaded libraries; the shim only
-    # wraps write calls and passes them on (to ASan's wrappers, then libc), so let it be first.
-    if os.environ.get("ASAN_OPTIONS") is not None:
-        env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
-    return env
+    return preload_env(BIN["shim"], {"TSR_FAULT_DIR": os.path.abspath(fault_dir),
+                                     "TSR_FAULT_AFTER": str(after), "TSR_FAULT_ERRNO": err})
 
 
 # ================================================================ cases

@@ -39,6 +39,17 @@ def mpi_env(extra=None):
     return env
 
 
+def preload_env(lib, extra=None):
+    """Environment entries that LD_PRELOAD `lib` (the faults suite's shim) into the ranks. In a
+    sanitizer build ASan wants to come first among the loaded libraries; the shim only wraps
+    calls and passes them on (to ASan's wrappers, then libc), so it may come first."""
+    env = {"LD_PRELOAD": lib}
+    if os.environ.get("ASAN_OPTIONS") is not None:
+        env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+    env.update(extra or {})
+    return env
+
+
 def _proc_table():
     """Return {pid: (ppid, starttime)} from /proc (empty if unavailable)."""
     table = {}
