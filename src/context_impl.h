@@ -55,6 +55,11 @@ void tsr__report_set_json(tsr_ctx ctx, char *json);
 /* Reads the launch (nodes, ranks per node, cores, affinity, Slurm job) and has rank 0 warn about
  * oversubscription or squeezed threads. Collective over ctx->comm. */
 int tsr__launch_detect(tsr_ctx ctx);
+/* True when the node has no high-speed network device (InfiniBand, Omni-Path, EFA, Slingshot). */
+bool tsr__launch_no_fabric(void);
+/* Before MPI_Init: on a node without any fabric device, tells Open MPI to take the ob1 PML it
+ * would pick anyway, unless the launcher, the user or TSR_MPI_DEFAULTS=off says otherwise. */
+void tsr__launch_mpi_defaults(void);
 
 /* Default tile size in cells: a few rows of a large block, well inside L2. */
 #define TSR_TILE_CELLS 32768

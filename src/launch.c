@@ -1,5 +1,7 @@
 /* Launch awareness: where the ranks landed, how many cores they may use, which Slurm job. */
+#include <dirent.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,4 +85,63 @@ int tsr__launch_detect(tsr_ctx ctx) {
                          fig.host, fig.threads, fig.threads);
     }
     return TSR_SUCCESS;
+}
+
+/* True when the directory has an entry other than . and .. (false when it does not exist). */
+static bool dir_has_entries(const char *path) {
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    bool any = false;
+    for (struct dirent *e; !any && (e = readdir(d));)
+        any = e->d_name[0] != '.';
+    closedir(d);
+    return any;
+}
+
+/* True when a /dev entry's name starts with one of the prefixes. */
+static bool dev_has(const char *const *prefixes) {
+    DIR *d = opendir("/dev");
+    if (!d)
+        return false;
+    bool any = false;
+    for (struct dirent *e; !any && (e = readdir(d));)
+        for (const char *const *p = prefixes; *p && !any; p++)
+            any = strncmp(e->d_name, *p, strlen(*p)) == 0;
+    closedir(d);
+    return any;
+}
+
+bool tsr__launch_no_fabric(void) {
+    static const char *const psm[] = {"hfi1", "ipath", "qib", NULL};
+    return !dir_has_entries("/sys/class/infiniband") && !dir_has_entries("/sys/class/cxi") &&
+           !dev_has(psm);
+}
+
+/* Whether the launcher put every rank on this node (a singleton too). Only then can no other
+ * rank's Open MPI pick a different PML. */
+static bool one_node(void) {
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE"),
+               *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (size && local)
+        return strcmp(size, local) == 0;
+    const char *nodes = getenv("SLURM_STEP_NUM_NODES");
+    if (!nodes)
+        nodes = getenv("SLURM_NNODES");
+    return !nodes || strcmp(nodes, "1") == 0;
+}
+
+void tsr__launch_mpi_defaults(void) {
+#ifdef OMPI_MAJOR_VERSION
+    /* Open MPI probes its fabric libraries (PSM, PSM2, OFI, UCX) at every start, 0.2 s here,
+     * and on a node without any fabric device picks ob1 anyway; choosing it first saves the
+     * probe. Only when every rank is on this node, so that no rank can pick differently. Any
+     * setting of the user's or the site's launcher (OMPI_MCA_pml or _mtl, which mpirun --mca also
+     * passes this way) or TSR_MPI_DEFAULTS=off leaves Open MPI to choose. */
+    const char *off = getenv("TSR_MPI_DEFAULTS");
+    if ((off && strcmp(off, "off") == 0) || getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl"))
+        return;
+    if (one_node() && tsr__launch_no_fabric())
+        setenv("OMPI_MCA_pml", "ob1", 0);
+#endif
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Launch awareness: rank 0 warns once about oversubscription and about threads bound to too
 few cores, stays quiet otherwise, and the run report records the launch (job id, nodes, cores).
+On a node without a fabric device, Open MPI is told to take ob1 without probing the fabric
+libraries, unless OMPI_MCA_pml/_mtl or TSR_MPI_DEFAULTS=off say otherwise.
 
 Usage: launch_warnings.py --app PATH [--timeout 60]
 Prints "N passed, N failed"; exits 1 if anything failed.
@@ -73,8 +75,43 @@ def main():
         else:
             failed += 1
             print("FAIL report launch fields (exit %s)\n%s" % (rc, out))
+    p, f = pml_default(app, opts.timeout)
+    passed, failed = passed + p, failed + f
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+def fabric_present():
+    for d in ("/sys/class/infiniband", "/sys/class/cxi"):
+        if os.path.isdir(d) and os.listdir(d):
+            return True
+    return any(n.startswith(("hfi1", "ipath", "qib")) for n in os.listdir("/dev"))
+
+
+def pml_default(app, timeout):
+    """Open MPI's verbose selection shows whether the cm PML (the fabric probe) was opened."""
+    if fabric_present():
+        print("SKIP the PML default: this node has a fabric device")
+        return 0, 0
+    passed = failed = 0
+    cases = [  # name, extra environment, cm probed
+        ("no fabric: ob1 chosen, no probe", {}, False),
+        ("TSR_MPI_DEFAULTS=off: Open MPI chooses", {"TSR_MPI_DEFAULTS": "off"}, True),
+        ("OMPI_MCA_mtl set: Open MPI chooses", {"OMPI_MCA_mtl": "^ofi"}, True),
+    ]
+    for name, extra, probed in cases:
+        env = mpi_env(dict({"OMP_NUM_THREADS": "1", "OMPI_MCA_pml_base_verbose": "10"}, **extra))
+        env.pop("OMPI_MCA_pml", None)
+        rc, out = run_combined(["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none"] +
+                               app, env, timeout)
+        opened = "found loaded component cm" in out
+        if rc == 0 and opened == probed and "selected ob1" in out:
+            passed += 1
+            print("PASS %s" % name)
+        else:
+            failed += 1
+            print("FAIL %s: exit %s, cm opened %s\n%s" % (name, rc, opened, out[-3000:]))
+    return passed, failed
 
 
 if __name__ == "__main__":
