@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "balance_impl.h"
+#include "ck_main.h"
 
 /* A 2D layout of nbx x nby blocks of 8x8 cells. */
 static void make_layout(tsr__layout *lay, int64_t nbx, int64_t nby) {
@@ -117,18 +118,5 @@ START_TEST(weights_and_strategy) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("balance");
-    TCase *tc = tcase_create("decide");
-    tcase_add_test(tc, imbalance_of_assignments);
-    tcase_add_test(tc, hot_corner_is_spread);
-    tcase_add_test(tc, threshold_and_nothing_to_gain);
-    tcase_add_test(tc, weights_and_strategy);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TSR_CK_MAIN("balance", "decide", imbalance_of_assignments, hot_corner_is_spread,
+            threshold_and_nothing_to_gain, weights_and_strategy)

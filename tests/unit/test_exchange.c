@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exchange_impl.h"
+#include "ck_main.h"
 
 #define CHECK_MSG(expr, ...)                                                                       \
     do {                                                                                           \
@@ -236,16 +237,4 @@ START_TEST(test_remap_pieces) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("exchange");
-    TCase *tc = tcase_create("geometry");
-    tcase_add_test(tc, test_halo_pieces);
-    tcase_add_test(tc, test_remap_pieces);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+TSR_CK_MAIN("exchange", "geometry", test_halo_pieces, test_remap_pieces)

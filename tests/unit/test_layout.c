@@ -11,6 +11,7 @@
 
 #include "layout_impl.h"
 #include "tessera/grid.h"
+#include "ck_main.h"
 
 /* ck_assert_msg only when the condition fails: a passing ck_assert records its location in
  * check's message file, which costs a system call, and the sweeps below make millions of them.
@@ -1285,10 +1286,5 @@ static Suite *layout_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(layout_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tsr_ck_run_suite(layout_suite());
 }

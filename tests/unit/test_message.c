@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "message_impl.h"
+#include "ck_main.h"
 
 static char *repeat(char c, size_t n) {
     char *s = malloc(n + 1);
@@ -114,20 +115,6 @@ START_TEST(test_every_capacity) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("message");
-    TCase *tc = tcase_create("shorten");
-    tcase_add_test(tc, test_fits_unchanged);
-    tcase_add_test(tc, test_long_path_keeps_reason);
-    tcase_add_test(tc, test_two_paths_share_the_cut);
-    tcase_add_test(tc, test_words_only_cut_at_end);
-    tcase_add_test(tc, test_utf8_not_split);
-    tcase_add_test(tc, test_every_capacity);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TSR_CK_MAIN("message", "shorten", test_fits_unchanged, test_long_path_keeps_reason,
+            test_two_paths_share_the_cut, test_words_only_cut_at_end, test_utf8_not_split,
+            test_every_capacity)

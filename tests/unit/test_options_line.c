@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "options_impl.h"
+#include "ck_main.h"
 
 static char name[64], value[256];
 static bool has_value;
@@ -79,19 +80,5 @@ START_TEST(test_malformed) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("options_line");
-    TCase *tc = tcase_create("line");
-    tcase_add_test(tc, test_blank_and_comments);
-    tcase_add_test(tc, test_forms);
-    tcase_add_test(tc, test_flag_and_empty);
-    tcase_add_test(tc, test_quotes);
-    tcase_add_test(tc, test_malformed);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TSR_CK_MAIN("options_line", "line", test_blank_and_comments, test_forms, test_flag_and_empty,
+            test_quotes, test_malformed)

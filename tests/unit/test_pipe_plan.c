@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pipeline_impl.h"
+#include "ck_main.h"
 
 /* A pipeline of n stages with these costs and requested ranks (NULL: 0, the planner decides). */
 static void define(struct tsr_pipeline_s *p, int n, const double *cost, const int *ranks) {
@@ -164,21 +165,7 @@ START_TEST(bad_definitions_are_input_errors) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("pipe_plan");
-    TCase *tc = tcase_create("plan");
-    tcase_add_test(tc, one_rank_runs_everything);
-    tcase_add_test(tc, one_rank_per_stage);
-    tcase_add_test(tc, spare_ranks_go_to_the_costliest_per_rank);
-    tcase_add_test(tc, requested_counts_are_exact);
-    tcase_add_test(tc, stage_ranks_and_credits);
-    tcase_add_test(tc, more_stages_than_ranks_are_fused);
-    tcase_add_test(tc, bad_definitions_are_input_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TSR_CK_MAIN("pipe_plan", "plan", one_rank_runs_everything, one_rank_per_stage,
+            spare_ranks_go_to_the_costliest_per_rank, requested_counts_are_exact,
+            stage_ranks_and_credits, more_stages_than_ranks_are_fused,
+            bad_definitions_are_input_errors)

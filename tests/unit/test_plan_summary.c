@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "plan_summary_impl.h"
+#include "ck_main.h"
 
 /* What tsr__plan_print_ranks writes, as a string the caller frees. */
 static char *printed(const tsr__rank_stats *st, int n, bool full) {
@@ -174,10 +175,5 @@ static Suite *plan_summary_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(plan_summary_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tsr_ck_run_suite(plan_summary_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "report_impl.h"
 #include "tessera/report.h"
+#include "ck_main.h"
 
 /* Lines a job of `total` units, each taking `unit_s` seconds, prints when the cadence is checked
  * after every unit; `stall_from`: from that unit on, units take `stall_s` instead. The longest
@@ -127,10 +128,5 @@ static Suite *progress_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(progress_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tsr_ck_run_suite(progress_suite());
 }

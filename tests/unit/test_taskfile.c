@@ -7,6 +7,7 @@
 
 #include "taskfile_impl.h"
 #include "tessera/error.h"
+#include "ck_main.h"
 
 static tsr__task_list list;
 static char msg[1024];
@@ -122,18 +123,5 @@ START_TEST(test_files) {
 }
 END_TEST
 
-int main(void) {
-    Suite *s = suite_create("taskfile");
-    TCase *tc = tcase_create("parse");
-    tcase_add_test(tc, test_plain);
-    tcase_add_test(tc, test_prefix_suffix_barrier);
-    tcase_add_test(tc, test_repeat);
-    tcase_add_test(tc, test_errors);
-    tcase_add_test(tc, test_files);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TSR_CK_MAIN("taskfile", "parse", test_plain, test_prefix_suffix_barrier, test_repeat, test_errors,
+            test_files)
