@@ -184,7 +184,7 @@ static int gather_costs(tsr_map map, const double *mine, double *all) {
         if (!err)
             err = tsr__calloc(ctx, (size_t)(n ? n : 1), sizeof *packed, &packed);
         for (int64_t i = 0; !err && i < n; i++)
-            counts[map->owner[i]]++;
+            counts[tsr__map_owner_of(map, i)]++;
         for (int r = 1; !err && r < ctx->size; r++)
             displs[r] = displs[r - 1] + counts[r - 1];
     }
@@ -198,7 +198,7 @@ static int gather_costs(tsr_map map, const double *mine, double *all) {
     if (!err && ctx->rank == 0) {
         memset(counts, 0, sizeof *counts * (size_t)ctx->size);
         for (int64_t i = 0; i < n; i++) {
-            int r = map->owner[i];
+            int r = tsr__map_owner_of(map, i);
             all[i] = packed[displs[r] + counts[r]++];
         }
     }
@@ -216,8 +216,9 @@ static int64_t moved_bytes(tsr_map from, tsr_map to, const tsr_field *fields, in
     for (int f = 0; f < nfields; f++)
         comps += fields[f]->ncomp;
     const tsr__layout *lay = &from->decomp->lay;
+    tsr__map_owners(from); /* a ruled map's table, for this loop (without: per-block lookups) */
     for (int64_t i = 0; i < lay->nblocks; i++)
-        if (from->owner[i] != to->owner[i])
+        if (tsr__map_owner_of(from, i) != tsr__map_owner_of(to, i))
             bytes += tsr__block_cells(lay, i) * comps * (int64_t)sizeof(double);
     return bytes;
 }
@@ -314,13 +315,16 @@ int tsr__balance_propose(tsr_domain *dom, double *mine, tsr_map *out, double *be
         err = tsr__calloc(ctx, (size_t)lay->nblocks, sizeof *all, &all);
     if (!err && ctx->rank == 0)
         err = tsr__calloc(ctx, (size_t)lay->nblocks, sizeof *owner, &owner);
+    const int *now = NULL; /* rank 0 judges against every block's owner */
+    if (!err && ctx->rank == 0 && !(now = tsr__map_owners(map)))
+        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "cannot allocate the owners of %lld blocks", (long long)lay->nblocks);
     err = tsr_ctx_agree(ctx, err);
     if (!err)
         err = gather_costs(map, mine, all);
     tsr__balance_plan plan = {0};
     if (!err && ctx->rank == 0 &&
-        !tsr__balance_decide(lay, map->strategy, all, map->owner, ctx->size, b->threshold, owner,
-                             &plan))
+        !tsr__balance_decide(lay, map->strategy, all, now, ctx->size, b->threshold, owner, &plan))
         err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                             "cannot allocate the rebalancing plan");
     err = tsr_ctx_agree(ctx, err);
@@ -383,8 +387,10 @@ int tsr__balance_propose_halo(tsr_domain *dom, double *mine, tsr_map *to, tsr_ha
 int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to) {
     const tsr__layout *lay = &from->decomp->lay;
     int64_t n = 0;
+    tsr__map_owners(from); /* as in moved_bytes */
+    tsr__map_owners(to);
     for (int64_t i = 0; i < lay->nblocks; i++)
-        n += from->owner[i] != to->owner[i];
+        n += tsr__map_owner_of(from, i) != tsr__map_owner_of(to, i);
     return n;
 }
 

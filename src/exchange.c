@@ -67,10 +67,10 @@ static bool add_piece(const tsr__piece *pc, void *user) {
     xfer x = {
         .p = *pc, .local = b->local, .cells = tsr__box_cells(&pc->db), .whole = whole_piece(p, pc)};
     if (b->sending) {
-        x.peer = p->to->owner[pc->dst];
+        x.peer = tsr__map_owner_of(p->to, pc->dst);
         return x.peer == rank || push(&p->sends, &x); /* local pieces: the receiving side */
     }
-    x.peer = p->from->owner[pc->src];
+    x.peer = tsr__map_owner_of(p->from, pc->src);
     if (x.peer != rank)
         return push(&p->recvs, &x);
     x.peer = -1;

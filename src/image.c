@@ -435,12 +435,15 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                         bool force) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
-    const int *owner = f->map->owner;
+    const int *owner = tsr__map_owners(f->map);
     int64_t nx = lay->n[0], ny = lay->n[1];
     if (zslice < 0)
         zslice = lay->n[2] / 2;
     int err = TSR_SUCCESS;
-    if (f->ncomp > 1)
+    if (!owner)
+        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "cannot allocate the owners of %lld blocks", (long long)lay->nblocks);
+    else if (f->ncomp > 1)
         err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
                             "field '%s' has %d components; a PNG shows a field of one", f->name,
                             f->ncomp);

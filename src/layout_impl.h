@@ -33,11 +33,24 @@ struct tsr_decomp_s {
     tsr__layout lay;
 };
 
+/* A map every rank computes for itself (map_rule.c): a block's owner in O(curve levels), a rank's
+ * blocks in O(its blocks), nothing of the size of the block count. */
+typedef struct tsr__rule {
+    const tsr__layout *lay;
+    tsr_map_strategy strategy;
+    int nranks, bits;
+    bool curve;             /* Hilbert or Morton keys; otherwise the key is the block id */
+    unsigned __int128 keys; /* the key space: [0, keys) */
+    int64_t total;          /* cells of the grid */
+} tsr__rule;
+
 struct tsr_map_s {
     tsr_ctx ctx;
     tsr_decomp decomp;
     tsr_map_strategy strategy;
-    int *owner;                  /* block -> rank, all blocks */
+    bool ruled; /* owners from `rule`, no table (above TESSERA_MAP_TABLE_MAX) */
+    tsr__rule rule;
+    int *owner;                  /* block -> rank, all blocks; NULL for a ruled map until needed */
     int64_t nlocal;              /* blocks on this rank */
     int64_t *local;              /* their ids, increasing */
     struct tsr__xplan *plans[4]; /* idle halo plans of this map, kept for reuse (exchange.c) */
@@ -76,6 +89,26 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
                      int *owner);
 /* Hilbert and Morton indices of block coordinates on a 2^bits grid per dimension. */
 uint64_t tsr__hilbert_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]);
+/* The inverses: the coordinates of a key. */
+void tsr__hilbert_axes(int ndim, int bits, uint64_t key, uint32_t coord[TSR_MAX_DIM]);
+void tsr__morton_axes(int ndim, int bits, uint64_t key, uint32_t coord[TSR_MAX_DIM]);
+
+/* Whether strategy s, weighted by block cells, can be computed so for nranks: contiguous,
+ * round-robin, Morton or Hilbert with no block heavier than a rank's share. The owners then equal
+ * tsr__map_assign's with no weights. */
+bool tsr__rule_applies(const tsr__layout *lay, tsr_map_strategy s, int nranks);
+void tsr__rule_init(tsr__rule *r, const tsr__layout *lay, tsr_map_strategy s, int nranks);
+int tsr__rule_owner(const tsr__rule *r, int64_t id);
+/* Rank `rank`'s blocks, increasing (*ids: the caller's, free()). False when out of memory. */
+bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids);
+
+/* A block's owner: the table's, or the rule's (no allocation; safe from threads). */
+static inline int tsr__map_owner_of(tsr_map m, int64_t id) {
+    return m->owner ? m->owner[id] : tsr__rule_owner(&m->rule, id);
+}
+/* Every block's owner, made (once, O(blocks)) for a ruled map; NULL when out of memory. For the
+ * rare whole-map users (rank 0's rebalancing, the plan, images); not from threads. */
+const int *tsr__map_owners(tsr_map m);
 uint64_t tsr__morton_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]);
 
 /* Per-rank figures of a plan. */

@@ -76,7 +76,7 @@ static int by_weight_desc(const void *a, const void *b) {
 /* Cuts a sequence of blocks into nranks runs of about equal weight: a block goes to the rank
  * whose share contains the middle of its weight, but never skips a rank, and leaves enough
  * blocks for the ranks after it, so no rank is idle while there are blocks to go round. */
-static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner) {
+static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells) {
     double total = 0;
     for (int64_t k = 0; k < n; k++)
         total += seq[k].w;
@@ -84,7 +84,10 @@ static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner) {
     int prev = -1;
     for (int64_t k = 0; k < n; k++) {
         int64_t r;
-        if (total > 0)
+        if (cells) /* whole cells: exact integers, so that map_rule.c finds the same owners */
+            r = (int64_t)((unsigned __int128)(2 * (int64_t)before + (int64_t)seq[k].w) *
+                          (unsigned)nranks / ((unsigned __int128)2 * (int64_t)total));
+        else if (total > 0)
             r = (int64_t)floor((before + 0.5 * seq[k].w) * nranks / total);
         else
             r = k * nranks / n;
@@ -171,10 +174,10 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
     case TSR_MAP_SFC:
     case TSR_MAP_MORTON:
         qsort(seq, (size_t)n, sizeof *seq, by_key);
-        cut_sequence(seq, n, nranks, owner);
+        cut_sequence(seq, n, nranks, owner, !weights);
         break;
     default:
-        cut_sequence(seq, n, nranks, owner);
+        cut_sequence(seq, n, nranks, owner, !weights);
         break;
     }
     free(seq);
@@ -194,43 +197,95 @@ static int map_compute(tsr_ctx ctx, const tsr__layout *lay, tsr_map_strategy s,
     return TSR_SUCCESS;
 }
 
+/* Blocks above which a map every rank can compute for itself keeps no table of owners (each rank
+ * then holds only its own blocks). TESSERA_MAP_TABLE_MAX sets it (0: whenever possible). */
+static int64_t table_max(void) {
+    const char *v = getenv("TESSERA_MAP_TABLE_MAX");
+    char *end;
+    long long n = v && *v ? strtoll(v, &end, 10) : -1;
+    return n >= 0 && v && *end == '\0' ? (int64_t)n : INT64_C(1) << 22;
+}
+
+/* Each rank lists its own blocks from the rule; no owner table anywhere. */
+static int map_ruled(tsr_map m) {
+    tsr_ctx ctx = m->ctx;
+    tsr__rule_init(&m->rule, &m->decomp->lay, m->strategy, ctx->size);
+    m->ruled = true;
+    bool ok = tsr__rule_local(&m->rule, ctx->rank, &m->nlocal, &m->local);
+    TSR_CALL(ctx, tsr_ctx_agree(
+                      ctx, ok ? TSR_SUCCESS
+                              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                              "cannot allocate the list of local blocks")));
+    return TSR_SUCCESS;
+}
+
+/* Rank 0 computes every owner and broadcasts the table. */
+static int map_table(tsr_map m, const double *weights) {
+    tsr_ctx ctx = m->ctx;
+    const tsr__layout *lay = &m->decomp->lay;
+    int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
+    int err =
+        owner ? TSR_SUCCESS
+              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                              "cannot allocate the map of %lld blocks", (long long)lay->nblocks);
+    if (!err && ctx->rank == 0)
+        err = map_compute(ctx, lay, m->strategy, weights, owner);
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = tsr__bcast_bytes(ctx, owner, sizeof(int) * (size_t)lay->nblocks, 0);
+    if (err) {
+        free(owner);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    m->owner = owner;
+    for (int64_t i = 0; i < lay->nblocks; i++)
+        m->nlocal += owner[i] == ctx->rank;
+    m->local = malloc(sizeof(int64_t) * (size_t)(m->nlocal ? m->nlocal : 1));
+    TSR_CHECK(ctx, m->local, TSR_ERR_MEMORY, "cannot allocate the list of local blocks");
+    int64_t k = 0;
+    for (int64_t i = 0; i < lay->nblocks; i++)
+        if (owner[i] == ctx->rank)
+            m->local[k++] = i;
+    return TSR_SUCCESS;
+}
+
 int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
                    tsr_map *map) {
     tsr_ctx ctx = decomp->ctx;
     *map = NULL;
     tsr_map m = calloc(1, sizeof *m);
-    int *owner = malloc(sizeof(int) * (size_t)decomp->lay.nblocks);
-    int err = m && owner ? TSR_SUCCESS
-                         : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                                         "cannot allocate the map of %lld blocks",
-                                         (long long)decomp->lay.nblocks);
-    if (!err && ctx->rank == 0)
-        err = map_compute(ctx, &decomp->lay, strategy, weights, owner);
-    err = tsr_ctx_agree(ctx, err);
-    if (!err)
-        err = tsr__bcast_bytes(ctx, owner, sizeof(int) * (size_t)decomp->lay.nblocks, 0);
-    if (err) {
-        free(owner);
-        free(m);
-        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
-    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, m ? TSR_SUCCESS
+                                       : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__,
+                                                       __func__, "cannot allocate a map")));
     m->ctx = ctx;
     m->decomp = decomp;
     m->strategy = strategy;
-    m->owner = owner;
-    for (int64_t i = 0; i < decomp->lay.nblocks; i++)
-        m->nlocal += owner[i] == ctx->rank;
-    m->local = malloc(sizeof(int64_t) * (size_t)(m->nlocal ? m->nlocal : 1));
-    if (!m->local) {
+    /* Rank 0's choice, so that a different environment on another rank cannot split them. */
+    int ruled = !weights && decomp->lay.nblocks > table_max() &&
+                tsr__rule_applies(&decomp->lay, strategy, ctx->size);
+    int err = tsr__bcast_bytes(ctx, &ruled, sizeof ruled, 0);
+    if (!err)
+        err = ruled ? map_ruled(m) : map_table(m, weights);
+    if (err) {
         tsr_map_destroy(&m);
-        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the list of local blocks");
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
     }
-    int64_t k = 0;
-    for (int64_t i = 0; i < decomp->lay.nblocks; i++)
-        if (owner[i] == ctx->rank)
-            m->local[k++] = i;
     *map = m;
     return TSR_SUCCESS;
+}
+
+const int *tsr__map_owners(tsr_map m) {
+    if (!m->owner) {
+        const tsr__layout *lay = &m->decomp->lay;
+        int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
+        /* The table's algorithm gives the rule's owners (tsr__rule_applies). */
+        if (!owner || !tsr__map_assign(lay, m->strategy, NULL, m->ctx->size, owner)) {
+            free(owner);
+            return NULL;
+        }
+        m->owner = owner;
+    }
+    return m->owner;
 }
 
 int tsr_map_destroy(tsr_map *map) {
@@ -251,7 +306,7 @@ tsr_map_strategy tsr_map_get_strategy(tsr_map m) {
     return m->strategy;
 }
 int tsr_map_owner(tsr_map m, int64_t block) {
-    return block >= 0 && block < m->decomp->lay.nblocks ? m->owner[block] : -1;
+    return block >= 0 && block < m->decomp->lay.nblocks ? tsr__map_owner_of(m, block) : -1;
 }
 
 int tsr_map_local_blocks(tsr_map m, int64_t *count, const int64_t **ids) {
@@ -321,7 +376,8 @@ static int print_plan(tsr_map m, int width, tsr_stencil stencil, bool full, FILE
     const tsr__layout *lay = &m->decomp->lay;
     tsr__rank_stats *st;
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)ctx->size, sizeof *st, &st));
-    if (!tsr__plan_stats(lay, m->owner, ctx->size, width, stencil, st)) {
+    const int *owners = tsr__map_owners(m);
+    if (!owners || !tsr__plan_stats(lay, owners, ctx->size, width, stencil, st)) {
         free(st);
         TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the plan summary");
     }

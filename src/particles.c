@@ -143,7 +143,8 @@ int tsr_particles_add(tsr_particles p, int64_t id, const double x[3], const doub
     TSR_CHECK(ctx, lb >= 0, TSR_ERR_INPUT,
               "particle %lld at (%.17g, %.17g, %.17g) lies in block %lld of rank %d, not on "
               "rank %d",
-              (long long)id, x[0], x[1], x[2], (long long)block, p->map->owner[block], ctx->rank);
+              (long long)id, x[0], x[1], x[2], (long long)block, tsr__map_owner_of(p->map, block),
+              ctx->rank);
     tsr__pblock *blk = &p->blocks[lb];
     p->gen++;
     if (blk->count == blk->cap)

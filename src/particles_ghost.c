@@ -178,7 +178,7 @@ static bool on_piece(const tsr__piece *pc, void *user) {
     const double *x[3];
     for (int d = 0; d < 3; d++)
         x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
-    int64_t peer = p->map->owner[pc->dst];
+    int64_t peer = tsr__map_owner_of(p->map, pc->dst);
     int img = image_code(pc->image);
     for (int64_t i = 0; i < blk->count; i++) {
         bool in = true;

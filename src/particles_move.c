@@ -119,7 +119,7 @@ static void classify(tsr_particles p, move *m) {
         for (int64_t i = 0; i < blk->count; i++) {
             int64_t to = m->dest[m->first[b] + i];
             if (to >= 0)
-                m->scount[m->to->owner[to]]++;
+                m->scount[tsr__map_owner_of(m->to, to)]++;
             if (to != LEAVING)
                 continue;
             if (m->removed++ == 0 || id[i] < m->bad_id) {
@@ -214,7 +214,7 @@ static int pack(tsr_particles p, move *m) {
             int64_t to = m->dest[m->first[b] + i];
             if (to < 0)
                 continue;
-            char *r = m->sbuf + (size_t)at[m->to->owner[to]]++ * rec;
+            char *r = m->sbuf + (size_t)at[tsr__map_owner_of(m->to, to)]++ * rec;
             memcpy(r, &to, 8);
             for (int k = 0; k < TSR__PWORDS(p); k++)
                 memcpy(r + 8 * (size_t)(1 + k), tsr__pcol(blk, k) + (size_t)i * 8, 8);

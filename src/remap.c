@@ -84,7 +84,7 @@ static void staying_blocks(tsr_map from, tsr_map to, int64_t *keep) {
         single s = {0};
         tsr__pieces_into(D, to->local[i], S, &R, note_piece, &s);
         keep[i] = -1;
-        if (s.n != 1 || from->owner[s.p.src] != from->ctx->rank)
+        if (s.n != 1 || tsr__map_owner_of(from, s.p.src) != from->ctx->rank)
             continue;
         tsr_box b;
         tsr__block_box(S, s.p.src, &b);

@@ -1,0 +1,270 @@
+/* Maps that every rank computes for itself, in memory of its own blocks: contiguous, round-robin,
+ * Morton and Hilbert with block cells as weights. A block's owner comes from the cells before it
+ * along the curve, summed over aligned subcubes of the curve's tree (their cells are products of
+ * per-dimension sums), so nothing of the size of the block count is stored or sent. The owners
+ * equal tsr__map_assign's whenever tsr__rule_applies. */
+#include <stdlib.h>
+
+#include "layout_impl.h"
+
+typedef unsigned __int128 u128;
+
+bool tsr__rule_applies(const tsr__layout *lay, tsr_map_strategy s, int nranks) {
+    if (nranks < 1 || lay->nblocks < 1)
+        return false;
+    if (s == TSR_MAP_ROUNDROBIN)
+        return true;
+    if (s != TSR_MAP_CONTIGUOUS && s != TSR_MAP_SFC && s != TSR_MAP_MORTON)
+        return false;
+    /* No block heavier than a rank's share: the owners then rise by at most one per block along
+     * the curve and reach the last rank, so cut_sequence's clamps never act. */
+    int64_t maxw = 1, total = 1;
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        int64_t widest = 0;
+        for (int64_t i = 0; i < lay->nb[d]; i++) {
+            int64_t w = lay->cuts[d][i + 1] - lay->cuts[d][i];
+            widest = w > widest ? w : widest;
+        }
+        maxw *= widest;
+        total *= lay->cuts[d][lay->nb[d]];
+    }
+    return (u128)maxw * (u128)nranks <= (u128)total;
+}
+
+void tsr__hilbert_axes(int ndim, int bits, uint64_t h, uint32_t coord[TSR_MAX_DIM]) {
+    /* Skilling's inverse: the transposed index back to axes. */
+    uint32_t x[TSR_MAX_DIM] = {0, 0, 0};
+    for (int b = 0; b < bits; b++)
+        for (int i = 0; i < ndim; i++)
+            x[i] |= (uint32_t)((h >> (b * ndim + (ndim - 1 - i))) & 1u) << b;
+    if (bits > 0) {
+        uint32_t n = 2u << (bits - 1), t = x[ndim - 1] >> 1;
+        for (int i = ndim - 1; i > 0; i--)
+            x[i] ^= x[i - 1];
+        x[0] ^= t;
+        for (uint32_t q = 2; q != n; q <<= 1) {
+            uint32_t p = q - 1;
+            for (int i = ndim - 1; i >= 0; i--) {
+                if (x[i] & q) {
+                    x[0] ^= p;
+                } else {
+                    t = (x[0] ^ x[i]) & p;
+                    x[0] ^= t;
+                    x[i] ^= t;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < TSR_MAX_DIM; i++)
+        coord[i] = i < ndim ? x[i] : 0;
+}
+
+void tsr__morton_axes(int ndim, int bits, uint64_t h, uint32_t coord[TSR_MAX_DIM]) {
+    for (int i = 0; i < TSR_MAX_DIM; i++)
+        coord[i] = 0;
+    for (int b = 0; b < bits; b++)
+        for (int i = 0; i < ndim; i++)
+            coord[i] |= (uint32_t)((h >> (b * ndim + i)) & 1u) << b;
+}
+
+void tsr__rule_init(tsr__rule *r, const tsr__layout *lay, tsr_map_strategy s, int nranks) {
+    r->lay = lay;
+    r->strategy = s;
+    r->nranks = nranks;
+    r->bits = 0;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        while ((INT64_C(1) << r->bits) < lay->nb[d])
+            r->bits++;
+    r->curve = s == TSR_MAP_SFC || s == TSR_MAP_MORTON;
+    r->keys = r->curve ? (u128)1 << (r->bits * lay->ndim) : (u128)lay->nblocks;
+    r->total = 1;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        r->total *= lay->cuts[d][lay->nb[d]];
+}
+
+static void axes(const tsr__rule *r, uint64_t key, uint32_t c[TSR_MAX_DIM]) {
+    if (r->strategy == TSR_MAP_SFC)
+        tsr__hilbert_axes(r->lay->ndim, r->bits, key, c);
+    else
+        tsr__morton_axes(r->lay->ndim, r->bits, key, c);
+}
+
+static uint64_t key_of(const tsr__rule *r, int64_t id) {
+    if (!r->curve)
+        return (uint64_t)id;
+    int64_t c[TSR_MAX_DIM];
+    tsr__block_coords(r->lay, id, c);
+    uint32_t uc[TSR_MAX_DIM] = {(uint32_t)c[0], (uint32_t)c[1], (uint32_t)c[2]};
+    return r->strategy == TSR_MAP_SFC ? tsr__hilbert_index(r->lay->ndim, r->bits, uc)
+                                      : tsr__morton_index(r->lay->ndim, r->bits, uc);
+}
+
+/* Cells of the blocks in the cube of side 2^level at origin o (blocks past the grid: none). */
+static int64_t cube_cells(const tsr__layout *lay, const uint32_t o[TSR_MAX_DIM], int level) {
+    int64_t cells = 1;
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        int64_t lo = o[d], hi = d < lay->ndim ? lo + (INT64_C(1) << level) : lo + 1;
+        lo = lo < lay->nb[d] ? lo : lay->nb[d];
+        hi = hi < lay->nb[d] ? hi : lay->nb[d];
+        cells *= lay->cuts[d][hi] - lay->cuts[d][lo];
+    }
+    return cells;
+}
+
+/* Cells of the blocks whose key is below `key`. */
+static int64_t prefix(const tsr__rule *r, u128 key) {
+    const tsr__layout *lay = r->lay;
+    if (key >= r->keys)
+        return r->total;
+    if (!r->curve) { /* row-major: whole slabs, then rows, then cells */
+        int64_t c[TSR_MAX_DIM];
+        tsr__block_coords(lay, (int64_t)key, c);
+        int64_t n0 = lay->cuts[0][lay->nb[0]], n1 = lay->cuts[1][lay->nb[1]];
+        int64_t w1 = lay->cuts[1][c[1] + 1] - lay->cuts[1][c[1]];
+        int64_t w2 = lay->cuts[2][c[2] + 1] - lay->cuts[2][c[2]];
+        return n0 * n1 * lay->cuts[2][c[2]] +
+               w2 * (n0 * lay->cuts[1][c[1]] + w1 * lay->cuts[0][c[0]]);
+    }
+    int nd = lay->ndim;
+    int64_t sum = 0;
+    uint64_t above = 0; /* the key's digits above the level */
+    for (int level = r->bits; level > 0; level--) {
+        int shift = (level - 1) * nd;
+        uint64_t digit = (uint64_t)(key >> shift) & ((UINT64_C(1) << nd) - 1);
+        for (uint64_t j = 0; j < digit; j++) {
+            uint32_t o[TSR_MAX_DIM];
+            axes(r, ((above << nd) | j) << shift, o);
+            for (int d = 0; d < nd; d++)
+                o[d] &= ~((UINT32_C(1) << (level - 1)) - 1);
+            sum += cube_cells(lay, o, level - 1);
+        }
+        above = (above << nd) | digit;
+    }
+    return sum;
+}
+
+static int64_t key_cells(const tsr__rule *r, uint64_t key) {
+    return prefix(r, (u128)key + 1) - prefix(r, key);
+}
+
+/* The rank of a block whose cells start `before` cells along the curve: the share that holds
+ * the block's middle (cut_sequence's formula, in integers). */
+static int rank_at(const tsr__rule *r, int64_t before, int64_t w) {
+    return (int)((u128)(2 * before + w) * (u128)r->nranks / ((u128)2 * (u128)r->total));
+}
+
+int tsr__rule_owner(const tsr__rule *r, int64_t id) {
+    if (r->strategy == TSR_MAP_ROUNDROBIN)
+        return (int)(id % r->nranks);
+    uint64_t key = key_of(r, id);
+    int64_t before = prefix(r, key);
+    return rank_at(r, before, prefix(r, (u128)key + 1) - before);
+}
+
+/* The smallest key k with prefix(k + 1) >= target (a block's key when target > 0). */
+static u128 first_reaching(const tsr__rule *r, int64_t target) {
+    u128 lo = 0, hi = r->keys; /* answer in [lo, hi] */
+    while (lo < hi) {
+        u128 mid = lo + (hi - lo) / 2;
+        if (prefix(r, mid + 1) >= target)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The key of the first block owned by rank `rank` or a later one (r->keys: none). */
+static u128 start_key(const tsr__rule *r, int rank) {
+    if (rank <= 0)
+        return 0;
+    if (rank >= r->nranks)
+        return r->keys;
+    /* rank_at >= rank  <=>  (2 before + w) * P >= rank * 2 total. The first block whose end
+     * reaches half of that is the answer or the block after it. */
+    u128 t = (u128)rank * 2 * (u128)r->total;
+    int64_t half = (int64_t)((t + 2 * (u128)r->nranks - 1) / (2 * (u128)r->nranks));
+    u128 k = first_reaching(r, half);
+    if (k >= r->keys)
+        return r->keys;
+    int64_t before = prefix(r, k), w = key_cells(r, (uint64_t)k);
+    if (rank_at(r, before, w) >= rank)
+        return k;
+    return first_reaching(r, before + w + 1);
+}
+
+typedef struct {
+    const tsr__rule *r;
+    u128 lo, hi;
+    int64_t *ids, n;
+} visit_ctx;
+
+/* The blocks of the cube with this key prefix (level: its side is 2^level) in [lo, hi). */
+static void visit(visit_ctx *v, uint64_t pre, int level) {
+    const tsr__rule *r = v->r;
+    int nd = r->lay->ndim, shift = level * nd;
+    u128 first = (u128)pre << shift, last = first + ((u128)1 << shift); /* [first, last) */
+    if (last <= v->lo || first >= v->hi)
+        return;
+    uint32_t o[TSR_MAX_DIM];
+    axes(r, (uint64_t)first, o);
+    for (int d = 0; d < nd; d++) {
+        o[d] &= ~((UINT32_C(1) << level) - 1);
+        if (o[d] >= r->lay->nb[d])
+            return;
+    }
+    if (level == 0) {
+        v->ids[v->n++] = (int64_t)o[0] + r->lay->nb[0] * ((int64_t)o[1] + r->lay->nb[1] * o[2]);
+        return;
+    }
+    for (uint64_t j = 0; j < (UINT64_C(1) << nd); j++)
+        visit(v, (pre << nd) | j, level - 1);
+}
+
+static int by_id(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids) {
+    const tsr__layout *lay = r->lay;
+    *count = 0;
+    *ids = NULL;
+    if (r->strategy == TSR_MAP_ROUNDROBIN) {
+        int64_t n = lay->nblocks > rank ? (lay->nblocks - 1 - rank) / r->nranks + 1 : 0;
+        *ids = malloc(sizeof **ids * (size_t)(n ? n : 1));
+        if (!*ids)
+            return false;
+        for (int64_t k = 0; k < n; k++)
+            (*ids)[k] = rank + k * r->nranks;
+        *count = n;
+        return true;
+    }
+    u128 lo = start_key(r, rank), hi = start_key(r, rank + 1);
+    /* At most as many blocks as keys, and as cells in the range over the smallest block's. */
+    int64_t minw = 1;
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        int64_t narrowest = INT64_MAX;
+        for (int64_t i = 0; i < lay->nb[d]; i++) {
+            int64_t w = lay->cuts[d][i + 1] - lay->cuts[d][i];
+            narrowest = w < narrowest ? w : narrowest;
+        }
+        minw *= narrowest > 0 ? narrowest : 1;
+    }
+    int64_t cap = (prefix(r, hi) - prefix(r, lo)) / minw;
+    if ((u128)cap > hi - lo)
+        cap = (int64_t)(hi - lo);
+    *ids = malloc(sizeof **ids * (size_t)(cap > 0 ? cap : 1));
+    if (!*ids)
+        return false;
+    if (!r->curve) {
+        for (u128 k = lo; k < hi; k++)
+            (*ids)[(*count)++] = (int64_t)k;
+        return true;
+    }
+    visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ids = *ids, .n = 0};
+    visit(&v, 0, r->bits);
+    qsort(v.ids, (size_t)v.n, sizeof *v.ids, by_id);
+    *count = v.n;
+    return true;
+}
