@@ -1,0 +1,164 @@
+/* The coordinator at scale, simulated in one process: what computing a map costs for P ranks and
+ * B blocks (a cube of blocks, Hilbert curve, cells as weights). "table": rank 0 computes every
+ * owner and each rank keeps the table (what tessera does up to TESSERA_MAP_TABLE_MAX blocks);
+ * "rule": each rank computes its own blocks and its neighbours' owners (src/map_rule.c), timed
+ * for rank 0 and two other ranks. Uses the library's private objects; no MPI. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "layout_impl.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--map sfc|morton|"
+                 "contiguous]\n"
+                 "Simulates the map of B blocks (rounded to a square or cube) for P ranks; prints\n"
+                 "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
+                 "table design, which needs ~28 bytes per block on rank 0).\n");
+}
+
+static bool number(const char *s, double lo, double hi, double *v) {
+    char *end;
+    *v = strtod(s, &end);
+    return *s && !*end && *v >= lo && *v <= hi;
+}
+
+/* Rank `rank`'s blocks and the owners of their face and edge neighbours: what building a halo
+ * plan asks of the map. Returns the seconds; *bytes: the rank's memory for the map. */
+static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *bytes,
+                        int64_t *check) {
+    double t0 = now();
+    int64_t count, *ids;
+    if (!tsr__rule_local(r, rank, &count, &ids)) {
+        fprintf(stderr, "map_sim: out of memory\n");
+        exit(1);
+    }
+    const tsr__layout *lay = r->lay;
+    int64_t sum = 0;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t c[TSR_MAX_DIM];
+        tsr__block_coords(lay, ids[k], c);
+        for (int d = 0; d < lay->ndim; d++)
+            for (int s = -1; s <= 1; s += 2) {
+                int64_t n[TSR_MAX_DIM] = {c[0], c[1], c[2]};
+                n[d] += s;
+                if (n[d] < 0 || n[d] >= lay->nb[d])
+                    continue;
+                sum += tsr__rule_owner(r, n[0] + lay->nb[0] * (n[1] + lay->nb[1] * n[2]));
+            }
+    }
+    double t = now() - t0;
+    *nlocal = count;
+    *check += sum;
+    *bytes = (double)count * sizeof *ids + sizeof *r;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        *bytes += (double)(lay->nb[d] + 1) * sizeof(int64_t); /* the decomposition's cuts */
+    free(ids);
+    return t;
+}
+
+int main(int argc, char **argv) {
+    double ranks = 0, blocks = 0, dims = 3;
+    bool table = false;
+    tsr_map_strategy s = TSR_MAP_SFC;
+    static const struct option longs[] = {
+        {"ranks", 1, 0, 'p'}, {"blocks", 1, 0, 'b'}, {"dims", 1, 0, 'd'}, {"table", 0, 0, 't'},
+        {"map", 1, 0, 'm'},   {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int which = 0;
+    for (int c; (c = getopt_long(argc, argv, "", longs, &which)) != -1;) {
+        bool ok = true;
+        if (c == 'p')
+            ok = number(optarg, 1, 1e7, &ranks);
+        else if (c == 'b')
+            ok = number(optarg, 1, 1e10, &blocks);
+        else if (c == 'd')
+            ok = number(optarg, 2, 3, &dims) && dims == floor(dims);
+        else if (c == 't')
+            table = true;
+        else if (c == 'm') {
+            s = strcmp(optarg, "sfc") == 0          ? TSR_MAP_SFC
+                : strcmp(optarg, "morton") == 0     ? TSR_MAP_MORTON
+                : strcmp(optarg, "contiguous") == 0 ? TSR_MAP_CONTIGUOUS
+                                                    : TSR_MAP_COUNT;
+            ok = s != TSR_MAP_COUNT;
+        } else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "map_sim: --%s %s: bad value (see --help)\n", longs[which].name,
+                    optarg);
+            return 2;
+        }
+    }
+    if (ranks < 1 || blocks < 1) {
+        usage(stderr);
+        return 2;
+    }
+    int nd = (int)dims, P = (int)ranks;
+    int64_t side = (int64_t)llround(pow(blocks, 1.0 / nd));
+    tsr__layout lay = {.ndim = nd};
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        lay.nb[d] = d < nd ? side : 1;
+        lay.n[d] = d < nd ? side * 16 : 1; /* 16 cells per block and dimension */
+    }
+    if (!tsr__layout_cut(&lay)) {
+        fprintf(stderr, "map_sim: out of memory\n");
+        return 1;
+    }
+    if (!tsr__rule_applies(&lay, s, P)) {
+        fprintf(stderr, "map_sim: %lld blocks for %d ranks: fewer blocks than ranks\n",
+                (long long)lay.nblocks, P);
+        return 2;
+    }
+    tsr__rule r;
+    tsr__rule_init(&r, &lay, s, P);
+    int64_t check = 0, n0, nmid, nlast;
+    double b0, bmid, blast;
+    double t0 = rule_rank(&r, 0, &n0, &b0, &check);
+    double tmid = rule_rank(&r, P / 2, &nmid, &bmid, &check);
+    double tlast = rule_rank(&r, P - 1, &nlast, &blast, &check);
+    double tmax = fmax(t0, fmax(tmid, tlast)), bmax = fmax(b0, fmax(bmid, blast));
+    printf("ranks %d blocks %lld rule: rank 0 s %.6f max sampled rank s %.6f memory MiB %.4f "
+           "local blocks %lld",
+           P, (long long)lay.nblocks, t0, tmax, bmax / 1048576.0, (long long)n0);
+    if (table) {
+        int *owner = malloc(sizeof *owner * (size_t)lay.nblocks);
+        if (!owner) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        double ts = now();
+        bool ok = tsr__map_assign(&lay, s, NULL, P, owner);
+        ts = now() - ts;
+        if (!ok) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        /* The rule's owners are the table's: a few blocks checked. */
+        for (int64_t id = 0; id < lay.nblocks; id += lay.nblocks / 97 + 1)
+            if (owner[id] != tsr__rule_owner(&r, id)) {
+                fprintf(stderr, "map_sim: block %lld: table %d, rule %d\n", (long long)id,
+                        owner[id], tsr__rule_owner(&r, id));
+                return 1;
+            }
+        printf(" table: rank 0 s %.6f rank 0 MiB %.1f every rank MiB %.1f", ts,
+               (double)lay.nblocks * 28 / 1048576.0, (double)lay.nblocks * 4 / 1048576.0);
+        free(owner);
+    }
+    printf(" (check %lld)\n", (long long)(check % 1000));
+    tsr__layout_free(&lay);
+    return 0;
+}
