@@ -48,9 +48,15 @@ int tsr__farm_groups_setup(tsr_farm f) {
     /* Rank 0 learns who asks it and for how many workers. */
     int64_t mine[2] = {f->members > 0 ? f->members : f->parent == 0, f->members > 0};
     int64_t *all = NULL;
+    int err = TSR_SUCCESS;
     if (f->rank == 0) {
-        TSR_CALL(ctx, tsr__calloc(ctx, 2 * (size_t)f->size, sizeof *all, &all));
-        TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->size, sizeof *f->served, &f->served));
+        err = tsr__calloc(ctx, 2 * (size_t)f->size, sizeof *all, &all);
+        if (!err)
+            err = tsr__calloc(ctx, (size_t)f->size, sizeof *f->served, &f->served);
+    }
+    if ((err = tsr_ctx_agree(ctx, err))) { /* nobody waits in the gather */
+        free(all);
+        return err;
     }
     int rc = MPI_Gather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, 0, f->comm);
     if (rc == MPI_SUCCESS && f->rank == 0) {

@@ -89,7 +89,8 @@ int tsr_farm_print_summary(tsr_farm f, FILE *out) {
             (long long)f->o.ntasks, f->size, f->size > 1 ? "s" : "", policy, f->seconds,
             f->seconds > 0 ? (double)f->o.ntasks / f->seconds : 0.0);
     if (f->nsub > 0)
-        fprintf(out, "  %d sub-coordinators (--farm-groups), each serving its group\n", f->nsub);
+        fprintf(out, "  %d sub-coordinator%s (--farm-groups), each serving its group\n", f->nsub,
+                f->nsub > 1 ? "s" : "");
     fprintf(out, "  %6s %12s %10s %10s\n", "rank", "tasks", "chunks", "busy s");
     int64_t tasks = 0, chunks = 0;
     double busy = 0;
