@@ -11,7 +11,7 @@
 
 static const char *const on_error_names[] = {"abort", "continue", NULL};
 
-static int rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra) {
+int tsr__farm_rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra) {
     if (b->len + extra <= b->cap)
         return TSR_SUCCESS;
     size_t cap = b->cap ? b->cap : 256;
@@ -26,7 +26,7 @@ static int rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra) {
 
 int tsr__farm_results_begin(tsr_ctx ctx, rbuf *b, int64_t first, int64_t count) {
     b->len = 0;
-    TSR_CALL(ctx, rbuf_reserve(ctx, b, rec_offset(count)));
+    TSR_CALL(ctx, tsr__farm_rbuf_reserve(ctx, b, rec_offset(count)));
     req_hdr h = {0, first, count, 0};
     memcpy(b->p, &h, sizeof h);
     memset(b->p + sizeof h, 0, rec_offset(count) - sizeof h);
@@ -121,9 +121,37 @@ void tsr_chunk_policy_format(const tsr_chunk_policy *policy, char *buf, size_t l
     }
 }
 
+/* --farm-groups auto|off|N into o->groups. */
+static int parse_groups(tsr_ctx ctx, tsr_farm_opts *o) {
+    const char *t = o->groups_text;
+    int64_t n = 0;
+    if (strcmp(t, "auto") == 0)
+        o->groups = TSR_FARM_GROUPS_AUTO;
+    else if (strcmp(t, "off") == 0)
+        o->groups = TSR_FARM_GROUPS_OFF;
+    else {
+        TSR_CHECK(ctx, parse_count(t, &n), TSR_ERR_INPUT,
+                  "--farm-groups: cannot parse '%.64s' (expected auto, off or a number of ranks "
+                  "per group)",
+                  t);
+        TSR_CHECK(ctx, n >= 2 && n <= INT_MAX, TSR_ERR_INPUT,
+                  "--farm-groups: a group needs from 2 to %d ranks, not %.64s", INT_MAX, t);
+        o->groups = (int)n;
+    }
+    return TSR_SUCCESS;
+}
+
 int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o) {
     if (!o->chunk_text[0])
         tsr_chunk_policy_format(&o->chunk, o->chunk_text, sizeof o->chunk_text);
+    if (!o->groups_text[0]) {
+        if (o->groups == TSR_FARM_GROUPS_AUTO)
+            snprintf(o->groups_text, sizeof o->groups_text, "auto");
+        else if (o->groups == TSR_FARM_GROUPS_OFF)
+            snprintf(o->groups_text, sizeof o->groups_text, "off");
+        else
+            snprintf(o->groups_text, sizeof o->groups_text, "%d", o->groups);
+    }
     if (o->on_error_choice < 0 || o->on_error_choice > 1)
         o->on_error_choice = o->on_error == TSR_FARM_CONTINUE;
     tsr_opts_add_string(opts, "chunk", o->chunk_text, "static|fixed:N|guided[:MIN]",
@@ -132,6 +160,10 @@ int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o) {
     tsr_opts_add_choice(opts, "on-error", &o->on_error_choice, on_error_names,
                         "a failing task stops the farm, or the rest run and the "
                         "failures are listed at the end");
+    tsr_opts_add_string(opts, "farm-groups", o->groups_text, "auto|off|N",
+                        "a sub-coordinator per group of ranks serves the group's workers with "
+                        "batches from rank 0: one group per node from 1024 ranks (auto), never, "
+                        "or groups of N ranks");
     tsr_progress_add_options(opts, &o->progress_option);
     o->progress_option.choice =
         o->progress == TSR_PROGRESS_OFF ? 2 : o->progress == TSR_PROGRESS_ON;
@@ -169,6 +201,10 @@ static int validate(tsr_ctx ctx, tsr_farm_opts *o) {
               "item_bytes is %zu but there are no items", o->item_bytes);
     if (o->progress_option.choice >= 0)
         o->progress = tsr_progress_option_mode(&o->progress_option);
+    if (o->groups_text[0])
+        TSR_CALL(ctx, parse_groups(ctx, o));
+    TSR_CHECK(ctx, o->groups >= TSR_FARM_GROUPS_OFF && o->groups != 1, TSR_ERR_INPUT,
+              "--farm-groups: a group needs at least 2 ranks, not %d", o->groups);
     return TSR_SUCCESS;
 }
 
@@ -191,7 +227,12 @@ int tsr_farm_create(tsr_ctx ctx, const tsr_farm_opts *opts, tsr_farm *farm) {
         if (rc != MPI_SUCCESS)
             err = tsr_error_mpi(ctx, rc, "MPI_Bcast/MPI_Comm_dup", __FILE__, __LINE__, __func__);
     }
+    if (!err)
+        err = tsr_ctx_agree(ctx, tsr__farm_groups_setup(f));
     if (err) {
+        if (f->comm != MPI_COMM_NULL)
+            MPI_Comm_free(&f->comm);
+        free(f->served);
         free(f);
         return err;
     }
@@ -209,6 +250,7 @@ int tsr_farm_destroy(tsr_farm *farm) {
         MPI_Comm_free(&f->comm);
     free(f->workers);
     free(f->failed_ids);
+    free(f->served);
     free(f);
     *farm = NULL;
     return TSR_SUCCESS;
@@ -221,7 +263,8 @@ int tsr__farm_run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item,
     tsr_farm f = r->f;
     tsr_ctx ctx = r->ctx;
     size_t room = f->o.result_bytes;
-    TSR_CALL(ctx, rbuf_reserve(ctx, b, padded(room > TSR_TASK_MSG_LEN ? room : TSR_TASK_MSG_LEN)));
+    TSR_CALL(ctx, tsr__farm_rbuf_reserve(
+                      ctx, b, padded(room > TSR_TASK_MSG_LEN ? room : TSR_TASK_MSG_LEN)));
     tsr_task t = {.id = id,
                   .item = item,
                   .item_bytes = item ? f->o.item_bytes : 0,
@@ -247,7 +290,7 @@ int tsr__farm_run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item,
         len = strlen(t.message);
         memcpy(b->p + b->len, t.message, len);
     }
-    task_rec rec = {.status = rc, .len = len};
+    task_rec rec = {.status = rc, .rank = f->rank, .len = len};
     memcpy(b->p + rec_offset(i), &rec, sizeof rec);
     memset(b->p + b->len + len, 0, padded(len) - len);
     b->len += padded(len);
@@ -289,6 +332,7 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
     f->max_buffered = 0;
     f->requests = 0;
     f->request_seconds = 0;
+    f->me.serves = f->members;
 
     run r = {.f = f, .ctx = ctx, .fn = task, .deliver = deliver, .user = user};
     wstate s = {0};
@@ -298,7 +342,9 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
     s.held.esz = sizeof(rbuf);
     tsr__outbox_init(&r.ob, ctx, f->comm);
     const tsr_farm_opts *o = &f->o;
-    r.working = f->size == 1 || o->coordinator_works ? f->size : f->size - 1;
+    r.working = f->size == 1 || o->coordinator_works || f->rank != 0 ? 1 : 0;
+    for (int w = 1; f->rank == 0 && w < f->size; w++)
+        r.working += (int)f->served[w]; /* >= 1 with more than one rank */
     r.share = (o->ntasks + r.working - 1) / r.working;
     /* Static shares all run at once, as in a static loop schedule: no window for them. */
     r.window = o->chunk.kind == TSR_CHUNK_STATIC ? (o->ntasks > 0 ? o->ntasks : 1) : f->window;
@@ -317,6 +363,8 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
         err = tsr__calloc(ctx, (size_t)f->size, sizeof *r.given, &r.given);
         if (!err)
             err = tsr__farm_coord_loop(&r);
+    } else if (f->members > 0) {
+        err = tsr__farm_sub_loop(&r);
     } else {
         err = tsr__farm_worker_loop(&r, &s);
     }

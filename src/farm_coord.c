@@ -1,5 +1,6 @@
-/* The task farm's rank 0: hands out chunks to the ranks that ask, runs tasks itself in the
- * gaps, and delivers the results in task order. */
+/* The task farm's rank 0: hands out chunks to the ranks that ask (workers, and sub-coordinators
+ * whose chunks are batches for their groups), runs tasks itself in the gaps, and delivers the
+ * results in task order. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,7 +47,7 @@ static int deliver_ready(run *r) {
             r->buffered--;
             if (rec.status != 0) {
                 /* Under abort the failure stopped the farm when it arrived. */
-                TSR_CALL(r->ctx, task_failed(r, id, ch->owner, data, rec.len));
+                TSR_CALL(r->ctx, task_failed(r, id, rec.rank, data, rec.len));
             } else if (r->deliver) {
                 int rc = r->deliver(id, data, rec.len, r->user);
                 if (rc) {
@@ -74,17 +75,19 @@ enum { PICK_CHUNK, PICK_STOP, PICK_WAIT };
 static int pick(const run *r, int w, int64_t *count) {
     const tsr_farm_opts *o = &r->f->o;
     int64_t left = o->ntasks - r->next, n;
+    /* A sub-coordinator gets a chunk for each of its workers at once. */
+    int64_t times = w == 0 ? 1 : r->f->served[w];
     if (left <= 0)
         return PICK_STOP;
     if (o->chunk.kind == TSR_CHUNK_STATIC) {
-        n = r->share - r->given[w];
+        n = r->share * times - r->given[w];
         if (n <= 0)
             return PICK_STOP;
     } else if (o->chunk.kind == TSR_CHUNK_FIXED) {
-        n = o->chunk.size;
+        n = o->chunk.size * times;
     } else {
         int64_t g = (left + 2 * r->working - 1) / (2 * r->working);
-        n = g > o->chunk.size ? g : o->chunk.size;
+        n = (g > o->chunk.size ? g : o->chunk.size) * times;
     }
     if (n > left)
         n = left;
@@ -202,7 +205,7 @@ static int store_results(run *r, int w, const req_hdr *h) {
         for (int64_t i = 0; i < h->count && !r->aborting; i++) {
             task_rec rec = get_rec(&ch->res, i);
             if (rec.status != 0)
-                TSR_CALL(ctx, task_failed(r, h->first + i, w, ch->res.p + off, rec.len));
+                TSR_CALL(ctx, task_failed(r, h->first + i, rec.rank, ch->res.p + off, rec.len));
             off += padded(rec.len);
         }
     }
@@ -219,9 +222,22 @@ static int coord_handle(run *r) {
               m->source);
     req_hdr h;
     memcpy(&h, m->buf, sizeof h);
-    if (h.count == 0)
+    if (h.kind == REQ_FAILURE) {
+        /* A sub-coordinator's report of a failed task, under TSR_FARM_ABORT. */
+        TSR_CHECK(ctx, h.count == 1 && m->len >= rec_offset(1), TSR_ERR_INTERNAL,
+                  "farm: malformed failure report from rank %d", m->source);
+        task_rec rec;
+        memcpy(&rec, (unsigned char *)m->buf + rec_offset(0), sizeof rec);
+        TSR_CHECK(ctx, m->len >= rec_offset(1) + rec.len, TSR_ERR_INTERNAL,
+                  "farm: malformed failure report from rank %d", m->source);
+        if (!r->aborting)
+            TSR_CALL(ctx, task_failed(r, h.first, rec.rank, (unsigned char *)m->buf + rec_offset(1),
+                                      rec.len));
+        return TSR_SUCCESS;
+    }
+    if (h.kind == REQ_RESULTS && h.count == 0)
         r->started++;
-    else
+    else if (h.kind == REQ_RESULTS)
         TSR_CALL(ctx, store_results(r, m->source, &h));
     for (int64_t k = 0; k < h.wants; k++)
         TSR_CALL(ctx, tsr__farm_fifo_push(ctx, &r->parked, &m->source));
@@ -296,7 +312,7 @@ int tsr__farm_coord_loop(run *r) {
             TSR_CALL(ctx, hand_out(r, 0, count, &own));
             continue;
         }
-        if (r->started == f->size - 1 && r->next >= n && r->chunks.n == 0 && r->parked.n == 0)
+        if (r->started == f->children && r->next >= n && r->chunks.n == 0 && r->parked.n == 0)
             return TSR_SUCCESS;
         TSR_CHECK(ctx, f->size > 1, TSR_ERR_INTERNAL, "farm: rank 0 alone has nothing to run");
         TSR_CALL(ctx, wait_message(r, &got));

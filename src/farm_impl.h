@@ -1,5 +1,6 @@
 /* The task farm's private parts, shared by farm.c (options, create, the run), farm_coord.c (rank
- * 0), farm_worker.c (the other ranks) and farm_stats.c (what a run did).
+ * 0), farm_group.c (the groups and their sub-coordinators), farm_worker.c (the workers) and
+ * farm_stats.c (what a run did).
  *
  * Protocol, on the farm's own communicator, every send an Issend through the outbox:
  *   worker -> 0  REQUEST {wants, first, count} + per-task {status, length} + bytes: the results
@@ -9,7 +10,16 @@
  *   0 -> worker  ABORT: skip whatever is left.
  * Rank 0 keeps the handed-out chunks in id order and hands out nothing beyond `window` tasks
  * past the first undelivered one; a want that does not fit is parked until delivery moves on.
- * The oldest chunk is always held by a rank that is running it, so parking cannot deadlock. */
+ * The oldest chunk is always held by a rank that is running it, so parking cannot deadlock.
+ *
+ * With groups (farm_group.c) a sub-coordinator is, to rank 0, a worker whose chunks (batches)
+ * are `served` times larger; it sends each batch's results, whole and in id order, once every
+ * task of it has ended, and its want for the next batch apart (kind REQ_WANTS) as soon as it has
+ * handed out the last of one. To its group's workers, which send to it instead of rank 0, it is
+ * rank 0: it cuts its batches into chunks for their wants. Under TSR_FARM_ABORT it reports a
+ * failed task at once (kind REQ_FAILURE: {0, id, 1} + its record and message); rank 0 still
+ * sends ABORT to every rank itself. The oldest batch's tasks are handed out before any other's,
+ * so parking still cannot deadlock. */
 #ifndef TESSERA_FARM_IMPL_H
 #define TESSERA_FARM_IMPL_H
 
@@ -40,13 +50,21 @@ struct tsr_farm_s {
     double seconds, balance;
     int64_t requests;       /* rank 0: messages handled from the workers */
     double request_seconds; /* rank 0: time spent on them */
+    /* groups (farm_group.c) */
+    int parent;      /* where this rank's requests go: 0, or its group's sub-coordinator */
+    int members;     /* a sub-coordinator: the workers it serves (0 on other ranks) */
+    int children;    /* rank 0: ranks that ask it directly */
+    int nsub;        /* sub-coordinators in the farm */
+    int64_t *served; /* rank 0: per rank, the workers behind its wants (1, a group's, or 0) */
 };
 
 /* ---- wire format ---- */
 
+enum { REQ_RESULTS, REQ_FAILURE, REQ_WANTS };
+
 typedef struct req_hdr {
     int64_t wants, first, count;
-    int64_t pad; /* 32 bytes, so the record table and the results after it are 16-aligned */
+    int64_t kind; /* REQ_*; also makes it 32 bytes, so what follows is 16-aligned */
 } req_hdr;
 
 typedef struct work_hdr {
@@ -57,7 +75,7 @@ typedef struct work_hdr {
  * non-zero return and the length of its message (the message text takes the result's place). */
 typedef struct task_rec {
     int32_t status;
-    uint32_t pad;
+    int32_t rank; /* the rank that ran it, since a batch holds the tasks of a whole group */
     uint64_t len;
 } task_rec;
 
@@ -143,6 +161,8 @@ typedef struct wstate {
     bool stopped, aborted, halted;
 } wstate;
 
+/* Makes room for `extra` more bytes. Not collective. */
+int tsr__farm_rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra);
 /* Grows a FIFO by one element (copied from e). Not collective. */
 int tsr__farm_fifo_push(tsr_ctx ctx, fifo *q, const void *e);
 /* Starts a results block for `count` tasks from `first`: the header and an empty table. */
@@ -155,7 +175,11 @@ int tsr__farm_run_task(run *r, rbuf *b, int64_t i, int64_t id, const void *item,
 int tsr__farm_start_abort(run *r);
 int tsr__farm_coord_loop(run *r);
 int tsr__farm_coord_finish(run *r);
-/* The other ranks (farm_worker.c). */
+/* The groups (farm_group.c): splits the ranks after the options are agreed (collective); a
+ * sub-coordinator's loop. */
+int tsr__farm_groups_setup(tsr_farm f);
+int tsr__farm_sub_loop(run *r);
+/* The workers (farm_worker.c). */
 int tsr__farm_worker_loop(run *r, wstate *s);
 /* After a run (farm_stats.c): every rank's counts to rank 0, the balance and the report JSON.
  * Collective. */

@@ -48,8 +48,8 @@ int tsr__farm_gather_stats(tsr_farm f) {
     double max = 0, sum = 0;
     int n = 0;
     for (int w = 0; w < f->size; w++) {
-        if (w == 0 && f->size > 1 && !f->o.coordinator_works)
-            continue;
+        if ((w == 0 && f->size > 1 && !f->o.coordinator_works) || f->workers[w].serves > 0)
+            continue; /* coordinators only */
         double b = f->workers[w].busy;
         max = b > max ? b : max;
         sum += b;
@@ -88,13 +88,19 @@ int tsr_farm_print_summary(tsr_farm f, FILE *out) {
     fprintf(out, "farm: %lld tasks on %d rank%s, chunks %s, %.3f s, %.1f tasks/s\n",
             (long long)f->o.ntasks, f->size, f->size > 1 ? "s" : "", policy, f->seconds,
             f->seconds > 0 ? (double)f->o.ntasks / f->seconds : 0.0);
+    if (f->nsub > 0)
+        fprintf(out, "  %d sub-coordinator%s (--farm-groups), each serving its group\n", f->nsub,
+                f->nsub > 1 ? "s" : "");
     fprintf(out, "  %6s %12s %10s %10s\n", "rank", "tasks", "chunks", "busy s");
     int64_t tasks = 0, chunks = 0;
     double busy = 0;
     for (int w = 0; w < f->size; w++) {
         const tsr_farm_worker *k = &f->workers[w];
-        fprintf(out, "  %6d %12lld %10lld %10.3f\n", w, (long long)k->tasks, (long long)k->chunks,
+        fprintf(out, "  %6d %12lld %10lld %10.3f", w, (long long)k->tasks, (long long)k->chunks,
                 k->busy);
+        if (k->serves > 0)
+            fprintf(out, "  sub-coordinator of %lld", (long long)k->serves);
+        fputc('\n', out);
         tasks += k->tasks;
         chunks += k->chunks;
         busy += k->busy;

@@ -1,4 +1,5 @@
-/* The task farm's other ranks: ask rank 0 for chunks, run them, send the results back. */
+/* The task farm's workers: ask rank 0 (or their group's sub-coordinator) for chunks, run them,
+ * send the results back. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,7 @@ static int worker_chunk(run *r, wstate *s, rbuf *w, rbuf *out) {
         out->len -= rec_offset(h.count) - rec_offset(i);
     }
     s->asked += wants;
-    int err = tsr__outbox_send_owned(&r->ob, out->p, out->len, 0, TSR_TAG_FARM_REQUEST);
+    int err = tsr__outbox_send_owned(&r->ob, out->p, out->len, f->parent, TSR_TAG_FARM_REQUEST);
     *out = (rbuf){0};
     return err;
 }
@@ -84,7 +85,7 @@ static int worker_chunk(run *r, wstate *s, rbuf *w, rbuf *out) {
 int tsr__farm_worker_loop(run *r, wstate *s) {
     tsr_ctx ctx = r->ctx;
     req_hdr h = {2, 0, 0, 0};
-    TSR_CALL(ctx, tsr__outbox_send(&r->ob, &h, sizeof h, 0, TSR_TAG_FARM_REQUEST));
+    TSR_CALL(ctx, tsr__outbox_send(&r->ob, &h, sizeof h, r->f->parent, TSR_TAG_FARM_REQUEST));
     s->asked = 2;
     rbuf out = {0};
     int err = TSR_SUCCESS;

@@ -83,17 +83,35 @@ typedef struct tsr_farm_opts {
     char chunk_text[TSR_OPT_STRLEN]; /* --chunk; parsed by tsr_farm_create when not "" */
     int on_error_choice; /* --on-error abort|continue, an index into the choices (-1: use
                             on_error; tsr_farm_add_options sets it from on_error) */
+    /* The second coordinator level: ranks split into groups, the lowest rank of each group but
+     * rank 0's takes batches of tasks from rank 0 and serves the rest of its group as rank 0
+     * serves its own workers (it runs no tasks itself). TSR_FARM_GROUPS_AUTO (default): one
+     * group per node (MPI_COMM_TYPE_SHARED), on with more than one node and at least
+     * TSR_FARM_GROUPS_MIN_RANKS ranks; TSR_FARM_GROUPS_OFF; or N >= 2: groups of N consecutive
+     * ranks, on whenever there are two groups. A group of one rank has no sub-coordinator: that
+     * rank asks rank 0 directly. */
+    int groups;
+    char groups_text[TSR_OPT_STRLEN]; /* --farm-groups auto|off|N; parsed by tsr_farm_create
+                                         when not "" */
 } tsr_farm_opts;
+
+#define TSR_FARM_GROUPS_AUTO 0
+#define TSR_FARM_GROUPS_OFF (-1)
+/* Below this many ranks one coordinator keeps up (bench/farm_sim.c, docs/PERFORMANCE.md): rank 0
+ * saturates near 1000 workers with 1 ms tasks, while a second level costs a few points of
+ * efficiency where it is not needed (79.4% against 83.3% at 100 workers and 10 ms). */
+#define TSR_FARM_GROUPS_MIN_RANKS 1024
 
 /* Defaults: no tasks, guided chunks, abort on error, rank 0 works, progress auto. */
 void tsr_farm_opts_init(tsr_farm_opts *o);
-/* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue, --progress
- * auto|on|off and --quiet. Returns tsr_opts_error(opts): a failure is also reported by
- * tsr_opts_parse. Not collective. */
+/* Registers --chunk static|fixed:N|guided[:MIN], --on-error abort|continue, --farm-groups
+ * auto|off|N, --progress auto|on|off and --quiet. Returns tsr_opts_error(opts): a failure is also
+ * reported by tsr_opts_parse. Not collective. */
 int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o);
 
-/* Creates a farm; rank 0 validates the options (ntasks, chunk policy, window) and every rank
- * learns the verdict. opts is copied; opts->items must outlive tsr_farm_run. Collective. */
+/* Creates a farm; rank 0 validates the options (ntasks, chunk policy, window, groups) and every
+ * rank learns the verdict; then the ranks split into groups (see tsr_farm_opts.groups). opts is
+ * copied; opts->items must outlive tsr_farm_run. Collective. */
 int tsr_farm_create(tsr_ctx ctx, const tsr_farm_opts *opts, tsr_farm *farm);
 /* Frees the farm and its communicator. Collective. */
 int tsr_farm_destroy(tsr_farm *farm);
@@ -110,6 +128,8 @@ typedef struct tsr_farm_worker {
     int64_t tasks;  /* tasks run */
     int64_t chunks; /* chunks received */
     double busy;    /* seconds inside task functions */
+    int64_t serves; /* a sub-coordinator: the workers of its group (it runs no tasks; its chunks
+                       are the batches it took from rank 0); 0 for the others */
 } tsr_farm_worker;
 
 typedef struct tsr_farm_stats {
@@ -119,10 +139,11 @@ typedef struct tsr_farm_stats {
     int64_t max_buffered; /* most results rank 0 held ahead of delivery */
     int nranks;
     /* Rank 0's work as coordinator (0 on other ranks and on one rank): the messages it handled
-     * from the workers (a first request, then one per chunk: its results and a want for the
-     * next), and the seconds it spent on them, from each message's arrival to the answers sent
-     * (results stored, delivered in order, chunks handed out), waiting and its own tasks left
-     * out. request_seconds / requests is its cost per request. */
+     * from the workers and sub-coordinators (a first request, then one per chunk: its results
+     * and a want for the next; a sub-coordinator sends its want for the next batch apart, when
+     * it has handed out the last), and the seconds it spent on them, from each message's arrival to
+     * the answers sent (results stored, delivered in order, chunks handed out), waiting and its own
+     * tasks left out. request_seconds / requests is its cost per request. */
     int64_t requests;
     double request_seconds;
     const tsr_farm_worker *workers; /* nranks entries on rank 0, NULL elsewhere; owned by farm */
