@@ -21,7 +21,7 @@ static double now(void) {
 static void usage(FILE *out) {
     fprintf(out, "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--map sfc|morton|"
                  "contiguous]\n"
-                 "Simulates the map of B blocks (rounded to a square or cube) for P ranks; prints\n"
+                 "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
                  "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
                  "table design, which needs ~28 bytes per block on rank 0).\n");
 }
@@ -109,6 +109,8 @@ int main(int argc, char **argv) {
     }
     int nd = (int)dims, P = (int)ranks;
     int64_t side = (int64_t)llround(pow(blocks, 1.0 / nd));
+    if (pow((double)side, nd) < blocks) /* at least as many blocks as asked */
+        side++;
     tsr__layout lay = {.ndim = nd};
     for (int d = 0; d < TSR_MAX_DIM; d++) {
         lay.nb[d] = d < nd ? side : 1;
