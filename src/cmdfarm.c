@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmdfarm_impl.h"
+#include "msg_impl.h"
 #include "tessera/error.h"
 #include "tessera/file.h"
 
@@ -434,11 +435,6 @@ static bool all_done(coord *c) {
     return c->next >= c->tasks.n;
 }
 
-static void nap(long us) {
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
-}
-
 /* TSR__CF_TAG_STOP to every worker: kill = TERM their running tasks. */
 static int tell_all(coord *c, int kill) {
     for (int r = 1; r < c->size; r++)
@@ -449,7 +445,7 @@ static int tell_all(coord *c, int kill) {
 static int coordinate(coord *c, tsr_progress *p) {
     tsr_ctx ctx = c->ctx;
     int workers = c->size - 1, byes = 0;
-    long idle_us = 100;
+    tsr__backoff idle = tsr__backoff_make(100, 1000);
     bool told = false;
     while (true) {
         if (stop_signal)
@@ -517,12 +513,10 @@ static int coordinate(coord *c, tsr_progress *p) {
             }
             /* Idle: naps from 0.1 ms doubling to 1 ms, so that rank 0 does not take a core
              * from the tasks while they run (workers hold queued tasks ahead). */
-            if (any) {
-                idle_us = 100;
-            } else {
-                nap(idle_us);
-                idle_us = idle_us < 1000 ? 2 * idle_us : 1000;
-            }
+            if (any)
+                tsr__backoff_reset(&idle);
+            else
+                tsr__backoff_nap(&idle);
         }
         p->count[0] = c->free.running;
         p->count[1] = c->res.failed;

@@ -258,13 +258,13 @@ static int coord_handle_timed(run *r) {
 static int wait_message(run *r, bool *got) {
     if (!r->prog.enabled)
         return tsr__msg_recv(&r->ob, true, &r->m, got);
-    const struct timespec nap = {0, 50000};
+    tsr__backoff nap = tsr__backoff_make(50, 50);
     for (;;) {
         TSR_CALL(r->ctx, tsr__msg_recv(&r->ob, false, &r->m, got));
         if (*got)
             return TSR_SUCCESS;
         tsr_progress_update(&r->prog, r->received);
-        nanosleep(&nap, NULL);
+        tsr__backoff_nap(&nap);
     }
 }
 

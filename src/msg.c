@@ -169,14 +169,18 @@ void tsr__msg_free(tsr__msg *m) {
     memset(m, 0, sizeof *m);
 }
 
+void tsr__backoff_nap(tsr__backoff *b) {
+    struct timespec ts = {b->us / 1000000, (b->us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    b->us = 2 * b->us < b->max_us ? 2 * b->us : b->max_us;
+}
+
 int tsr__quiesce(tsr__outbox *ob) {
     tsr_ctx ctx = ob->ctx;
     tsr__msg m = {0};
     MPI_Request barrier = MPI_REQUEST_NULL;
     int err = TSR_SUCCESS, reached = 0;
-    /* Polls gently: on an oversubscribed node a spinning rank would starve the ones it waits
-     * for. */
-    const struct timespec nap = {0, 50000};
+    tsr__backoff nap = tsr__backoff_make(50, 50);
     while (!err && !reached) {
         bool got = true;
         while (!err && got)
@@ -197,7 +201,7 @@ int tsr__quiesce(tsr__outbox *ob) {
                 err = tsr_error_mpi(ctx, rc, "MPI_Test", __FILE__, __LINE__, __func__);
         }
         if (!err && !reached)
-            nanosleep(&nap, NULL);
+            tsr__backoff_nap(&nap);
     }
     tsr__msg_free(&m);
     return err;

@@ -63,6 +63,22 @@ static inline int tsr__outbox_pending(const tsr__outbox *ob) {
 int tsr__msg_recv(tsr__outbox *ob, bool wait, tsr__msg *m, bool *got);
 void tsr__msg_free(tsr__msg *m);
 
+/* An idle rank's pause: polling MPI (or its children) in a busy loop would take a core from the
+ * ranks it waits for on an oversubscribed node, so it sleeps, from min_us doubling up to max_us
+ * while nothing happens; reset when something does. */
+typedef struct tsr__backoff {
+    long us, min_us, max_us;
+} tsr__backoff;
+
+static inline tsr__backoff tsr__backoff_make(long min_us, long max_us) {
+    return (tsr__backoff){min_us, min_us, max_us};
+}
+static inline void tsr__backoff_reset(tsr__backoff *b) {
+    b->us = b->min_us;
+}
+/* Sleeps the current pause, then doubles it (up to max_us). Not collective. */
+void tsr__backoff_nap(tsr__backoff *b);
+
 /* Ends a run on every rank: the caller sends nothing more; messages arriving meanwhile are
  * received and discarded, this rank's own sends are completed (so they were all received), then
  * a nonblocking barrier tells when every rank has done so. Collective over the outbox's

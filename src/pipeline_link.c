@@ -179,10 +179,10 @@ static int handle(run *r) {
 }
 
 /* Handles every message already there, or waits for one. An oversubscribed rank waits in short
- * naps instead of MPI's busy probe: it would otherwise spin on a core the ranks it waits for
- * need (3 ranks on 2 cores lose a third of their CPU to whoever is idle). */
+ * naps instead of MPI's busy probe (3 ranks on 2 cores lose a third of their CPU to whoever is
+ * idle). */
 int tsr__pipe_poll(run *r, bool wait) {
-    long nap_ns = 10000;
+    tsr__backoff nap = tsr__backoff_make(10, 80);
     while (!r->aborted) {
         bool got = false;
         TSR_CALL(r->ctx, tsr__msg_recv(&r->ob, wait && !r->nap, &r->m, &got));
@@ -193,8 +193,7 @@ int tsr__pipe_poll(run *r, bool wait) {
         }
         if (!wait)
             break;
-        nanosleep(&(struct timespec){0, nap_ns}, NULL);
-        nap_ns = nap_ns < 80000 ? 2 * nap_ns : nap_ns;
+        tsr__backoff_nap(&nap);
     }
     return TSR_SUCCESS;
 }
