@@ -42,16 +42,15 @@ enum { REST_OFF, REST_INNER, REST_SHELL };
 /* The bits of a block that has just arrived (tsr__sweep_rebuild), until tsr__sweep_rest_learn. */
 #define REST_UNKNOWN 0xff
 
-/* The shell of a block: the cells within `r` (`rx` along x) of the faces whose bit is set in
- * `sides` (bit 2d: low side of dimension d, bit 2d+1: high side), as up to 6 disjoint slabs. */
-static int shell_boxes(int ndim, const int64_t n[TSR_MAX_DIM], int r, int rx, unsigned sides,
+/* The shell of a block: the cells within `r` of the faces whose bit is set in `sides` (bit 2d:
+ * low side of dimension d, bit 2d+1: high side), as up to 6 disjoint slabs. */
+static int shell_boxes(int ndim, const int64_t n[TSR_MAX_DIM], int r, unsigned sides,
                        tsr_box out[6]) {
     tsr_box rest = {{0, 0, 0}, {n[0], n[1], n[2]}};
     int count = 0;
     for (int d = ndim - 1; d >= 0; d--) {
         int64_t lo = rest.lo[d], hi = rest.hi[d];
-        int rd = d ? r : rx;
-        int rl = sides >> (2 * d) & 1 ? rd : 0, rh = sides >> (2 * d + 1) & 1 ? rd : 0;
+        int rl = sides >> (2 * d) & 1 ? r : 0, rh = sides >> (2 * d + 1) & 1 ? r : 0;
         int64_t cut_lo = lo + rl < hi ? lo + rl : hi;
         int64_t cut_hi = hi - rh > cut_lo ? hi - rh : cut_lo;
         tsr_box a = rest, b = rest;
@@ -89,7 +88,7 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
         }
         ok = ok && tsr__tile_box(lay->ndim, i, &inner, tile_cells, &s->inner, &s->ninner, &cap_in);
         tsr_box sh[6];
-        int nsh = shell_boxes(lay->ndim, n, s->reach, s->reach, 0x3f, sh);
+        int nsh = shell_boxes(lay->ndim, n, s->reach, 0x3f, sh);
         for (int k = 0; ok && k < nsh; k++)
             ok = tsr__tile_box(lay->ndim, i, &sh[k], tile_cells, &s->shell, &s->nshell, &cap_sh);
     }
@@ -312,15 +311,10 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
         }
         ok = tsr__pieces_into(lay, s->map->local[i], lay, &R, note_piece, &o);
         s->split_remote |= o.remote;
-        /* An x side of the shell `reach` cells wide is a column: a cache line or two fetched
-         * per cell, the interior fetched them already. A line's worth of cells per row instead:
-         * the same lines, 8 cells computed from them. */
-        int rx = lay->ndim >= 2 && s->reach > 0 && s->reach < 8 ? 8 : s->reach;
         tsr_box inner = own;
         for (int d = 0; d < lay->ndim; d++) {
-            int rd = d ? s->reach : rx;
-            int rl = o.late >> (2 * d) & 1 ? rd : 0;
-            int rh = o.late >> (2 * d + 1) & 1 ? rd : 0;
+            int rl = o.late >> (2 * d) & 1 ? s->reach : 0;
+            int rh = o.late >> (2 * d + 1) & 1 ? s->reach : 0;
             inner.lo[d] = rl < n[d] ? rl : n[d];
             inner.hi[d] = n[d] - rh > inner.lo[d] ? n[d] - rh : inner.lo[d];
         }
@@ -328,7 +322,7 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
              tsr__tile_box(lay->ndim, i, &inner, s->tile_cells ? s->tile_cells : ctx->tile_cells,
                            &s->early, &s->nearly, &cap_e);
         tsr_box sh[6];
-        int nsh = shell_boxes(lay->ndim, n, s->reach, rx, o.late, sh);
+        int nsh = shell_boxes(lay->ndim, n, s->reach, o.late, sh);
         for (int k = 0; ok && k < nsh; k++)
             ok =
                 tsr__tile_box(lay->ndim, i, &sh[k], s->tile_cells ? s->tile_cells : ctx->tile_cells,
