@@ -25,6 +25,16 @@ struct tsr_sweep_s {
      * it (TSR_X_CHANGED_*; both at first: nothing is known), whether a piece of its ghosts came
      * from a block the last step changed, and whether the current step changes it. */
     uint8_t *chg, *nbr, *now;
+    /* The overlapped sweep's split for a halo (width, stencil): a block's shell is only the cells
+     * near its late sides, those whose ghosts come from another rank or from the boundary
+     * conditions (at tsr_halo_end); ghosts copied from blocks of this rank are there after
+     * tsr_halo_begin. Built at the first overlapped step with that halo. */
+    bool split_built, split_remote; /* remote: some ghost comes from another rank */
+    int split_width;
+    tsr_stencil split_stencil;
+    tsr__tile *early, *late;
+    int64_t nearly, nlate, cearly, clate;
+    double *cost_early, *cost_late;
 };
 
 /* What a tile of a step that skips blocks at rest is: */
@@ -32,14 +42,17 @@ enum { REST_OFF, REST_INNER, REST_SHELL };
 /* The bits of a block that has just arrived (tsr__sweep_rebuild), until tsr__sweep_rest_learn. */
 #define REST_UNKNOWN 0xff
 
-/* The shell of a block: the cells within `r` of its faces, as up to 6 disjoint slabs. */
-static int shell_boxes(int ndim, const int64_t n[TSR_MAX_DIM], int r, tsr_box out[6]) {
+/* The shell of a block: the cells within `r` of the faces whose bit is set in `sides` (bit 2d:
+ * low side of dimension d, bit 2d+1: high side), as up to 6 disjoint slabs. */
+static int shell_boxes(int ndim, const int64_t n[TSR_MAX_DIM], int r, unsigned sides,
+                       tsr_box out[6]) {
     tsr_box rest = {{0, 0, 0}, {n[0], n[1], n[2]}};
     int count = 0;
     for (int d = ndim - 1; d >= 0; d--) {
         int64_t lo = rest.lo[d], hi = rest.hi[d];
-        int64_t cut_lo = lo + r < hi ? lo + r : hi;
-        int64_t cut_hi = hi - r > cut_lo ? hi - r : cut_lo;
+        int rl = sides >> (2 * d) & 1 ? r : 0, rh = sides >> (2 * d + 1) & 1 ? r : 0;
+        int64_t cut_lo = lo + rl < hi ? lo + rl : hi;
+        int64_t cut_hi = hi - rh > cut_lo ? hi - rh : cut_lo;
         tsr_box a = rest, b = rest;
         a.hi[d] = cut_lo;
         b.lo[d] = cut_hi;
@@ -75,7 +88,7 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
         }
         ok = ok && tsr__tile_box(lay->ndim, i, &inner, tile_cells, &s->inner, &s->ninner, &cap_in);
         tsr_box sh[6];
-        int nsh = shell_boxes(lay->ndim, n, s->reach, sh);
+        int nsh = shell_boxes(lay->ndim, n, s->reach, 0x3f, sh);
         for (int k = 0; ok && k < nsh; k++)
             ok = tsr__tile_box(lay->ndim, i, &sh[k], tile_cells, &s->shell, &s->nshell, &cap_sh);
     }
@@ -130,6 +143,10 @@ int tsr_sweep_destroy(tsr_sweep *sweep) {
         free((*sweep)->chg);
         free((*sweep)->nbr);
         free((*sweep)->now);
+        free((*sweep)->early);
+        free((*sweep)->late);
+        free((*sweep)->cost_early);
+        free((*sweep)->cost_late);
         free(*sweep);
         *sweep = NULL;
     }
@@ -238,6 +255,92 @@ int tsr_sweep_apply(tsr_sweep s, tsr_field *fields, int nfields, tsr_kernel kern
     return TSR_SUCCESS;
 }
 
+/* The late sides of one block (shell_boxes' bits), from the pieces of its halo. */
+typedef struct sides_of {
+    tsr_map map;
+    int rank;
+    const int64_t *n;
+    unsigned late;
+    bool remote;
+} sides_of;
+
+/* A piece from another rank makes every side it lies beyond late: a ghost cell beyond sides S
+ * is read only by cells within the reach of all of S, which are then in the shell. */
+static bool note_piece(const tsr__piece *p, void *user) {
+    sides_of *o = user;
+    if (tsr_map_owner(o->map, p->src) == o->rank)
+        return true;
+    o->remote = true;
+    for (int d = 0; d < TSR_MAX_DIM; d++) {
+        if (p->db.lo[d] < 0)
+            o->late |= 1u << (2 * d);
+        if (p->db.hi[d] > o->n[d])
+            o->late |= 1u << (2 * d + 1);
+    }
+    return true;
+}
+
+static int build_split(tsr_sweep s, tsr_halo halo) {
+    tsr_ctx ctx = s->ctx;
+    const tsr__layout *lay = &s->map->decomp->lay;
+    free(s->early);
+    free(s->late);
+    free(s->cost_early);
+    free(s->cost_late);
+    s->early = s->late = NULL;
+    s->cost_early = s->cost_late = NULL;
+    s->nearly = s->nlate = s->cearly = s->clate = 0;
+    s->split_built = s->split_remote = false;
+    tsr__regions R;
+    tsr__regions_halo(lay->ndim, tsr_halo_stencil(halo), tsr_halo_width(halo), &R);
+    int64_t cap_e = 0, cap_l = 0;
+    bool ok = true;
+    for (int64_t i = 0; ok && i < s->map->nlocal; i++) {
+        tsr_box own;
+        tsr__block_box(lay, s->map->local[i], &own);
+        int64_t n[TSR_MAX_DIM];
+        sides_of o = {.map = s->map, .rank = ctx->rank, .n = n};
+        for (int d = 0; d < TSR_MAX_DIM; d++) {
+            n[d] = own.hi[d] - own.lo[d];
+            /* Ghosts outside a non-periodic grid: the boundary conditions', at the end. */
+            if (d < lay->ndim && !lay->periodic[d])
+                o.late |= (own.lo[d] == 0 ? 1u << (2 * d) : 0) |
+                          (own.hi[d] == lay->n[d] ? 1u << (2 * d + 1) : 0);
+            own.lo[d] = 0;
+            own.hi[d] = n[d];
+        }
+        ok = tsr__pieces_into(lay, s->map->local[i], lay, &R, note_piece, &o);
+        s->split_remote |= o.remote;
+        tsr_box inner = own;
+        for (int d = 0; d < lay->ndim; d++) {
+            int rl = o.late >> (2 * d) & 1 ? s->reach : 0;
+            int rh = o.late >> (2 * d + 1) & 1 ? s->reach : 0;
+            inner.lo[d] = rl < n[d] ? rl : n[d];
+            inner.hi[d] = n[d] - rh > inner.lo[d] ? n[d] - rh : inner.lo[d];
+        }
+        ok = ok &&
+             tsr__tile_box(lay->ndim, i, &inner, s->tile_cells ? s->tile_cells : ctx->tile_cells,
+                           &s->early, &s->nearly, &cap_e);
+        tsr_box sh[6];
+        int nsh = shell_boxes(lay->ndim, n, s->reach, o.late, sh);
+        for (int k = 0; ok && k < nsh; k++)
+            ok =
+                tsr__tile_box(lay->ndim, i, &sh[k], s->tile_cells ? s->tile_cells : ctx->tile_cells,
+                              &s->late, &s->nlate, &cap_l);
+    }
+    ok = ok && (s->cost_early = calloc((size_t)s->nearly + 1, sizeof(double))) &&
+         (s->cost_late = calloc((size_t)s->nlate + 1, sizeof(double)));
+    TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the sweep's tile lists");
+    for (int64_t t = 0; t < s->nearly; t++)
+        s->cearly += tsr__box_cells(&s->early[t].box);
+    for (int64_t t = 0; t < s->nlate; t++)
+        s->clate += tsr__box_cells(&s->late[t].box);
+    s->split_width = tsr_halo_width(halo);
+    s->split_stencil = tsr_halo_stencil(halo);
+    s->split_built = true;
+    return TSR_SUCCESS;
+}
+
 /* The exchange and the kernel, the kernel overlapped with the exchange or after it; `rest`: skip
  * blocks at rest (tsr__sweep_rest_step). */
 static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
@@ -258,13 +361,45 @@ static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
                                 s->call, fields, nfields, kernel, user));
         return TSR_SUCCESS;
     }
+    int kerr;
+    if (rest) {
+        /* Blocks at rest: an inner tile must read only its own block (run_tile). */
+        /* A failed kernel still completes the exchange: the neighbours are waiting for it. */
+        kerr = run_tiles(s, REST_INNER, s->inner, s->cost_inner, s->ninner, s->cinner, fields,
+                         nfields, kernel, user);
+        TSR_CALL(ctx, tsr_halo_end(halo));
+        if (!kerr)
+            kerr = run_tiles(s, REST_SHELL, s->shell, s->cost_shell, s->nshell, s->cshell, fields,
+                             nfields, kernel, user);
+        TSR_CALL(ctx, kerr);
+        return TSR_SUCCESS;
+    }
+    if (!s->split_built || s->split_width != tsr_halo_width(halo) ||
+        s->split_stencil != tsr_halo_stencil(halo)) {
+        /* Collective only in the agreement on failure, which every rank reaches here. */
+        int err = build_split(s, halo);
+        int e2 = tsr_halo_end(halo);
+        TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+        TSR_CALL(ctx, e2);
+        TSR_CALL(ctx, run_tiles(s, REST_OFF, s->all, s->cost_all, s->nall, s->call, fields, nfields,
+                                kernel, user));
+        return TSR_SUCCESS;
+    }
+    if (!s->split_remote) {
+        /* Nothing to overlap with (every ghost is copied here or set at the end): one pass over
+         * every tile, no shell read again after the interior. */
+        TSR_CALL(ctx, tsr_halo_end(halo));
+        TSR_CALL(ctx, run_tiles(s, REST_OFF, s->all, s->cost_all, s->nall, s->call, fields, nfields,
+                                kernel, user));
+        return TSR_SUCCESS;
+    }
     /* A failed kernel still completes the exchange: the neighbours are waiting for it. */
-    int kerr = run_tiles(s, rest ? REST_INNER : REST_OFF, s->inner, s->cost_inner, s->ninner,
-                         s->cinner, fields, nfields, kernel, user);
+    kerr = run_tiles(s, REST_OFF, s->early, s->cost_early, s->nearly, s->cearly, fields, nfields,
+                     kernel, user);
     TSR_CALL(ctx, tsr_halo_end(halo));
     if (!kerr)
-        kerr = run_tiles(s, rest ? REST_SHELL : REST_OFF, s->shell, s->cost_shell, s->nshell,
-                         s->cshell, fields, nfields, kernel, user);
+        kerr = run_tiles(s, REST_OFF, s->late, s->cost_late, s->nlate, s->clate, fields, nfields,
+                         kernel, user);
     TSR_CALL(ctx, kerr);
     return TSR_SUCCESS;
 }
@@ -315,10 +450,10 @@ int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nsta
 int tsr_sweep_block_costs(tsr_sweep s, double *costs, bool reset) {
     for (int64_t i = 0; i < s->map->nlocal; i++)
         costs[i] = s->cost_block[i];
-    const tsr__tile *lists[3] = {s->all, s->inner, s->shell};
-    double *cost[3] = {s->cost_all, s->cost_inner, s->cost_shell};
-    int64_t counts[3] = {s->nall, s->ninner, s->nshell};
-    for (int k = 0; k < 3; k++)
+    const tsr__tile *lists[5] = {s->all, s->inner, s->shell, s->early, s->late};
+    double *cost[5] = {s->cost_all, s->cost_inner, s->cost_shell, s->cost_early, s->cost_late};
+    int64_t counts[5] = {s->nall, s->ninner, s->nshell, s->nearly, s->nlate};
+    for (int k = 0; k < 5; k++)
         for (int64_t t = 0; t < counts[k]; t++) {
             costs[lists[k][t].block] += cost[k][t];
             if (reset)
