@@ -382,13 +382,51 @@ static void pack_row(const tsr_block *b, int64_t y, int64_t z, double *buf) {
     }
 }
 
+/* One row of a block: where it goes in the file and where it comes from. */
+typedef struct row_ref {
+    int64_t at; /* file offset */
+    int64_t block;
+    int64_t y, z;
+} row_ref;
+
+static int row_cmp(const void *a, const void *b) {
+    int64_t x = ((const row_ref *)a)->at, y = ((const row_ref *)b)->at;
+    return (x > y) - (x < y);
+}
+
+/* The rows of field k's blocks sorted by file offset: the union of the blocks' hyperslabs in the
+ * file's own order (row-major, not block by block), so that rows of neighbouring blocks that meet
+ * in the file go out in one write. With 64 blocks per rank written block by block, every row of
+ * a block was a write of its own. NULL when out of memory. */
+static row_ref *sorted_rows(tsr_field f, const int64_t offset, int64_t *nrows) {
+    const tsr__layout *lay = &f->map->decomp->lay;
+    int64_t n = 0;
+    for (int64_t i = 0; i < f->nblocks; i++)
+        n += f->blocks[i].n[1] * f->blocks[i].n[2];
+    row_ref *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
+    if (!r)
+        return NULL;
+    int64_t j = 0;
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        const tsr_block *b = &f->blocks[i];
+        for (int64_t z = 0; z < b->n[2]; z++)
+            for (int64_t y = 0; y < b->n[1]; y++) {
+                int64_t cell = b->lo[0] + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
+                r[j++] = (row_ref){offset + 8 * f->ncomp * cell, i, y, z};
+            }
+    }
+    /* Blocks own disjoint cells: no two rows share an offset, so any sort gives one order. */
+    qsort(r, (size_t)n, sizeof *r, row_cmp);
+    *nrows = n;
+    return r;
+}
+
 /* This rank's owned cells of every field into the laid-out file (x fastest, slowest dimension
- * first; components fastest of all), with plain positioned writes: rows that follow each other
- * in the file go out in one call. A scalar field's rows go straight from the blocks; the rows of
- * a field with components are packed into one bounded buffer, written out whenever it is full.
- * Returns 0 or an errno. Not collective. */
+ * first; components fastest of all), with plain positioned writes in the file's order: rows that
+ * follow each other in the file, of one block or of several, go out in one call. A scalar
+ * field's rows go straight from the blocks; the rows of a field with components are packed into
+ * one bounded buffer, written out whenever it is full. Returns 0 or an errno. Not collective. */
 static int write_rows(tsr_field *fields, int nfields, int fd, const int64_t *offsets) {
-    const tsr__layout *lay = &fields[0]->map->decomp->lay;
     size_t pack_cap = 0;
     for (int k = 0; k < nfields; k++)
         for (int64_t i = 0; i < fields[k]->nblocks && fields[k]->ncomp > 1; i++) {
@@ -412,29 +450,29 @@ static int write_rows(tsr_field *fields, int nfields, int fd, const int64_t *off
     int e = 0;
     for (int k = 0; k < nfields && !e; k++) {
         int nc = fields[k]->ncomp;
-        for (int64_t i = 0; i < fields[k]->nblocks && !e; i++) {
-            const tsr_block *b = &fields[k]->blocks[i];
+        int64_t nrows = 0;
+        row_ref *rows = sorted_rows(fields[k], offsets[k], &nrows);
+        if (!rows)
+            e = ENOMEM;
+        for (int64_t j = 0; j < nrows && !e; j++) {
+            const tsr_block *b = &fields[k]->blocks[rows[j].block];
             size_t len = sizeof(double) * (size_t)b->n[0] * (size_t)nc;
-            for (int64_t z = 0; z < b->n[2] && !e; z++)
-                for (int64_t y = 0; y < b->n[1] && !e; y++) {
-                    int64_t cell =
-                        b->lo[0] + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                    off_t at = (off_t)(offsets[k] + 8 * nc * cell);
-                    if (nc == 1) {
-                        e = add_row(p, at, &TSR_AT(b, 0, y, z), len);
-                        continue;
-                    }
-                    if (sizeof(double) * used + len > pack_cap) {
-                        e = p->n ? flush_rows(p) : 0;
-                        used = 0;
-                    }
-                    if (!e) {
-                        pack_row(b, y, z, pack + used);
-                        e = add_row(p, at, pack + used, len);
-                        used += len / sizeof(double);
-                    }
-                }
+            off_t at = (off_t)rows[j].at;
+            if (nc == 1) {
+                e = add_row(p, at, &TSR_AT(b, 0, rows[j].y, rows[j].z), len);
+                continue;
+            }
+            if (sizeof(double) * used + len > pack_cap) {
+                e = p->n ? flush_rows(p) : 0;
+                used = 0;
+            }
+            if (!e) {
+                pack_row(b, rows[j].y, rows[j].z, pack + used);
+                e = add_row(p, at, pack + used, len);
+                used += len / sizeof(double);
+            }
         }
+        free(rows);
     }
     if (!e && p->n)
         e = flush_rows(p);
