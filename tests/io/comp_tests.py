@@ -105,10 +105,15 @@ def scenario_checkpoint():
 
 def scenario_h5py():
     import h5py
-    for grid, nc, np_ in (([23, 17], 3, 3), ([13, 11, 7], 3, 2), ([41], 2, 2), ([19, 9], 5, 4)):
-        prefix = "h_%d_%d" % (len(grid), nc)
-        run_ok(np_, ["--grid", GX(grid), "--ncomp", str(nc), "--write", prefix],
-               "write %s, %d components" % (GX(grid), nc))
+    # The last two: many irregular blocks per rank, scattered by the map (rows packed in the
+    # file's order over all of a rank's blocks).
+    for grid, nc, np_, args in (([23, 17], 3, 3, []), ([13, 11, 7], 3, 2, []), ([41], 2, 2, []),
+                                ([19, 9], 5, 4, []),
+                                ([23, 17], 2, 3, ["--blocks", "7x5", "--map", "roundrobin"]),
+                                ([13, 11, 7], 3, 3, ["--blocks", "4x3x3", "--map", "sfc"])):
+        prefix = "h_%d_%d_%d" % (len(grid), nc, len(args))
+        run_ok(np_, ["--grid", GX(grid), "--ncomp", str(nc), "--write", prefix] + args,
+               "write %s, %d components %s" % (GX(grid), nc, " ".join(args)))
         v, p = expected(grid, nc)
         with h5py.File(prefix + ".h5", "r") as f:
             d = f["fields/velocity"]
