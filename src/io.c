@@ -23,52 +23,6 @@ static bool write_attrs(hid_t file, tsr_field f, const tsr_io_meta *meta) {
            tsr__h5_attr_string(file, "map", tsr_map_strategy_names[f->map->strategy]);
 }
 
-/* Memory space of local block i: its whole ghosted allocation, owned cells selected. */
-static hid_t block_memspace(tsr_field f, int64_t i) {
-    const tsr_block *b = &f->blocks[i];
-    int wy = b->ndim >= 2 ? b->width : 0, wz = b->ndim >= 3 ? b->width : 0;
-    hsize_t dims[3] = {(hsize_t)(b->n[2] + 2 * wz), (hsize_t)(b->n[1] + 2 * wy), (hsize_t)b->sy};
-    hsize_t front = (hsize_t)(b->data - f->storage[i] - wz * b->sz - wy * b->sy);
-    hsize_t start[3] = {(hsize_t)wz, (hsize_t)wy, front};
-    hsize_t count[3] = {(hsize_t)b->n[2], (hsize_t)b->n[1], (hsize_t)b->n[0]};
-    hid_t sp = H5Screate_simple(3, dims, NULL);
-    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
-    return sp;
-}
-
-/* The block's cells of component c in the file: a field of several components has them as its
- * last (fastest) dimension. */
-static void block_fileselect(const tsr__layout *lay, const tsr_block *b, int c, hid_t fsp) {
-    hsize_t start[4] = {0}, count[4] = {0};
-    for (int d = 0; d < lay->ndim; d++) {
-        start[d] = (hsize_t)b->lo[lay->ndim - 1 - d];
-        count[d] = (hsize_t)b->n[lay->ndim - 1 - d];
-    }
-    start[lay->ndim] = (hsize_t)c;
-    count[lay->ndim] = 1;
-    H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
-}
-
-/* This rank's blocks from the dataset, one hyperslab per block and component: independent reads,
- * no collective call, so a failure is this rank's alone until the agreement that follows. */
-static bool read_blocks(tsr_field f, hid_t dset) {
-    const tsr__layout *lay = &f->map->decomp->lay;
-    hid_t fsp = H5Dget_space(dset);
-    bool ok = fsp >= 0;
-    for (int64_t i = 0; i < f->nblocks && ok; i++) {
-        hid_t msp = block_memspace(f, i);
-        for (int c = 0; c < f->ncomp && ok; c++) {
-            block_fileselect(lay, &f->blocks[i], c, fsp);
-            ok = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT,
-                         f->storage[i] + (ptrdiff_t)c * f->blocks[i].sc) >= 0;
-        }
-        H5Sclose(msp);
-    }
-    if (fsp >= 0)
-        H5Sclose(fsp);
-    return ok;
-}
-
 /* Copies the parts of `from` that hold data into fd (holes stay holes) and gives fd from's size.
  * Returns 0 or an errno. */
 static int copy_extents(const char *from, int fd) {
@@ -479,6 +433,111 @@ static int write_rows(tsr_field *fields, int nfields, int fd, const int64_t *off
     free(pack);
     free(p);
     return e;
+}
+
+/* A rank reads its cells in slabs of the file's slowest dimension of at least this many bytes
+ * (all of a 1D field at once): the buffer they pass through stays bounded. */
+enum { READ_BYTES = 4 << 20 };
+
+/* The slab of the file's slowest dimension a row lies in (0 for the one row of a 1D block). */
+static int64_t row_slab(const tsr__layout *lay, const tsr_block *b, const row_ref *r) {
+    return lay->ndim == 3 ? b->lo[2] + r->z : lay->ndim == 2 ? b->lo[1] + r->y : 0;
+}
+
+/* Rows [0, n) of the sorted rows, slabs s0..s1-1 of the slowest dimension: one read of the
+ * union of the blocks' hyperslabs (clipped to the slabs) into buf, which HDF5 fills in the
+ * file's order, the rows' order; then each row goes to its block, components apart. */
+static bool read_slabs(tsr_field f, hid_t dset, hid_t fsp, const row_ref *rows, int64_t n,
+                       int64_t s0, int64_t s1, double *buf) {
+    const tsr__layout *lay = &f->map->decomp->lay;
+    int nd = lay->ndim, nc = f->ncomp;
+    hsize_t cells = 0;
+    bool ok = true, first = true;
+    for (int64_t i = 0; i < f->nblocks && ok; i++) {
+        const tsr_block *b = &f->blocks[i];
+        hsize_t start[4], count[4];
+        for (int d = 0; d < nd; d++) {
+            start[d] = (hsize_t)b->lo[nd - 1 - d];
+            count[d] = (hsize_t)b->n[nd - 1 - d];
+        }
+        if (nd >= 2) {
+            int64_t lo = b->lo[nd - 1] > s0 ? b->lo[nd - 1] : s0;
+            int64_t hi = b->lo[nd - 1] + b->n[nd - 1] < s1 ? b->lo[nd - 1] + b->n[nd - 1] : s1;
+            if (hi <= lo)
+                continue;
+            start[0] = (hsize_t)lo;
+            count[0] = (hsize_t)(hi - lo);
+        }
+        start[nd] = 0;
+        count[nd] = (hsize_t)nc;
+        ok = H5Sselect_hyperslab(fsp, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, count,
+                                 NULL) >= 0;
+        first = false;
+        hsize_t k = 1;
+        for (int d = 0; d <= nd; d++)
+            k *= count[d];
+        cells += k;
+    }
+    hid_t msp = H5Screate_simple(1, &cells, NULL);
+    ok = ok && msp >= 0 && H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, buf) >= 0;
+    if (msp >= 0)
+        H5Sclose(msp);
+    const double *src = buf;
+    for (int64_t j = 0; j < n && ok; j++) {
+        const tsr_block *b = &f->blocks[rows[j].block];
+        for (int c = 0; c < nc; c++) {
+            double *dst = &TSR_ATC(b, 0, rows[j].y, rows[j].z, c);
+            for (int64_t x = 0; x < b->n[0]; x++)
+                dst[x] = src[x * nc + c];
+        }
+        src += b->n[0] * nc;
+    }
+    return ok;
+}
+
+/* This rank's blocks from the dataset: the union of their hyperslabs, a few slabs of the slowest
+ * dimension at a time, each one read in the file's order (not one read per block and component,
+ * whose rows HDF5 fetched one by one). Independent reads, no collective call, so a failure is
+ * this rank's alone until the agreement that follows. */
+static bool read_blocks(tsr_field f, hid_t dset) {
+    const tsr__layout *lay = &f->map->decomp->lay;
+    if (f->nblocks == 0)
+        return true;
+    int64_t nrows = 0;
+    row_ref *rows = sorted_rows(f, 0, &nrows);
+    /* Batches end at a slab boundary once they hold READ_BYTES; the buffer fits the largest. */
+    size_t cap = 0, bytes = 0;
+    for (int64_t j = 0; rows && j < nrows; j++) {
+        const tsr_block *b = &f->blocks[rows[j].block];
+        bytes += sizeof(double) * (size_t)b->n[0] * (size_t)f->ncomp;
+        cap = bytes > cap ? bytes : cap;
+        if (j + 1 < nrows && bytes >= READ_BYTES &&
+            row_slab(lay, b, &rows[j]) !=
+                row_slab(lay, &f->blocks[rows[j + 1].block], &rows[j + 1]))
+            bytes = 0;
+    }
+    double *buf = rows ? malloc(cap) : NULL;
+    hid_t fsp = H5Dget_space(dset);
+    bool ok = buf && fsp >= 0;
+    for (int64_t j0 = 0, j = 0; j < nrows && ok; j++) {
+        const tsr_block *b = &f->blocks[rows[j].block];
+        bytes = j == j0 ? 0 : bytes;
+        bytes += sizeof(double) * (size_t)b->n[0] * (size_t)f->ncomp;
+        int64_t s = row_slab(lay, b, &rows[j]);
+        bool last =
+            j + 1 == nrows || (bytes >= READ_BYTES &&
+                               s != row_slab(lay, &f->blocks[rows[j + 1].block], &rows[j + 1]));
+        if (!last)
+            continue;
+        int64_t s0 = row_slab(lay, &f->blocks[rows[j0].block], &rows[j0]);
+        ok = read_slabs(f, dset, fsp, rows + j0, j + 1 - j0, s0, s + 1, buf);
+        j0 = j + 1;
+    }
+    if (fsp >= 0)
+        H5Sclose(fsp);
+    free(buf);
+    free(rows);
+    return ok;
 }
 
 /* Every rank writes its blocks into the file rank 0 laid out, syncs and closes it, and the ranks

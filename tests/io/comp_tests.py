@@ -80,6 +80,10 @@ def scenario_roundtrip():
         # More rows than the 1 MiB pack buffer holds, and one row longer than it.
         ([300, 300], 3, (1, []), [(2, ["--blocks", "3x3"])]),
         ([50000], 3, (1, []), [(3, ["--blocks", "7"])]),
+        # 14 MiB read by one rank, 7 MiB by each of two, in 4 MiB batches of z slabs over the
+        # union of many blocks.
+        ([96, 96, 64], 3, (2, []), [(1, ["--blocks", "3x3x5", "--map", "sfc"]),
+                                    (2, ["--blocks", "4x3x3", "--map", "roundrobin"])]),
     ]
     for grid, nc, (wn, wargs), reads in cases:
         base = ["--grid", GX(grid), "--ncomp", str(nc)]
