@@ -4,8 +4,9 @@
   io_tests.py --bin BUILD_DIR SCENARIO
 
 Scenarios: roundtrip-2d roundtrip-3d many-blocks h5dump xdmf restart-heat-2d restart-heat-3d
-restart-life restart-heat-bc restart-series crash sigterm checkpoint-seconds bad-files. Each runs in a fresh temporary directory, every mpirun
-with a timeout, and ends with "N passed, N failed" (exit 1 on any failure).
+restart-life restart-heat-bc restart-series crash sigterm checkpoint-seconds bad-files. Each runs
+in a fresh temporary directory, every mpirun with a timeout, and ends with "N passed, N failed"
+(exit 1 on any failure).
 """
 import os
 import re
@@ -341,4 +342,5 @@ if __name__ == "__main__":
     sys.exit(scenario_main(__doc__, globals(), {"heat": "apps/heat/tessera-heat",
                                                 "life": "apps/life/tessera-life",
                                                 "h5tool": "tests/io/h5tool",
-                                                "heat_ref": "tests/reference/heat_ref"}, "tessera-io-"))
+                                                "heat_ref": "tests/reference/heat_ref"},
+                           "tessera-io-"))
