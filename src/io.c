@@ -485,7 +485,9 @@ static bool read_slabs(tsr_field f, hid_t dset, hid_t fsp, const row_ref *rows, 
     const double *src = buf;
     for (int64_t j = 0; j < n && ok; j++) {
         const tsr_block *b = &f->blocks[rows[j].block];
-        for (int c = 0; c < nc; c++) {
+        if (nc == 1)
+            memcpy(&TSR_AT(b, 0, rows[j].y, rows[j].z), src, sizeof(double) * (size_t)b->n[0]);
+        for (int c = 0; c < nc && nc > 1; c++) {
             double *dst = &TSR_ATC(b, 0, rows[j].y, rows[j].z, c);
             for (int64_t x = 0; x < b->n[0]; x++)
                 dst[x] = src[x * nc + c];
@@ -495,14 +497,53 @@ static bool read_slabs(tsr_field f, hid_t dset, hid_t fsp, const row_ref *rows, 
     return ok;
 }
 
+/* Memory space of local block i: its whole ghosted allocation, owned cells selected. */
+static hid_t block_memspace(tsr_field f, int64_t i) {
+    const tsr_block *b = &f->blocks[i];
+    int wy = b->ndim >= 2 ? b->width : 0, wz = b->ndim >= 3 ? b->width : 0;
+    hsize_t dims[3] = {(hsize_t)(b->n[2] + 2 * wz), (hsize_t)(b->n[1] + 2 * wy), (hsize_t)b->sy};
+    hsize_t front = (hsize_t)(b->data - f->storage[i] - wz * b->sz - wy * b->sy);
+    hsize_t start[3] = {(hsize_t)wz, (hsize_t)wy, front};
+    hsize_t count[3] = {(hsize_t)b->n[2], (hsize_t)b->n[1], (hsize_t)b->n[0]};
+    hid_t sp = H5Screate_simple(3, dims, NULL);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    return sp;
+}
+
+/* A rank of one block reads it straight into place, one hyperslab per component (the block is
+ * the whole union; a pass through a buffer would only add a copy). */
+static bool read_one_block(tsr_field f, hid_t dset) {
+    const tsr__layout *lay = &f->map->decomp->lay;
+    const tsr_block *b = &f->blocks[0];
+    hid_t fsp = H5Dget_space(dset), msp = block_memspace(f, 0);
+    bool ok = fsp >= 0 && msp >= 0;
+    for (int c = 0; c < f->ncomp && ok; c++) {
+        hsize_t start[4] = {0}, count[4] = {0};
+        for (int d = 0; d < lay->ndim; d++) {
+            start[d] = (hsize_t)b->lo[lay->ndim - 1 - d];
+            count[d] = (hsize_t)b->n[lay->ndim - 1 - d];
+        }
+        start[lay->ndim] = (hsize_t)c;
+        count[lay->ndim] = 1;
+        ok = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT,
+                     f->storage[0] + (ptrdiff_t)c * b->sc) >= 0;
+    }
+    if (msp >= 0)
+        H5Sclose(msp);
+    if (fsp >= 0)
+        H5Sclose(fsp);
+    return ok;
+}
+
 /* This rank's blocks from the dataset: the union of their hyperslabs, a few slabs of the slowest
  * dimension at a time, each one read in the file's order (not one read per block and component,
  * whose rows HDF5 fetched one by one). Independent reads, no collective call, so a failure is
  * this rank's alone until the agreement that follows. */
 static bool read_blocks(tsr_field f, hid_t dset) {
     const tsr__layout *lay = &f->map->decomp->lay;
-    if (f->nblocks == 0)
-        return true;
+    if (f->nblocks <= 1)
+        return f->nblocks == 0 || read_one_block(f, dset);
     int64_t nrows = 0;
     row_ref *rows = sorted_rows(f, 0, &nrows);
     /* Batches end at a slab boundary once they hold READ_BYTES; the buffer fits the largest. */
