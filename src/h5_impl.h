@@ -56,4 +56,13 @@ bool tsr__h5_run_id(const char *path, char *id, int len);
 /* File-space shape, slowest first: (NZ, NY, NX) for 3D. Returns the rank. */
 int tsr__h5_file_dims(const tsr__layout *lay, hsize_t dims[3]);
 
+/* This rank's owned cells of every field into the laid-out file fd at the datasets' offsets
+ * (x fastest, slowest dimension first; components fastest of all) by positioned writes. Returns
+ * 0 or an errno. Not collective. (io_rows.c) */
+int tsr__io_write_rows(tsr_field *fields, int nfields, int fd, const int64_t *offsets);
+
+/* This rank's blocks of f from dataset dset of the file at path. False on failure, with HDF5's
+ * stack or errno telling why. Independent reads, not collective. (io_rows.c) */
+bool tsr__io_read_blocks(tsr_field f, hid_t dset, const char *path);
+
 #endif

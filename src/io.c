@@ -1,5 +1,5 @@
 /* HDF5 files of fields: rank 0 lays a file out, every rank writes its blocks' cells into place
- * and reads them back with its own read-only open; XDMF series. */
+ * (io_rows.c) and reads them back with its own read-only open. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,52 +21,6 @@ static bool write_attrs(hid_t file, tsr_field f, const tsr_io_meta *meta) {
     return tsr__h5_run_attrs(file, lay, f->ctx->size, meta) &&
            tsr__h5_attr_write(file, "blocks", H5T_NATIVE_INT64, lay->ndim, lay->nb) &&
            tsr__h5_attr_string(file, "map", tsr_map_strategy_names[f->map->strategy]);
-}
-
-/* Memory space of local block i: its whole ghosted allocation, owned cells selected. */
-static hid_t block_memspace(tsr_field f, int64_t i) {
-    const tsr_block *b = &f->blocks[i];
-    int wy = b->ndim >= 2 ? b->width : 0, wz = b->ndim >= 3 ? b->width : 0;
-    hsize_t dims[3] = {(hsize_t)(b->n[2] + 2 * wz), (hsize_t)(b->n[1] + 2 * wy), (hsize_t)b->sy};
-    hsize_t front = (hsize_t)(b->data - f->storage[i] - wz * b->sz - wy * b->sy);
-    hsize_t start[3] = {(hsize_t)wz, (hsize_t)wy, front};
-    hsize_t count[3] = {(hsize_t)b->n[2], (hsize_t)b->n[1], (hsize_t)b->n[0]};
-    hid_t sp = H5Screate_simple(3, dims, NULL);
-    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
-    return sp;
-}
-
-/* The block's cells of component c in the file: a field of several components has them as its
- * last (fastest) dimension. */
-static void block_fileselect(const tsr__layout *lay, const tsr_block *b, int c, hid_t fsp) {
-    hsize_t start[4] = {0}, count[4] = {0};
-    for (int d = 0; d < lay->ndim; d++) {
-        start[d] = (hsize_t)b->lo[lay->ndim - 1 - d];
-        count[d] = (hsize_t)b->n[lay->ndim - 1 - d];
-    }
-    start[lay->ndim] = (hsize_t)c;
-    count[lay->ndim] = 1;
-    H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
-}
-
-/* This rank's blocks from the dataset, one hyperslab per block and component: independent reads,
- * no collective call, so a failure is this rank's alone until the agreement that follows. */
-static bool read_blocks(tsr_field f, hid_t dset) {
-    const tsr__layout *lay = &f->map->decomp->lay;
-    hid_t fsp = H5Dget_space(dset);
-    bool ok = fsp >= 0;
-    for (int64_t i = 0; i < f->nblocks && ok; i++) {
-        hid_t msp = block_memspace(f, i);
-        for (int c = 0; c < f->ncomp && ok; c++) {
-            block_fileselect(lay, &f->blocks[i], c, fsp);
-            ok = H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT,
-                         f->storage[i] + (ptrdiff_t)c * f->blocks[i].sc) >= 0;
-        }
-        H5Sclose(msp);
-    }
-    if (fsp >= 0)
-        H5Sclose(fsp);
-    return ok;
 }
 
 /* Copies the parts of `from` that hold data into fd (holes stay holes) and gives fd from's size.
@@ -318,131 +272,6 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
     return TSR_SUCCESS;
 }
 
-/* Rows waiting to be written by one pwritev: contiguous in the file, anywhere in memory. */
-typedef struct pending {
-    int fd;
-    off_t at;   /* file offset of the first row */
-    size_t len; /* bytes gathered */
-    int n;      /* rows gathered */
-    struct iovec iov[IOV_MAX < 1024 ? IOV_MAX : 1024];
-} pending;
-
-static int flush_rows(pending *p) {
-    int i = 0;
-    while (i < p->n) {
-        ssize_t w = pwritev(p->fd, p->iov + i, p->n - i, p->at);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (w == 0)
-            return EIO;
-        p->at += w;
-        /* A short write: skip what went out, resume mid-row if need be. */
-        while (i < p->n && (size_t)w >= p->iov[i].iov_len)
-            w -= (ssize_t)p->iov[i++].iov_len;
-        if (i < p->n) {
-            p->iov[i].iov_base = (char *)p->iov[i].iov_base + w;
-            p->iov[i].iov_len -= (size_t)w;
-        }
-    }
-    p->n = 0;
-    p->len = 0;
-    return 0;
-}
-
-static int add_row(pending *p, off_t at, const void *row, size_t len) {
-    if (p->n > 0 &&
-        (at != p->at + (off_t)p->len || p->n == (int)(sizeof p->iov / sizeof *p->iov))) {
-        int e = flush_rows(p);
-        if (e)
-            return e;
-    }
-    if (p->n == 0)
-        p->at = at;
-    p->iov[p->n].iov_base = (void *)row;
-    p->iov[p->n].iov_len = len;
-    p->n++;
-    p->len += len;
-    return 0;
-}
-
-/* Rows of fields with components are interleaved (component fastest) into a pack buffer of at
- * least this many bytes, reused once its rows are written. */
-enum { PACK_BYTES = 1 << 20 };
-
-/* A row of ncomp components interleaved into buf: the file's order. */
-static void pack_row(const tsr_block *b, int64_t y, int64_t z, double *buf) {
-    int nc = b->ncomp;
-    for (int c = 0; c < nc; c++) {
-        const double *src = &TSR_ATC(b, 0, y, z, c);
-        for (int64_t x = 0; x < b->n[0]; x++)
-            buf[x * nc + c] = src[x];
-    }
-}
-
-/* This rank's owned cells of every field into the laid-out file (x fastest, slowest dimension
- * first; components fastest of all), with plain positioned writes: rows that follow each other
- * in the file go out in one call. A scalar field's rows go straight from the blocks; the rows of
- * a field with components are packed into one bounded buffer, written out whenever it is full.
- * Returns 0 or an errno. Not collective. */
-static int write_rows(tsr_field *fields, int nfields, int fd, const int64_t *offsets) {
-    const tsr__layout *lay = &fields[0]->map->decomp->lay;
-    size_t pack_cap = 0;
-    for (int k = 0; k < nfields; k++)
-        for (int64_t i = 0; i < fields[k]->nblocks && fields[k]->ncomp > 1; i++) {
-            size_t row =
-                sizeof(double) * (size_t)fields[k]->blocks[i].n[0] * (size_t)fields[k]->ncomp;
-            pack_cap = row > pack_cap ? row : pack_cap;
-        }
-    if (pack_cap > 0 && pack_cap < PACK_BYTES)
-        pack_cap = PACK_BYTES;
-    pending *p = malloc(sizeof *p);
-    double *pack = pack_cap ? malloc(pack_cap) : NULL;
-    if (!p || (pack_cap && !pack)) {
-        free(p);
-        free(pack);
-        return ENOMEM;
-    }
-    p->fd = fd;
-    p->n = 0;
-    p->len = 0;
-    size_t used = 0; /* doubles of pack held by pending rows */
-    int e = 0;
-    for (int k = 0; k < nfields && !e; k++) {
-        int nc = fields[k]->ncomp;
-        for (int64_t i = 0; i < fields[k]->nblocks && !e; i++) {
-            const tsr_block *b = &fields[k]->blocks[i];
-            size_t len = sizeof(double) * (size_t)b->n[0] * (size_t)nc;
-            for (int64_t z = 0; z < b->n[2] && !e; z++)
-                for (int64_t y = 0; y < b->n[1] && !e; y++) {
-                    int64_t cell =
-                        b->lo[0] + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                    off_t at = (off_t)(offsets[k] + 8 * nc * cell);
-                    if (nc == 1) {
-                        e = add_row(p, at, &TSR_AT(b, 0, y, z), len);
-                        continue;
-                    }
-                    if (sizeof(double) * used + len > pack_cap) {
-                        e = p->n ? flush_rows(p) : 0;
-                        used = 0;
-                    }
-                    if (!e) {
-                        pack_row(b, y, z, pack + used);
-                        e = add_row(p, at, pack + used, len);
-                        used += len / sizeof(double);
-                    }
-                }
-        }
-    }
-    if (!e && p->n)
-        e = flush_rows(p);
-    free(pack);
-    free(p);
-    return e;
-}
-
 /* Every rank writes its blocks into the file rank 0 laid out, syncs and closes it, and the ranks
  * agree on the verdict: a full disk or an I/O error on any rank is TSR_ERR_IO on every rank,
  * with the failing rank's reason. Plain writes, not MPI-IO's collective ones: Open MPI's default
@@ -460,7 +289,7 @@ static int write_raw(tsr_field *fields, int nfields, const char *tmp, const char
         if (fd < 0)
             e = errno;
         if (!e)
-            e = write_rows(fields, nfields, fd, offsets);
+            e = tsr__io_write_rows(fields, nfields, fd, offsets);
         /* Each rank makes its own writes durable (on a parallel file system no other can). */
         if (!e && fsync(fd) != 0)
             e = errno;
@@ -693,7 +522,7 @@ int tsr_io_read(tsr_field f, const char *path, const char *dataset) {
     errno = 0;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = file >= 0 ? H5Dopen2(file, dataset, H5P_DEFAULT) : H5I_INVALID_HID;
-    if (ds < 0 || !read_blocks(f, ds)) {
+    if (ds < 0 || !tsr__io_read_blocks(f, ds, path)) {
         char why[256];
         tsr__h5_reason(why, sizeof why);
         err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
@@ -726,149 +555,5 @@ int tsr_io_read_meta(tsr_field f, const char *path, int64_t *step, double *time,
         snprintf(app, (size_t)len, "%s", m.app);
     if (run_options)
         snprintf(run_options, (size_t)len, "%s", m.run_options);
-    return TSR_SUCCESS;
-}
-
-/* Writes s with the five XML special characters escaped. */
-static void xml_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&apos;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
-
-/* Components per cell of each named field, as the newest file of the series holds them (a
- * dataset with one dimension more than the grid has its components last); a field that cannot be
- * looked up there is taken as `like` is when it has like's name, as a scalar otherwise. */
-static void xdmf_ncomp(tsr_field like, const char *xmf, const char *file, int nfields,
-                       const char *const *names, int *ncomp) {
-    int nd = like->map->decomp->lay.ndim;
-    tsr__h5_quiet();
-    for (int k = 0; k < nfields; k++)
-        ncomp[k] = strcmp(names[k], like->name) == 0 ? like->ncomp : 1;
-    char path[2 * TSR_PATH_MAX + 8];
-    const char *slash = strrchr(xmf, '/');
-    if (file[0] == '/' || !slash)
-        snprintf(path, sizeof path, "%s", file);
-    else
-        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - xmf), xmf, file);
-    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
-    for (int k = 0; k < nfields && f >= 0; k++) {
-        char ds[128];
-        snprintf(ds, sizeof ds, "/fields/%s", names[k]);
-        hid_t d = H5Lexists(f, "fields", H5P_DEFAULT) > 0 && H5Lexists(f, ds, H5P_DEFAULT) > 0
-                      ? H5Dopen2(f, ds, H5P_DEFAULT)
-                      : H5I_INVALID_HID;
-        if (d < 0)
-            continue;
-        hid_t sp = H5Dget_space(d);
-        hsize_t dims[H5S_MAX_RANK];
-        int r = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
-        ncomp[k] = r == nd + 1 ? (int)dims[nd] : 1;
-        if (sp >= 0)
-            H5Sclose(sp);
-        H5Dclose(d);
-    }
-    if (f >= 0)
-        H5Fclose(f);
-    H5Eclear2(H5E_DEFAULT);
-}
-
-/* Every grid is written as a 3D image: 2D and 1D grids get one cell along the missing axes, so
- * that ParaView puts x along its x axis and y along y (a 2DCoRectMesh lands in the YZ plane, and
- * 1D topologies load with no cells). XDMF lists dimensions, origin and spacing slowest first:
- * z, y, x. */
-static int xdmf_root(tsr_field like, const char *xmf, int n, const char *const *files,
-                     const int64_t *steps, const double *times, int nfields,
-                     const char *const *names, const tsr_io_meta *meta) {
-    tsr_ctx ctx = like->ctx;
-    const tsr__layout *lay = &like->map->decomp->lay;
-    /* The series is rewritten at every output: this run's own file is replaced each time (the
-     * run checked at start that an existing one was its own, or was allowed to go). */
-    TSR_CHECK(ctx, nfields >= 1 && nfields <= 64, TSR_ERR_ARG,
-              "%d fields in one XDMF series: 1 to 64 allowed", nfields);
-    tsr_file_out fo;
-    TSR_CALL(ctx, tsr_file_open(ctx, xmf, true, &fo));
-    FILE *out = fo.fp;
-    long long c[3];
-    double o[3], h[3];
-    for (int d = 0; d < 3; d++) {
-        c[d] = d < lay->ndim ? (long long)lay->n[d] : 1;
-        o[d] = meta ? meta->origin[d] : 0.0;
-        h[d] = meta && meta->spacing[d] > 0 ? meta->spacing[d] : 1.0;
-    }
-    fprintf(out, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n"
-                 "<Xdmf Version=\"3.0\">\n <Domain>\n");
-    if (meta && meta->run_id && *meta->run_id) {
-        fputs("  <Information Name=\"run_id\" Value=\"", out);
-        xml_text(out, meta->run_id);
-        fputs("\"/>\n", out);
-    }
-    int ncomp[64];
-    if (n > 0)
-        xdmf_ncomp(like, xmf, files[n - 1], nfields, names, ncomp);
-    fprintf(out, "  <Grid Name=\"series\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
-    for (int i = 0; i < n; i++) {
-        fprintf(out, "   <Grid Name=\"step_%06lld\" GridType=\"Uniform\">\n", (long long)steps[i]);
-        fprintf(out, "    <Time Value=\"%.17g\"/>\n", times[i]);
-        fprintf(out,
-                "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%lld %lld %lld\"/>\n"
-                "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n"
-                "     <DataItem Dimensions=\"3\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n"
-                "     <DataItem Dimensions=\"3\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n"
-                "    </Geometry>\n",
-                c[2] + 1, c[1] + 1, c[0] + 1, o[2], o[1], o[0], h[2], h[1], h[0]);
-        for (int k = 0; k < nfields; k++) {
-            /* Three components are a vector (ParaView shows magnitude, components and glyphs);
-             * any other count a matrix: ParaView's array of exactly that many components (it
-             * would pad a two-component "Vector" with a zero). */
-            const char *type = ncomp[k] == 1 ? "Scalar" : ncomp[k] == 3 ? "Vector" : "Matrix";
-            char last[24] = "";
-            if (ncomp[k] > 1)
-                snprintf(last, sizeof last, " %d", ncomp[k]);
-            fputs("    <Attribute Name=\"", out);
-            xml_text(out, names[k]);
-            fprintf(out,
-                    "\" AttributeType=\"%s\" Center=\"Cell\">\n"
-                    "     <DataItem Dimensions=\"%lld %lld %lld%s\" NumberType=\"Float\" "
-                    "Precision=\"8\" Format=\"HDF\">",
-                    type, c[2], c[1], c[0], last);
-            xml_text(out, files[i]);
-            fputs(":/fields/", out);
-            xml_text(out, names[k]);
-            fputs("</DataItem>\n    </Attribute>\n", out);
-        }
-        fprintf(out, "   </Grid>\n");
-    }
-    fprintf(out, "  </Grid>\n </Domain>\n</Xdmf>\n");
-    TSR_CALL(ctx, tsr_file_commit(ctx, &fo));
-    return TSR_SUCCESS;
-}
-
-int tsr_io_write_xdmf(tsr_field like, const char *xmf_path, int n, const char *const *files,
-                      const int64_t *steps, const double *times, int nfields,
-                      const char *const *names, const tsr_io_meta *meta) {
-    tsr_ctx ctx = like->ctx;
-    int err = ctx->rank == 0
-                  ? xdmf_root(like, xmf_path, n, files, steps, times, nfields, names, meta)
-                  : TSR_SUCCESS;
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }

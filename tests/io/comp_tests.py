@@ -80,6 +80,10 @@ def scenario_roundtrip():
         # More rows than the 1 MiB pack buffer holds, and one row longer than it.
         ([300, 300], 3, (1, []), [(2, ["--blocks", "3x3"])]),
         ([50000], 3, (1, []), [(3, ["--blocks", "7"])]),
+        # 14 MiB read by one rank, 7 MiB by each of two, in 4 MiB batches of z slabs over the
+        # union of many blocks.
+        ([96, 96, 64], 3, (2, []), [(1, ["--blocks", "3x3x5", "--map", "sfc"]),
+                                    (2, ["--blocks", "4x3x3", "--map", "roundrobin"])]),
     ]
     for grid, nc, (wn, wargs), reads in cases:
         base = ["--grid", GX(grid), "--ncomp", str(nc)]
@@ -105,10 +109,15 @@ def scenario_checkpoint():
 
 def scenario_h5py():
     import h5py
-    for grid, nc, np_ in (([23, 17], 3, 3), ([13, 11, 7], 3, 2), ([41], 2, 2), ([19, 9], 5, 4)):
-        prefix = "h_%d_%d" % (len(grid), nc)
-        run_ok(np_, ["--grid", GX(grid), "--ncomp", str(nc), "--write", prefix],
-               "write %s, %d components" % (GX(grid), nc))
+    # The last two: many irregular blocks per rank, scattered by the map (rows packed in the
+    # file's order over all of a rank's blocks).
+    for grid, nc, np_, args in (([23, 17], 3, 3, []), ([13, 11, 7], 3, 2, []), ([41], 2, 2, []),
+                                ([19, 9], 5, 4, []),
+                                ([23, 17], 2, 3, ["--blocks", "7x5", "--map", "roundrobin"]),
+                                ([13, 11, 7], 3, 3, ["--blocks", "4x3x3", "--map", "sfc"])):
+        prefix = "h_%d_%d_%d" % (len(grid), nc, len(args))
+        run_ok(np_, ["--grid", GX(grid), "--ncomp", str(nc), "--write", prefix] + args,
+               "write %s, %d components %s" % (GX(grid), nc, " ".join(args)))
         v, p = expected(grid, nc)
         with h5py.File(prefix + ".h5", "r") as f:
             d = f["fields/velocity"]
