@@ -8,6 +8,7 @@
  * parallel loop over z planes per step, rows along x. */
 #include <omp.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,21 +31,31 @@ int main(int argc, char **argv) {
     long long nx = 256, ny = 256, nz = 256, steps = 20;
     int threads = omp_get_max_threads();
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--grid") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%lldx%lldx%lld", &nx, &ny, &nz) != 3)
-                nx = 0;
-        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-            steps = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else {
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        bool ok = val != NULL;
+        if (!strcmp(opt, "--grid") && val) {
+            int used = 0;
+            ok = sscanf(val, "%lldx%lldx%lld%n", &nx, &ny, &nz, &used) == 3 && !val[used] &&
+                 nx >= 1 && ny >= 1 && nz >= 1;
+        } else if (!strcmp(opt, "--steps") && val) {
+            steps = strtoll(val, &end, 10);
+            ok = *val && !*end && steps >= 0;
+        } else if (!strcmp(opt, "--threads") && val) {
+            threads = (int)strtol(val, &end, 10);
+            ok = *val && !*end && threads >= 1;
+        } else {
             fprintf(stderr, "usage: %s [--grid NXxNYxNZ] [--steps N] [--threads T]\n", argv[0]);
-            return strcmp(argv[i], "--help") ? 2 : 0;
+            return strcmp(opt, "--help") ? 2 : 0;
         }
-    }
-    if (nx < 1 || ny < 1 || nz < 1 || steps < 0 || threads < 1) {
-        fprintf(stderr, "heat3d_ref: bad --grid, --steps or --threads\n");
-        return 2;
+        if (!ok) {
+            fprintf(stderr, "heat3d_ref: %s %s: expected %s\n", opt, val,
+                    !strcmp(opt, "--grid")    ? "NXxNYxNZ, each at least 1"
+                    : !strcmp(opt, "--steps") ? "a count of 0 or more"
+                                              : "a count of 1 or more");
+            return 2;
+        }
+        i++;
     }
     omp_set_num_threads(threads);
     const int64_t sx = nx + 2, sy = sx * (ny + 2); /* one ghost layer, held at 0 */
