@@ -294,9 +294,22 @@ static int read_rows_raw(tsr_field f, hid_t dset, const char *path) {
         H5Tclose(t);
     if (dcpl >= 0)
         H5Pclose(dcpl);
+    /* The address is past a user block, and the dataset may live in another file than `path`
+     * (an external link): read only from a file without one, named by HDF5 itself. */
+    hid_t file = plain ? H5Iget_file_id(dset) : H5I_INVALID_HID;
+    hid_t fcpl = file >= 0 ? H5Fget_create_plist(file) : H5I_INVALID_HID;
+    hsize_t userblock = 1;
+    char real[4096];
+    plain = fcpl >= 0 && H5Pget_userblock(fcpl, &userblock) >= 0 && userblock == 0 &&
+            H5Fget_name(file, real, sizeof real) > 0 && strlen(real) < sizeof real - 1;
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (file >= 0)
+        H5Fclose(file);
     haddr_t at = plain ? H5Dget_offset(dset) : HADDR_UNDEF;
     if (at == HADDR_UNDEF || at > (haddr_t)INT64_MAX)
         return -1;
+    path = real;
     int64_t nrows = 0;
     row_ref *rows = sorted_rows(f, (int64_t)at, &nrows);
     pending *p = malloc(sizeof *p);

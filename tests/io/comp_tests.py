@@ -11,6 +11,9 @@
   xarray       named dimensions (y, x, component), coordinates, attributes, values
   paraview     pvpython shows a 3-vector (AttributeType Vector) and a 2-component array
                (Matrix) with the right values
+  layouts      the scalar beside the vector read straight from the file's bytes is right in a
+               file with a user block and through an external link (HDF5's dataset address is
+               past the user block, and in the linked file)
   bad-files    a file of 3 components read into 2, a scalar dataset into a vector, a NaN in one
                component: one message, status 2 on every rank; a PNG of a vector refused
 
@@ -198,6 +201,22 @@ def scenario_paraview():
 
 def must_fail(args, expect, status=2):
     mpitest.must_fail([BIN["test_comp"]] + args, expect, status)
+
+
+def scenario_layouts():
+    import h5py
+    base = ["--grid", "23x17", "--ncomp", "2"]
+    run_ok(1, base + ["--write", "lay"], "write")
+    with h5py.File("lay.h5", "r") as src, h5py.File("ub.h5", "w", userblock_size=4096) as dst:
+        for name, value in src.attrs.items():
+            dst.attrs[name] = value
+        src.copy("fields", dst)
+    with h5py.File("link.h5", "w") as f:
+        f["fields/velocity"] = h5py.ExternalLink("lay.h5", "/fields/velocity")
+        f["fields/p"] = h5py.ExternalLink("lay.h5", "/fields/p")
+    for path in ("lay.h5", "ub.h5", "link.h5"):
+        run_ok(2, base + ["--blocks", "4x3", "--map", "roundrobin", "--read", path],
+               "read %s in 4x3 round-robin blocks" % path)
 
 
 def scenario_bad_files():
