@@ -68,7 +68,7 @@ int tsr_cpu_has(tsr_cpu_level level, bool *has);
  * per update instead of 24. Worth it only when the output does not fit in cache and is not read
  * again soon. The values stored are src's bits. Call tsr_stream_fence before other threads or
  * ranks read dst. Not collective; safe from concurrent threads on disjoint ranges. */
-int tsr_stream_store(double *restrict dst, const double *restrict src, int64_t n);
+int tsr_stream_store(double *dst, const double *src, int64_t n);
 
 /* How many doubles to compute into the buffer for the next tsr_stream_store to dst: at most
  * `max` (and at most n), ending where dst + result is aligned to 64 bytes unless it covers all
