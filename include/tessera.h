@@ -14,6 +14,7 @@
 #include "tessera/halo.h"
 #include "tessera/remap.h"
 #include "tessera/sweep.h"
+#include "tessera/cpu.h"
 #include "tessera/balance.h"
 #include "tessera/reduce.h"
 #include "tessera/accum.h"

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Run an app with TSR_CPU forced to each ISA level this CPU has, at several thread counts, with
+streaming stores on and off, and compare every checksum with a serial reference.
+
+Usage:
+  cpu_paths.py --app PATH --ref PATH --np N [--threads 1,2] [--timeout 60]
+               [--app-args "ARGS"] -- <app/ref args...>
+
+A level the CPU lacks is refused by the app (exit 2, "lacks it"): reported as SKIP, not a
+failure; at least the baseline must run. The app must also say which level it ran ("cpu path
+NAME"), so a forced level cannot silently fall back to another one.
+
+Prints each command and its result, then "N passed, N failed"; exits 1 if anything failed.
+"""
+import argparse
+import os
+import shlex
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mpitest import csv_list, mpi_env, mpirun_prefix, parse_checksum, run_cmd, show_output, split_argv  # noqa: E402
+
+LEVELS = ("baseline", "avx2", "avx512")
+
+
+def main():
+    own, passthru = split_argv(sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--app", required=True)
+    ap.add_argument("--ref", required=True)
+    ap.add_argument("--np", type=int, required=True)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--app-args", default="")
+    ap.add_argument("--timeout", type=float, default=60.0)
+    opts = ap.parse_args(own)
+
+    rc, out, err = run_cmd([opts.ref] + passthru, mpi_env(), opts.timeout)
+    ref_sum = parse_checksum(out) if rc == 0 else None
+    if ref_sum is None:
+        print("FAIL reference: exit status %s" % rc)
+        show_output(out, err)
+        print("0 passed, 1 failed")
+        return 1
+    print("ok   reference checksum %s" % ref_sum)
+
+    passed = failed = 0
+    for level in LEVELS:
+        for t in csv_list(opts.threads):
+            for streaming in ("on", "off"):
+                cmd = (mpirun_prefix(opts.np) + [opts.app] + passthru +
+                       ["--streaming-stores", streaming] + shlex.split(opts.app_args))
+                label = "TSR_CPU=%s np=%d threads=%s streaming %s" % (level, opts.np, t,
+                                                                       streaming)
+                print("RUN  TSR_CPU=%s OMP_NUM_THREADS=%s %s" % (level, t, shlex.join(cmd)),
+                      flush=True)
+                rc, out, err = run_cmd(cmd, mpi_env({"OMP_NUM_THREADS": t, "TSR_CPU": level}),
+                                       opts.timeout)
+                got = parse_checksum(out)
+                if rc == 2 and level != "baseline" and "lacks it" in out + err:
+                    print("  SKIP %s: this CPU lacks it" % label)
+                elif rc != 0 or got is None:
+                    print("  FAIL %s: exit status %s" % (label, rc))
+                    show_output(out, err)
+                    failed += 1
+                elif "cpu path %s," % level not in out:
+                    print("  FAIL %s: no 'cpu path %s' line" % (label, level))
+                    show_output(out, err)
+                    failed += 1
+                elif got != ref_sum:
+                    print("  FAIL %s: checksum %s != reference %s" % (label, got, ref_sum))
+                    failed += 1
+                else:
+                    print("  PASS %s: checksum %s" % (label, got))
+                    passed += 1
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
