@@ -12,18 +12,15 @@
 
 #include "layout_impl.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "plain.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--map sfc|morton|"
-                 "contiguous]\n"
-                 "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
-                 "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
-                 "table design, which needs ~28 bytes per block on rank 0).\n");
+    fprintf(out,
+            "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--map sfc|morton|"
+            "contiguous]\n"
+            "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
+            "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
+            "table design, which needs ~28 bytes per block on rank 0).\n");
 }
 
 static bool number(const char *s, double lo, double hi, double *v) {

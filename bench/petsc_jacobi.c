@@ -11,12 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "plain.h"
 
 int main(int argc, char **argv) {
     PetscInt nx = 4096, ny = 4096, steps = 100;

@@ -24,6 +24,16 @@ int tsr__farm_rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra) {
     return TSR_SUCCESS;
 }
 
+int tsr__farm_work_hdr(run *r, const tsr__msg *m, work_hdr *h, const char *what) {
+    TSR_CHECK(r->ctx, m->len >= sizeof *h, TSR_ERR_INTERNAL, "farm: short %s from rank %d", what,
+              m->source);
+    memcpy(h, m->buf, sizeof *h);
+    TSR_CHECK(r->ctx, h->count >= 0 && m->len == sizeof *h + (size_t)h->count * r->f->o.item_bytes,
+              TSR_ERR_INTERNAL, "farm: malformed %s of %lld tasks (%zu bytes) from rank %d", what,
+              (long long)h->count, m->len, m->source);
+    return TSR_SUCCESS;
+}
+
 int tsr__farm_results_begin(tsr_ctx ctx, rbuf *b, int64_t first, int64_t count) {
     b->len = 0;
     TSR_CALL(ctx, tsr__farm_rbuf_reserve(ctx, b, rec_offset(count)));

@@ -117,11 +117,7 @@ static int take_batch(sub *s) {
     tsr_ctx ctx = r->ctx;
     tsr__msg *m = &r->m;
     work_hdr h;
-    TSR_CHECK(ctx, m->len >= sizeof h, TSR_ERR_INTERNAL, "farm: short batch from rank 0");
-    memcpy(&h, m->buf, sizeof h);
-    TSR_CHECK(ctx, h.count >= 0 && m->len == sizeof h + (size_t)h.count * r->f->o.item_bytes,
-              TSR_ERR_INTERNAL, "farm: malformed batch of %lld tasks (%zu bytes)",
-              (long long)h.count, m->len);
+    TSR_CALL(ctx, tsr__farm_work_hdr(r, m, &h, "batch"));
     s->replies++;
     if (h.count == 0) {
         s->stopped = true; /* rank 0 answers in order: no batch can follow */

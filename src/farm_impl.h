@@ -161,6 +161,8 @@ typedef struct wstate {
     bool stopped, aborted, halted;
 } wstate;
 
+/* The header of a chunk or batch of tasks received in m, checked against its length. */
+int tsr__farm_work_hdr(run *r, const tsr__msg *m, work_hdr *h, const char *what);
 /* Makes room for `extra` more bytes. Not collective. */
 int tsr__farm_rbuf_reserve(tsr_ctx ctx, rbuf *b, size_t extra);
 /* Grows a FIFO by one element (copied from e). Not collective. */

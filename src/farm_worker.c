@@ -13,13 +13,10 @@ static int worker_handle(run *r, wstate *s) {
         return TSR_SUCCESS;
     }
     work_hdr h;
-    TSR_CHECK(ctx, m->tag == TSR_TAG_FARM_WORK && m->len >= sizeof h, TSR_ERR_INTERNAL,
+    TSR_CHECK(ctx, m->tag == TSR_TAG_FARM_WORK, TSR_ERR_INTERNAL,
               "farm: unexpected message (tag %d, %zu bytes) from rank %d", m->tag, m->len,
               m->source);
-    memcpy(&h, m->buf, sizeof h);
-    TSR_CHECK(ctx, h.count >= 0 && m->len == sizeof h + (size_t)h.count * r->f->o.item_bytes,
-              TSR_ERR_INTERNAL, "farm: malformed chunk of %lld tasks (%zu bytes)",
-              (long long)h.count, m->len);
+    TSR_CALL(ctx, tsr__farm_work_hdr(r, m, &h, "chunk"));
     s->replies++;
     if (h.count == 0) {
         s->stopped = true;
