@@ -439,6 +439,19 @@ static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, int ncomp, const c
 
 /* The first non-finite owned value in the file's order (cell * ncomp + component), over all
  * ranks. Collective. */
+/* Whether a row holds an infinity or a NaN: an OR of exponent tests, which vectorizes (the
+ * common case: a scan of the whole state once per stretch). */
+static bool row_nonfinite(const double *row, int64_t n) {
+    const uint64_t exp = UINT64_C(0x7ff0000000000000);
+    uint64_t any = 0;
+    for (int64_t x = 0; x < n; x++) {
+        uint64_t u;
+        memcpy(&u, &row[x], sizeof u);
+        any |= (u & exp) == exp;
+    }
+    return any != 0;
+}
+
 static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
@@ -446,23 +459,33 @@ static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     double v = 0.0;
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-        for (int c = 0; c < f->ncomp; c++)
+        const int64_t cells = b->n[0] * b->n[1] * b->n[2];
+        for (int c = 0; c < f->ncomp; c++) {
+            int64_t first = INT64_MAX;
+#pragma omp parallel for collapse(2) schedule(static)                                              \
+    reduction(min                                                                                  \
+              : first) if (cells > ctx->min_parallel_cells)
             for (int64_t z = 0; z < b->n[2]; z++)
                 for (int64_t y = 0; y < b->n[1]; y++) {
                     const double *row = &TSR_ATC(b, 0, y, z, c);
-                    for (int64_t x = 0; x < b->n[0]; x++) {
-                        if (isfinite(row[x]))
-                            continue;
-                        int64_t k = (b->lo[0] + x) +
-                                    lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
-                        int64_t g = k * f->ncomp + c;
-                        if (g < best) {
-                            best = g;
-                            v = row[x];
-                        }
-                        break; /* later cells of this row come after it */
-                    }
+                    if (!row_nonfinite(row, b->n[0]))
+                        continue;
+                    int64_t x = 0;
+                    while (isfinite(row[x])) /* later cells of this row come after it */
+                        x++;
+                    int64_t k =
+                        (b->lo[0] + x) + lay->n[0] * ((b->lo[1] + y) + lay->n[1] * (b->lo[2] + z));
+                    int64_t g = k * f->ncomp + c;
+                    if (g < first)
+                        first = g;
                 }
+            if (first < best) {
+                best = first;
+                int64_t k = first / f->ncomp;
+                v = TSR_ATC(b, k % lay->n[0] - b->lo[0], (k / lay->n[0]) % lay->n[1] - b->lo[1],
+                            k / (lay->n[0] * lay->n[1]) - b->lo[2], c);
+            }
+        }
     }
     int64_t global = best;
     TSR_MPI(ctx, MPI_Allreduce(&best, &global, 1, MPI_INT64_T, MPI_MIN, ctx->comm));
