@@ -60,6 +60,8 @@ bool tsr__launch_no_fabric(void);
 /* Before MPI_Init: on a node without any fabric device, tells Open MPI to take the ob1 PML it
  * would pick anyway, unless the launcher, the user or TSR_MPI_DEFAULTS=off says otherwise. */
 void tsr__launch_mpi_defaults(void);
+/* Whether the MCA setting key = value chooses the PML, MTL or BTL itself (pure, unit-tested). */
+bool tsr__launch_mca_chooses(const char *key, const char *value);
 
 /* Default tile size in cells: a few rows of a large block, well inside L2. */
 #define TSR_TILE_CELLS 32768

@@ -61,8 +61,8 @@ int tsr__h5_file_dims(const tsr__layout *lay, hsize_t dims[3]);
  * 0 or an errno. Not collective. (io_rows.c) */
 int tsr__io_write_rows(tsr_field *fields, int nfields, int fd, const int64_t *offsets);
 
-/* This rank's blocks of f from dataset dset of the file at path. False on failure, with HDF5's
+/* This rank's blocks of f from dataset dset. False on failure, with HDF5's
  * stack or errno telling why. Independent reads, not collective. (io_rows.c) */
-bool tsr__io_read_blocks(tsr_field f, hid_t dset, const char *path);
+bool tsr__io_read_blocks(tsr_field f, hid_t dset);
 
 #endif

@@ -545,7 +545,7 @@ int tsr_io_read(tsr_field f, const char *path, const char *dataset) {
     errno = 0;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = file >= 0 ? H5Dopen2(file, dataset, H5P_DEFAULT) : H5I_INVALID_HID;
-    if (ds < 0 || !tsr__io_read_blocks(f, ds, path)) {
+    if (ds < 0 || !tsr__io_read_blocks(f, ds)) {
         char why[256];
         tsr__h5_reason(why, sizeof why);
         err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,

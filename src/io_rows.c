@@ -285,7 +285,7 @@ static bool read_one_block(tsr_field f, hid_t dset) {
  * the blocks by preadv, in the file's order, rows that follow each other in one call, as they
  * were written; no copy through a buffer. Returns 0, an errno, or -1 when the dataset is not
  * such. */
-static int read_rows_raw(tsr_field f, hid_t dset, const char *path) {
+static int read_rows_raw(tsr_field f, hid_t dset) {
     hid_t dcpl = H5Dget_create_plist(dset), t = H5Dget_type(dset);
     bool plain = f->ncomp == 1 && dcpl >= 0 && t >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
                  H5Pget_external_count(dcpl) == 0 && H5Tequal(t, H5T_IEEE_F64LE) > 0 &&
@@ -295,26 +295,34 @@ static int read_rows_raw(tsr_field f, hid_t dset, const char *path) {
     if (dcpl >= 0)
         H5Pclose(dcpl);
     /* The address is past a user block, and the dataset may live in another file than `path`
-     * (an external link): read only from a file without one, named by HDF5 itself. */
+     * (an external link), which may also have been replaced since: read only from a file
+     * without one, through HDF5's own descriptor of it (a duplicate, with the POSIX driver). */
     hid_t file = plain ? H5Iget_file_id(dset) : H5I_INVALID_HID;
     hid_t fcpl = file >= 0 ? H5Fget_create_plist(file) : H5I_INVALID_HID;
+    hid_t fapl = file >= 0 ? H5Fget_access_plist(file) : H5I_INVALID_HID;
     hsize_t userblock = 1;
-    char real[4096];
-    plain = fcpl >= 0 && H5Pget_userblock(fcpl, &userblock) >= 0 && userblock == 0 &&
-            H5Fget_name(file, real, sizeof real) > 0 && strlen(real) < sizeof real - 1;
+    void *handle = NULL;
+    int hfd = -1;
+    if (fcpl >= 0 && fapl >= 0 && H5Pget_userblock(fcpl, &userblock) >= 0 && userblock == 0 &&
+        H5Pget_driver(fapl) == H5FD_SEC2 && H5Fget_vfd_handle(file, fapl, &handle) >= 0 && handle)
+        hfd = dup(*(int *)handle);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (fcpl >= 0)
         H5Pclose(fcpl);
     if (file >= 0)
         H5Fclose(file);
-    haddr_t at = plain ? H5Dget_offset(dset) : HADDR_UNDEF;
-    if (at == HADDR_UNDEF || at > (haddr_t)INT64_MAX)
+    haddr_t at = hfd >= 0 ? H5Dget_offset(dset) : HADDR_UNDEF;
+    if (at == HADDR_UNDEF || at > (haddr_t)INT64_MAX) {
+        if (hfd >= 0)
+            close(hfd);
         return -1;
-    path = real;
+    }
     int64_t nrows = 0;
     row_ref *rows = sorted_rows(f, (int64_t)at, &nrows);
     pending *p = malloc(sizeof *p);
-    int fd = rows && p ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    int e = !rows || !p ? ENOMEM : fd < 0 ? errno : 0;
+    int fd = hfd;
+    int e = !rows || !p ? ENOMEM : 0;
     if (p) {
         p->fd = fd;
         p->read = true;
@@ -339,11 +347,11 @@ static int read_rows_raw(tsr_field f, hid_t dset, const char *path) {
  * dimension at a time, each one read in the file's order (not one read per block and component,
  * whose rows HDF5 fetched one by one). Independent reads, no collective call, so a failure is
  * this rank's alone until the agreement that follows. */
-bool tsr__io_read_blocks(tsr_field f, hid_t dset, const char *path) {
+bool tsr__io_read_blocks(tsr_field f, hid_t dset) {
     const tsr__layout *lay = &f->map->decomp->lay;
     if (f->nblocks <= 1)
         return f->nblocks == 0 || read_one_block(f, dset);
-    int raw = read_rows_raw(f, dset, path);
+    int raw = read_rows_raw(f, dset);
     if (raw >= 0) {
         errno = raw; /* the reason reported, HDF5's stack being empty */
         return raw == 0;

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -131,17 +132,73 @@ static bool one_node(void) {
     return !nodes || strcmp(nodes, "1") == 0;
 }
 
+/* Whether an MCA parameter setting chooses the transport itself: a PML or MTL named outright, ob1
+ * left out, or shared memory (vader) left out of the BTLs. Exclusions of other components (as
+ * Debian's pml = ^ucx) choose nothing. */
+bool tsr__launch_mca_chooses(const char *key, const char *value) {
+    bool exclude = value[0] == '^';
+    if (strcmp(key, "pml") == 0)
+        return !exclude || strstr(value, "ob1");
+    if (strcmp(key, "mtl") == 0)
+        return !exclude;
+    if (strcmp(key, "btl") == 0)
+        return exclude ? strstr(value, "vader") != NULL : strstr(value, "vader") == NULL;
+    return false;
+}
+
+/* Whether an MCA parameter file (the site's, the user's, or those OMPI_MCA_mca_base_param_files
+ * names) chooses the transport. */
+static bool file_chooses(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool chooses = false;
+    while (!chooses && fgets(line, sizeof line, f)) {
+        char key[64], value[256];
+        if (sscanf(line, " %63[a-z_] = %255s", key, value) == 2)
+            chooses = tsr__launch_mca_chooses(key, value);
+    }
+    fclose(f);
+    return chooses;
+}
+
+static bool params_choose(void) {
+    const char *listed = getenv("OMPI_MCA_mca_base_param_files");
+    char paths[4][1024];
+    int n = 0;
+    if (listed) {
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", listed);
+        for (char *save = NULL, *p = strtok_r(buf, ":", &save); p && n < 4;
+             p = strtok_r(NULL, ":", &save))
+            snprintf(paths[n++], sizeof paths[0], "%s", p);
+    } else {
+        const char *home = getenv("HOME"), *prefix = getenv("OPAL_PREFIX");
+        snprintf(paths[n++], sizeof paths[0], "/etc/openmpi/openmpi-mca-params.conf");
+        snprintf(paths[n++], sizeof paths[0], "%s/etc/openmpi-mca-params.conf",
+                 prefix ? prefix : "/usr/local");
+        if (home)
+            snprintf(paths[n++], sizeof paths[0], "%s/.openmpi/mca-params.conf", home);
+    }
+    for (int i = 0; i < n; i++)
+        if (file_chooses(paths[i]))
+            return true;
+    return false;
+}
+
 void tsr__launch_mpi_defaults(void) {
 #ifdef OMPI_MAJOR_VERSION
-    /* Open MPI probes its fabric libraries (PSM, PSM2, OFI, UCX) at every start, 0.2 s here,
-     * and on a node without any fabric device picks ob1 anyway; choosing it first saves the
-     * probe. Only when every rank is on this node, so that no rank can pick differently. Any
-     * setting of the user's or the site's launcher (OMPI_MCA_pml or _mtl, which mpirun --mca also
-     * passes this way) or TSR_MPI_DEFAULTS=off leaves Open MPI to choose. */
+    /* Open MPI probes its fabric libraries (PSM, PSM2, OFI, UCX) at every start, 0.2 s here; on
+     * a node without any fabric device Debian's build then takes ob1 with shared memory, so
+     * choosing it first saves the probe. Only when every rank is on this node (no rank can pick
+     * differently), and only when nobody chose: the environment (OMPI_MCA_pml, _mtl or _btl,
+     * which mpirun --mca also passes), the MCA parameter files, or TSR_MPI_DEFAULTS=off. */
     const char *off = getenv("TSR_MPI_DEFAULTS");
-    if ((off && strcmp(off, "off") == 0) || getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl"))
+    if ((off && strcmp(off, "off") == 0) || getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl") ||
+        getenv("OMPI_MCA_btl"))
         return;
-    if (one_node() && tsr__launch_no_fabric())
+    if (one_node() && tsr__launch_no_fabric() && !params_choose())
         setenv("OMPI_MCA_pml", "ob1", 0);
 #endif
 }

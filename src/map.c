@@ -78,15 +78,18 @@ static int by_weight_desc(const void *a, const void *b) {
  * blocks for the ranks after it, so no rank is idle while there are blocks to go round. */
 static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells) {
     double total = 0;
-    for (int64_t k = 0; k < n; k++)
+    int64_t itotal = 0, ibefore = 0; /* whole cells: exact, so that map_rule.c finds the same */
+    for (int64_t k = 0; k < n; k++) {
         total += seq[k].w;
+        itotal += (int64_t)seq[k].w;
+    }
     double before = 0;
     int prev = -1;
     for (int64_t k = 0; k < n; k++) {
         int64_t r;
-        if (cells) /* whole cells: exact integers, so that map_rule.c finds the same owners */
-            r = (int64_t)((unsigned __int128)(2 * (int64_t)before + (int64_t)seq[k].w) *
-                          (unsigned)nranks / ((unsigned __int128)2 * (int64_t)total));
+        if (cells)
+            r = (int64_t)(((unsigned __int128)ibefore * 2 + (unsigned __int128)seq[k].w) *
+                          (unsigned)nranks / ((unsigned __int128)itotal * 2));
         else if (total > 0)
             r = (int64_t)floor((before + 0.5 * seq[k].w) * nranks / total);
         else
@@ -102,6 +105,7 @@ static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bo
         owner[seq[k].id] = (int)r;
         prev = (int)r;
         before += seq[k].w;
+        ibefore += (int64_t)seq[k].w;
     }
 }
 
@@ -254,9 +258,13 @@ int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *w
     tsr_ctx ctx = decomp->ctx;
     *map = NULL;
     tsr_map m = calloc(1, sizeof *m);
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, m ? TSR_SUCCESS
-                                       : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__,
-                                                       __func__, "cannot allocate a map")));
+    int agreed = tsr_ctx_agree(ctx, m ? TSR_SUCCESS
+                                      : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__,
+                                                      __func__, "cannot allocate a map"));
+    if (agreed) {
+        free(m); /* another rank's failure */
+        return tsr_error_trace(ctx, agreed, __FILE__, __LINE__, __func__);
+    }
     m->ctx = ctx;
     m->decomp = decomp;
     m->strategy = strategy;

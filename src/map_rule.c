@@ -16,6 +16,14 @@ bool tsr__rule_applies(const tsr__layout *lay, tsr_map_strategy s, int nranks) {
         return true;
     if (s != TSR_MAP_CONTIGUOUS && s != TSR_MAP_SFC && s != TSR_MAP_MORTON)
         return false;
+    if (s != TSR_MAP_CONTIGUOUS) { /* curve keys in 63 bits, or the table (whose keys wrap) */
+        int bits = 0;
+        for (int d = 0; d < TSR_MAX_DIM; d++)
+            while ((INT64_C(1) << bits) < lay->nb[d])
+                bits++;
+        if (bits * lay->ndim > 63)
+            return false;
+    }
     /* No block heavier than a rank's share: the owners then rise by at most one per block along
      * the curve and reach the last rank, so cut_sequence's clamps never act. */
     int64_t maxw = 1, total = 1;
@@ -150,7 +158,7 @@ static int64_t key_cells(const tsr__rule *r, uint64_t key) {
 /* The rank of a block whose cells start `before` cells along the curve: the share that holds
  * the block's middle (cut_sequence's formula, in integers). */
 static int rank_at(const tsr__rule *r, int64_t before, int64_t w) {
-    return (int)((u128)(2 * before + w) * (u128)r->nranks / ((u128)2 * (u128)r->total));
+    return (int)(((u128)before * 2 + (u128)w) * (u128)r->nranks / ((u128)2 * (u128)r->total));
 }
 
 int tsr__rule_owner(const tsr__rule *r, int64_t id) {
