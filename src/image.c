@@ -399,35 +399,40 @@ static int write_png(tsr_ctx ctx, const char *path, bool force, const float *pla
     return TSR_SUCCESS;
 }
 
-static int64_t plane_cells(const tsr__layout *lay, int64_t id, int64_t z) {
-    tsr_box b;
-    tsr__block_box(lay, id, &b);
-    return z >= b.lo[2] && z < b.hi[2] ? (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]) : 0;
+/* The blocks cutting the plane z: ids first, first + 1, ..., first + count - 1 (one layer of
+ * blocks along z, ids x-fastest). */
+static void plane_blocks(const tsr__layout *lay, int64_t z, int64_t *first, int64_t *count) {
+    int64_t lo = 0, hi = lay->nb[2] - 1; /* the layer k with cuts[2][k] <= z < cuts[2][k + 1] */
+    const int64_t *cz = lay->ndim > 2 ? lay->cuts[2] : NULL;
+    while (cz && lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (cz[mid] <= z)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *count = lay->nb[0] * lay->nb[1];
+    *first = lo * *count;
 }
 
-/* Cells of the plane z each rank sends: its blocks cutting the plane, in id order. */
-static void plane_counts(const tsr__layout *lay, const int *owner, int64_t z, int64_t *counts,
-                         int nranks) {
-    memset(counts, 0, sizeof *counts * (size_t)nranks);
-    for (int64_t id = 0; id < lay->nblocks; id++)
-        counts[owner[id]] += plane_cells(lay, id, z);
-}
-
-/* Rank 0 places the gathered blocks: one pass in id order, a cursor per sending rank. */
-static void place(const tsr__layout *lay, const int *owner, int64_t z, const float *gathered,
-                  int64_t *cursor, float *plane) {
-    for (int64_t id = 0; id < lay->nblocks; id++) {
-        if (plane_cells(lay, id, z) == 0)
-            continue;
+/* Rank 0 places the gathered blocks: one pass over the plane's blocks in id order, a cursor per
+ * sending rank (each rank sent its blocks in id order). Owners are looked up block by block, so
+ * no rank needs the whole map's table. */
+static void place(tsr_map map, int64_t z, const float *gathered, int64_t *cursor, float *plane) {
+    const tsr__layout *lay = &map->decomp->lay;
+    int64_t first, count;
+    plane_blocks(lay, z, &first, &count);
+    for (int64_t id = first; id < first + count; id++) {
         tsr_box b;
         tsr__block_box(lay, id, &b);
-        const float *in = gathered + cursor[owner[id]];
+        int owner = tsr__map_owner_of(map, id);
+        const float *in = gathered + cursor[owner];
         for (int64_t y = b.lo[1]; y < b.hi[1]; y++) {
             memcpy(plane + b.lo[0] + lay->n[0] * y, in,
                    sizeof(float) * (size_t)(b.hi[0] - b.lo[0]));
             in += b.hi[0] - b.lo[0];
         }
-        cursor[owner[id]] += (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]);
+        cursor[owner] += (b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]);
     }
 }
 
@@ -435,15 +440,11 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                         bool force) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
-    const int *owner = tsr__map_owners(f->map);
     int64_t nx = lay->n[0], ny = lay->n[1];
     if (zslice < 0)
         zslice = lay->n[2] / 2;
     int err = TSR_SUCCESS;
-    if (!owner)
-        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                            "cannot allocate the owners of %lld blocks", (long long)lay->nblocks);
-    else if (f->ncomp > 1)
+    if (f->ncomp > 1)
         err = tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
                             "field '%s' has %d components; a PNG shows a field of one", f->name,
                             f->ncomp);
@@ -458,10 +459,13 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                             "PNG plane of %lld cells is larger than 2^31", (long long)(nx * ny));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     double t0 = tsr_wtime();
-    int64_t *sizes = malloc(sizeof *sizes * (size_t)ctx->size);
-    if (sizes)
-        plane_counts(lay, owner, zslice, sizes, ctx->size);
-    int64_t mine = sizes ? sizes[ctx->rank] : 0;
+    int64_t mine = 0; /* the cells of the plane in this rank's blocks */
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        const tsr_block *b = &f->blocks[i];
+        if (zslice >= b->lo[2] && zslice < b->lo[2] + b->n[2])
+            mine += b->n[0] * b->n[1];
+    }
+    int64_t *sizes = ctx->rank == 0 ? malloc(sizeof *sizes * (size_t)ctx->size) : NULL;
     float *send = malloc(sizeof(float) * (size_t)(mine ? mine : 1));
     float *gathered = NULL, *plane = NULL;
     int *counts = NULL, *displs = NULL;
@@ -471,7 +475,7 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
         counts = malloc(sizeof(int) * (size_t)ctx->size);
         displs = malloc(sizeof(int) * (size_t)ctx->size);
     }
-    bool ok = sizes && send && (ctx->rank != 0 || (gathered && plane && counts && displs));
+    bool ok = send && (ctx->rank != 0 || (sizes && gathered && plane && counts && displs));
     err = ok ? TSR_SUCCESS
              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                              "cannot allocate the PNG plane of %lld cells", (long long)(nx * ny));
@@ -487,19 +491,24 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                 for (int64_t x = 0; x < b->n[0]; x++)
                     send[k++] = (float)TSR_AT(b, x, y, z);
         }
-        if (ctx->rank == 0)
+        int rc = MPI_Gather(&mine, 1, MPI_INT64_T, sizes, 1, MPI_INT64_T, 0, ctx->comm);
+        if (rc != MPI_SUCCESS)
+            err = tsr_error_mpi(ctx, rc, "MPI_Gather", __FILE__, __LINE__, __func__);
+        if (rc == MPI_SUCCESS && ctx->rank == 0)
             for (int r = 0, off = 0; r < ctx->size; r++) {
                 counts[r] = (int)sizes[r];
                 displs[r] = off;
                 sizes[r] = off; /* from here on: rank r's cursor in the gathered buffer */
                 off += counts[r];
             }
-        int rc = MPI_Gatherv(send, (int)mine, MPI_FLOAT, gathered, counts, displs, MPI_FLOAT, 0,
+        if (rc == MPI_SUCCESS) {
+            rc = MPI_Gatherv(send, (int)mine, MPI_FLOAT, gathered, counts, displs, MPI_FLOAT, 0,
                              ctx->comm);
-        if (rc != MPI_SUCCESS)
-            err = tsr_error_mpi(ctx, rc, "MPI_Gatherv", __FILE__, __LINE__, __func__);
-        else if (ctx->rank == 0) {
-            place(lay, owner, zslice, gathered, sizes, plane);
+            if (rc != MPI_SUCCESS)
+                err = tsr_error_mpi(ctx, rc, "MPI_Gatherv", __FILE__, __LINE__, __func__);
+        }
+        if (rc == MPI_SUCCESS && ctx->rank == 0) {
+            place(f->map, zslice, gathered, sizes, plane);
             err = write_png(ctx, path, force, plane, nx, ny, vmin, vmax);
         }
     }
