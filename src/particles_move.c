@@ -30,6 +30,21 @@ typedef struct move {
     MPI_Request *req;
 } move;
 
+/* The last block's owner: particles of a block mostly go to the same block, and on a ruled map
+ * (no owner table) each lookup walks the curve. */
+typedef struct owner_memo {
+    int64_t block;
+    int owner;
+} owner_memo;
+
+static inline int memo_owner(owner_memo *o, tsr_map map, int64_t block) {
+    if (block != o->block) {
+        o->block = block;
+        o->owner = tsr__map_owner_of(map, block);
+    }
+    return o->owner;
+}
+
 static void move_free(move *m) {
     free(m->first);
     free(m->dest);
@@ -113,13 +128,14 @@ static void classify(tsr_particles p, move *m) {
         p->gen++;
     m->removed = 0;
     m->bad_id = INT64_MAX;
+    owner_memo memo = {-1, 0};
     for (int64_t b = 0; b < p->nblocks; b++) {
         const tsr__pblock *blk = &p->blocks[b];
         const int64_t *id = (const int64_t *)(void *)tsr__pcol(blk, 0);
         for (int64_t i = 0; i < blk->count; i++) {
             int64_t to = m->dest[m->first[b] + i];
             if (to >= 0)
-                m->scount[tsr__map_owner_of(m->to, to)]++;
+                m->scount[memo_owner(&memo, m->to, to)]++;
             if (to != LEAVING)
                 continue;
             if (m->removed++ == 0 || id[i] < m->bad_id) {
@@ -208,13 +224,14 @@ static int pack(tsr_particles p, move *m) {
     int64_t *at = NULL;
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)ctx->size, sizeof *at, &at));
     memcpy(at, m->sdispl, (size_t)ctx->size * sizeof *at);
+    owner_memo memo = {-1, 0};
     for (int64_t b = 0; b < p->nblocks; b++) {
         const tsr__pblock *blk = &p->blocks[b];
         for (int64_t i = 0; i < blk->count; i++) {
             int64_t to = m->dest[m->first[b] + i];
             if (to < 0)
                 continue;
-            char *r = m->sbuf + (size_t)at[tsr__map_owner_of(m->to, to)]++ * rec;
+            char *r = m->sbuf + (size_t)at[memo_owner(&memo, m->to, to)]++ * rec;
             memcpy(r, &to, 8);
             for (int k = 0; k < TSR__PWORDS(p); k++)
                 memcpy(r + 8 * (size_t)(1 + k), tsr__pcol(blk, k) + (size_t)i * 8, 8);
