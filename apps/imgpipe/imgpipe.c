@@ -79,7 +79,7 @@ typedef struct imgpipe {
 typedef struct stage {
     int kind;
     const imgpipe *ip;
-    double *scratch; /* blur: the vertical pass, then one row per thread */
+    double *scratch; /* blur: per thread a padded row and a row of sums */
     size_t scratch_len;
 } stage;
 
@@ -184,41 +184,38 @@ static int64_t clampi(int64_t v, int64_t n) {
     return v < 0 ? 0 : v >= n ? n - 1 : v;
 }
 
-/* The sums are accumulated a whole row at a time (k outermost) so they vectorise; each pixel
- * still sees 0.0 + w_-r a_-r + ... + w_r a_r in that order. */
-static void blur(const uint8_t *in, int64_t w, int64_t h, int r, const double *wt, double *tmp,
-                 double *rows, uint8_t *out) {
-#pragma omp parallel for schedule(static)
-    for (int64_t y = 0; y < h; y++) {
-        double *restrict t = tmp + y * w;
-        for (int64_t x = 0; x < w; x++)
-            t[x] = 0.0;
-        for (int k = -r; k <= r; k++) {
-            const uint8_t *restrict s = in + clampi(y + k, h) * w;
-            double wk = wt[k + r];
-            for (int64_t x = 0; x < w; x++)
-                t[x] += wk * (double)s[x];
-        }
-    }
+/* One row at a time per thread, both passes in a thread's scratch row, which stays in cache.
+ * The weights are symmetric (w_-k = w_k), so each pass sums pairs first: a pixel is
+ * w_0 a_0 + w_1 (a_-1 + a_1) + ... + w_r (a_-r + a_r), in that order; the vertical pairs are
+ * added as integers (exact). The horizontal pass reads a row padded by r clamped cells. */
+static void blur(const uint8_t *in, int64_t w, int64_t h, int r, const double *wt, double *rows,
+                 uint8_t *out) {
 #pragma omp parallel
     {
-        double *restrict acc = rows + (size_t)omp_get_thread_num() * (size_t)w;
+        double *restrict t = rows + (size_t)omp_get_thread_num() * (size_t)(2 * w + 2 * r) + r;
+        double *restrict acc = t + w + r;
 #pragma omp for schedule(static)
         for (int64_t y = 0; y < h; y++) {
-            const double *restrict t = tmp + y * w;
+            const uint8_t *restrict s0 = in + y * w;
             for (int64_t x = 0; x < w; x++)
-                acc[x] = 0.0;
-            for (int k = -r; k <= r; k++) {
-                double wk = wt[k + r];
-                /* x + k clamped: below lo it is 0, from hi on it is w - 1. */
-                int64_t lo = -k < 0 ? 0 : -k > w ? w : -k;
-                int64_t hi = w - k > w ? w : w - k < lo ? lo : w - k;
-                for (int64_t x = 0; x < lo; x++)
-                    acc[x] += wk * t[0];
-                for (int64_t x = lo; x < hi; x++)
-                    acc[x] += wk * t[x + k];
-                for (int64_t x = hi; x < w; x++)
-                    acc[x] += wk * t[w - 1];
+                t[x] = wt[r] * (double)s0[x];
+            for (int k = 1; k <= r; k++) {
+                const uint8_t *restrict sm = in + clampi(y - k, h) * w;
+                const uint8_t *restrict sp = in + clampi(y + k, h) * w;
+                double wk = wt[r + k];
+                for (int64_t x = 0; x < w; x++)
+                    t[x] += wk * (double)(sm[x] + sp[x]);
+            }
+            for (int k = 1; k <= r; k++) {
+                t[-k] = t[0];
+                t[w - 1 + k] = t[w - 1];
+            }
+            for (int64_t x = 0; x < w; x++)
+                acc[x] = wt[r] * t[x];
+            for (int k = 1; k <= r; k++) {
+                double wk = wt[r + k];
+                for (int64_t x = 0; x < w; x++)
+                    acc[x] += wk * (t[x - k] + t[x + k]);
             }
             uint8_t *o = out + y * w;
             for (int64_t x = 0; x < w; x++) {
@@ -339,7 +336,7 @@ static int stage_fn(tsr_item *it, void *user) {
         grayscale(in, w, hh, h.channels, out);
         break;
     case ST_BLUR: {
-        size_t len = (size_t)(w * hh) + (size_t)omp_get_max_threads() * (size_t)w;
+        size_t len = (size_t)omp_get_max_threads() * (size_t)(2 * w + 2 * st->ip->radius);
         if (len > st->scratch_len) {
             free(st->scratch);
             st->scratch_len = 0;
@@ -347,7 +344,7 @@ static int stage_fn(tsr_item *it, void *user) {
                 return fail(it, "out of memory");
             st->scratch_len = len;
         }
-        blur(in, w, hh, st->ip->radius, st->ip->weights, st->scratch, st->scratch + w * hh, out);
+        blur(in, w, hh, st->ip->radius, st->ip->weights, st->scratch, out);
         break;
     }
     case ST_SOBEL:

@@ -191,13 +191,17 @@ static image gaussian(const image *in, double sigma) {
             wt[k + r] = wt[k + r] / total;
         }
     }
-    /* Vertical pass first, then horizontal; each sum from 0.0 in k order. */
+    /* Vertical pass first, then horizontal. The weights are symmetric: each sum is
+     * w_0 a_0 + w_1 (a_-1 + a_1) + ... + w_r (a_-r + a_r) in that order, the vertical pairs
+     * added as integers. */
     double *v = xmalloc(sizeof(double) * (size_t)(w * h));
     for (int64_t y = 0; y < h; y++) {
         for (int64_t x = 0; x < w; x++) {
-            double s = 0.0;
-            for (int k = -r; k <= r; k++) {
-                s += wt[k + r] * (double)in->px[clamp_index(y + k, h) * w + x];
+            double s = wt[r] * (double)in->px[y * w + x];
+            for (int k = 1; k <= r; k++) {
+                int pair =
+                    in->px[clamp_index(y - k, h) * w + x] + in->px[clamp_index(y + k, h) * w + x];
+                s += wt[r + k] * (double)pair;
             }
             v[y * w + x] = s;
         }
@@ -205,9 +209,10 @@ static image gaussian(const image *in, double sigma) {
     image out = {w, h, 1, xmalloc((size_t)(w * h))};
     for (int64_t y = 0; y < h; y++) {
         for (int64_t x = 0; x < w; x++) {
-            double s = 0.0;
-            for (int k = -r; k <= r; k++) {
-                s += wt[k + r] * v[y * w + clamp_index(x + k, w)];
+            const double *row = v + y * w;
+            double s = wt[r] * row[x];
+            for (int k = 1; k <= r; k++) {
+                s += wt[r + k] * (row[clamp_index(x - k, w)] + row[clamp_index(x + k, w)]);
             }
             uint8_t q;
             if (s <= 0.0) {
