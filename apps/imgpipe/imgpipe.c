@@ -6,9 +6,11 @@
  *   grayscale  gray = (77 R + 150 G + 29 B + 128) >> 8 (alpha ignored; gray input copied)
  *   blur       separable Gaussian, radius r = ceil(3 sigma), weights w_k = e_k / sum(e),
  *              e_k = exp(-(k k) / (2 sigma sigma)) for k = -r..r (summed in that order);
- *              V[y][x] = sum_k w_k in[clamp(y+k)][x], then H[y][x] = sum_k w_k V[y][clamp(x+k)],
- *              each sum started at 0.0 and taken in k order; out = floor(H + 0.5) clamped to
- *              0..255. sigma 0 is the identity.
+ *              V[y][x] = w_0 in[y][x] + sum_{k=1..r} w_k (in[clamp(y-k)][x] + in[clamp(y+k)][x])
+ *              (the pair added as integers), then H[y][x] = w_0 V[y][x] +
+ *              sum_{k=1..r} w_k (V[y][clamp(x-k)] + V[y][clamp(x+k)]), each sum taken in k order
+ *              (w_-k = w_k exactly); out = floor(H + 0.5) clamped to 0..255. sigma 0 is the
+ *              identity.
  *   sobel      |gx| + |gy| of the 3x3 Sobel kernels, integers, edges clamped, capped at 255
  *   threshold  255 where the value is >= T, else 0
  * Every output pixel depends only on its inputs through a fixed sequence of operations, so
@@ -572,7 +574,7 @@ static double stage_cost(const imgpipe *ip, int kind) {
     case ST_GRAY:
         return 1.0;
     case ST_BLUR:
-        return 2.3 + 0.41 * (2 * ip->radius + 1);
+        return 0.63 + 0.19 * (2 * ip->radius + 1);
     case ST_SOBEL:
         return 0.5;
     default:
