@@ -2,28 +2,40 @@
  * Morton and Hilbert with block cells as weights. A block's owner comes from the cells before it
  * along the curve, summed over aligned subcubes of the curve's tree (their cells are products of
  * per-dimension sums), so nothing of the size of the block count is stored or sent. The owners
- * equal tsr__map_assign's whenever tsr__rule_applies. */
+ * equal tsr__map_assign's whenever tsr__rule_applies.
+ *
+ * With measured weights only rank 0 has them: it walks the curve in key order, cuts it as
+ * tsr__map_assign would, and every rank keeps just the P + 1 cut points (the keys where each
+ * rank's run starts), searched in O(log P) for any block's owner. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "layout_impl.h"
 
 typedef unsigned __int128 u128;
 
+/* Contiguous, or a curve whose keys fit in 63 bits (past that, the table's keys wrap). */
+static bool keys_fit(const tsr__layout *lay, tsr_map_strategy s) {
+    if (s != TSR_MAP_CONTIGUOUS && s != TSR_MAP_SFC && s != TSR_MAP_MORTON)
+        return false;
+    int bits = 0;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        while ((INT64_C(1) << bits) < lay->nb[d])
+            bits++;
+    return s == TSR_MAP_CONTIGUOUS || bits * lay->ndim <= 63;
+}
+
+bool tsr__starts_apply(const tsr__layout *lay, tsr_map_strategy s, int nranks) {
+    return nranks >= 1 && lay->nblocks >= 1 && keys_fit(lay, s);
+}
+
 bool tsr__rule_applies(const tsr__layout *lay, tsr_map_strategy s, int nranks) {
     if (nranks < 1 || lay->nblocks < 1)
         return false;
     if (s == TSR_MAP_ROUNDROBIN)
         return true;
-    if (s != TSR_MAP_CONTIGUOUS && s != TSR_MAP_SFC && s != TSR_MAP_MORTON)
+    if (!keys_fit(lay, s))
         return false;
-    if (s != TSR_MAP_CONTIGUOUS) { /* curve keys in 63 bits, or the table (whose keys wrap) */
-        int bits = 0;
-        for (int d = 0; d < TSR_MAX_DIM; d++)
-            while ((INT64_C(1) << bits) < lay->nb[d])
-                bits++;
-        if (bits * lay->ndim > 63)
-            return false;
-    }
     /* No block heavier than a rank's share: the owners then rise by at most one per block along
      * the curve and reach the last rank, so cut_sequence's clamps never act. */
     int64_t maxw = 1, total = 1;
@@ -88,6 +100,7 @@ void tsr__rule_init(tsr__rule *r, const tsr__layout *lay, tsr_map_strategy s, in
     r->total = 1;
     for (int d = 0; d < TSR_MAX_DIM; d++)
         r->total *= lay->cuts[d][lay->nb[d]];
+    r->starts = NULL;
 }
 
 static void axes(const tsr__rule *r, uint64_t key, uint32_t c[TSR_MAX_DIM]) {
@@ -161,10 +174,26 @@ static int rank_at(const tsr__rule *r, int64_t before, int64_t w) {
     return (int)(((u128)before * 2 + (u128)w) * (u128)r->nranks / ((u128)2 * (u128)r->total));
 }
 
+int tsr__starts_owner(const uint64_t *starts, int nranks, uint64_t key) {
+    /* The last rank starting at or before the key: a rank without blocks starts where the next
+     * one does, so the search passes over it. */
+    int lo = 0, hi = nranks - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (starts[mid] <= key)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
 int tsr__rule_owner(const tsr__rule *r, int64_t id) {
     if (r->strategy == TSR_MAP_ROUNDROBIN)
         return (int)(id % r->nranks);
     uint64_t key = key_of(r, id);
+    if (r->starts)
+        return tsr__starts_owner(r->starts, r->nranks, key);
     int64_t before = prefix(r, key);
     return rank_at(r, before, prefix(r, (u128)key + 1) - before);
 }
@@ -188,6 +217,8 @@ static u128 start_key(const tsr__rule *r, int rank) {
         return 0;
     if (rank >= r->nranks)
         return r->keys;
+    if (r->starts)
+        return r->starts[rank];
     /* rank_at >= rank  <=>  (2 before + w) * P >= rank * 2 total. The first block whose end
      * reaches half of that is the answer or the block after it. */
     u128 t = (u128)rank * 2 * (u128)r->total;
@@ -204,7 +235,10 @@ static u128 start_key(const tsr__rule *r, int rank) {
 typedef struct {
     const tsr__rule *r;
     u128 lo, hi;
-    int64_t *ids, n;
+    int64_t *ids, n, cap;                               /* the blocks found, or: */
+    void (*each)(void *user, uint64_t key, int64_t id); /* called on each in key order */
+    void *user;
+    bool ok; /* false: out of memory */
 } visit_ctx;
 
 /* The blocks of the cube with this key prefix (level: its side is 2^level) in [lo, hi). */
@@ -222,10 +256,25 @@ static void visit(visit_ctx *v, uint64_t pre, int level) {
             return;
     }
     if (level == 0) {
-        v->ids[v->n++] = (int64_t)o[0] + r->lay->nb[0] * ((int64_t)o[1] + r->lay->nb[1] * o[2]);
+        int64_t id = (int64_t)o[0] + r->lay->nb[0] * ((int64_t)o[1] + r->lay->nb[1] * o[2]);
+        if (v->each) {
+            v->each(v->user, pre, id);
+            return;
+        }
+        if (v->n == v->cap) { /* a weighted rank's count is not known beforehand */
+            int64_t nc = 2 * v->cap + 16;
+            int64_t *a = realloc(v->ids, sizeof *a * (size_t)nc);
+            if (!a) {
+                v->ok = false;
+                return;
+            }
+            v->ids = a;
+            v->cap = nc;
+        }
+        v->ids[v->n++] = id;
         return;
     }
-    for (uint64_t j = 0; j < (UINT64_C(1) << nd); j++)
+    for (uint64_t j = 0; v->ok && j < (UINT64_C(1) << nd); j++)
         visit(v, (pre << nd) | j, level - 1);
 }
 
@@ -249,6 +298,29 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
         return true;
     }
     u128 lo = start_key(r, rank), hi = start_key(r, rank + 1);
+    if (r->starts && !r->curve) {
+        *ids = malloc(sizeof **ids * (size_t)(hi > lo ? hi - lo : 1));
+        if (!*ids)
+            return false;
+        for (u128 k = lo; k < hi; k++)
+            (*ids)[(*count)++] = (int64_t)k;
+        return true;
+    }
+    if (r->starts) { /* the list grows as the blocks come */
+        visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ok = true};
+        if (lo < hi)
+            visit(&v, 0, r->bits);
+        if (!v.ok) {
+            free(v.ids);
+            return false;
+        }
+        *ids = v.ids ? v.ids : malloc(sizeof **ids);
+        if (!*ids)
+            return false;
+        qsort(*ids, (size_t)v.n, sizeof **ids, by_id);
+        *count = v.n;
+        return true;
+    }
     /* At most as many blocks as keys, and as cells in the range over the smallest block's. */
     int64_t minw = 1;
     for (int d = 0; d < TSR_MAX_DIM; d++) {
@@ -270,9 +342,71 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
             (*ids)[(*count)++] = (int64_t)k;
         return true;
     }
-    visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ids = *ids, .n = 0};
+    visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ids = *ids, .n = 0, .cap = cap, .ok = true};
     visit(&v, 0, r->bits);
     qsort(v.ids, (size_t)v.n, sizeof *v.ids, by_id);
     *count = v.n;
     return true;
+}
+
+/* tsr__map_assign's cut_sequence with weights, one block at a time along the curve. */
+typedef struct {
+    const double *w;
+    double total, before;
+    int64_t n, k;
+    int nranks, prev;
+    uint64_t *starts;
+} cut_walk;
+
+static void add_weight(void *user, uint64_t key, int64_t id) {
+    (void)key;
+    cut_walk *c = user;
+    c->total += c->w[id];
+}
+
+static void cut_step(void *user, uint64_t key, int64_t id) {
+    cut_walk *c = user;
+    double w = c->w[id];
+    int64_t r;
+    if (c->total > 0)
+        r = (int64_t)floor((c->before + 0.5 * w) * c->nranks / c->total);
+    else
+        r = c->k * c->nranks / c->n;
+    int64_t lo = c->prev, hi = c->prev + 1;
+    if (c->n - c->k <= c->nranks - 1 - c->prev)
+        lo = c->prev + 1;
+    if (lo < 0)
+        lo = 0;
+    if (hi > c->nranks - 1)
+        hi = c->nranks - 1;
+    r = r < lo ? lo : r > hi ? hi : r;
+    for (int64_t q = c->prev + 1; q <= r; q++)
+        c->starts[q] = key;
+    c->prev = (int)r;
+    c->before += w;
+    c->k++;
+}
+
+/* Calls each(user, key, id) on every block in key order. */
+static void walk(const tsr__rule *r, void (*each)(void *, uint64_t, int64_t), void *user) {
+    if (!r->curve) {
+        for (int64_t id = 0; id < r->lay->nblocks; id++)
+            each(user, (uint64_t)id, id);
+        return;
+    }
+    visit_ctx v = {.r = r, .lo = 0, .hi = r->keys, .each = each, .user = user, .ok = true};
+    visit(&v, 0, r->bits);
+}
+
+void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
+                          int nranks, uint64_t *starts) {
+    tsr__rule r;
+    tsr__rule_init(&r, lay, s, nranks);
+    starts[0] = 0;
+    for (int q = 1; q <= nranks; q++)
+        starts[q] = (uint64_t)r.keys;
+    /* The total first, summed in the same order as the table's, so that the shares agree. */
+    cut_walk c = {.w = weights, .n = lay->nblocks, .nranks = nranks, .prev = -1, .starts = starts};
+    walk(&r, add_weight, &c);
+    walk(&r, cut_step, &c);
 }
