@@ -75,14 +75,13 @@ static int by_weight_desc(const void *a, const void *b) {
 
 /* Cuts a sequence of blocks into nranks runs of about equal weight: a block goes to the rank
  * whose share contains the middle of its weight, but never skips a rank, and leaves enough
- * blocks for the ranks after it, so no rank is idle while there are blocks to go round. */
-static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells) {
-    double total = 0;
+ * blocks for the ranks after it, so no rank is idle while there are blocks to go round. `total`:
+ * the weights summed in block id order (so tsr__weighted_starts needs no walk for it). */
+static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells,
+                         double total) {
     int64_t itotal = 0, ibefore = 0; /* whole cells: exact, so that map_rule.c finds the same */
-    for (int64_t k = 0; k < n; k++) {
-        total += seq[k].w;
+    for (int64_t k = 0; k < n; k++)
         itotal += (int64_t)seq[k].w;
-    }
     double before = 0;
     int prev = -1;
     for (int64_t k = 0; k < n; k++) {
@@ -159,6 +158,9 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
                       : s == TSR_MAP_MORTON ? tsr__morton_index(lay->ndim, bits, uc)
                                             : (uint64_t)id;
     }
+    double total = 0;
+    for (int64_t id = 0; id < n; id++)
+        total += seq[id].w;
     bool ok = true;
     switch (s) {
     case TSR_MAP_ROUNDROBIN:
@@ -178,10 +180,10 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
     case TSR_MAP_SFC:
     case TSR_MAP_MORTON:
         qsort(seq, (size_t)n, sizeof *seq, by_key);
-        cut_sequence(seq, n, nranks, owner, !weights);
+        cut_sequence(seq, n, nranks, owner, !weights, total);
         break;
     default:
-        cut_sequence(seq, n, nranks, owner, !weights);
+        cut_sequence(seq, n, nranks, owner, !weights, total);
         break;
     }
     free(seq);

@@ -241,41 +241,100 @@ typedef struct {
     bool ok; /* false: out of memory */
 } visit_ctx;
 
-/* The blocks of the cube with this key prefix (level: its side is 2^level) in [lo, hi). */
-static void visit(visit_ctx *v, uint64_t pre, int level) {
+/* Skilling's inverse (tsr__hilbert_axes) one level at a time. The coordinate bits at one
+ * position are a fixed map F of the Gray-decoded key digit there, F made of the flips and swaps
+ * that the digits above select; those act alike on every lower position, so a child's map is
+ * F after its own digit's. Walking down the tree so costs O(1) per block instead of one inverse
+ * of O(levels) each. Maps act on vectors whose bit i is dimension i's bit. */
+typedef struct {
+    uint8_t f[1 << TSR_MAX_DIM];
+} curve_map;
+
+static unsigned gray_of(int nd, unsigned digit, unsigned up) {
+    unsigned g = 0; /* dimension i's raw bit is the digit's bit nd - 1 - i */
+    for (int i = 0; i < nd; i++) {
+        unsigned xi = (digit >> (nd - 1 - i)) & 1u;
+        unsigned before = i == 0 ? up : (digit >> (nd - i)) & 1u;
+        g |= (xi ^ before) << i;
+    }
+    return g;
+}
+
+static unsigned digit_ops(int nd, unsigned g, unsigned v) {
+    for (int i = nd - 1; i >= 0; i--) {
+        if ((g >> i) & 1u)
+            v ^= 1u;
+        else if (i > 0 && (((v >> i) ^ v) & 1u))
+            v ^= 1u | (1u << i);
+    }
+    return v;
+}
+
+static bool emit(visit_ctx *v, uint64_t key, const uint32_t c[TSR_MAX_DIM]) {
+    const tsr__layout *lay = v->r->lay;
+    int64_t id = (int64_t)c[0] + lay->nb[0] * ((int64_t)c[1] + lay->nb[1] * c[2]);
+    if (v->each) {
+        v->each(v->user, key, id);
+        return true;
+    }
+    if (v->n == v->cap) { /* a weighted rank's count is not known beforehand */
+        int64_t nc = 2 * v->cap + 16;
+        int64_t *a = realloc(v->ids, sizeof *a * (size_t)nc);
+        if (!a)
+            return v->ok = false;
+        v->ids = a;
+        v->cap = nc;
+    }
+    v->ids[v->n++] = id;
+    return true;
+}
+
+/* The blocks in [lo, hi) below the cube with this key prefix (side 2^level, origin o, the map F
+ * of its children's digits, `up`: the raw last-dimension bit of its own digit). */
+static void visit(visit_ctx *v, uint64_t pre, int level, const uint32_t o[TSR_MAX_DIM],
+                  const curve_map *F, unsigned up) {
     const tsr__rule *r = v->r;
-    int nd = r->lay->ndim, shift = level * nd;
-    u128 first = (u128)pre << shift, last = first + ((u128)1 << shift); /* [first, last) */
-    if (last <= v->lo || first >= v->hi)
-        return;
-    uint32_t o[TSR_MAX_DIM];
-    axes(r, (uint64_t)first, o);
-    for (int d = 0; d < nd; d++) {
-        o[d] &= ~((UINT32_C(1) << level) - 1);
-        if (o[d] >= r->lay->nb[d])
-            return;
-    }
-    if (level == 0) {
-        int64_t id = (int64_t)o[0] + r->lay->nb[0] * ((int64_t)o[1] + r->lay->nb[1] * o[2]);
-        if (v->each) {
-            v->each(v->user, pre, id);
-            return;
+    int nd = r->lay->ndim, b = level - 1, shift = b * nd;
+    bool hilbert = r->strategy == TSR_MAP_SFC;
+    for (unsigned digit = 0; v->ok && digit < (1u << nd); digit++) {
+        uint64_t key = (pre << nd) | digit;
+        u128 first = (u128)key << shift, last = first + ((u128)1 << shift);
+        if (last <= v->lo || first >= v->hi)
+            continue;
+        unsigned g = hilbert ? gray_of(nd, digit, up) : 0;
+        unsigned bits = hilbert ? F->f[g] : digit;
+        uint32_t c[TSR_MAX_DIM] = {o[0], o[1], o[2]};
+        bool inside = true;
+        for (int d = 0; d < nd; d++) {
+            c[d] |= ((bits >> d) & 1u) << b;
+            inside = inside && c[d] < r->lay->nb[d];
         }
-        if (v->n == v->cap) { /* a weighted rank's count is not known beforehand */
-            int64_t nc = 2 * v->cap + 16;
-            int64_t *a = realloc(v->ids, sizeof *a * (size_t)nc);
-            if (!a) {
-                v->ok = false;
-                return;
-            }
-            v->ids = a;
-            v->cap = nc;
+        if (!inside)
+            continue;
+        if (b == 0) {
+            emit(v, key, c);
+            continue;
         }
-        v->ids[v->n++] = id;
+        curve_map child;
+        if (hilbert)
+            for (unsigned w = 0; w < (1u << nd); w++)
+                child.f[w] = F->f[digit_ops(nd, g, w)];
+        visit(v, key, b, c, &child, digit & 1u);
+    }
+}
+
+/* Every block with a key in [v->lo, v->hi), in key order. */
+static void descend(visit_ctx *v) {
+    static const uint32_t origin[TSR_MAX_DIM] = {0, 0, 0};
+    if (v->r->bits == 0) { /* one block, key 0 */
+        if (v->lo == 0 && v->hi > 0)
+            emit(v, 0, origin);
         return;
     }
-    for (uint64_t j = 0; v->ok && j < (UINT64_C(1) << nd); j++)
-        visit(v, (pre << nd) | j, level - 1);
+    curve_map id;
+    for (unsigned w = 0; w < (1u << TSR_MAX_DIM); w++)
+        id.f[w] = (uint8_t)w;
+    visit(v, 0, v->r->bits, origin, &id, 0);
 }
 
 static int by_id(const void *a, const void *b) {
@@ -309,7 +368,7 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
     if (r->starts) { /* the list grows as the blocks come */
         visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ok = true};
         if (lo < hi)
-            visit(&v, 0, r->bits);
+            descend(&v);
         if (!v.ok) {
             free(v.ids);
             return false;
@@ -343,7 +402,7 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
         return true;
     }
     visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ids = *ids, .n = 0, .cap = cap, .ok = true};
-    visit(&v, 0, r->bits);
+    descend(&v);
     qsort(v.ids, (size_t)v.n, sizeof *v.ids, by_id);
     *count = v.n;
     return true;
@@ -357,12 +416,6 @@ typedef struct {
     int nranks, prev;
     uint64_t *starts;
 } cut_walk;
-
-static void add_weight(void *user, uint64_t key, int64_t id) {
-    (void)key;
-    cut_walk *c = user;
-    c->total += c->w[id];
-}
 
 static void cut_step(void *user, uint64_t key, int64_t id) {
     cut_walk *c = user;
@@ -395,7 +448,7 @@ static void walk(const tsr__rule *r, void (*each)(void *, uint64_t, int64_t), vo
         return;
     }
     visit_ctx v = {.r = r, .lo = 0, .hi = r->keys, .each = each, .user = user, .ok = true};
-    visit(&v, 0, r->bits);
+    descend(&v);
 }
 
 void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
@@ -405,8 +458,9 @@ void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const doub
     starts[0] = 0;
     for (int q = 1; q <= nranks; q++)
         starts[q] = (uint64_t)r.keys;
-    /* The total first, summed in the same order as the table's, so that the shares agree. */
+    /* The total in id order, as the table sums it, so that the shares agree. */
     cut_walk c = {.w = weights, .n = lay->nblocks, .nranks = nranks, .prev = -1, .starts = starts};
-    walk(&r, add_weight, &c);
+    for (int64_t id = 0; id < lay->nblocks; id++)
+        c.total += weights[id];
     walk(&r, cut_step, &c);
 }
