@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
         for (int64_t id = 0; id < lay.nblocks; id++)
             w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
         tcut = now();
-        tsr__weighted_starts(&lay, s, w, P, r.starts);
+        tsr__weighted_starts(&lay, s, w, P, r.starts, NULL);
         tcut = now() - tcut;
     }
     int64_t check = 0, n0, nmid, nlast;

@@ -120,7 +120,16 @@ bool tsr__balance_decide(const tsr__layout *lay, tsr_map_strategy strategy, cons
     if (!w)
         return false;
     tsr__balance_weights(n, costs, w);
-    bool ok = tsr__map_assign(lay, tsr__balance_strategy(strategy), w, nranks, new_owner);
+    tsr_map_strategy s = tsr__balance_strategy(strategy);
+    uint64_t *starts = NULL;
+    bool ok = true;
+    /* Along a curve the cut's walk gives the table's owners in O(blocks) (test_map_rule). */
+    if (tsr__starts_apply(lay, s, nranks) &&
+        (starts = malloc(sizeof *starts * ((size_t)nranks + 1))))
+        tsr__weighted_starts(lay, s, w, nranks, starts, new_owner);
+    else
+        ok = tsr__map_assign(lay, s, w, nranks, new_owner);
+    free(starts);
     free(w);
     if (!ok)
         return false;

@@ -110,11 +110,13 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
  * Morton or Hilbert with keys in 63 bits (the owners rise along the curve). */
 bool tsr__starts_apply(const tsr__layout *lay, tsr_map_strategy s, int nranks);
 /* The cut points of tsr__map_assign's weighted map (weights by block id, checked finite and
- * >= 0) into starts[0 .. nranks]: the total in id order, then the curve walked once in key
- * order, O(blocks) time, nothing allocated. A rule given them (r->starts) finds an owner by
- * binary search, O(log nranks). */
+ * >= 0) into starts[0 .. nranks], and when owner is not NULL every block's owner: the total in
+ * id order, then the curve walked once in key order, O(blocks) time, nothing allocated. A rule
+ * given them (r->starts) finds an owner by binary search, O(log nranks). */
 void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
-                          int nranks, uint64_t *starts);
+                          int nranks, uint64_t *starts, int *owner);
+/* Every block's owner from a rule with cut points (r->starts), in one walk: O(blocks + P). */
+void tsr__starts_owners(const tsr__rule *r, int *owner);
 /* The rank whose key range [starts[r], starts[r + 1]) holds `key`. */
 int tsr__starts_owner(const uint64_t *starts, int nranks, uint64_t key);
 

@@ -243,7 +243,7 @@ static int map_weighted(tsr_map m, const double *weights) {
     if (!err && ctx->rank == 0)
         err = map_check(ctx, lay, m->strategy, weights);
     if (!err && ctx->rank == 0)
-        tsr__weighted_starts(lay, m->strategy, weights, ctx->size, starts);
+        tsr__weighted_starts(lay, m->strategy, weights, ctx->size, starts, NULL);
     err = tsr_ctx_agree(ctx, err);
     if (!err)
         err = tsr__bcast_bytes(ctx, starts, sizeof *starts * ((size_t)ctx->size + 1), 0);
@@ -334,9 +334,8 @@ const int *tsr__map_owners(tsr_map m) {
     if (!m->owner) {
         const tsr__layout *lay = &m->decomp->lay;
         int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
-        if (owner && m->rule.starts) /* O(log P) each: the weights are not kept */
-            for (int64_t i = 0; i < lay->nblocks; i++)
-                owner[i] = tsr__rule_owner(&m->rule, i);
+        if (owner && m->rule.starts) /* one walk along the curve: the weights are not kept */
+            tsr__starts_owners(&m->rule, owner);
         /* The table's algorithm gives the rule's owners (tsr__rule_applies). */
         else if (!owner || !tsr__map_assign(lay, m->strategy, NULL, m->ctx->size, owner)) {
             free(owner);

@@ -415,6 +415,7 @@ typedef struct {
     int64_t n, k;
     int nranks, prev;
     uint64_t *starts;
+    int *owner; /* or NULL */
 } cut_walk;
 
 static void cut_step(void *user, uint64_t key, int64_t id) {
@@ -436,6 +437,8 @@ static void cut_step(void *user, uint64_t key, int64_t id) {
     for (int64_t q = c->prev + 1; q <= r; q++)
         c->starts[q] = key;
     c->prev = (int)r;
+    if (c->owner)
+        c->owner[id] = (int)r;
     c->before += w;
     c->k++;
 }
@@ -452,15 +455,38 @@ static void walk(const tsr__rule *r, void (*each)(void *, uint64_t, int64_t), vo
 }
 
 void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
-                          int nranks, uint64_t *starts) {
+                          int nranks, uint64_t *starts, int *owner) {
     tsr__rule r;
     tsr__rule_init(&r, lay, s, nranks);
     starts[0] = 0;
     for (int q = 1; q <= nranks; q++)
         starts[q] = (uint64_t)r.keys;
     /* The total in id order, as the table sums it, so that the shares agree. */
-    cut_walk c = {.w = weights, .n = lay->nblocks, .nranks = nranks, .prev = -1, .starts = starts};
+    cut_walk c = {.w = weights,
+                  .n = lay->nblocks,
+                  .nranks = nranks,
+                  .prev = -1,
+                  .starts = starts,
+                  .owner = owner};
     for (int64_t id = 0; id < lay->nblocks; id++)
         c.total += weights[id];
     walk(&r, cut_step, &c);
+}
+
+typedef struct {
+    const uint64_t *starts;
+    int nranks, rank;
+    int *owner;
+} owner_walk;
+
+static void owner_step(void *user, uint64_t key, int64_t id) {
+    owner_walk *o = user;
+    while (o->rank + 1 < o->nranks && o->starts[o->rank + 1] <= key)
+        o->rank++;
+    o->owner[id] = o->rank;
+}
+
+void tsr__starts_owners(const tsr__rule *r, int *owner) {
+    owner_walk o = {.starts = r->starts, .nranks = r->nranks, .owner = owner};
+    walk(r, owner_step, &o);
 }

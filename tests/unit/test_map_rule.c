@@ -127,10 +127,11 @@ START_TEST(weighted_cuts_same_owners_as_the_table) {
         make(&lay, shapes[i].ndim, shapes[i].n[0], shapes[i].n[1], shapes[i].n[2], shapes[i].nb[0],
              shapes[i].nb[1], shapes[i].nb[2]);
         int64_t n = lay.nblocks;
-        int *owner = malloc(sizeof *owner * (size_t)n);
+        int *owner = malloc(sizeof *owner * (size_t)n),
+            *walked = malloc(sizeof *walked * (size_t)n);
         double *w = malloc(sizeof *w * (size_t)n);
         uint64_t *starts = malloc(sizeof *starts * 601);
-        ck_assert(owner && w && starts);
+        ck_assert(owner && walked && w && starts);
         for (int kind = 0; kind < 5; kind++) {
             weights_of(kind, n, w);
             for (size_t si = 0; si < sizeof curves / sizeof *curves; si++)
@@ -138,10 +139,15 @@ START_TEST(weighted_cuts_same_owners_as_the_table) {
                     tsr_map_strategy s = curves[si];
                     ck_assert(tsr__starts_apply(&lay, s, nranks));
                     ck_assert(tsr__map_assign(&lay, s, w, nranks, owner));
-                    tsr__weighted_starts(&lay, s, w, nranks, starts);
+                    tsr__weighted_starts(&lay, s, w, nranks, starts, walked);
                     tsr__rule r;
                     tsr__rule_init(&r, &lay, s, nranks);
                     r.starts = starts;
+                    for (int64_t b = 0; b < n; b++)
+                        ck_assert_int_eq(walked[b], owner[b]);
+                    tsr__starts_owners(&r, walked);
+                    for (int64_t b = 0; b < n; b++)
+                        ck_assert_int_eq(walked[b], owner[b]);
                     for (int64_t b = 0; b < n; b++)
                         ck_assert_msg(tsr__rule_owner(&r, b) == owner[b],
                                       "shape %zu weights %d strategy %d %d ranks: block %" PRId64
@@ -163,6 +169,7 @@ START_TEST(weighted_cuts_same_owners_as_the_table) {
                 }
         }
         free(owner);
+        free(walked);
         free(w);
         free(starts);
         tsr__layout_free(&lay);
