@@ -115,8 +115,8 @@ bool tsr__starts_apply(const tsr__layout *lay, tsr_map_strategy s, int nranks);
  * given them (r->starts) finds an owner by binary search, O(log nranks). */
 void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
                           int nranks, uint64_t *starts, int *owner);
-/* Every block's owner from a rule with cut points (r->starts), in one walk: O(blocks + P). */
-void tsr__starts_owners(const tsr__rule *r, int *owner);
+/* Every block's owner from a rule, in one walk along the curve: O(blocks + P), no sort. */
+void tsr__rule_owners(const tsr__rule *r, int *owner);
 /* The rank whose key range [starts[r], starts[r + 1]) holds `key`. */
 int tsr__starts_owner(const uint64_t *starts, int nranks, uint64_t key);
 

@@ -334,13 +334,9 @@ const int *tsr__map_owners(tsr_map m) {
     if (!m->owner) {
         const tsr__layout *lay = &m->decomp->lay;
         int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
-        if (owner && m->rule.starts) /* one walk along the curve: the weights are not kept */
-            tsr__starts_owners(&m->rule, owner);
-        /* The table's algorithm gives the rule's owners (tsr__rule_applies). */
-        else if (!owner || !tsr__map_assign(lay, m->strategy, NULL, m->ctx->size, owner)) {
-            free(owner);
+        if (!owner)
             return NULL;
-        }
+        tsr__rule_owners(&m->rule, owner); /* one walk along the curve, no sort */
         m->owner = owner;
     }
     return m->owner;

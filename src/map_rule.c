@@ -486,7 +486,29 @@ static void owner_step(void *user, uint64_t key, int64_t id) {
     o->owner[id] = o->rank;
 }
 
-void tsr__starts_owners(const tsr__rule *r, int *owner) {
-    owner_walk o = {.starts = r->starts, .nranks = r->nranks, .owner = owner};
-    walk(r, owner_step, &o);
+typedef struct {
+    const tsr__rule *r;
+    int64_t before; /* cells of the blocks walked */
+    int *owner;
+} cells_walk;
+
+static void cells_step(void *user, uint64_t key, int64_t id) {
+    (void)key;
+    cells_walk *c = user;
+    int64_t w = tsr__block_cells(c->r->lay, id);
+    c->owner[id] = rank_at(c->r, c->before, w);
+    c->before += w;
+}
+
+void tsr__rule_owners(const tsr__rule *r, int *owner) {
+    if (r->strategy == TSR_MAP_ROUNDROBIN) {
+        for (int64_t id = 0; id < r->lay->nblocks; id++)
+            owner[id] = (int)(id % r->nranks);
+    } else if (r->starts) {
+        owner_walk o = {.starts = r->starts, .nranks = r->nranks, .owner = owner};
+        walk(r, owner_step, &o);
+    } else { /* the rule's share of the cells, block after block along the curve */
+        cells_walk c = {.r = r, .owner = owner};
+        walk(r, cells_step, &c);
+    }
 }

@@ -57,6 +57,12 @@ START_TEST(same_owners_as_the_table) {
                 ck_assert(tsr__map_assign(&lay, s, NULL, nranks, owner));
                 tsr__rule r;
                 tsr__rule_init(&r, &lay, s, nranks);
+                int *walked = malloc(sizeof *walked * (size_t)n);
+                ck_assert(walked);
+                tsr__rule_owners(&r, walked);
+                for (int64_t b = 0; b < n; b++)
+                    ck_assert_int_eq(walked[b], owner[b]);
+                free(walked);
                 for (int64_t b = 0; b < n; b++)
                     ck_assert_msg(tsr__rule_owner(&r, b) == owner[b],
                                   "shape %zu strategy %d %d ranks: block %" PRId64
@@ -145,7 +151,7 @@ START_TEST(weighted_cuts_same_owners_as_the_table) {
                     r.starts = starts;
                     for (int64_t b = 0; b < n; b++)
                         ck_assert_int_eq(walked[b], owner[b]);
-                    tsr__starts_owners(&r, walked);
+                    tsr__rule_owners(&r, walked);
                     for (int64_t b = 0; b < n; b++)
                         ck_assert_int_eq(walked[b], owner[b]);
                     for (int64_t b = 0; b < n; b++)
