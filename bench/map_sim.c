@@ -18,12 +18,13 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--weighted] [--map sfc|"
-            "morton|contiguous]\n"
+            "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--weighted] [--owners]\n"
+            "               [--map sfc|morton|contiguous]\n"
             "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
             "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
             "table design, which needs ~28 bytes per block on rank 0; --weighted: pseudo-random\n"
-            "costs as weights, cut on rank 0, which holds 8 bytes per block).\n");
+            "costs as weights, cut on rank 0, which holds 8 bytes per block; --owners: rank 0's\n"
+            "table of every owner made from the rule, as a rebalance or --plan needs it).\n");
 }
 
 static bool number(const char *s, double lo, double hi, double *v) {
@@ -70,11 +71,12 @@ static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *b
 
 int main(int argc, char **argv) {
     double ranks = 0, blocks = 0, dims = 3;
-    bool table = false, weighted = false;
+    bool table = false, weighted = false, owners = false;
     tsr_map_strategy s = TSR_MAP_SFC;
     static const struct option longs[] = {
-        {"ranks", 1, 0, 'p'}, {"blocks", 1, 0, 'b'},   {"dims", 1, 0, 'd'}, {"table", 0, 0, 't'},
-        {"map", 1, 0, 'm'},   {"weighted", 0, 0, 'w'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"ranks", 1, 0, 'p'},  {"blocks", 1, 0, 'b'}, {"dims", 1, 0, 'd'},
+        {"table", 0, 0, 't'},  {"map", 1, 0, 'm'},    {"weighted", 0, 0, 'w'},
+        {"owners", 0, 0, 'o'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int which = 0;
     for (int c; (c = getopt_long(argc, argv, "", longs, &which)) != -1;) {
         bool ok = true;
@@ -88,6 +90,8 @@ int main(int argc, char **argv) {
             table = true;
         else if (c == 'w')
             weighted = true;
+        else if (c == 'o')
+            owners = true;
         else if (c == 'm') {
             s = strcmp(optarg, "sfc") == 0          ? TSR_MAP_SFC
                 : strcmp(optarg, "morton") == 0     ? TSR_MAP_MORTON
@@ -158,6 +162,24 @@ int main(int argc, char **argv) {
         printf(" cuts: rank 0 s %.6f rank 0 MiB %.1f", tcut,
                ((double)lay.nblocks * sizeof *w + (double)(P + 1) * sizeof *r.starts + b0) /
                    1048576.0);
+    if (owners) { /* the whole map on rank 0 from the rule: one walk, 4 bytes per block */
+        int *owner = malloc(sizeof *owner * (size_t)lay.nblocks);
+        if (!owner) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        double tw = now();
+        tsr__rule_owners(&r, owner);
+        tw = now() - tw;
+        for (int64_t id = 0; id < lay.nblocks; id += lay.nblocks / 97 + 1)
+            if (owner[id] != tsr__rule_owner(&r, id)) {
+                fprintf(stderr, "map_sim: block %lld: walk %d, rule %d\n", (long long)id, owner[id],
+                        tsr__rule_owner(&r, id));
+                return 1;
+            }
+        printf(" owners: rank 0 s %.6f rank 0 MiB %.1f", tw, (double)lay.nblocks * 4 / 1048576.0);
+        free(owner);
+    }
     if (table) {
         int *owner = malloc(sizeof *owner * (size_t)lay.nblocks);
         if (!owner) {
