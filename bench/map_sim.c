@@ -2,7 +2,9 @@
  * B blocks (a cube of blocks, Hilbert curve, cells as weights). "table": rank 0 computes every
  * owner and each rank keeps the table (what tessera does up to TESSERA_MAP_TABLE_MAX blocks);
  * "rule": each rank computes its own blocks and its neighbours' owners (src/map_rule.c), timed
- * for rank 0 and two other ranks. Uses the library's private objects; no MPI. */
+ * for rank 0 and two other ranks. --weighted: measured costs instead of cells (a rebalance's map):
+ * rank 0 holds every block's cost and cuts the curve into P + 1 cut points, every rank keeps those
+ * and lists its own blocks from them. Uses the library's private objects; no MPI. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,11 +18,13 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--map sfc|morton|"
-            "contiguous]\n"
+            "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--weighted] [--owners]\n"
+            "               [--map sfc|morton|contiguous]\n"
             "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
             "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
-            "table design, which needs ~28 bytes per block on rank 0).\n");
+            "table design, which needs ~28 bytes per block on rank 0; --weighted: pseudo-random\n"
+            "costs as weights, cut on rank 0, which holds 8 bytes per block; --owners: rank 0's\n"
+            "table of every owner made from the rule, as a rebalance or --plan needs it).\n");
 }
 
 static bool number(const char *s, double lo, double hi, double *v) {
@@ -57,6 +61,8 @@ static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *b
     *nlocal = count;
     *check += sum;
     *bytes = (double)count * sizeof *ids + sizeof *r;
+    if (r->starts)
+        *bytes += (double)(r->nranks + 1) * sizeof *r->starts;
     for (int d = 0; d < TSR_MAX_DIM; d++)
         *bytes += (double)(lay->nb[d] + 1) * sizeof(int64_t); /* the decomposition's cuts */
     free(ids);
@@ -65,11 +71,12 @@ static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *b
 
 int main(int argc, char **argv) {
     double ranks = 0, blocks = 0, dims = 3;
-    bool table = false;
+    bool table = false, weighted = false, owners = false;
     tsr_map_strategy s = TSR_MAP_SFC;
     static const struct option longs[] = {
-        {"ranks", 1, 0, 'p'}, {"blocks", 1, 0, 'b'}, {"dims", 1, 0, 'd'}, {"table", 0, 0, 't'},
-        {"map", 1, 0, 'm'},   {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"ranks", 1, 0, 'p'},  {"blocks", 1, 0, 'b'}, {"dims", 1, 0, 'd'},
+        {"table", 0, 0, 't'},  {"map", 1, 0, 'm'},    {"weighted", 0, 0, 'w'},
+        {"owners", 0, 0, 'o'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     int which = 0;
     for (int c; (c = getopt_long(argc, argv, "", longs, &which)) != -1;) {
         bool ok = true;
@@ -81,6 +88,10 @@ int main(int argc, char **argv) {
             ok = number(optarg, 2, 3, &dims) && dims == floor(dims);
         else if (c == 't')
             table = true;
+        else if (c == 'w')
+            weighted = true;
+        else if (c == 'o')
+            owners = true;
         else if (c == 'm') {
             s = strcmp(optarg, "sfc") == 0          ? TSR_MAP_SFC
                 : strcmp(optarg, "morton") == 0     ? TSR_MAP_MORTON
@@ -117,13 +128,27 @@ int main(int argc, char **argv) {
         fprintf(stderr, "map_sim: out of memory\n");
         return 1;
     }
-    if (!tsr__rule_applies(&lay, s, P)) {
+    if (weighted ? !tsr__starts_apply(&lay, s, P) : !tsr__rule_applies(&lay, s, P)) {
         fprintf(stderr, "map_sim: %lld blocks for %d ranks: fewer blocks than ranks\n",
                 (long long)lay.nblocks, P);
         return 2;
     }
     tsr__rule r;
     tsr__rule_init(&r, &lay, s, P);
+    double *w = NULL, tcut = 0;
+    if (weighted) { /* costs 1 .. 4, as a rebalance's floor keeps them positive */
+        w = malloc(sizeof *w * (size_t)lay.nblocks);
+        r.starts = malloc(sizeof *r.starts * ((size_t)P + 1));
+        if (!w || !r.starts) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        for (int64_t id = 0; id < lay.nblocks; id++)
+            w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
+        tcut = now();
+        tsr__weighted_starts(&lay, s, w, P, r.starts, NULL);
+        tcut = now() - tcut;
+    }
     int64_t check = 0, n0, nmid, nlast;
     double b0, bmid, blast;
     double t0 = rule_rank(&r, 0, &n0, &b0, &check);
@@ -133,6 +158,28 @@ int main(int argc, char **argv) {
     printf("ranks %d blocks %lld rule: rank 0 s %.6f max sampled rank s %.6f memory MiB %.4f "
            "local blocks %lld",
            P, (long long)lay.nblocks, t0, tmax, bmax / 1048576.0, (long long)n0);
+    if (weighted) /* rank 0 also holds the gathered costs and cuts the curve */
+        printf(" cuts: rank 0 s %.6f rank 0 MiB %.1f", tcut,
+               ((double)lay.nblocks * sizeof *w + (double)(P + 1) * sizeof *r.starts + b0) /
+                   1048576.0);
+    if (owners) { /* the whole map on rank 0 from the rule: one walk, 4 bytes per block */
+        int *owner = malloc(sizeof *owner * (size_t)lay.nblocks);
+        if (!owner) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        double tw = now();
+        tsr__rule_owners(&r, owner);
+        tw = now() - tw;
+        for (int64_t id = 0; id < lay.nblocks; id += lay.nblocks / 97 + 1)
+            if (owner[id] != tsr__rule_owner(&r, id)) {
+                fprintf(stderr, "map_sim: block %lld: walk %d, rule %d\n", (long long)id, owner[id],
+                        tsr__rule_owner(&r, id));
+                return 1;
+            }
+        printf(" owners: rank 0 s %.6f rank 0 MiB %.1f", tw, (double)lay.nblocks * 4 / 1048576.0);
+        free(owner);
+    }
     if (table) {
         int *owner = malloc(sizeof *owner * (size_t)lay.nblocks);
         if (!owner) {
@@ -140,7 +187,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         double ts = now();
-        bool ok = tsr__map_assign(&lay, s, NULL, P, owner);
+        bool ok = tsr__map_assign(&lay, s, w, P, owner);
         ts = now() - ts;
         if (!ok) {
             fprintf(stderr, "map_sim: out of memory\n");
@@ -154,10 +201,13 @@ int main(int argc, char **argv) {
                 return 1;
             }
         printf(" table: rank 0 s %.6f rank 0 MiB %.1f every rank MiB %.1f", ts,
-               (double)lay.nblocks * 28 / 1048576.0, (double)lay.nblocks * 4 / 1048576.0);
+               (double)lay.nblocks * (weighted ? 36 : 28) / 1048576.0,
+               (double)lay.nblocks * 4 / 1048576.0);
         free(owner);
     }
     printf(" (check %lld)\n", (long long)(check % 1000));
+    free(w);
+    free(r.starts);
     tsr__layout_free(&lay);
     return 0;
 }

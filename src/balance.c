@@ -120,7 +120,16 @@ bool tsr__balance_decide(const tsr__layout *lay, tsr_map_strategy strategy, cons
     if (!w)
         return false;
     tsr__balance_weights(n, costs, w);
-    bool ok = tsr__map_assign(lay, tsr__balance_strategy(strategy), w, nranks, new_owner);
+    tsr_map_strategy s = tsr__balance_strategy(strategy);
+    uint64_t *starts = NULL;
+    bool ok = true;
+    /* Along a curve the cut's walk gives the table's owners in O(blocks) (test_map_rule). */
+    if (tsr__starts_apply(lay, s, nranks) &&
+        (starts = malloc(sizeof *starts * ((size_t)nranks + 1))))
+        tsr__weighted_starts(lay, s, w, nranks, starts, new_owner);
+    else
+        ok = tsr__map_assign(lay, s, w, nranks, new_owner);
+    free(starts);
     free(w);
     if (!ok)
         return false;
@@ -209,18 +218,24 @@ static int gather_costs(tsr_map map, const double *mine, double *all) {
     return TSR_SUCCESS;
 }
 
-/* Bytes a migration to `to` carries: every moved block's owned cells, every field and
- * component. The same on every rank. */
-static int64_t moved_bytes(tsr_map from, tsr_map to, const tsr_field *fields, int nfields) {
-    int64_t comps = 0, bytes = 0;
+int tsr__balance_moved(tsr_map from, tsr_map to, const tsr_field *fields, int nfields,
+                       int64_t *blocks, int64_t *bytes) {
+    tsr_ctx ctx = to->ctx;
+    int64_t comps = 0, sum[2] = {0, 0};
     for (int f = 0; f < nfields; f++)
         comps += fields[f]->ncomp;
-    const tsr__layout *lay = &from->decomp->lay;
-    tsr__map_owners(from); /* a ruled map's table, for this loop (without: per-block lookups) */
-    for (int64_t i = 0; i < lay->nblocks; i++)
-        if (tsr__map_owner_of(from, i) != tsr__map_owner_of(to, i))
-            bytes += tsr__block_cells(lay, i) * comps * (int64_t)sizeof(double);
-    return bytes;
+    /* Each moved block counted once, by its new owner: O(local blocks) lookups, no table. */
+    const tsr__layout *lay = &to->decomp->lay;
+    for (int64_t k = 0; k < to->nlocal; k++)
+        if (tsr__map_owner_of(from, to->local[k]) != ctx->rank) {
+            sum[0]++;
+            sum[1] += tsr__block_cells(lay, to->local[k]) * comps * (int64_t)sizeof(double);
+        }
+    TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, sum, 2, MPI_INT64_T, MPI_SUM, ctx->comm));
+    *blocks = sum[0];
+    if (bytes)
+        *bytes = sum[1];
+    return TSR_SUCCESS;
 }
 
 static int record(tsr_balance b, const tsr_balance_event *e) {
@@ -375,23 +390,13 @@ int tsr__balance_propose_halo(tsr_domain *dom, double *mine, tsr_map *to, tsr_ha
     TSR_CALL(ctx, tsr__balance_propose(dom, mine, to, &e->before, &e->after));
     if (!*to)
         return TSR_SUCCESS;
-    e->blocks = tsr__balance_blocks_moved(dom->map, *to);
-    int err = tsr_ctx_agree(ctx, tsr__balance_new_halo(dom, *to, nh));
+    int err = tsr__balance_moved(dom->map, *to, NULL, 0, &e->blocks, NULL);
+    err = tsr_ctx_agree(ctx, err ? err : tsr__balance_new_halo(dom, *to, nh));
     if (err) {
         tsr_halo_destroy(nh);
         tsr_map_destroy(to);
     }
     return err;
-}
-
-int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to) {
-    const tsr__layout *lay = &from->decomp->lay;
-    int64_t n = 0;
-    tsr__map_owners(from); /* as in moved_bytes */
-    tsr__map_owners(to);
-    for (int64_t i = 0; i < lay->nblocks; i++)
-        n += tsr__map_owner_of(from, i) != tsr__map_owner_of(to, i);
-    return n;
 }
 
 int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo *halo,
@@ -415,8 +420,11 @@ int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo
     TSR_CALL(ctx, err);
     if (!to)
         return TSR_SUCCESS;
-    e.blocks = tsr__balance_blocks_moved(map, to);
-    e.bytes = moved_bytes(map, to, fields, nfields);
+    err = tsr__balance_moved(map, to, fields, nfields, &e.blocks, &e.bytes);
+    if (err) {
+        tsr_map_destroy(&to);
+        TSR_CALL(ctx, err);
+    }
     TSR_CALL(ctx, migrate(dom, to, sweep, halo, fields, nfields));
     return tsr__balance_finish(dom, &e, t0);
 }

@@ -62,8 +62,11 @@ int tsr__balance_propose(tsr_domain *dom, double *mine, tsr_map *to, double *bef
  * (the initial map, particles). Collective. */
 int tsr__balance_propose_halo(tsr_domain *dom, double *mine, tsr_map *to, tsr_halo *nh,
                               tsr_balance_event *e);
-/* Blocks whose rank differs between two maps of one decomposition. Pure. */
-int64_t tsr__balance_blocks_moved(tsr_map from, tsr_map to);
+/* Blocks whose rank differs between two maps of one decomposition into *blocks, and the bytes
+ * of fields[0 .. nfields) they carry into *bytes (may be NULL): each rank counts the blocks it
+ * gets from others, one MPI_Allreduce sums them. Collective. */
+int tsr__balance_moved(tsr_map from, tsr_map to, const tsr_field *fields, int nfields,
+                       int64_t *blocks, int64_t *bytes);
 /* After the data moved to dom->map: the migration hook, e->seconds (since t0, slowest rank), the
  * record and rank 0's "rebalance" line. Collective. */
 int tsr__balance_finish(tsr_domain *dom, tsr_balance_event *e, double t0);

@@ -42,13 +42,17 @@ typedef struct tsr__rule {
     bool curve;             /* Hilbert or Morton keys; otherwise the key is the block id */
     unsigned __int128 keys; /* the key space: [0, keys) */
     int64_t total;          /* cells of the grid */
+    /* A weighted map: nranks + 1 keys, rank r's blocks those with keys in [starts[r],
+     * starts[r + 1]) (starts[nranks] = keys); the map's. NULL: cells as weights. */
+    uint64_t *starts;
 } tsr__rule;
 
 struct tsr_map_s {
     tsr_ctx ctx;
     tsr_decomp decomp;
     tsr_map_strategy strategy;
-    bool ruled; /* owners from `rule`, no table (above TESSERA_MAP_TABLE_MAX) */
+    bool ruled; /* owners from `rule` (cells or cut points), no table (above TESSERA_MAP_TABLE_MAX)
+                 */
     tsr__rule rule;
     int *owner;                  /* block -> rank, all blocks; NULL for a ruled map until needed */
     int64_t nlocal;              /* blocks on this rank */
@@ -101,6 +105,20 @@ void tsr__rule_init(tsr__rule *r, const tsr__layout *lay, tsr_map_strategy s, in
 int tsr__rule_owner(const tsr__rule *r, int64_t id);
 /* Rank `rank`'s blocks, increasing (*ids: the caller's, free()). False when out of memory. */
 bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids);
+
+/* Whether a weighted map of strategy s can be kept as cut points along its curve: contiguous,
+ * Morton or Hilbert with keys in 63 bits (the owners rise along the curve). */
+bool tsr__starts_apply(const tsr__layout *lay, tsr_map_strategy s, int nranks);
+/* The cut points of tsr__map_assign's weighted map (weights by block id, checked finite and
+ * >= 0) into starts[0 .. nranks], and when owner is not NULL every block's owner: the total in
+ * id order, then the curve walked once in key order, O(blocks) time, nothing allocated. A rule
+ * given them (r->starts) finds an owner by binary search, O(log nranks). */
+void tsr__weighted_starts(const tsr__layout *lay, tsr_map_strategy s, const double *weights,
+                          int nranks, uint64_t *starts, int *owner);
+/* Every block's owner from a rule, in one walk along the curve: O(blocks + P), no sort. */
+void tsr__rule_owners(const tsr__rule *r, int *owner);
+/* The rank whose key range [starts[r], starts[r + 1]) holds `key`. */
+int tsr__starts_owner(const uint64_t *starts, int nranks, uint64_t key);
 
 /* A block's owner: the table's, or the rule's (no allocation; safe from threads). */
 static inline int tsr__map_owner_of(tsr_map m, int64_t id) {

@@ -75,14 +75,13 @@ static int by_weight_desc(const void *a, const void *b) {
 
 /* Cuts a sequence of blocks into nranks runs of about equal weight: a block goes to the rank
  * whose share contains the middle of its weight, but never skips a rank, and leaves enough
- * blocks for the ranks after it, so no rank is idle while there are blocks to go round. */
-static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells) {
-    double total = 0;
+ * blocks for the ranks after it, so no rank is idle while there are blocks to go round. `total`:
+ * the weights summed in block id order (so tsr__weighted_starts needs no walk for it). */
+static void cut_sequence(const keyed *seq, int64_t n, int nranks, int *owner, bool cells,
+                         double total) {
     int64_t itotal = 0, ibefore = 0; /* whole cells: exact, so that map_rule.c finds the same */
-    for (int64_t k = 0; k < n; k++) {
-        total += seq[k].w;
+    for (int64_t k = 0; k < n; k++)
         itotal += (int64_t)seq[k].w;
-    }
     double before = 0;
     int prev = -1;
     for (int64_t k = 0; k < n; k++) {
@@ -159,6 +158,9 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
                       : s == TSR_MAP_MORTON ? tsr__morton_index(lay->ndim, bits, uc)
                                             : (uint64_t)id;
     }
+    double total = 0;
+    for (int64_t id = 0; id < n; id++)
+        total += seq[id].w;
     bool ok = true;
     switch (s) {
     case TSR_MAP_ROUNDROBIN:
@@ -178,24 +180,30 @@ bool tsr__map_assign(const tsr__layout *lay, tsr_map_strategy s, const double *w
     case TSR_MAP_SFC:
     case TSR_MAP_MORTON:
         qsort(seq, (size_t)n, sizeof *seq, by_key);
-        cut_sequence(seq, n, nranks, owner, !weights);
+        cut_sequence(seq, n, nranks, owner, !weights, total);
         break;
     default:
-        cut_sequence(seq, n, nranks, owner, !weights);
+        cut_sequence(seq, n, nranks, owner, !weights, total);
         break;
     }
     free(seq);
     return ok;
 }
 
-static int map_compute(tsr_ctx ctx, const tsr__layout *lay, tsr_map_strategy s,
-                       const double *weights, int *owner) {
+static int map_check(tsr_ctx ctx, const tsr__layout *lay, tsr_map_strategy s,
+                     const double *weights) {
     TSR_CHECK(ctx, s >= 0 && s < TSR_MAP_COUNT, TSR_ERR_INPUT, "unknown map strategy %d", (int)s);
     if (weights)
         for (int64_t i = 0; i < lay->nblocks; i++)
             TSR_CHECK(ctx, isfinite(weights[i]) && weights[i] >= 0, TSR_ERR_INPUT,
                       "weight of block %lld is %g; weights must be finite and non-negative",
                       (long long)i, weights[i]);
+    return TSR_SUCCESS;
+}
+
+static int map_compute(tsr_ctx ctx, const tsr__layout *lay, tsr_map_strategy s,
+                       const double *weights, int *owner) {
+    TSR_CALL(ctx, map_check(ctx, lay, s, weights));
     TSR_CHECK(ctx, tsr__map_assign(lay, s, weights, ctx->size, owner), TSR_ERR_MEMORY,
               "cannot allocate the map of %lld blocks", (long long)lay->nblocks);
     return TSR_SUCCESS;
@@ -214,6 +222,37 @@ static int64_t table_max(void) {
 static int map_ruled(tsr_map m) {
     tsr_ctx ctx = m->ctx;
     tsr__rule_init(&m->rule, &m->decomp->lay, m->strategy, ctx->size);
+    m->ruled = true;
+    bool ok = tsr__rule_local(&m->rule, ctx->rank, &m->nlocal, &m->local);
+    TSR_CALL(ctx, tsr_ctx_agree(
+                      ctx, ok ? TSR_SUCCESS
+                              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                              "cannot allocate the list of local blocks")));
+    return TSR_SUCCESS;
+}
+
+/* Rank 0 cuts the curve by the weights (which only it reads) and broadcasts the P + 1 cut
+ * points; each rank lists its own blocks from them. */
+static int map_weighted(tsr_map m, const double *weights) {
+    tsr_ctx ctx = m->ctx;
+    const tsr__layout *lay = &m->decomp->lay;
+    uint64_t *starts = malloc(sizeof *starts * ((size_t)ctx->size + 1));
+    int err = starts ? TSR_SUCCESS
+                     : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                     "cannot allocate the cut points of %d ranks", ctx->size);
+    if (!err && ctx->rank == 0)
+        err = map_check(ctx, lay, m->strategy, weights);
+    if (!err && ctx->rank == 0)
+        tsr__weighted_starts(lay, m->strategy, weights, ctx->size, starts, NULL);
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = tsr__bcast_bytes(ctx, starts, sizeof *starts * ((size_t)ctx->size + 1), 0);
+    if (err) {
+        free(starts);
+        return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
+    }
+    tsr__rule_init(&m->rule, lay, m->strategy, ctx->size);
+    m->rule.starts = starts; /* the map's from here */
     m->ruled = true;
     bool ok = tsr__rule_local(&m->rule, ctx->rank, &m->nlocal, &m->local);
     TSR_CALL(ctx, tsr_ctx_agree(
@@ -268,12 +307,21 @@ int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *w
     m->ctx = ctx;
     m->decomp = decomp;
     m->strategy = strategy;
-    /* Rank 0's choice, so that a different environment on another rank cannot split them. */
-    int ruled = !weights && decomp->lay.nblocks > table_max() &&
-                tsr__rule_applies(&decomp->lay, strategy, ctx->size);
-    int err = tsr__bcast_bytes(ctx, &ruled, sizeof ruled, 0);
+    /* Rank 0's choice (only it has the weights), so that a different environment on another
+     * rank cannot split them: 0 a table, 1 the rule, 2 cut points. */
+    enum { TABLE, RULE, CUTS };
+    int how = TABLE;
+    if (decomp->lay.nblocks > table_max()) {
+        if (!weights && tsr__rule_applies(&decomp->lay, strategy, ctx->size))
+            how = RULE;
+        else if (weights && tsr__starts_apply(&decomp->lay, strategy, ctx->size))
+            how = CUTS;
+    }
+    int err = tsr__bcast_bytes(ctx, &how, sizeof how, 0);
     if (!err)
-        err = ruled ? map_ruled(m) : map_table(m, weights);
+        err = how == RULE   ? map_ruled(m)
+              : how == CUTS ? map_weighted(m, weights)
+                            : map_table(m, weights);
     if (err) {
         tsr_map_destroy(&m);
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
@@ -286,11 +334,9 @@ const int *tsr__map_owners(tsr_map m) {
     if (!m->owner) {
         const tsr__layout *lay = &m->decomp->lay;
         int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
-        /* The table's algorithm gives the rule's owners (tsr__rule_applies). */
-        if (!owner || !tsr__map_assign(lay, m->strategy, NULL, m->ctx->size, owner)) {
-            free(owner);
+        if (!owner)
             return NULL;
-        }
+        tsr__rule_owners(&m->rule, owner); /* one walk along the curve, no sort */
         m->owner = owner;
     }
     return m->owner;
@@ -300,6 +346,7 @@ int tsr_map_destroy(tsr_map *map) {
     if (map && *map) {
         tsr__xcache_free(*map);
         free((*map)->owner);
+        free((*map)->rule.starts);
         free((*map)->local);
         free(*map);
         *map = NULL;

@@ -29,8 +29,9 @@ typedef enum tsr_stencil { TSR_STENCIL_STAR, TSR_STENCIL_BOX } tsr_stencil;
 typedef struct tsr_map_s *tsr_map;
 
 /* Assigns blocks to ranks. weights[i] is block i's cost (NULL: its cell count) and is read on
- * rank 0 only. Rank 0 computes the assignment and broadcasts it. Keeps a reference to `decomp`,
- * which must outlive the map. Collective. */
+ * rank 0 only. Rank 0 computes the assignment and broadcasts it (above TESSERA_MAP_TABLE_MAX
+ * blocks a curve map's cut points only, or nothing for a map by cells, which each rank computes
+ * itself). Keeps a reference to `decomp`, which must outlive the map. Collective. */
 int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
                    tsr_map *map);
 int tsr_map_destroy(tsr_map *map);
