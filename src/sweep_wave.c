@@ -1,6 +1,5 @@
 /* Temporal blocking: k steps per exchange, each block advanced as a wavefront. */
 #include <sched.h>
-#include <stdlib.h>
 
 #include <omp.h>
 
@@ -48,6 +47,10 @@ typedef struct wave_flag {
  * 4140 / 2370, 8 tiles 2400 / 1500. */
 #define WAVE_STRIP_CELLS(tile_cells) (2 * (tile_cells))
 
+/* At most this many strips per block (their progress counters live on the stack: the steady
+ * state allocates nothing); far more than the cache asks for with the default tile size. */
+#define WAVE_MAX_STRIPS 256
+
 static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int threads) {
     int ndim = lay->ndim;
     int64_t r = w->s->reach;
@@ -87,6 +90,7 @@ static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int
     width = width > 1 ? width : 1;
     int64_t m = (n + width - 1) / width;
     m = (m + threads - 1) / threads * threads;
+    m = m < WAVE_MAX_STRIPS ? m : WAVE_MAX_STRIPS;
     /* Strips cut along rows (x) share no cache line: boundaries and skew by whole lines. */
     w->align = w->seg_dim == 0 ? 8 : 1;
     w->skew = (r + w->align - 1) / w->align * w->align;
@@ -205,9 +209,9 @@ static int wave_threads(tsr_sweep s, const tsr_block *b) {
 
 /* The exchanges and wavefronts of tsr_sweep_steps_blocked, once its arguments are checked. */
 static int blocked_loop(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
-                        int k, tsr_kernel kernel, void *user, wave_flag *flags,
-                        tsr_progress *prog) {
+                        int k, tsr_kernel kernel, void *user, tsr_progress *prog) {
     tsr_ctx ctx = s->ctx;
+    wave_flag flags[WAVE_MAX_STRIPS];
     const tsr__layout *lay = &s->map->decomp->lay;
     int kerr = TSR_SUCCESS;
     for (int64_t done = 0; done < steps;) {
@@ -260,28 +264,13 @@ int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field 
               "function), but k steps per exchange read the ghosts k levels deep",
               k);
     TSR_CALL(ctx, tsr__sweep_check_fields(s, (tsr_field[]){*u, *v}, 2));
-    /* Progress counters for the most strips a block is cut into, at k levels or at the last
-     * exchange's fewer (shallower wavefronts keep fewer slabs live: more, narrower strips). */
-    int64_t nflags = 1;
-    for (int64_t i = 0; i < s->map->nlocal; i++)
-        for (int pass = 0; pass < 2; pass++) {
-            wave w = {.s = s, .block = i, .levels = pass ? (int)(steps % k) : k};
-            if (w.levels < 1)
-                continue;
-            wave_bounds(&w, &(*u)->blocks[i], lay, wave_threads(s, &(*u)->blocks[i]));
-            nflags = w.nstrips > nflags ? w.nstrips : nflags;
-        }
-    wave_flag *flags = aligned_alloc(_Alignof(wave_flag), sizeof(wave_flag) * (size_t)nflags);
-    TSR_CHECK(ctx, flags, TSR_ERR_MEMORY, "cannot allocate %lld progress counters",
-              (long long)nflags);
     tsr_progress prog;
     tsr_progress_start(&prog, ctx, steps, progress);
-    int rc = seconds ? MPI_Barrier(ctx->comm) : MPI_SUCCESS;
+    if (seconds)
+        TSR_MPI(ctx, MPI_Barrier(ctx->comm));
     double t0 = tsr_wtime();
-    int err = rc == MPI_SUCCESS
-                  ? blocked_loop(s, halo, u, v, steps, k, kernel, user, flags, &prog)
-                  : tsr_error_mpi(ctx, rc, "MPI_Barrier", __FILE__, __LINE__, __func__);
-    free(flags);
+    /* A kernel failure (this rank's alone) comes back after the last exchange. */
+    int err = blocked_loop(s, halo, u, v, steps, k, kernel, user, &prog);
     TSR_CALL(ctx, err == TSR_ERR_KERNEL ? TSR_SUCCESS : err);
     if (seconds) {
         TSR_MPI(ctx, MPI_Barrier(ctx->comm));
