@@ -84,7 +84,8 @@ static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int
         if (d != w->dim && d != w->seg_dim)
             slab *= w->hi[1][d] - w->lo[1][d];
     int64_t live = (int64_t)w->levels * w->lag + 2;
-    int64_t budget = WAVE_STRIP_CELLS(w->s->ctx->tile_cells);
+    /* Strips cut along rows twice as large: short rows cost more than the cache they save. */
+    int64_t budget = WAVE_STRIP_CELLS(w->s->ctx->tile_cells) * (w->seg_dim == 0 ? 2 : 1);
     int64_t n = w->hi[1][w->seg_dim] - w->lo[1][w->seg_dim];
     int64_t width = budget / (live * (slab > 0 ? slab : 1));
     width = width > 1 ? width : 1;
@@ -102,9 +103,11 @@ static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int
     w->strip_n = n;
 }
 
-/* c_m: the lower edge of strip m at level 0, a multiple of w->align. */
+/* c_m: the lower edge of strip m at level 0, a multiple of w->align. Shifted up by the mean
+ * skew, so that the first strip (whose levels shrink as they skew down) and the last (whose
+ * levels grow) get as many cells as the others over all levels. */
 static int64_t strip_edge(const wave *w, int64_t m) {
-    int64_t c = w->strip_lo + w->strip_n * m / w->nstrips;
+    int64_t c = w->strip_lo + w->strip_n * m / w->nstrips + w->skew * (w->levels + 1) / 2;
     int64_t rem = c % w->align;
     return rem < 0 ? c - rem - w->align : c - rem;
 }
