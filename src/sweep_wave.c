@@ -51,6 +51,9 @@ typedef struct wave_flag {
  * state allocates nothing); far more than the cache asks for with the default tile size. */
 #define WAVE_MAX_STRIPS 256
 
+/* The widest strip along rows (cells). */
+#define WAVE_MAX_ROW 4096
+
 static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int threads) {
     int ndim = lay->ndim;
     int64_t r = w->s->reach;
@@ -88,6 +91,9 @@ static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int
     int64_t budget = WAVE_STRIP_CELLS(w->s->ctx->tile_cells) * (w->seg_dim == 0 ? 2 : 1);
     int64_t n = w->hi[1][w->seg_dim] - w->lo[1][w->seg_dim];
     int64_t width = budget / (live * (slab > 0 ? slab : 1));
+    /* Rows of at most 32 KiB: 8192^2 at k = 6 in one strip of whole rows ran 20% slower (2x1). */
+    if (w->seg_dim == 0 && width > WAVE_MAX_ROW)
+        width = WAVE_MAX_ROW;
     width = width > 1 ? width : 1;
     int64_t m = (n + width - 1) / width;
     m = (m + threads - 1) / threads * threads;
