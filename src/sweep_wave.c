@@ -16,10 +16,11 @@
  *
  * Along `seg_dim` (the next one) the block is cut into strips, each small enough that the slabs
  * its wavefront keeps live (about levels * lag of them) stay in a core's cache, and skewed: strip
- * m of level j is [c_m - j * reach, c_{m+1} - j * reach), so level j of strip m reads level j-1
- * only in strips m-1 and m (strips at least 2 * reach wide), and what it overwrites is read only
- * by strips m-1 and m. Strip m therefore depends on strip m-1 alone, never on m+1: step y of
- * strip m may start once strip m-1 has completed step y-1. Threads take strips round-robin and
+ * m of level j is [c_m - j * skew, c_{m+1} - j * skew), skew >= reach (a whole cache line when
+ * strips cut rows, so that no line is written by two strips), so level j of strip m reads level
+ * j-1 only in strips m-1 and m (strips at least skew + reach wide), and what it overwrites is
+ * read only by strips m-1 and m. Strip m therefore depends on strip m-1 alone, never on m+1: step y
+ * of strip m may start once strip m-1 has completed step y-1. Threads take strips round-robin and
  * wait only for the progress counter of the strip below theirs (release/acquire), never in a
  * barrier; strip 0 never waits, and the others follow it as a pipeline. Which cells are computed
  * from which values does not depend on the strips or the threads: the bits are those of one
@@ -81,7 +82,7 @@ static void wave_bounds(wave *w, const tsr_block *b, const tsr__layout *lay, int
         return;
     /* Strips of level 1's extent (the others are skewed from it); as many as the cache asks
      * for, a multiple of the threads so that none idles in the last round, none narrower than
-     * 2 * reach (then strip m reads only strips m-1 and m). */
+     * skew + reach (then strip m reads only strips m-1 and m). */
     int64_t slab = w->thick; /* cells of one slab per unit of seg_dim */
     for (int d = 0; d < ndim; d++)
         if (d != w->dim && d != w->seg_dim)
@@ -118,7 +119,7 @@ static int64_t strip_edge(const wave *w, int64_t m) {
     return rem < 0 ? c - rem - w->align : c - rem;
 }
 
-/* Level j's range along seg_dim in strip m: [c_m - j r, c_{m+1} - j r) within the level, the
+/* Level j's range along seg_dim in strip m: [c_m - j skew, c_{m+1} - j skew) within the level, the
  * first strip open below and the last open above. */
 static void strip_range(const wave *w, int64_t m, int j, int64_t *a, int64_t *b) {
     int64_t lo = w->lo[j][w->seg_dim], hi = w->hi[j][w->seg_dim];

@@ -59,10 +59,10 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
  * non-periodic grid), so the halo must be at least k * reach wide and, in 2D and 3D with k > 1,
  * carry corners (TSR_STENCIL_BOX). Within a block the k steps advance as a wavefront over slabs
  * of the outermost dimension, step j trailing step j-1 by reach + 1 slabs, in strips of the next
- * dimension sized for the cache (ctx's tile size) and skewed by reach per step, so a few slabs of
- * every step stay in cache while each array streams through memory once per k steps. Threads
- * take strips in turn, each waiting only for the strip before its own (no barrier per slab). The
- * results are bit-identical to tsr_sweep_steps. Kernel failures are handled as by
+ * dimension sized for the cache (ctx's tile size) and skewed by at least reach per step, so a few
+ * slabs of every step stay in cache while each array streams through memory once per k steps.
+ * Threads take strips in turn, each waiting only for the strip before its own (no barrier per
+ * slab). The results are bit-identical to tsr_sweep_steps. Kernel failures are handled as by
  * tsr_sweep_steps. Every rank must call it. */
 int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                             int k, tsr_kernel kernel, void *user, bool progress, double *seconds);
