@@ -211,8 +211,10 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     double compute = 0, last_ckpt = tsr_wtime();
     /* Every rank agrees, at the end of each stretch of steps, on signals, wall-clock checkpoints
      * and failures: one small Allreduce. Stretches end at outputs, checkpoints, and checks sized
-     * by rank 0 to about half a second. */
-    int64_t interval = 1, next_check = start + 1, check_step = start;
+     * by rank 0 to about half a second, in whole time blocks: a stretch of a few steps would
+     * cut the wavefronts short (the first check after one block, not after one step). */
+    int64_t block = r->time_block > 1 ? r->time_block : 1;
+    int64_t interval = block, next_check = start + block, check_step = start;
     double check_time = tsr_wtime();
     int err = TSR_SUCCESS, stopped = 0;
     if (o->output[0] && start > 0)
@@ -270,7 +272,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
             break;
         }
         if (checked) {
-            interval = flags[2];
+            interval = (flags[2] + block - 1) / block * block;
             next_check = s + interval;
         }
         bool output =

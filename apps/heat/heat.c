@@ -231,7 +231,7 @@ static int parse(tsr_ctx ctx, int argc, char **argv, heat *h, bool *done) {
                         "write the final field (middle z plane in 3D) as a PNG");
     tsr_opts_add_flag(o, "no-overlap", &h->no_overlap,
                       "finish each exchange before computing (for comparison)");
-    tsr_opts_add_int(o, "time-block", &h->time_block, 1, 7, "K",
+    tsr_opts_add_int(o, "time-block", &h->time_block, 1, TSR_MAX_TIME_BLOCK, "K",
                      "K steps per exchange on a K-wide halo with corners, run as a "
                      "cache-resident wavefront (same results)");
     tsr_opts_add_choice(o, "streaming-stores", &h->streaming, streaming_names,

@@ -50,15 +50,20 @@ int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_fiel
 int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                     tsr_kernel kernel, void *user, bool overlap, bool progress, double *seconds);
 
-/* Like tsr_sweep_steps without overlap, but `k` steps per exchange (temporal blocking): one
- * exchange of *u's ghosts, then k steps over each block extended into its ghost layer (step j
- * computes (k - j) * reach cells past the block, never outside a non-periodic grid), so the
- * halo must be at least k * reach wide and, in 2D and 3D with k > 1, carry corners
- * (TSR_STENCIL_BOX). Within a block the k steps advance as a wavefront over slabs of the
- * outermost dimension, step j trailing step j-1 by reach + 1 slabs, so a few slabs of every
- * step stay in cache while each array streams through memory once per k steps; threads share
- * every slab. The results are bit-identical to tsr_sweep_steps. Kernel failures are handled as
- * by tsr_sweep_steps. Every rank must call it. */
+/* The deepest temporal blocking tsr_sweep_steps_blocked accepts. */
+#define TSR_MAX_TIME_BLOCK 8
+
+/* Like tsr_sweep_steps without overlap, but `k` steps per exchange (temporal blocking, 1 <= k <=
+ * TSR_MAX_TIME_BLOCK): one exchange of *u's ghosts, then k steps over each block extended into
+ * its ghost layer (step j computes (k - j) * reach cells past the block, never outside a
+ * non-periodic grid), so the halo must be at least k * reach wide and, in 2D and 3D with k > 1,
+ * carry corners (TSR_STENCIL_BOX). Within a block the k steps advance as a wavefront over slabs
+ * of the outermost dimension, step j trailing step j-1 by reach + 1 slabs, in strips of the next
+ * dimension sized for the cache (ctx's tile size) and skewed by at least reach per step, so a few
+ * slabs of every step stay in cache while each array streams through memory once per k steps.
+ * Threads take strips in turn, each waiting only for the strip before its own (no barrier per
+ * slab). The results are bit-identical to tsr_sweep_steps. Kernel failures are handled as by
+ * tsr_sweep_steps. Every rank must call it. */
 int tsr_sweep_steps_blocked(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int64_t steps,
                             int k, tsr_kernel kernel, void *user, bool progress, double *seconds);
 
