@@ -43,8 +43,8 @@ int tsr_halo_end(tsr_halo h);
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
 
 /* Attaches boundary conditions to the plan (NULL: none, ghosts outside a non-periodic grid left
- * alone): every exchange then applies them to the exchanged fields (tsr_bc_apply), by its end. The bc
- * must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
+ * alone): every exchange then applies them to the exchanged fields (tsr_bc_apply), by its end. The
+ * bc must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
  * Refused (TSR_ERR_ARG) while an exchange is in flight. Not collective, but every rank should
  * attach the same conditions. */
 int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
