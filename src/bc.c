@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "bc_impl.h"
 #include "field_impl.h"
 
@@ -297,44 +301,74 @@ bool tsr__bc_timeless(tsr_bc bc) {
 
 /* ---- applying ---- */
 
-/* One side s of dimension d of component c of block b, whose ghosts are w wide. The ghost box
- * spans the block's whole extent, ghosts included, in the other dimensions. */
-static void apply_side(const tsr_bc bc, const struct side *v, const tsr_block *b, int d, int s,
-                       int w, int c) {
-    int64_t lo[TSR_MAX_DIM], hi[TSR_MAX_DIM];
+/* The ghost box of side s of dimension d of block b, whose ghosts are w wide: it spans the
+ * block's whole extent, ghosts included, in the other dimensions. */
+static void side_box(const tsr_bc bc, const tsr_block *b, int d, int s, int w,
+                     int64_t lo[TSR_MAX_DIM], int64_t hi[TSR_MAX_DIM]) {
     for (int e = 0; e < TSR_MAX_DIM; e++) {
         lo[e] = e < bc->ndim ? -w : 0;
         hi[e] = e < bc->ndim ? b->n[e] + w : 1;
     }
     lo[d] = s ? b->n[d] : -w;
     hi[d] = s ? b->n[d] + w : 0;
+}
+
+/* The user's function on side s of dimension d of component c of block b: called from this
+ * thread only, cell by cell. */
+static void apply_func(const tsr_bc bc, const struct side *v, const tsr_block *b, int d, int s,
+                       int w, int c) {
+    int64_t lo[TSR_MAX_DIM], hi[TSR_MAX_DIM];
+    side_box(bc, b, d, s, w, lo, hi);
+    double *data = b->data + (ptrdiff_t)c * b->sc;
+    for (int64_t z = lo[2]; z < hi[2]; z++)
+        for (int64_t y = lo[1]; y < hi[1]; y++)
+            for (int64_t x = lo[0]; x < hi[0]; x++) {
+                int64_t g[TSR_MAX_DIM] = {0, 0, 0}, p[TSR_MAX_DIM] = {x, y, z};
+                for (int e = 0; e < bc->ndim; e++)
+                    g[e] = b->lo[e] + p[e];
+                data[(ptrdiff_t)x + (ptrdiff_t)y * b->sy + (ptrdiff_t)z * b->sz] =
+                    v->f(g, bc->t, c, v->user);
+            }
+}
+
+/* A value or a mirror on side s of dimension d of component c of block b: only copies, so the
+ * rows go to the threads of the enclosing region in any order (no barrier at the end). Ghost
+ * -1-k mirrors cell k; ghost n+k mirrors cell n-1-k. */
+static void apply_rows(const tsr_bc bc, const struct side *v, const tsr_block *b, int d, int s,
+                       int w, int c) {
+    int64_t lo[TSR_MAX_DIM], hi[TSR_MAX_DIM];
+    side_box(bc, b, d, s, w, lo, hi);
     const ptrdiff_t st[TSR_MAX_DIM] = {1, b->sy, b->sz};
     double *data = b->data + (ptrdiff_t)c * b->sc;
-    if (v->f) { /* the user's function: called from this thread only, cell by cell */
-        for (int64_t z = lo[2]; z < hi[2]; z++)
-            for (int64_t y = lo[1]; y < hi[1]; y++)
-                for (int64_t x = lo[0]; x < hi[0]; x++) {
-                    int64_t g[TSR_MAX_DIM] = {0, 0, 0}, p[TSR_MAX_DIM] = {x, y, z};
-                    for (int e = 0; e < bc->ndim; e++)
-                        g[e] = b->lo[e] + p[e];
-                    data[(ptrdiff_t)x + (ptrdiff_t)y * b->sy + (ptrdiff_t)z * b->sz] =
-                        v->f(g, bc->t, c, v->user);
-                }
-        return;
-    }
-    /* A value or a mirror: only copies, so rows may go to threads in any order (a 3D face is
-     * a plane of a block, ~1/6 of a step's work done serially otherwise). Ghost -1-k mirrors
-     * cell k; ghost n+k mirrors cell n-1-k. */
     const bool mirror = v->kind == TSR_BC_NEUMANN;
     const double value = v->value;
-    const int64_t ny = hi[1] - lo[1], nz = hi[2] - lo[2], nx = hi[0] - lo[0];
     const int64_t n = b->n[d];
-#pragma omp parallel for collapse(2)                                                               \
-    schedule(static) if (nx * ny * nz > bc->ctx->min_parallel_cells)
+    /* A value along x: the ghosts and the padding next to them fill whole cache lines (rows
+     * start on 64-byte boundaries, the front padding is the width rounded up to 8 cells, the row
+     * the owned cells and width rounded up to 8), streamed past the cache: a line per row, never
+     * read for ownership nor stalled on, instead of a line fetched and written back. Cells of a
+     * line that also holds owned cells get plain stores. */
+    int64_t a = 0, e = 0; /* the streamed cells [a, e) of a row */
+#ifdef __SSE2__
+    if (!mirror && d == 0 && b->sy % 8 == 0 && b->sc % 8 == 0 && (uintptr_t)data % 64 == 0 &&
+        (b->sz % 8 == 0 || lo[2] == hi[2] - 1)) {
+        a = s ? (n + 7) / 8 * 8 : -((w + 7) / 8 * 8);
+        e = s ? (n + w + 7) / 8 * 8 : 0;
+    }
+#endif
+#pragma omp for collapse(2) schedule(static) nowait
     for (int64_t z = lo[2]; z < hi[2]; z++)
         for (int64_t y = lo[1]; y < hi[1]; y++) {
             double *row = data + (ptrdiff_t)y * b->sy + (ptrdiff_t)z * b->sz;
-            if (!mirror) {
+            if (a < e) {
+#ifdef __SSE2__
+                const __m128d pair = _mm_set1_pd(value);
+                for (int64_t x = lo[0]; x < a; x++) /* a high side's line with owned cells */
+                    row[x] = value;
+                for (int64_t x = a; x < e; x += 2)
+                    _mm_stream_pd(row + x, pair);
+#endif
+            } else if (!mirror) {
                 for (int64_t x = lo[0]; x < hi[0]; x++)
                     row[x] = value;
             } else if (d == 0) {
@@ -347,6 +381,23 @@ static void apply_side(const tsr_bc bc, const struct side *v, const tsr_block *b
                     row[x] = src[x];
             }
         }
+#ifdef __SSE2__
+    if (a < e)
+        _mm_sfence(); /* before the barrier after which other threads read them */
+#endif
+}
+
+static int64_t side_cells(const tsr_bc bc, const tsr_block *b, int d, int s, int w) {
+    int64_t lo[TSR_MAX_DIM], hi[TSR_MAX_DIM];
+    side_box(bc, b, d, s, w, lo, hi);
+    return (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+}
+
+/* Whether side s of dimension d is outside the grid at block b and written by the bc. */
+static bool writes(const tsr_bc bc, const tsr_block *b, int d, int s) {
+    const struct side *v = &bc->s[d][s];
+    bool outside = s ? b->lo[d] + b->n[d] == bc->n[d] : b->lo[d] == 0;
+    return outside && v->kind != TSR_BC_NONE && v->kind != TSR_BC_PERIODIC;
 }
 
 static int apply_field(tsr_bc bc, tsr_field f) {
@@ -357,16 +408,41 @@ static int apply_field(tsr_bc bc, tsr_field f) {
                       "a Neumann boundary along %c mirrors %d ghost layers (field '%s'), but the "
                       "grid has only %lld cells along %c",
                       "xyz"[d], w, f -> name, (long long)bc -> n[d], "xyz"[d]);
-    for (int64_t i = 0; i < f->nblocks; i++) {
-        const tsr_block *b = &f->blocks[i];
-        for (int d = 0; d < bc->ndim; d++)
+    /* Dimensions in order (a mirror of y reads the x ghosts at the edges, and a y side writes
+     * over an x side's edge cells); blocks and sides of one dimension in any order. A side
+     * worth the team gets an OpenMP loop of its own; the small sides of many small blocks
+     * share one region per dimension instead of running serially. A user's function is
+     * called from this thread. */
+    for (int d = 0; d < bc->ndim; d++) {
+        int64_t small = 0;
+        for (int64_t i = 0; i < f->nblocks; i++)
             for (int s = 0; s < 2; s++) {
-                const struct side *v = &bc->s[d][s];
-                bool outside = s ? b->lo[d] + b->n[d] == bc->n[d] : b->lo[d] == 0;
-                if (!outside || v->kind == TSR_BC_NONE || v->kind == TSR_BC_PERIODIC)
+                const tsr_block *b = &f->blocks[i];
+                if (!writes(bc, b, d, s))
+                    continue;
+                int64_t cells = side_cells(bc, b, d, s, w);
+                for (int c = 0; c < b->ncomp; c++) {
+                    if (bc->s[d][s].f) {
+                        apply_func(bc, &bc->s[d][s], b, d, s, w, c);
+                    } else if (cells > bc->ctx->min_parallel_cells) {
+#pragma omp parallel
+                        apply_rows(bc, &bc->s[d][s], b, d, s, w, c);
+                    } else {
+                        small += cells;
+                    }
+                }
+            }
+        if (!small)
+            continue;
+#pragma omp parallel if (small > bc->ctx->min_parallel_cells)
+        for (int64_t i = 0; i < f->nblocks; i++)
+            for (int s = 0; s < 2; s++) {
+                const tsr_block *b = &f->blocks[i];
+                if (!writes(bc, b, d, s) || bc->s[d][s].f ||
+                    side_cells(bc, b, d, s, w) > bc->ctx->min_parallel_cells)
                     continue;
                 for (int c = 0; c < b->ncomp; c++)
-                    apply_side(bc, v, b, d, s, w, c);
+                    apply_rows(bc, &bc->s[d][s], b, d, s, w, c);
             }
     }
     return TSR_SUCCESS;

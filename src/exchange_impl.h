@@ -72,6 +72,11 @@ int tsr__xplan_end(tsr__xplan *p);
 #define TSR_X_CHANGED_BEFORE 2u
 void tsr__xplan_track(tsr__xplan *p, const uint8_t *chg, uint8_t *nbr);
 
+/* Whether tsr_halo_begin writes the boundary conditions (none, or only constant values, which
+ * depend on nothing an exchange brings), so that the ghosts outside the grid are in place for the
+ * interior of an overlapped sweep; otherwise tsr_halo_end writes them. Not collective. */
+bool tsr__halo_bc_early(tsr_halo h);
+
 /* Plans from a map to itself (halos) are kept when their user is done with them and handed out
  * again for the same regions: tsr__xplan_acquire builds a plan or takes an idle one (every rank
  * agrees on which, so it stays collective), tsr__xplan_release gives it back (the oldest idle

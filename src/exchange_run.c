@@ -22,6 +22,9 @@ static int ensure(tsr_ctx ctx, double **buf, int64_t *cap, int64_t need) {
 /* Copies a box of nx x ny x nz cells between two strided arrays. Ghost pieces are often narrow
  * (a face along x is one cell per row, a corner one cell): those rows are copied inline, since a
  * memcpy call per cell would cost more than the cell. */
+/* Rows ahead that a column copy asks for (about the loads a core keeps in flight). */
+#define COL_AHEAD 16
+
 static inline void copy_rows(double *restrict d, ptrdiff_t dsy, ptrdiff_t dsz,
                              const double *restrict s, ptrdiff_t ssy, ptrdiff_t ssz, int64_t nx,
                              int64_t ny, int64_t nz) {
@@ -29,7 +32,16 @@ static inline void copy_rows(double *restrict d, ptrdiff_t dsy, ptrdiff_t dsz,
         double *dr = d + z * dsz;
         const double *sr = s + z * ssz;
         if (nx == 1) {
-            for (int64_t y = 0; y < ny; y++)
+            /* A line per cell on both sides, with strides the hardware prefetchers do not follow
+             * across pages: each load would wait for memory alone. Asked for a few rows ahead,
+             * the lines come in parallel. */
+            int64_t y = 0;
+            for (; y + COL_AHEAD < ny; y++) {
+                __builtin_prefetch(sr + (y + COL_AHEAD) * ssy, 0, 3);
+                __builtin_prefetch(dr + (y + COL_AHEAD) * dsy, 1, 3);
+                dr[y * dsy] = sr[y * ssy];
+            }
+            for (; y < ny; y++)
                 dr[y * dsy] = sr[y * ssy];
         } else if (nx < 16) {
             for (int64_t y = 0; y < ny; y++)

@@ -264,6 +264,7 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
     s->split_built = s->split_remote = false;
     tsr__regions R;
     tsr__regions_halo(lay->ndim, tsr_halo_stencil(halo), tsr_halo_width(halo), &R);
+    bool bc_early = tsr__halo_bc_early(halo);
     int64_t cap_e = 0, cap_l = 0;
     bool ok = true;
     for (int64_t i = 0; ok && i < s->map->nlocal; i++) {
@@ -273,8 +274,9 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
         sides_of o = {.map = s->map, .rank = ctx->rank, .n = n};
         for (int d = 0; d < TSR_MAX_DIM; d++) {
             n[d] = own.hi[d] - own.lo[d];
-            /* Ghosts outside a non-periodic grid: the boundary conditions', at the end. */
-            if (d < lay->ndim && !lay->periodic[d])
+            /* Ghosts outside a non-periodic grid: the boundary conditions', at the end unless
+             * written at the begin. */
+            if (d < lay->ndim && !lay->periodic[d] && !bc_early)
                 o.late |= (own.lo[d] == 0 ? 1u << (2 * d) : 0) |
                           (own.hi[d] == lay->n[d] ? 1u << (2 * d + 1) : 0);
             own.lo[d] = 0;
@@ -308,6 +310,7 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
         s->clate += tsr__box_cells(&s->late[t].box);
     s->split_width = tsr_halo_width(halo);
     s->split_stencil = tsr_halo_stencil(halo);
+    s->split_bc_early = bc_early;
     s->split_built = true;
     return TSR_SUCCESS;
 }
@@ -346,7 +349,8 @@ static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
         return TSR_SUCCESS;
     }
     if (!s->split_built || s->split_width != tsr_halo_width(halo) ||
-        s->split_stencil != tsr_halo_stencil(halo)) {
+        s->split_stencil != tsr_halo_stencil(halo) ||
+        s->split_bc_early != tsr__halo_bc_early(halo)) {
         /* Collective only in the agreement on failure, which every rank reaches here. */
         int err = build_split(s, halo);
         int e2 = tsr_halo_end(halo);

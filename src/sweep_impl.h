@@ -23,12 +23,14 @@ struct tsr_sweep_s {
      * from a block the last step changed, and whether the current step changes it. */
     uint8_t *chg, *nbr, *now;
     /* The overlapped sweep's split for a halo (width, stencil): a block's shell is only the cells
-     * near its late sides, those whose ghosts come from another rank or from the boundary
-     * conditions (at tsr_halo_end); ghosts copied from blocks of this rank are there after
-     * tsr_halo_begin. Built at the first overlapped step with that halo. */
+     * near its late sides, those whose ghosts come from another rank or from boundary
+     * conditions written at tsr_halo_end; ghosts copied from blocks of this rank, and constant
+     * boundary values, are there after tsr_halo_begin. Built at the first overlapped step with
+     * that halo. */
     bool split_built, split_remote; /* remote: some ghost comes from another rank */
     int split_width;
     tsr_stencil split_stencil;
+    bool split_bc_early; /* the boundary was written at the exchange's begin (not late) */
     tsr__tile *early, *late;
     int64_t nearly, nlate, cearly, clate;
     double *cost_early, *cost_late;

@@ -36,14 +36,15 @@ int tsr_halo_destroy(tsr_halo *halo);
  * neighbours return at once). */
 int tsr_halo_begin(tsr_halo h, tsr_field *fields, int nfields);
 /* Completes the exchange started by tsr_halo_begin and unpacks the ghosts; then, if the plan has
- * boundary conditions (tsr_halo_set_bc), writes them into the ghosts outside the domain. */
+ * boundary conditions (tsr_halo_set_bc), writes them into the ghosts outside the domain
+ * (conditions of constant values only are written by tsr_halo_begin already). */
 int tsr_halo_end(tsr_halo h);
 /* tsr_halo_begin followed by tsr_halo_end. */
 int tsr_halo_exchange(tsr_halo h, tsr_field *fields, int nfields);
 
 /* Attaches boundary conditions to the plan (NULL: none, ghosts outside a non-periodic grid left
- * alone): every tsr_halo_end then applies them to the exchanged fields (tsr_bc_apply). The bc
- * must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
+ * alone): every exchange then applies them to the exchanged fields (tsr_bc_apply), by its end. The
+ * bc must be of the plan's grid and stays the caller's: it must outlive the plan or be detached.
  * Refused (TSR_ERR_ARG) while an exchange is in flight. Not collective, but every rank should
  * attach the same conditions. */
 int tsr_halo_set_bc(tsr_halo h, tsr_bc bc);
