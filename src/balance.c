@@ -420,7 +420,8 @@ int tsr__balance_maybe(tsr_domain *dom, int64_t step, tsr_sweep *sweep, tsr_halo
     TSR_CALL(ctx, err);
     if (!to)
         return TSR_SUCCESS;
-    err = tsr__balance_moved(map, to, fields, nfields, &e.blocks, &e.bytes);
+    /* agreed: a rank that failed must not leave the others in the migration's collectives */
+    err = tsr_ctx_agree(ctx, tsr__balance_moved(map, to, fields, nfields, &e.blocks, &e.bytes));
     if (err) {
         tsr_map_destroy(&to);
         TSR_CALL(ctx, err);

@@ -316,6 +316,8 @@ int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
 #define HUGE_MIN ((size_t)4 << 20)
 
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
+    TSR_CHECK(ctx, bytes <= SIZE_MAX - HUGE_PAGE, TSR_ERR_MEMORY, "cannot allocate %zu bytes",
+              bytes);
     size_t rounded = (bytes + 63) / 64 * 64;
     void *p;
     if (bytes >= HUGE_MIN) {

@@ -94,7 +94,8 @@ int tsr_halo_end(tsr_halo h) {
     tsr_ctx ctx = h->ctx;
     h->active = false;
     TSR_CALL(ctx, tsr__xplan_end(h->plan));
-    if (h->bc_begun)
+    /* Written at the begin, unless a side became a mirror or a function since then. */
+    if (h->bc_begun && tsr__halo_bc_early(h))
         return TSR_SUCCESS;
     /* The cells outside the domain, from their neighbours inside it. */
     double t0 = tsr_wtime();

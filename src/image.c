@@ -501,13 +501,14 @@ int tsr_field_write_png(tsr_field f, const char *path, int64_t zslice, double vm
                 sizes[r] = off; /* from here on: rank r's cursor in the gathered buffer */
                 off += counts[r];
             }
-        if (rc == MPI_SUCCESS) {
+        err = tsr_ctx_agree(ctx, err); /* nobody waits in the Gatherv for a rank that failed */
+        if (!err) {
             rc = MPI_Gatherv(send, (int)mine, MPI_FLOAT, gathered, counts, displs, MPI_FLOAT, 0,
                              ctx->comm);
             if (rc != MPI_SUCCESS)
                 err = tsr_error_mpi(ctx, rc, "MPI_Gatherv", __FILE__, __LINE__, __func__);
         }
-        if (rc == MPI_SUCCESS && ctx->rank == 0) {
+        if (!err && ctx->rank == 0) {
             place(f->map, zslice, gathered, sizes, plane);
             err = write_png(ctx, path, force, plane, nx, ny, vmin, vmax);
         }

@@ -403,6 +403,12 @@ bool tsr__rule_local(const tsr__rule *r, int rank, int64_t *count, int64_t **ids
     }
     visit_ctx v = {.r = r, .lo = lo, .hi = hi, .ids = *ids, .n = 0, .cap = cap, .ok = true};
     descend(&v);
+    *ids = v.ids; /* emit may have grown the array */
+    if (!v.ok) {
+        free(v.ids);
+        *ids = NULL;
+        return false;
+    }
     qsort(v.ids, (size_t)v.n, sizeof *v.ids, by_id);
     *count = v.n;
     return true;
