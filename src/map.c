@@ -218,10 +218,9 @@ static int64_t table_max(void) {
     return n >= 0 && v && *end == '\0' ? (int64_t)n : INT64_C(1) << 22;
 }
 
-/* Each rank lists its own blocks from the rule; no owner table anywhere. */
-static int map_ruled(tsr_map m) {
+/* A ruled map's own blocks, listed by every rank from its rule; agreed. */
+static int rule_local(tsr_map m) {
     tsr_ctx ctx = m->ctx;
-    tsr__rule_init(&m->rule, &m->decomp->lay, m->strategy, ctx->size);
     m->ruled = true;
     bool ok = tsr__rule_local(&m->rule, ctx->rank, &m->nlocal, &m->local);
     TSR_CALL(ctx, tsr_ctx_agree(
@@ -229,6 +228,13 @@ static int map_ruled(tsr_map m) {
                               : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                               "cannot allocate the list of local blocks")));
     return TSR_SUCCESS;
+}
+
+/* Each rank lists its own blocks from the rule; no owner table anywhere. */
+static int map_ruled(tsr_map m) {
+    tsr_ctx ctx = m->ctx;
+    tsr__rule_init(&m->rule, &m->decomp->lay, m->strategy, ctx->size);
+    return rule_local(m);
 }
 
 /* Rank 0 cuts the curve by the weights (which only it reads) and broadcasts the P + 1 cut
@@ -253,13 +259,7 @@ static int map_weighted(tsr_map m, const double *weights) {
     }
     tsr__rule_init(&m->rule, lay, m->strategy, ctx->size);
     m->rule.starts = starts; /* the map's from here */
-    m->ruled = true;
-    bool ok = tsr__rule_local(&m->rule, ctx->rank, &m->nlocal, &m->local);
-    TSR_CALL(ctx, tsr_ctx_agree(
-                      ctx, ok ? TSR_SUCCESS
-                              : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                                              "cannot allocate the list of local blocks")));
-    return TSR_SUCCESS;
+    return rule_local(m);
 }
 
 /* Rank 0 computes every owner and broadcasts the table. */
