@@ -88,8 +88,12 @@ static inline tsr_cpu_level tsr__cpu_level(void) {
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define TSR_CPU_INLINE inline __attribute__((always_inline))
 #define TSR_CPU_TARGET_AVX2 __attribute__((target("avx2")))
+#if defined(__clang__) /* clang's target attribute takes no tuning */
+#define TSR_CPU_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512dq")))
+#else
 #define TSR_CPU_TARGET_AVX512                                                                      \
     __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512dq,prefer-vector-width=512")))
+#endif
 /* Defines `qual ret name params` running `body args` compiled for the selected level; body is a
  * TSR_CPU_INLINE function with the same parameters returning ret. */
 #define TSR_CPU_DISPATCH(qual, ret, name, body, params, args)                                      \
