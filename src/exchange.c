@@ -198,6 +198,9 @@ void tsr__xplan_destroy(tsr__xplan **plan) {
     free(p->recvs.a);
     free(p->copies.a);
     free(p->live);
+    free(p->col_first);
+    free(p->col_idx);
+    free(p->rest_idx);
     free(p->speers);
     free(p->rpeers);
     free(p->sbuf);

@@ -60,6 +60,21 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
 /* Waits and unpacks. */
 int tsr__xplan_end(tsr__xplan *p);
 
+/* Columns, for the next tsr__xplan_begin only (never with tracking): the same-rank copies into
+ * the ghosts beside a block's owned rows along x (star-stencil faces; a cache line per row on
+ * both sides, the costly part of copying ghosts between a rank's own blocks) are left out of the
+ * begin. The caller copies them with tsr__xplan_copy_columns, tile by tile, just before a kernel
+ * reads them, from sources that the sweep reads at about the same time, and then calls
+ * tsr__xplan_columns_done. Sound only while nothing writes the exchanged fields between the
+ * begin and the last copy. */
+void tsr__xplan_defer_columns(tsr__xplan *p);
+/* Copies the columns into local block `local` that tile box `tile` (block-local coordinates)
+ * reads with a star stencil: those on the x sides the tile touches, rows within the tile's. Safe
+ * from concurrent threads on tiles that do not share a row. */
+void tsr__xplan_copy_columns(tsr__xplan *p, int64_t local, const tsr_box *tile);
+/* Ends the deferral (and cancels a request whose begin never came). */
+void tsr__xplan_columns_done(tsr__xplan *p);
+
 /* Change tracking, for the next tsr__xplan_begin/end pair only: chg[i] tells, for local block i
  * of `from`, whether the last step (TSR_X_CHANGED_LAST) or the one before (TSR_X_CHANGED_BEFORE)
  * changed it, the same for every field of the exchange. A piece whose source changed in neither

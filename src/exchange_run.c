@@ -167,6 +167,93 @@ static void copy_one(tsr__xplan *p, int64_t w) {
     copy_piece(p, &p->copies.a[w % p->copies.n], (int)(w / p->copies.n));
 }
 
+/* The copies that a deferring begin still makes (everything but the columns). */
+static void copy_rest(tsr__xplan *p, int64_t w) {
+    copy_piece(p, &p->copies.a[p->rest_idx[w % p->nrest]], (int)(w / p->nrest));
+}
+
+/* A copy into the x ghosts beside the destination block's owned rows (block-local box). */
+static bool is_column(const tsr__xplan *p, const xfer *x) {
+    tsr_box own;
+    tsr__block_box(&p->to->decomp->lay, p->to->local[x->local], &own);
+    const tsr_box *d = &x->p.db;
+    if (d->hi[0] > 0 && d->lo[0] < own.hi[0] - own.lo[0])
+        return false;
+    for (int k = 1; k < TSR_MAX_DIM; k++)
+        if (d->lo[k] < 0 || d->hi[k] > own.hi[k] - own.lo[k])
+            return false;
+    return true;
+}
+
+/* Sorts the copies into columns per destination block and the rest, once per plan. */
+static int index_columns(tsr__xplan *p) {
+    tsr_ctx ctx = p->ctx;
+    int64_t nl = p->to->nlocal, n = p->copies.n;
+    p->col_first = calloc((size_t)nl + 2, sizeof *p->col_first);
+    p->col_idx = calloc((size_t)n + 1, sizeof *p->col_idx);
+    p->rest_idx = calloc((size_t)n + 1, sizeof *p->rest_idx);
+    if (!p->col_first || !p->col_idx || !p->rest_idx) {
+        free(p->col_first);
+        free(p->col_idx);
+        free(p->rest_idx);
+        p->col_first = p->col_idx = p->rest_idx = NULL;
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the exchange's column index");
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (is_column(p, &p->copies.a[i]))
+            p->col_first[p->copies.a[i].local + 2]++;
+    for (int64_t b = 0; b < nl; b++)
+        p->col_first[b + 2] += p->col_first[b + 1];
+    for (int64_t i = 0; i < n; i++) {
+        const xfer *x = &p->copies.a[i];
+        if (is_column(p, x)) {
+            p->col_idx[p->col_first[x->local + 1]++] = i;
+        } else {
+            p->rest_idx[p->nrest++] = i;
+            p->rest_cells += x->cells;
+        }
+    }
+    return TSR_SUCCESS;
+}
+
+void tsr__xplan_defer_columns(tsr__xplan *p) {
+    p->defer = true;
+}
+
+void tsr__xplan_copy_columns(tsr__xplan *p, int64_t local, const tsr_box *tile) {
+    if (!p->left)
+        return;
+    const int64_t nx = p->dst[0]->blocks[local].n[0];
+    for (int64_t i = p->col_first[local]; i < p->col_first[local + 1]; i++) {
+        const xfer *x = &p->copies.a[p->col_idx[i]];
+        const tsr_box *d = &x->p.db;
+        /* Only the tile that holds a row's cells next to that side reads the row's ghosts. */
+        if (d->hi[0] <= 0 ? tile->lo[0] != 0 : tile->hi[0] != nx)
+            continue;
+        tsr_box db = *d, sb = x->p.sb;
+        bool rows = true;
+        for (int k = 1; k < TSR_MAX_DIM; k++) {
+            int64_t lo = d->lo[k] > tile->lo[k] ? d->lo[k] : tile->lo[k];
+            int64_t hi = d->hi[k] < tile->hi[k] ? d->hi[k] : tile->hi[k];
+            rows = rows && lo < hi;
+            sb.lo[k] += lo - d->lo[k];
+            sb.hi[k] = sb.lo[k] + (hi - lo);
+            db.lo[k] = lo;
+            db.hi[k] = hi;
+        }
+        for (int fc = 0; rows && fc < p->ncomps; fc++) {
+            int f = p->comp_field[fc], c = p->comp_index[fc];
+            const tsr_block *s = &p->src[f]->blocks[x->other], *t = &p->dst[f]->blocks[local];
+            copy_rows(corner(t, c, &db), t->sy, t->sz, corner(s, c, &sb), s->sy, s->sz,
+                      sb.hi[0] - sb.lo[0], sb.hi[1] - sb.lo[1], sb.hi[2] - sb.lo[2]);
+        }
+    }
+}
+
+void tsr__xplan_columns_done(tsr__xplan *p) {
+    p->defer = p->left = false; /* also when the begin never came (an error before it) */
+}
+
 /* Tracked exchanges: only the pieces whose source changed (p->live). */
 static void copy_live(tsr__xplan *p, int64_t w) {
     copy_piece(p, &p->copies.a[p->live[w % p->nlive]], (int)(w / p->nlive));
@@ -278,7 +365,10 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
     TSR_CALL(ctx, check_fields(p, src, dst, nfields));
     int T = p->ncomps;
     double t0 = tsr_wtime();
-    bool tracked = p->chg != NULL;
+    bool tracked = p->chg != NULL, defer = p->defer && !tracked;
+    p->defer = p->left = false;
+    if (defer && !p->col_first)
+        TSR_CALL(ctx, index_columns(p));
     unsigned same = 0; /* fields whose whole pieces can travel unpacked: same strides both sides */
     for (int f = 0; p->nwhole && !tracked && f < nfields; f++)
         same |= (unsigned)(src[f]->width == dst[f]->width) << f;
@@ -350,6 +440,9 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
             }
         }
         for_each(p, p->nlive * T, cells * T, copy_live);
+    } else if (defer) {
+        for_each(p, p->nrest * T, p->rest_cells * T, copy_rest);
+        p->left = true;
     } else {
         for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
     }

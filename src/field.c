@@ -63,6 +63,37 @@ bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cel
     return true;
 }
 
+typedef struct keyed_tile {
+    int64_t at[TSR_MAX_DIM]; /* first cell in the grid: z, y, x */
+    tsr__tile tile;
+} keyed_tile;
+
+static int by_position(const void *a, const void *b) {
+    const keyed_tile *p = a, *q = b;
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        if (p->at[d] != q->at[d])
+            return p->at[d] < q->at[d] ? -1 : 1;
+    return 0;
+}
+
+bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n) {
+    keyed_tile *k = malloc(sizeof *k * (size_t)(n ? n : 1));
+    if (!k)
+        return false;
+    for (int64_t t = 0; t < n; t++) {
+        tsr_box b;
+        tsr__block_box(&map->decomp->lay, map->local[tiles[t].block], &b);
+        for (int d = 0; d < TSR_MAX_DIM; d++)
+            k[t].at[TSR_MAX_DIM - 1 - d] = b.lo[d] + tiles[t].box.lo[d];
+        k[t].tile = tiles[t];
+    }
+    qsort(k, (size_t)n, sizeof *k, by_position);
+    for (int64_t t = 0; t < n; t++)
+        tiles[t] = k[t].tile;
+    free(k);
+    return true;
+}
+
 /* Zeroes the tile's rows, extended into the ghost ring where the tile touches the block edge,
  * so that each page is first touched by the thread that will compute it. */
 static void touch_tile(tsr_block *b, const tsr_box *t) {
@@ -124,6 +155,10 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
             free(tiles);
             TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the tile list");
         }
+    }
+    if (!tsr__tiles_order(f->map, tiles, nt)) {
+        free(tiles);
+        TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the tile list");
     }
     int64_t cells = 0;
     for (int64_t t = 0; t < nt; t++)

@@ -32,6 +32,13 @@ typedef struct tsr__tile {
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
 
+/* Orders tiles of local blocks of `map` by their position in the grid (z, then y, then x of
+ * their first cell): the tiles of blocks side by side along x that hold the same rows follow
+ * one another, so a static schedule gives each thread a band of the grid, and the ghosts that
+ * one block's tile reads from its neighbour are in cache from the neighbour's tile. Returns
+ * false on allocation failure (the order then stays). */
+bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n);
+
 /* A field on `map` with the width, components, name and description of `like`. With keep (NULL
  * or one entry per local block of `map`), local block i with keep[i] >= 0 uses the storage of
  * like's local block keep[i], which must have the same box: both fields then point to it until
@@ -52,6 +59,12 @@ int tsr__halo_exchange_inside(tsr_halo h, tsr_field *fields, int nfields);
 /* The next exchange of h is tracked (tsr__xplan_track: chg per local block, nbr set per local
  * block). Not collective, but every rank must track the same exchanges. */
 int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr);
+/* The next exchange of h leaves its same-rank x-face copies to the caller's tiles
+ * (tsr__xplan_defer_columns, tsr__xplan_copy_columns, tsr__xplan_columns_done). Not
+ * collective. */
+void tsr__halo_defer_columns(tsr_halo h);
+void tsr__halo_copy_columns(tsr_halo h, int64_t local, const tsr_box *tile);
+void tsr__halo_columns_done(tsr_halo h);
 /* Whether h's boundary ghosts never depend on time (tsr__bc_timeless). */
 bool tsr__halo_timeless(tsr_halo h);
 /* One step of a two-level scheme that skips blocks at rest: fields[0 .. nstate) are the states,
@@ -62,6 +75,12 @@ bool tsr__halo_timeless(tsr_halo h);
  * nothing else may write them (tsr__sweep_rest_forget starts over). Collective. */
 int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nstate,
                          tsr_kernel kernel, void *user, bool overlap);
+/* tsr_sweep_apply_exchange for a kernel that does not write fields[0 .. nexchange) (a state
+ * read, a new level written, as in the run loop): the ghosts of x faces copied between blocks of
+ * this rank are then copied tile by tile, just before the kernel reads them, instead of in one
+ * pass at the exchange's begin (same bits). Collective. */
+int tsr__sweep_step_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
+                             int nfields, tsr_kernel kernel, void *user, bool overlap);
 void tsr__sweep_rest_forget(tsr_sweep s);
 /* After a migration that refilled the ghosts of both levels (fields as for tsr__sweep_rest_step),
  * for the blocks that arrived (those that stayed keep their bits through tsr__sweep_rebuild): a

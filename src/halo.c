@@ -117,6 +117,18 @@ int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr) {
     return TSR_SUCCESS;
 }
 
+void tsr__halo_defer_columns(tsr_halo h) {
+    tsr__xplan_defer_columns(h->plan);
+}
+
+void tsr__halo_copy_columns(tsr_halo h, int64_t local, const tsr_box *tile) {
+    tsr__xplan_copy_columns(h->plan, local, tile);
+}
+
+void tsr__halo_columns_done(tsr_halo h) {
+    tsr__xplan_columns_done(h->plan);
+}
+
 bool tsr__halo_timeless(tsr_halo h) {
     return tsr__bc_timeless(h->bc);
 }

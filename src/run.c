@@ -183,7 +183,7 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
             tsr_kernel kernel = kerr ? tsr__skip_kernel : fail ? failing : r->kernel;
             err = r->skip_at_rest ? tsr__sweep_rest_step(r->sweep, r->halo, all, r->nfields, kernel,
                                                          r->user, r->overlap)
-                                  : tsr_sweep_apply_exchange(r->sweep, r->halo, r->nfields, all, n,
+                                  : tsr__sweep_step_exchange(r->sweep, r->halo, r->nfields, all, n,
                                                              kernel, r->user, r->overlap);
         }
         if (err == TSR_ERR_KERNEL && !kerr)

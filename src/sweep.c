@@ -63,7 +63,8 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
         for (int k = 0; ok && k < nsh; k++)
             ok = tsr__tile_box(lay->ndim, i, &sh[k], tile_cells, &s->shell, &s->nshell, &cap_sh);
     }
-    ok = ok && (s->cost_all = calloc((size_t)s->nall + 1, sizeof(double))) &&
+    ok = ok && tsr__tiles_order(s->map, s->all, s->nall) &&
+         (s->cost_all = calloc((size_t)s->nall + 1, sizeof(double))) &&
          (s->cost_inner = calloc((size_t)s->ninner + 1, sizeof(double))) &&
          (s->cost_shell = calloc((size_t)s->nshell + 1, sizeof(double))) &&
          (s->cost_block = calloc((size_t)s->map->nlocal + 1, sizeof(double))) &&
@@ -158,6 +159,8 @@ static inline bool run_tile(tsr_sweep s, int rest, const tsr__tile *tile, int64_
     int64_t b = tile->block;
     if (rest && !(s->chg[b] & TSR_X_CHANGED_LAST) && (rest == REST_INNER || !s->nbr[b]))
         return false;
+    if (s->cols)
+        tsr__halo_copy_columns(s->cols, b, &tile->box);
     tsr_block views[TSR_SWEEP_MAX_FIELDS];
     views[0] = fields[0]->blocks[b]; /* tsr__sweep_check_fields: at least one */
     for (int f = 1; f < nfields; f++)
@@ -301,7 +304,9 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
                 tsr__tile_box(lay->ndim, i, &sh[k], s->tile_cells ? s->tile_cells : ctx->tile_cells,
                               &s->late, &s->nlate, &cap_l);
     }
-    ok = ok && (s->cost_early = calloc((size_t)s->nearly + 1, sizeof(double))) &&
+    ok = ok && tsr__tiles_order(s->map, s->early, s->nearly) &&
+         tsr__tiles_order(s->map, s->late, s->nlate) &&
+         (s->cost_early = calloc((size_t)s->nearly + 1, sizeof(double))) &&
          (s->cost_late = calloc((size_t)s->nlate + 1, sizeof(double)));
     TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the sweep's tile lists");
     for (int64_t t = 0; t < s->nearly; t++)
@@ -317,10 +322,38 @@ static int build_split(tsr_sweep s, tsr_halo halo) {
 
 /* The exchange and the kernel, the kernel overlapped with the exchange or after it; `rest`: skip
  * blocks at rest (tsr__sweep_rest_step). */
+static int exchange_tiles(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
+                          int nfields, tsr_kernel kernel, void *user, bool overlap);
+
+/* With `defer` (the kernel does not write the exchanged fields), the x-face ghosts copied
+ * between this rank's blocks are copied by the tile that reads them, just before its kernel:
+ * tiles are ordered by position in the grid (tsr__tiles_order), so the source rows are those the
+ * tile before it (of the block on the left) or after it (the block on the right) reads, and the
+ * lines are fetched once for both instead of in a separate pass. Only with a star stencil (a
+ * face's ghosts are read by the tile holding the rows beside them, in 2D and 3D tiles of whole
+ * rows) and boundary values written at the begin (a mirror written at the end would read them). */
 static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
+                          int nfields, tsr_kernel kernel, void *user, bool overlap, bool defer) {
+    s->cols = NULL;
+    TSR_CALL(s->ctx, tsr__sweep_check_fields(s, fields, nfields));
+    defer = defer && !rest && s->map->decomp->lay.ndim >= 2 &&
+            tsr_halo_stencil(halo) == TSR_STENCIL_STAR && tsr__halo_bc_early(halo);
+    /* Blocks at least two widths wide: the cells that read a side's ghosts are then in the tile
+     * that touches that side (a shell of a late x side is `reach` wide). */
+    for (int64_t i = 0; defer && i < s->map->nlocal; i++)
+        defer = fields[0]->blocks[i].n[0] >= 2 * (int64_t)tsr_halo_width(halo);
+    if (defer)
+        tsr__halo_defer_columns(halo);
+    int err = exchange_tiles(s, rest, halo, nexchange, fields, nfields, kernel, user, overlap);
+    if (defer)
+        tsr__halo_columns_done(halo);
+    s->cols = NULL;
+    return err;
+}
+
+static int exchange_tiles(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
                           int nfields, tsr_kernel kernel, void *user, bool overlap) {
     tsr_ctx ctx = s->ctx;
-    TSR_CALL(ctx, tsr__sweep_check_fields(s, fields, nfields));
     TSR_CHECK(ctx, nexchange >= 1 && nexchange <= nfields, TSR_ERR_ARG,
               "%d fields to exchange out of %d", nexchange, nfields);
     TSR_CHECK(ctx, s->reach <= tsr_halo_width(halo), TSR_ERR_ARG,
@@ -329,6 +362,7 @@ static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
     if (rest)
         TSR_CALL(ctx, tsr__halo_track(halo, s->chg, s->nbr));
     TSR_CALL(ctx, tsr_halo_begin(halo, fields, nexchange));
+    s->cols = halo; /* copies nothing unless the begin left the columns */
     if (!overlap) {
         TSR_CALL(ctx, tsr_halo_end(halo));
         TSR_CALL(ctx, run_tiles(s, rest ? REST_SHELL : REST_OFF, s->all, s->cost_all, s->nall,
@@ -381,8 +415,15 @@ static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
 
 int tsr_sweep_apply_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
                              int nfields, tsr_kernel kernel, void *user, bool overlap) {
-    TSR_CALL(s->ctx,
-             apply_exchange(s, REST_OFF, halo, nexchange, fields, nfields, kernel, user, overlap));
+    TSR_CALL(s->ctx, apply_exchange(s, REST_OFF, halo, nexchange, fields, nfields, kernel, user,
+                                    overlap, false));
+    return TSR_SUCCESS;
+}
+
+int tsr__sweep_step_exchange(tsr_sweep s, tsr_halo halo, int nexchange, tsr_field *fields,
+                             int nfields, tsr_kernel kernel, void *user, bool overlap) {
+    TSR_CALL(s->ctx, apply_exchange(s, REST_OFF, halo, nexchange, fields, nfields, kernel, user,
+                                    overlap, true));
     return TSR_SUCCESS;
 }
 
@@ -412,8 +453,8 @@ int tsr__sweep_rest_step(tsr_sweep s, tsr_halo halo, tsr_field *fields, int nsta
     int64_t n = s->map->nlocal;
     memset(s->nbr, 0, (size_t)n + 1);
     memset(s->now, 0, (size_t)n + 1);
-    int err =
-        apply_exchange(s, REST_SHELL, halo, nstate, fields, 2 * nstate, kernel, user, overlap);
+    int err = apply_exchange(s, REST_SHELL, halo, nstate, fields, 2 * nstate, kernel, user, overlap,
+                             false);
     /* Even after a failure: the neighbours' view of this rank's blocks must stay true. */
     for (int64_t i = 0; i < n; i++)
         s->chg[i] =
@@ -475,7 +516,7 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
     int kerr = TSR_SUCCESS;
     for (int64_t step = 0; step < steps; step++) {
         tsr_field fields[2] = {*u, *v};
-        int err = tsr_sweep_apply_exchange(s, halo, 1, fields, 2, kerr ? tsr__skip_kernel : kernel,
+        int err = tsr__sweep_step_exchange(s, halo, 1, fields, 2, kerr ? tsr__skip_kernel : kernel,
                                            user, overlap);
         if (err == TSR_ERR_KERNEL && !kerr)
             kerr = err; /* keep exchanging, so that no neighbour waits for this rank */

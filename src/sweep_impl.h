@@ -31,6 +31,9 @@ struct tsr_sweep_s {
     int split_width;
     tsr_stencil split_stencil;
     bool split_bc_early; /* the boundary was written at the exchange's begin (not late) */
+    /* The halo whose same-rank x-face copies the tiles of the current step make (deferred:
+     * tsr__sweep_step_exchange), or NULL. */
+    tsr_halo cols;
     tsr__tile *early, *late;
     int64_t nearly, nlate, cearly, clate;
     double *cost_early, *cost_late;

@@ -61,6 +61,13 @@ struct tsr__xplan {
      * changed, and which destination blocks receive a piece that changed in the last step. */
     const uint8_t *chg;
     uint8_t *nbr;
+    /* Columns (tsr__xplan_defer_columns): same-rank copies into the ghosts beside a block's
+     * owned rows along x. defer: the next begin leaves them to tsr__xplan_copy_columns; left:
+     * the current exchange did. Indexed at the first deferral: col_idx[col_first[b] ..
+     * col_first[b + 1]) are the columns into local block b, rest_idx the other copies. */
+    bool defer, left;
+    int64_t *col_first, *col_idx, *rest_idx;
+    int64_t nrest, rest_cells;
 };
 
 #endif
