@@ -52,17 +52,21 @@ static int star_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
     return 0;
 }
 
+/* The cells of a block with its ghosts: [lo, hi) per dimension. */
+static void with_ghosts(const tsr_block *b, int w, int64_t lo[3], int64_t hi[3]) {
+    for (int d = 0; d < 3; d++) {
+        lo[d] = d < b->ndim ? -w : 0;
+        hi[d] = d < b->ndim ? b->n[d] + w : 1;
+    }
+}
+
 /* Owned cells from their global position, ghosts zero. */
 static void fill(tsr_field f) {
-    int w = tsr_field_width(f);
     for (int64_t i = 0; i < tsr_field_local_blocks(f); i++) {
         tsr_block b;
         tsr_field_get_block(f, i, &b);
         int64_t lo[3], hi[3];
-        for (int d = 0; d < 3; d++) {
-            lo[d] = d < b.ndim ? -w : 0;
-            hi[d] = d < b.ndim ? b.n[d] + w : 1;
-        }
+        with_ghosts(&b, tsr_field_width(f), lo, hi);
         for (int64_t z = lo[2]; z < hi[2]; z++)
             for (int64_t y = lo[1]; y < hi[1]; y++)
                 for (int64_t x = lo[0]; x < hi[0]; x++) {
@@ -78,17 +82,13 @@ static void fill(tsr_field f) {
 
 /* Cells (ghosts included) whose bits differ between a and b on this rank. */
 static int64_t differ(tsr_field a, tsr_field b) {
-    int w = tsr_field_width(a);
     int64_t bad = 0;
     for (int64_t i = 0; i < tsr_field_local_blocks(a); i++) {
         tsr_block p, q;
         tsr_field_get_block(a, i, &p);
         tsr_field_get_block(b, i, &q);
         int64_t lo[3], hi[3];
-        for (int d = 0; d < 3; d++) {
-            lo[d] = d < p.ndim ? -w : 0;
-            hi[d] = d < p.ndim ? p.n[d] + w : 1;
-        }
+        with_ghosts(&p, tsr_field_width(a), lo, hi);
         for (int64_t z = lo[2]; z < hi[2]; z++)
             for (int64_t y = lo[1]; y < hi[1]; y++)
                 for (int64_t x = lo[0]; x < hi[0]; x++)
