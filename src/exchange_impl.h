@@ -74,6 +74,8 @@ void tsr__xplan_defer_columns(tsr__xplan *p);
 void tsr__xplan_copy_columns(tsr__xplan *p, int64_t local, const tsr_box *tile);
 /* Ends the deferral (and cancels a request whose begin never came). */
 void tsr__xplan_columns_done(tsr__xplan *p);
+/* How many begins of p left their columns to the tiles (for the tests). */
+int64_t tsr__xplan_columns_deferred(const tsr__xplan *p);
 
 /* Change tracking, for the next tsr__xplan_begin/end pair only: chg[i] tells, for local block i
  * of `from`, whether the last step (TSR_X_CHANGED_LAST) or the one before (TSR_X_CHANGED_BEFORE)

@@ -192,27 +192,30 @@ static int index_columns(tsr__xplan *p) {
     p->col_first = calloc((size_t)nl + 2, sizeof *p->col_first);
     p->col_idx = calloc((size_t)n + 1, sizeof *p->col_idx);
     p->rest_idx = calloc((size_t)n + 1, sizeof *p->rest_idx);
-    if (!p->col_first || !p->col_idx || !p->rest_idx) {
+    bool *col = malloc((size_t)n + 1);
+    if (!p->col_first || !p->col_idx || !p->rest_idx || !col) {
         free(p->col_first);
         free(p->col_idx);
         free(p->rest_idx);
+        free(col);
         p->col_first = p->col_idx = p->rest_idx = NULL;
         TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "cannot allocate the exchange's column index");
     }
     for (int64_t i = 0; i < n; i++)
-        if (is_column(p, &p->copies.a[i]))
+        if ((col[i] = is_column(p, &p->copies.a[i])))
             p->col_first[p->copies.a[i].local + 2]++;
     for (int64_t b = 0; b < nl; b++)
         p->col_first[b + 2] += p->col_first[b + 1];
     for (int64_t i = 0; i < n; i++) {
         const xfer *x = &p->copies.a[i];
-        if (is_column(p, x)) {
+        if (col[i]) {
             p->col_idx[p->col_first[x->local + 1]++] = i;
         } else {
             p->rest_idx[p->nrest++] = i;
             p->rest_cells += x->cells;
         }
     }
+    free(col);
     return TSR_SUCCESS;
 }
 
@@ -252,6 +255,10 @@ void tsr__xplan_copy_columns(tsr__xplan *p, int64_t local, const tsr_box *tile) 
 
 void tsr__xplan_columns_done(tsr__xplan *p) {
     p->defer = p->left = false; /* also when the begin never came (an error before it) */
+}
+
+int64_t tsr__xplan_columns_deferred(const tsr__xplan *p) {
+    return p->ndeferred;
 }
 
 /* Tracked exchanges: only the pieces whose source changed (p->live). */
@@ -443,6 +450,7 @@ int tsr__xplan_begin(tsr__xplan *p, tsr_field *src, tsr_field *dst, int nfields)
     } else if (defer) {
         for_each(p, p->nrest * T, p->rest_cells * T, copy_rest);
         p->left = true;
+        p->ndeferred++;
     } else {
         for_each(p, p->copies.n * T, p->copy_cells * T, copy_one);
     }

@@ -65,6 +65,8 @@ int tsr__halo_track(tsr_halo h, const uint8_t *chg, uint8_t *nbr);
 void tsr__halo_defer_columns(tsr_halo h);
 void tsr__halo_copy_columns(tsr_halo h, int64_t local, const tsr_box *tile);
 void tsr__halo_columns_done(tsr_halo h);
+/* How many of h's exchanges left their columns to the tiles (for the tests). Not collective. */
+int64_t tsr__halo_columns_deferred(tsr_halo h);
 /* Whether h's boundary ghosts never depend on time (tsr__bc_timeless). */
 bool tsr__halo_timeless(tsr_halo h);
 /* One step of a two-level scheme that skips blocks at rest: fields[0 .. nstate) are the states,

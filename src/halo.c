@@ -129,6 +129,10 @@ void tsr__halo_columns_done(tsr_halo h) {
     tsr__xplan_columns_done(h->plan);
 }
 
+int64_t tsr__halo_columns_deferred(tsr_halo h) {
+    return tsr__xplan_columns_deferred(h->plan);
+}
+
 bool tsr__halo_timeless(tsr_halo h) {
     return tsr__bc_timeless(h->bc);
 }

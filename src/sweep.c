@@ -42,6 +42,7 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
     const tsr__layout *lay = &s->map->decomp->lay;
     int64_t cap_all = 0, cap_in = 0, cap_sh = 0;
     bool ok = true;
+    s->min_nx = INT64_MAX;
     for (int64_t i = 0; ok && i < s->map->nlocal; i++) {
         tsr_box own;
         tsr__block_box(lay, s->map->local[i], &own);
@@ -51,6 +52,8 @@ static int sweep_build(tsr_sweep s, int64_t tile_cells) {
             own.lo[d] = 0;
             own.hi[d] = n[d];
         }
+        if (n[0] < s->min_nx)
+            s->min_nx = n[0];
         ok = tsr__tile_box(lay->ndim, i, &own, tile_cells, &s->all, &s->nall, &cap_all);
         tsr_box inner = own;
         for (int d = 0; d < lay->ndim; d++) {
@@ -336,12 +339,11 @@ static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
                           int nfields, tsr_kernel kernel, void *user, bool overlap, bool defer) {
     s->cols = NULL;
     TSR_CALL(s->ctx, tsr__sweep_check_fields(s, fields, nfields));
-    defer = defer && !rest && s->map->decomp->lay.ndim >= 2 &&
-            tsr_halo_stencil(halo) == TSR_STENCIL_STAR && tsr__halo_bc_early(halo);
     /* Blocks at least two widths wide: the cells that read a side's ghosts are then in the tile
      * that touches that side (a shell of a late x side is `reach` wide). */
-    for (int64_t i = 0; defer && i < s->map->nlocal; i++)
-        defer = fields[0]->blocks[i].n[0] >= 2 * (int64_t)tsr_halo_width(halo);
+    defer = defer && !rest && s->map->decomp->lay.ndim >= 2 &&
+            tsr_halo_stencil(halo) == TSR_STENCIL_STAR && tsr__halo_bc_early(halo) &&
+            s->min_nx >= 2 * (int64_t)tsr_halo_width(halo);
     if (defer)
         tsr__halo_defer_columns(halo);
     int err = exchange_tiles(s, rest, halo, nexchange, fields, nfields, kernel, user, overlap);

@@ -34,6 +34,7 @@ struct tsr_sweep_s {
     /* The halo whose same-rank x-face copies the tiles of the current step make (deferred:
      * tsr__sweep_step_exchange), or NULL. */
     tsr_halo cols;
+    int64_t min_nx; /* the narrowest local block along x (INT64_MAX: none), for that deferral */
     tsr__tile *early, *late;
     int64_t nearly, nlate, cearly, clate;
     double *cost_early, *cost_late;

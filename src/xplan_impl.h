@@ -68,6 +68,7 @@ struct tsr__xplan {
     bool defer, left;
     int64_t *col_first, *col_idx, *rest_idx;
     int64_t nrest, rest_cells;
+    int64_t ndeferred; /* begins that left their columns to the tiles, for the tests */
 };
 
 #endif

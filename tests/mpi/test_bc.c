@@ -14,6 +14,7 @@
 static int passed, failed;
 
 #include "expect.h"
+#include "scene.h"
 
 #define SENTINEL -7777.0
 #define TIME 2.5
@@ -157,46 +158,29 @@ static void test_ghosts(tsr_ctx ctx) {
                         tsr_bc_desc desc;
                         bool per[3];
                         make_setup(L, p, &S, &desc, per);
-                        tsr_extents size = {.ndim = L->ndim, .n = {L->n[0], L->n[1], L->n[2]}};
-                        tsr_decomp_opts o = {.allow_idle = true};
-                        if (L->blocks[bi][0]) {
-                            o.blocks.ndim = L->ndim;
-                            memcpy(o.blocks.n, L->blocks[bi], sizeof o.blocks.n);
-                        }
-                        tsr_grid g = NULL;
-                        tsr_decomp dc = NULL;
-                        tsr_map m = NULL;
-                        tsr_halo h = NULL;
-                        tsr_bc bc = NULL;
+                        scene sc;
                         tsr_field f = NULL;
-                        int err = tsr_grid_create(ctx, &size, per, &g);
+                        int err = scene_create(ctx, L->ndim, L->n, per, L->blocks[bi], map, w,
+                                               TSR_STENCIL_BOX, &desc, &sc);
                         if (!err)
-                            err = tsr_decomp_create(g, &o, &dc);
-                        if (!err)
-                            err = tsr_map_create(dc, (tsr_map_strategy)map, NULL, &m);
-                        if (!err)
-                            err = tsr_halo_create(m, w, TSR_STENCIL_BOX, &h);
-                        if (!err)
-                            err = tsr_field_create(m, w, "f", &f);
-                        if (!err)
-                            err = tsr_bc_create(g, &desc, &bc);
+                            err = tsr_field_create(sc.m, w, "f", &f);
                         /* FUNC sides: the function instead of the constant. */
                         for (int d = 0; d < L->ndim && !err; d++)
                             for (int s = 0; s < 2 && !err; s++)
                                 if (S.rule[d][s] == FUNC)
-                                    err = tsr_bc_set_function(bc, d, (tsr_bc_side)s, dirichlet_fn,
-                                                              &fn_scale);
+                                    err = tsr_bc_set_function(sc.bc, d, (tsr_bc_side)s,
+                                                              dirichlet_fn, &fn_scale);
                         if (!err)
-                            err = tsr_bc_set_time(bc, TIME);
+                            err = tsr_bc_set_time(sc.bc, TIME);
                         if (!err)
-                            err = tsr_halo_set_bc(h, bc);
+                            err = tsr_halo_set_bc(sc.h, sc.bc);
                         char what[160];
                         snprintf(what, sizeof what, "%dD blocks#%d pattern %d map %s width %d",
                                  L->ndim, bi, p, tsr_map_strategy_names[map], w);
                         int64_t bad = -1;
                         if (!err) {
                             fill(f, &S);
-                            err = tsr_halo_exchange(h, &f, 1);
+                            err = tsr_halo_exchange(sc.h, &f, 1);
                         }
                         if (!err) {
                             int64_t mine = check(f, &S, what);
@@ -207,11 +191,7 @@ static void test_ghosts(tsr_ctx ctx) {
                                (long long)bad);
                         tsr_ctx_error_clear(ctx);
                         tsr_field_destroy(&f);
-                        tsr_halo_destroy(&h);
-                        tsr_bc_destroy(&bc);
-                        tsr_map_destroy(&m);
-                        tsr_decomp_destroy(&dc);
-                        tsr_grid_destroy(&g);
+                        scene_destroy(&sc);
                     }
 }
 
