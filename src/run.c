@@ -154,10 +154,46 @@ static int check_state(tsr_run *r, int64_t step) {
     return TSR_SUCCESS;
 }
 
+/* The timing of r->tune: trial steps [first, first + TUNE_STEPS), first < 0 for none. */
+enum { TUNE_STEPS = 8 };
+typedef struct tuner {
+    int64_t first;
+    double t[2]; /* this rank's seconds per setting */
+} tuner;
+
+static void tune_start(tsr_run *r, int64_t start, tuner *tn) {
+    memset(tn, 0, sizeof *tn);
+    memset(r->tune_seconds, 0, sizeof r->tune_seconds);
+    bool timed = r->tune && r->time_block <= 1 && !r->advance && !r->skip_at_rest &&
+                 r->steps - start >= TUNE_STEPS + 2;
+    tn->first = timed ? start + 1 : -1; /* the first step touches memory for the first time */
+}
+
+/* The setting of trial step k: on, off, off, on, ..., so that a drift favours neither. */
+static bool tune_setting(int64_t k) {
+    return (k + 1) / 2 % 2 == 0;
+}
+
+/* After step s: its time counts for the setting it ran with; after the last trial step the ranks
+ * agree on the faster setting. Collective at that step. */
+static int tune_step(tsr_run *r, tuner *tn, int64_t s, double seconds) {
+    if (tn->first < 0 || s < tn->first || s >= tn->first + TUNE_STEPS)
+        return TSR_SUCCESS;
+    tn->t[tune_setting(s - tn->first)] += seconds;
+    if (s == tn->first + TUNE_STEPS - 1) {
+        tsr_ctx ctx = tsr__run_ctx(r);
+        TSR_MPI(ctx, MPI_Allreduce(tn->t, r->tune_seconds, 2, MPI_DOUBLE, MPI_SUM, ctx->comm));
+        *r->tune = r->tune_seconds[1] < r->tune_seconds[0];
+    } else {
+        *r->tune = tune_setting(s + 1 - tn->first);
+    }
+    return TSR_SUCCESS;
+}
+
 /* Advances steps [from, to) of a stretch. Returns this rank's first kernel failure (agreed by
  * the caller) or another error; `failing` is the test hook's kernel from step fail_at on. */
 static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel failing,
-                           int64_t fail_at) {
+                           int64_t fail_at, tuner *tn) {
     tsr_ctx ctx = tsr__run_ctx(r);
     tsr_run_field *f0 = &r->fields[0];
     if (r->time_block > 1) {
@@ -171,6 +207,9 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
     for (int64_t s = from; s < to; s++) {
         int err;
         bool fail = failing && s >= fail_at;
+        if (s == tn->first)
+            *r->tune = tune_setting(0);
+        double t0 = tsr_wtime();
         if (r->advance) {
             err = r->advance(r, s, r->user);
             if (!err && fail && !kerr)
@@ -191,6 +230,7 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
         else if (err && err != TSR_ERR_KERNEL)
             return err;
         rotate(r);
+        TSR_CALL(ctx, tune_step(r, tn, s, tsr_wtime() - t0));
     }
     return kerr;
 }
@@ -204,6 +244,8 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
     tsr__runio_signals_install();
     bool fail_here;
     int64_t fail_at = failing_step(ctx, &fail_here);
+    tuner tn;
+    tune_start(r, start, &tn);
 
     tsr__series sr = {0};
     tsr_progress prog;
@@ -236,7 +278,7 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
         double t0 = tsr_wtime();
         /* A kernel failure here is this rank's alone: it keeps exchanging to the end of the
          * stretch, and the agreement below ends the run on every rank. */
-        int local = advance_stretch(r, s, next, fail_here ? failing_kernel : NULL, fail_at);
+        int local = advance_stretch(r, s, next, fail_here ? failing_kernel : NULL, fail_at, &tn);
         compute += tsr_wtime() - t0;
         bool checked = next == next_check;
         s = next;

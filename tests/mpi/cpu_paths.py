@@ -3,8 +3,11 @@
 streaming stores on and off, and compare every checksum with a serial reference.
 
 Usage:
-  cpu_paths.py --app PATH --ref PATH --np N [--threads 1,2] [--timeout 60]
-               [--app-args "ARGS"] -- <app/ref args...>
+  cpu_paths.py --app PATH --ref PATH --np N [--threads 1,2] [--streaming on,off]
+               [--timeout 60] [--app-args "ARGS"] -- <app/ref args...>
+
+With --streaming auto on a grid large enough for streaming stores to be considered, the AVX2 and
+AVX-512 paths must say that the run loop timed them ("in the timed steps").
 
 A level the CPU lacks is refused by the app (exit 2, "lacks it"): reported as SKIP, not a
 failure; at least the baseline must run. The app must also say which level it ran ("cpu path
@@ -31,6 +34,7 @@ def main():
     ap.add_argument("--ref", required=True)
     ap.add_argument("--np", type=int, required=True)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--streaming", default="on,off")
     ap.add_argument("--app-args", default="")
     ap.add_argument("--timeout", type=float, default=60.0)
     opts = ap.parse_args(own)
@@ -47,7 +51,7 @@ def main():
     passed = failed = 0
     for level in LEVELS:
         for t in csv_list(opts.threads):
-            for streaming in ("on", "off"):
+            for streaming in csv_list(opts.streaming):
                 cmd = (mpirun_prefix(opts.np) + [opts.app] + passthru +
                        ["--streaming-stores", streaming] + shlex.split(opts.app_args))
                 label = "TSR_CPU=%s np=%d threads=%s streaming %s" % (level, opts.np, t,
@@ -65,6 +69,10 @@ def main():
                     failed += 1
                 elif "cpu path %s," % level not in out:
                     print("  FAIL %s: no 'cpu path %s' line" % (label, level))
+                    show_output(out, err)
+                    failed += 1
+                elif streaming == "auto" and level != "baseline" and "in the timed steps" not in out:
+                    print("  FAIL %s: streaming stores were not timed" % label)
                     show_output(out, err)
                     failed += 1
                 elif got != ref_sum:

@@ -5,7 +5,10 @@
  *   2. checkpointed halfway, then restarted into fresh fields (the previous level comes back from
  *      the checkpoint's P.prev1 and Q.prev1, its ghosts exchanged);
  *   3. the same scheme as an advance callback that exchanges and sweeps itself;
- *   4. time blocking of this state refused on every rank with one message.
+ *   4. time blocking of this state refused on every rank with one message;
+ *   5. skipping blocks at rest refused for a three-level state;
+ *   6. a kernel switch timed by the run loop (tsr_run.tune): the slow setting (it sleeps) is
+ *      left for the fast one on every rank, the bits unchanged; not timed on short runs.
  * Values are integers below 1009 held in doubles, so the arithmetic is exact. Prints "ok" on rank
  * 0 and exits 0 when every check passes. */
 #include <dirent.h>
@@ -20,6 +23,8 @@
 
 typedef struct params {
     int64_t n[3];
+    bool sw;  /* the switch the run loop may time (tsr_run.tune): the same bits either way */
+    int slow; /* the setting of sw that sleeps in every tile, or -1 */
 } params;
 
 static double init_value(int field, int level, int64_t x, int64_t y) {
@@ -46,7 +51,9 @@ static int init_kernel(const tsr_block *f, int nf, const tsr_box *box, void *use
  * 1009. Blocks level-major: P, Q (current), P', Q' (written), P, Q (previous). */
 static int step_kernel(const tsr_block *f, int nf, const tsr_box *box, void *user) {
     (void)nf;
-    (void)user;
+    const params *prm = user;
+    if (prm->slow == (int)prm->sw)
+        usleep(300);
     const tsr_block *p = &f[0], *q = &f[1], *p1 = &f[2], *q1 = &f[3], *pp = &f[4], *qp = &f[5];
     for (int64_t y = box->lo[1]; y < box->hi[1]; y++)
         for (int64_t x = box->lo[0]; x < box->hi[0]; x++) {
@@ -200,7 +207,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, fixture *fx) {
         return TSR_SUCCESS;
     TSR_CALL(ctx, tsr_domain_create(ctx, &dopts, TSR_STENCIL_STAR, &fx->dom));
     TSR_CALL(ctx, tsr_sweep_create(fx->dom.map, 1, 0, &fx->sweep));
-    params p = {.n = {dopts.grid.n[0], dopts.grid.n[1], 1}};
+    params p = {.n = {dopts.grid.n[0], dopts.grid.n[1], 1}, .slow = -1};
     const int64_t steps = 24;
     uint64_t want[2], half[2], got[2];
     reference(p.n, steps, want);
@@ -272,6 +279,42 @@ static int run(tsr_ctx ctx, int argc, char **argv, fixture *fx) {
     r.skip_at_rest = true;
     expect_refused(ctx, tsr_run_execute(&r, &ro, &res),
                    "skipping blocks at rest needs two-level state fields", "skipping at rest");
+
+    /* 6. A timed switch: whichever setting sleeps, every rank ends on the other. */
+    for (int slow = 0; slow < 2; slow++) {
+        p.slow = slow;
+        p.sw = true;
+        TSR_CALL(ctx, fresh_state(fx, &r, &p));
+        r.steps = steps;
+        r.tune = &p.sw;
+        TSR_CALL(ctx, tsr_run_execute(&r, &ro, &res));
+        TSR_CALL(ctx, sums(ctx, &r, got));
+        int agreed[2] = {p.sw, -(int)p.sw}; /* max and -min of the settings kept */
+        MPI_Allreduce(MPI_IN_PLACE, agreed, 2, MPI_INT, MPI_MAX, tsr_ctx_comm(ctx));
+        bool ok = got[0] == want[0] && got[1] == want[1] && agreed[0] == -agreed[1] &&
+                  p.sw == !slow && r.tune_seconds[slow] > r.tune_seconds[!slow] &&
+                  r.tune_seconds[!slow] > 0;
+        char what[160];
+        snprintf(what, sizeof what,
+                 "switch timed, setting %d slow: kept %d (%.4f s off, %.4f s on, summed)", slow,
+                 p.sw, r.tune_seconds[0], r.tune_seconds[1]);
+        expect(ctx, ok, what, got, want);
+    }
+    /* Fewer than ten steps: not timed, the switch left as set. */
+    p.slow = 1;
+    p.sw = true;
+    TSR_CALL(ctx, fresh_state(fx, &r, &p));
+    r.steps = 9;
+    r.tune = &p.sw;
+    TSR_CALL(ctx, tsr_run_execute(&r, &ro, &res));
+    uint64_t nine[2];
+    reference(p.n, 9, nine);
+    TSR_CALL(ctx, sums(ctx, &r, got));
+    expect(ctx,
+           got[0] == nine[0] && got[1] == nine[1] && p.sw && r.tune_seconds[0] == 0 &&
+               r.tune_seconds[1] == 0,
+           "switch not timed on a 9-step run", got, nine);
+    p.slow = -1;
 
     TSR_CHECK(ctx, failures == 0, TSR_ERR_VERIFY, "%d checks failed", failures);
     tsr_ctx_printf(ctx, stdout, "ok\n");
