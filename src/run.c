@@ -154,19 +154,21 @@ static int check_state(tsr_run *r, int64_t step) {
     return TSR_SUCCESS;
 }
 
-/* The timing of r->tune: trial steps [first, first + TUNE_STEPS), first < 0 for none. */
-enum { TUNE_STEPS = 8 };
+/* The timing of r->tune: trial steps [first, first + n), first < 0 for none. */
 typedef struct tuner {
-    int64_t first;
+    int64_t first, n;
     double t[2]; /* this rank's seconds per setting */
 } tuner;
 
 static void tune_start(tsr_run *r, int64_t start, tuner *tn) {
     memset(tn, 0, sizeof *tn);
     memset(r->tune_seconds, 0, sizeof r->tune_seconds);
-    bool timed = r->tune && r->time_block <= 1 && !r->advance && !r->skip_at_rest &&
-                 r->steps - start >= TUNE_STEPS + 2;
-    tn->first = timed ? start + 1 : -1; /* the first step touches memory for the first time */
+    /* The first step touches memory for the first time: not timed. Eight trial steps, four
+     * when the run is short, so that the slower setting's steps stay a small part of it. */
+    int64_t after = r->steps - start - 1;
+    tn->n = after >= 80 ? 8 : after >= 9 ? 4 : 0;
+    bool timed = r->tune && r->time_block <= 1 && !r->advance && !r->skip_at_rest && tn->n;
+    tn->first = timed ? start + 1 : -1;
 }
 
 /* The setting of trial step k: on, off, off, on, ..., so that a drift favours neither. */
@@ -177,10 +179,10 @@ static bool tune_setting(int64_t k) {
 /* After step s: its time counts for the setting it ran with; after the last trial step the ranks
  * agree on the faster setting. Collective at that step. */
 static int tune_step(tsr_run *r, tuner *tn, int64_t s, double seconds) {
-    if (tn->first < 0 || s < tn->first || s >= tn->first + TUNE_STEPS)
+    if (tn->first < 0 || s < tn->first || s >= tn->first + tn->n)
         return TSR_SUCCESS;
     tn->t[tune_setting(s - tn->first)] += seconds;
-    if (s == tn->first + TUNE_STEPS - 1) {
+    if (s == tn->first + tn->n - 1) {
         tsr_ctx ctx = tsr__run_ctx(r);
         TSR_MPI(ctx, MPI_Allreduce(tn->t, r->tune_seconds, 2, MPI_DOUBLE, MPI_SUM, ctx->comm));
         *r->tune = r->tune_seconds[1] < r->tune_seconds[0];

@@ -100,9 +100,10 @@ typedef struct tsr_run {
                        two-level field and no advance only */
     /* A switch of the kernel the run loop sets by timing (NULL: none), such as streaming stores
      * of the new level: the kernel's results must be the same bits either way. The run's second
-     * to ninth steps alternate it (on, off, off, on, on, off, off, on); the ranks sum their
-     * times per setting and every rank keeps the faster one for the rest of the run. Left as
-     * set with time blocking, advance, skip_at_rest, or fewer than ten steps to run. */
+     * to ninth steps alternate it (on, off, off, on, on, off, off, on; the second to fifth on
+     * runs of fewer than 81 steps); the ranks sum their times per setting and every rank keeps
+     * the faster one for the rest of the run. Left as set with time blocking, advance,
+     * skip_at_rest, or fewer than ten steps to run. */
     bool *tune;
     double tune_seconds[2]; /* set by tsr_run_loop when it timed *tune: the trial steps' seconds
                                per setting ([0] off, [1] on), summed over ranks; else zeros */
