@@ -171,23 +171,24 @@ static void tune_start(tsr_run *r, int64_t start, tuner *tn) {
     tn->first = timed ? start + 1 : -1;
 }
 
-/* The setting of trial step k: on, off, off, on, ..., so that a drift favours neither. */
-static bool tune_setting(int64_t k) {
-    return (k + 1) / 2 % 2 == 0;
+/* The setting of step s if it is a trial step (on, off, off, on, ..., so that a drift favours
+ * neither), which it sets; -1 otherwise. */
+static int tune_before(tsr_run *r, const tuner *tn, int64_t s) {
+    if (tn->first < 0 || s < tn->first || s >= tn->first + tn->n)
+        return -1;
+    int64_t k = s - tn->first;
+    *r->tune = (k + 1) / 2 % 2 == 0;
+    return *r->tune;
 }
 
-/* After step s: its time counts for the setting it ran with; after the last trial step the ranks
- * agree on the faster setting. Collective at that step. */
-static int tune_step(tsr_run *r, tuner *tn, int64_t s, double seconds) {
-    if (tn->first < 0 || s < tn->first || s >= tn->first + tn->n)
-        return TSR_SUCCESS;
-    tn->t[tune_setting(s - tn->first)] += seconds;
+/* After trial step s, which took `seconds` with `setting`: after the last one the ranks agree on
+ * the faster setting. Collective at that step. */
+static int tune_after(tsr_run *r, tuner *tn, int64_t s, int setting, double seconds) {
+    tn->t[setting] += seconds;
     if (s == tn->first + tn->n - 1) {
         tsr_ctx ctx = tsr__run_ctx(r);
         TSR_MPI(ctx, MPI_Allreduce(tn->t, r->tune_seconds, 2, MPI_DOUBLE, MPI_SUM, ctx->comm));
         *r->tune = r->tune_seconds[1] < r->tune_seconds[0];
-    } else {
-        *r->tune = tune_setting(s + 1 - tn->first);
     }
     return TSR_SUCCESS;
 }
@@ -209,9 +210,8 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
     for (int64_t s = from; s < to; s++) {
         int err;
         bool fail = failing && s >= fail_at;
-        if (s == tn->first)
-            *r->tune = tune_setting(0);
-        double t0 = tsr_wtime();
+        int trial = tune_before(r, tn, s);
+        double t0 = trial >= 0 ? tsr_wtime() : 0;
         if (r->advance) {
             err = r->advance(r, s, r->user);
             if (!err && fail && !kerr)
@@ -232,7 +232,8 @@ static int advance_stretch(tsr_run *r, int64_t from, int64_t to, tsr_kernel fail
         else if (err && err != TSR_ERR_KERNEL)
             return err;
         rotate(r);
-        TSR_CALL(ctx, tune_step(r, tn, s, tsr_wtime() - t0));
+        if (trial >= 0)
+            TSR_CALL(ctx, tune_after(r, tn, s, trial, tsr_wtime() - t0));
     }
     return kerr;
 }
