@@ -14,6 +14,7 @@ enum tsr_tag {
     TSR_TAG_HALO = 0x7e50,
     TSR_TAG_GATHER,
     TSR_TAG_PARTICLES, /* redistribution: the particles that change rank */
+    TSR_TAG_MAP,       /* rank 0 -> a rank: its part of a sparse map (map_sparse.c) */
     /* farm, on its own communicator */
     TSR_TAG_FARM_REQUEST, /* worker -> coordinator: results of a chunk (maybe none), wants more */
     TSR_TAG_FARM_WORK,    /* coordinator -> worker: a chunk, or none (stop) */

@@ -176,8 +176,13 @@ int tsr__xplan_create(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xpla
         p->R = *R;
         for (int i = 0; i <= TSR_X_MAX_COMPS; i++)
             p->wide[i] = MPI_DATATYPE_NULL;
-        err = xplan_build(p, R);
     }
+    /* Owners of sparse maps a plan needs and this rank does not know yet (collective). */
+    err = tsr_ctx_agree(ctx, err);
+    if (!err)
+        err = tsr__map_resolve_pieces(from, to, R);
+    if (!err)
+        err = xplan_build(p, R);
     err = tsr_ctx_agree(ctx, err);
     if (err) {
         tsr__xplan_destroy(&p);

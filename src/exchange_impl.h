@@ -46,6 +46,12 @@ bool tsr__pieces_into(const tsr__layout *D, int64_t t, const tsr__layout *S, con
 bool tsr__pieces_from(const tsr__layout *S, int64_t s, const tsr__layout *D, const tsr__regions *R,
                       tsr__piece_fn fn, void *user);
 
+/* Sparse maps (map_sparse.c): makes sure this rank knows the owner of every source block of the
+ * pieces into its blocks of `to` when `from` is sparse, and of every destination block of the
+ * pieces from its blocks of `from` when `to` is. Collective when either map is sparse (the same
+ * on every rank), nothing otherwise. */
+int tsr__map_resolve_pieces(tsr_map from, tsr_map to, const tsr__regions *R);
+
 typedef struct tsr__xplan tsr__xplan;
 
 /* Builds the plan of this rank: receives for the local blocks of `to`, sends from the local

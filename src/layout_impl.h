@@ -54,7 +54,17 @@ struct tsr_map_s {
     bool ruled; /* owners from `rule` (cells or cut points), no table (above TESSERA_MAP_TABLE_MAX)
                  */
     tsr__rule rule;
-    int *owner;                  /* block -> rank, all blocks; NULL for a ruled map until needed */
+    /* block -> rank, all blocks; NULL for a ruled map until needed, and for a sparse map on
+     * ranks other than 0 */
+    int *owner;
+    /* A map neither ruled nor a table (knapsack, or blocks heavier than a rank's share, above
+     * TESSERA_MAP_TABLE_MAX blocks; map_sparse.c): rank 0 keeps the table, every other rank the
+     * owners it knows, sorted by id: its blocks', the blocks' around them, and those fetched for
+     * plans (tsr__map_resolve_pieces, tsr__map_resolve_blocks). */
+    bool sparse;
+    int64_t nknown;
+    int64_t *known_id;
+    int *known_owner;
     int64_t nlocal;              /* blocks on this rank */
     int64_t *local;              /* their ids, increasing */
     struct tsr__xplan *plans[4]; /* idle halo plans of this map, kept for reuse (exchange.c) */
@@ -120,12 +130,34 @@ void tsr__rule_owners(const tsr__rule *r, int *owner);
 /* The rank whose key range [starts[r], starts[r + 1]) holds `key`. */
 int tsr__starts_owner(const uint64_t *starts, int nranks, uint64_t key);
 
-/* A block's owner: the table's, or the rule's (no allocation; safe from threads). */
-static inline int tsr__map_owner_of(tsr_map m, int64_t id) {
-    return m->owner ? m->owner[id] : tsr__rule_owner(&m->rule, id);
+/* A sparse map's owner of block id as this rank knows it, -1 if it does not: binary search. */
+static inline int tsr__map_known(tsr_map m, int64_t id) {
+    int64_t lo = 0, hi = m->nknown;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (m->known_id[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->nknown && m->known_id[lo] == id ? m->known_owner[lo] : -1;
 }
-/* Every block's owner, made (once, O(blocks)) for a ruled map; NULL when out of memory. For the
- * rare whole-map users (rank 0's rebalancing, the plan, images); not from threads. */
+/* A block's owner: the table's, the rule's, or what this rank knows of a sparse map (-1 for a
+ * block it does not know; never one of its own). No allocation; safe from threads. */
+static inline int tsr__map_owner_of(tsr_map m, int64_t id) {
+    return m->owner    ? m->owner[id]
+           : m->sparse ? tsr__map_known(m, id)
+                       : tsr__rule_owner(&m->rule, id);
+}
+/* A sparse map's lists, once rank 0 has its table in m->owner: rank 0 sends every other rank its
+ * blocks and the owners around them; sets each rank's local list. Collective. */
+int tsr__map_sparse_lists(tsr_map m);
+/* Makes sure this rank knows the owners of ids[0..n) (block ids; negative ones ignored) of a
+ * sparse map, fetching them from rank 0. Collective for a sparse map, nothing otherwise. */
+int tsr__map_resolve_blocks(tsr_map m, int64_t n, const int64_t *ids);
+/* Every block's owner, made (once, O(blocks)) for a ruled map; NULL when out of memory, and on
+ * ranks other than 0 for a sparse map. For the rare whole-map users on rank 0 (rebalancing, the
+ * plan); not from threads. */
 const int *tsr__map_owners(tsr_map m);
 uint64_t tsr__morton_index(int ndim, int bits, const uint32_t coord[TSR_MAX_DIM]);
 

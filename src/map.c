@@ -292,6 +292,24 @@ static int map_table(tsr_map m, const double *weights) {
     return TSR_SUCCESS;
 }
 
+/* Rank 0 computes every owner and keeps the table; the other ranks get their part of it
+ * (map_sparse.c). */
+static int map_sparse(tsr_map m, const double *weights) {
+    tsr_ctx ctx = m->ctx;
+    const tsr__layout *lay = &m->decomp->lay;
+    int err = TSR_SUCCESS;
+    if (ctx->rank == 0) {
+        m->owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
+        err = m->owner ? map_compute(ctx, lay, m->strategy, weights, m->owner)
+                       : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                       "cannot allocate the map of %lld blocks",
+                                       (long long)lay->nblocks);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_CALL(ctx, tsr__map_sparse_lists(m));
+    return TSR_SUCCESS;
+}
+
 int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
                    tsr_map *map) {
     tsr_ctx ctx = decomp->ctx;
@@ -308,20 +326,24 @@ int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *w
     m->decomp = decomp;
     m->strategy = strategy;
     /* Rank 0's choice (only it has the weights), so that a different environment on another
-     * rank cannot split them: 0 a table, 1 the rule, 2 cut points. */
-    enum { TABLE, RULE, CUTS };
+     * rank cannot split them: a table everywhere, the rule, cut points, or rank 0's table
+     * and every other rank its part. */
+    enum { TABLE, RULE, CUTS, SPARSE };
     int how = TABLE;
     if (decomp->lay.nblocks > table_max()) {
         if (!weights && tsr__rule_applies(&decomp->lay, strategy, ctx->size))
             how = RULE;
         else if (weights && tsr__starts_apply(&decomp->lay, strategy, ctx->size))
             how = CUTS;
+        else
+            how = SPARSE;
     }
     int err = tsr__bcast_bytes(ctx, &how, sizeof how, 0);
     if (!err)
-        err = how == RULE   ? map_ruled(m)
-              : how == CUTS ? map_weighted(m, weights)
-                            : map_table(m, weights);
+        err = how == RULE     ? map_ruled(m)
+              : how == CUTS   ? map_weighted(m, weights)
+              : how == SPARSE ? map_sparse(m, weights)
+                              : map_table(m, weights);
     if (err) {
         tsr_map_destroy(&m);
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
@@ -331,7 +353,7 @@ int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *w
 }
 
 const int *tsr__map_owners(tsr_map m) {
-    if (!m->owner) {
+    if (!m->owner && !m->sparse) {
         const tsr__layout *lay = &m->decomp->lay;
         int *owner = malloc(sizeof(int) * (size_t)(lay->nblocks ? lay->nblocks : 1));
         if (!owner)
@@ -346,6 +368,8 @@ int tsr_map_destroy(tsr_map *map) {
     if (map && *map) {
         tsr__xcache_free(*map);
         free((*map)->owner);
+        free((*map)->known_id);
+        free((*map)->known_owner);
         free((*map)->rule.starts);
         free((*map)->local);
         free(*map);

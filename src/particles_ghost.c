@@ -462,6 +462,10 @@ static int refresh(tsr_neighbours nb, bool velocities);
 
 static int build(tsr_neighbours nb) {
     tsr_ctx ctx = nb->p->ctx;
+    /* a sparse map's owners of the blocks the ghosts go to, unknown here yet (collective) */
+    tsr__regions R;
+    tsr__regions_halo(nb->p->map->decomp->lay.ndim, TSR_STENCIL_BOX, nb->width, &R);
+    TSR_CALL(ctx, tsr__map_resolve_pieces(nb->p->map, nb->p->map, &R));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, send_lists(nb)));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, counts(nb)));
     double t0 = tsr_wtime();

@@ -91,7 +91,7 @@ static inline int bits_differ(double a, double b) {
     return memcmp(&a, &b, sizeof a) != 0;
 }
 
-/* Wraps every position on the periodic dimensions, finds its block, counts per rank. */
+/* Wraps every position on the periodic dimensions and finds its block. */
 static void classify(tsr_particles p, move *m) {
     const tsr__layout *lay = &m->to->decomp->lay;
     int changed = 0;
@@ -126,6 +126,10 @@ static void classify(tsr_particles p, move *m) {
     /* a redistribution that moved, sorted or wrapped nothing leaves neighbour lists valid */
     if (changed)
         p->gen++;
+}
+
+/* Particles per destination rank, and the lowest id of those that left the domain. */
+static void count_by_rank(tsr_particles p, move *m) {
     m->removed = 0;
     m->bad_id = INT64_MAX;
     owner_memo memo = {-1, 0};
@@ -145,6 +149,15 @@ static void classify(tsr_particles p, move *m) {
             }
         }
     }
+}
+
+/* Every particle's block under m->to, then the count per rank: a sparse map's owners of blocks
+ * that particles entered and this rank does not know yet are fetched in between. Collective. */
+static int classify_count(tsr_particles p, move *m) {
+    classify(p, m);
+    TSR_CALL(p->ctx, tsr__map_resolve_blocks(m->to, m->nlocal, m->dest));
+    count_by_rank(p, m);
+    return TSR_SUCCESS;
 }
 
 /* Every rank learns whether a particle left the domain; the lowest id among them is named. */
@@ -412,7 +425,7 @@ static int redistribute(tsr_particles p, int flags, int64_t *removed, move *m) {
     m->to = p->map;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, move_alloc(p, m)));
     double t0 = tsr_wtime();
-    classify(p, m);
+    TSR_CALL(ctx, classify_count(p, m));
     if (!(flags & TSR_PARTICLES_REMOVE_LEAVING))
         TSR_CALL(ctx, agree_leaving(p, m));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, exchange_counts(p, m)));
@@ -512,10 +525,10 @@ static int set_map(tsr_particles p, tsr_map to, int64_t *bytes, move *m) {
         err = tsr__calloc(ctx, (size_t)to->nlocal + 1, sizeof *first, &first);
     err = tsr_ctx_agree(ctx, err);
     double t0 = tsr_wtime();
-    if (!err) {
-        classify(p, m);
+    if (!err)
+        err = classify_count(p, m);
+    if (!err)
         err = agree_leaving(p, m);
-    }
     if (!err)
         err = tsr_ctx_agree(ctx, exchange_counts(p, m));
     if (!err)

@@ -29,16 +29,21 @@ typedef enum tsr_stencil { TSR_STENCIL_STAR, TSR_STENCIL_BOX } tsr_stencil;
 typedef struct tsr_map_s *tsr_map;
 
 /* Assigns blocks to ranks. weights[i] is block i's cost (NULL: its cell count) and is read on
- * rank 0 only. Rank 0 computes the assignment and broadcasts it (above TESSERA_MAP_TABLE_MAX
- * blocks a curve map's cut points only, or nothing for a map by cells, which each rank computes
- * itself). Keeps a reference to `decomp`, which must outlive the map. Collective. */
+ * rank 0 only. Rank 0 computes the assignment and broadcasts it. Above TESSERA_MAP_TABLE_MAX
+ * blocks it broadcasts a curve map's cut points only, or nothing for a map by cells, which each
+ * rank computes itself; any other map (knapsack) rank 0 keeps as a table and sends each other
+ * rank its blocks and the owners of the blocks around them. Keeps a reference to `decomp`, which
+ * must outlive the map. Collective. */
 int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
                    tsr_map *map);
 int tsr_map_destroy(tsr_map *map);
 
 tsr_decomp tsr_map_decomp(tsr_map m);
 tsr_map_strategy tsr_map_get_strategy(tsr_map m);
-int tsr_map_owner(tsr_map m, int64_t block); /* rank owning a block; not collective */
+/* The rank owning a block, or -1 for an id out of range. On a knapsack map above
+ * TESSERA_MAP_TABLE_MAX blocks a rank other than 0 knows only its blocks, those within one cell
+ * of them, and those its exchange plans have needed: -1 for any other. Not collective. */
+int tsr_map_owner(tsr_map m, int64_t block);
 /* Blocks this rank owns, in increasing id order; the array is owned by the map. */
 int tsr_map_local_blocks(tsr_map m, int64_t *count, const int64_t **ids);
 

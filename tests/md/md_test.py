@@ -428,7 +428,10 @@ def cmd_matrix(o, tmp):
                                                                         "--blocks", "3x3x3"]),
             (2, 1, ["--neigh-every", "5"]), (3, 2, ["--neigh-every", "5", "--blocks", "3x1x1"]),
             (4, 1, ["--rebalance-every", "20", "--map", "morton", "--blocks", "3x3x3"]),
-            (3, 2, ["--rebalance-every", "7", "--rebalance-threshold", "1.01", "--blocks", "3x3x1"])]
+            (3, 2, ["--rebalance-every", "7", "--rebalance-threshold", "1.01", "--blocks", "3x3x1"]),
+            # round-robin rebalances to knapsack maps (sparse above TESSERA_MAP_TABLE_MAX)
+            (4, 1, ["--rebalance-every", "10", "--rebalance-threshold", "1.000001", "--map",
+                    "roundrobin", "--blocks", "4x4x2"])]
     want = None
     ok = True
     for np, t, extra in runs:
