@@ -4,7 +4,8 @@
  * "rule": each rank computes its own blocks and its neighbours' owners (src/map_rule.c), timed
  * for rank 0 and two other ranks. --weighted: measured costs instead of cells (a rebalance's map):
  * rank 0 holds every block's cost and cuts the curve into P + 1 cut points, every rank keeps those
- * and lists its own blocks from them. Uses the library's private objects; no MPI. */
+ * and lists its own blocks from them. --map knapsack: rank 0 keeps the table and lists each other
+ * rank's part (src/map_sparse.c). Uses the library's private objects; no MPI. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,12 +20,14 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: map_sim --ranks P --blocks B [--dims 2|3] [--table] [--weighted] [--owners]\n"
-            "               [--map sfc|morton|contiguous]\n"
+            "               [--map sfc|morton|contiguous|knapsack]\n"
             "Simulates the map of B blocks (rounded up to a square or cube) for P ranks; prints\n"
             "one line: rank 0's time and every rank's memory, per design (--table: also the\n"
             "table design, which needs ~28 bytes per block on rank 0; --weighted: pseudo-random\n"
             "costs as weights, cut on rank 0, which holds 8 bytes per block; --owners: rank 0's\n"
-            "table of every owner made from the rule, as a rebalance or --plan needs it).\n");
+            "table of every owner made from the rule, as a rebalance or --plan needs it;\n"
+            "--map knapsack: pseudo-random costs assigned by rank 0, which keeps the table and\n"
+            "lists for every other rank its blocks and the owners around them).\n");
 }
 
 static bool number(const char *s, double lo, double hi, double *v) {
@@ -69,6 +72,65 @@ static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *b
     return t;
 }
 
+/* --map knapsack: rank 0 assigns the weighted blocks (largest first onto the least loaded rank)
+ * and keeps the table; then it lists, for every other rank, that rank's blocks and the owners
+ * around them (src/map_sparse.c), which is all a rank keeps. Prints rank 0's times and memory and
+ * the largest list's memory. */
+static int knapsack_sim(const tsr__layout *lay, int P) {
+    int64_t B = lay->nblocks;
+    double *w = malloc(sizeof *w * (size_t)B);
+    int *owner = malloc(sizeof *owner * (size_t)B);
+    int64_t *first = calloc((size_t)P + 1, sizeof *first),
+            *byrank = malloc(sizeof *byrank * (size_t)B);
+    if (!w || !owner || !first || !byrank) {
+        fprintf(stderr, "map_sim: out of memory\n");
+        return 1;
+    }
+    for (int64_t id = 0; id < B; id++)
+        w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
+    double ta = now();
+    if (!tsr__map_assign(lay, TSR_MAP_KNAPSACK, w, P, owner)) {
+        fprintf(stderr, "map_sim: out of memory\n");
+        return 1;
+    }
+    ta = now() - ta;
+    double tl = now();
+    for (int64_t i = 0; i < B; i++)
+        first[owner[i] + 1]++;
+    for (int r = 0; r < P; r++)
+        first[r + 1] += first[r];
+    for (int64_t i = 0, *at = first; i < B; i++)
+        byrank[at[owner[i]]++] = i;
+    for (int r = P; r > 0; r--)
+        first[r] = first[r - 1];
+    first[0] = 0;
+    int64_t *ids = NULL, count = 0, cap = 0, most = 0, most_local = 0, sum = 0;
+    for (int r = 1; r < P; r++) {
+        if (!tsr__map_around(lay, byrank + first[r], first[r + 1] - first[r], &ids, &count, &cap)) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        sum += count;
+        if (count > most) {
+            most = count;
+            most_local = first[r + 1] - first[r];
+        }
+    }
+    tl = now() - tl;
+    /* a rank keeps (id, owner) per known block and the ids of its own: 12 and 8 bytes */
+    printf("ranks %d blocks %lld knapsack: rank 0 assigns s %.6f lists s %.6f rank 0 MiB %.1f "
+           "largest list %lld (local %lld) memory per rank MiB %.4f mean list %.1f\n",
+           P, (long long)B, ta, tl, (double)B * (8 + 4 + 16 + 8) / 1048576.0, (long long)most,
+           (long long)most_local, (double)(most * 12 + most_local * 8) / 1048576.0,
+           P > 1 ? (double)sum / (P - 1) : 0.0);
+    free(ids);
+    free(w);
+    free(owner);
+    free(first);
+    free(byrank);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     double ranks = 0, blocks = 0, dims = 3;
     bool table = false, weighted = false, owners = false;
@@ -96,6 +158,7 @@ int main(int argc, char **argv) {
             s = strcmp(optarg, "sfc") == 0          ? TSR_MAP_SFC
                 : strcmp(optarg, "morton") == 0     ? TSR_MAP_MORTON
                 : strcmp(optarg, "contiguous") == 0 ? TSR_MAP_CONTIGUOUS
+                : strcmp(optarg, "knapsack") == 0   ? TSR_MAP_KNAPSACK
                                                     : TSR_MAP_COUNT;
             ok = s != TSR_MAP_COUNT;
         } else if (c == 'h') {
@@ -127,6 +190,11 @@ int main(int argc, char **argv) {
     if (!tsr__layout_cut(&lay)) {
         fprintf(stderr, "map_sim: out of memory\n");
         return 1;
+    }
+    if (s == TSR_MAP_KNAPSACK) {
+        int rc = knapsack_sim(&lay, P);
+        tsr__layout_free(&lay);
+        return rc;
     }
     if (weighted ? !tsr__starts_apply(&lay, s, P) : !tsr__rule_applies(&lay, s, P)) {
         fprintf(stderr, "map_sim: %lld blocks for %d ranks: fewer blocks than ranks\n",

@@ -52,18 +52,42 @@ static bool push_dst(const tsr__piece *p, void *user) {
     return id_push(user, p->dst);
 }
 
-/* Rank r's list on rank 0: its blocks and every block within one cell of them (corners and
- * periodic images included), sorted. */
-static bool rank_list(const tsr__layout *lay, const int64_t *own, int64_t n, idlist *l) {
-    tsr__regions R;
-    tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, 1, &R);
-    l->n = 0;
+bool tsr__map_around(const tsr__layout *lay, const int64_t *own, int64_t n, int64_t **ids,
+                     int64_t *count, int64_t *cap) {
+    /* Blocks form a tensor grid of at least one cell each: those within one cell of a block are
+     * its neighbours in block coordinates, wrapped where the grid is periodic. */
+    idlist l = {.a = *ids, .cap = *cap};
+    int64_t span[TSR_MAX_DIM];
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        span[d] = d < lay->ndim ? 1 : 0;
     bool ok = true;
-    for (int64_t i = 0; ok && i < n; i++)
-        ok = id_push(l, own[i]) && tsr__pieces_into(lay, own[i], lay, &R, push_src, l);
+    for (int64_t i = 0; ok && i < n; i++) {
+        int64_t c[TSR_MAX_DIM];
+        tsr__block_coords(lay, own[i], c);
+        for (int64_t dz = -span[2]; ok && dz <= span[2]; dz++)
+            for (int64_t dy = -span[1]; ok && dy <= span[1]; dy++)
+                for (int64_t dx = -span[0]; ok && dx <= span[0]; dx++) {
+                    int64_t q[TSR_MAX_DIM] = {c[0] + dx, c[1] + dy, c[2] + dz};
+                    bool inside = true;
+                    for (int d = 0; d < lay->ndim; d++) {
+                        if (lay->periodic[d])
+                            q[d] = (q[d] + lay->nb[d]) % lay->nb[d];
+                        inside = inside && q[d] >= 0 && q[d] < lay->nb[d];
+                    }
+                    if (inside)
+                        ok = id_push(&l, q[0] + lay->nb[0] * (q[1] + lay->nb[1] * q[2]));
+                }
+    }
     if (ok)
-        id_unique(l);
+        id_unique(&l);
+    *ids = l.a;
+    *count = ok ? l.n : 0;
+    *cap = l.cap;
     return ok;
+}
+
+static bool rank_list(const tsr__layout *lay, const int64_t *own, int64_t n, idlist *l) {
+    return tsr__map_around(lay, own, n, &l->a, &l->n, &l->cap);
 }
 
 /* Rank 0 sends rank r its list (count -1: rank 0 failed). */

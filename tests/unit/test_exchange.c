@@ -237,4 +237,50 @@ START_TEST(test_remap_pieces) {
 }
 END_TEST
 
-TSR_CK_MAIN("exchange", "geometry", test_halo_pieces, test_remap_pieces)
+/* A sparse map's part for a rank (tsr__map_around): its blocks and every source block of the
+ * box halo of width 1 into them, found from block coordinates, equals what the pieces give. */
+START_TEST(test_map_around) {
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const shape *s = &shapes[i];
+        for (int per = 0; per < (1 << s->ndim); per++) {
+            bool periodic[3] = {per & 1, (per >> 1) & 1, (per >> 2) & 1};
+            tsr__layout lay;
+            make_layout(&lay, s->ndim, s->n, s->nb, periodic);
+            tsr__regions R;
+            tsr__regions_halo(s->ndim, TSR_STENCIL_BOX, 1, &R);
+            /* every third block, from each of three starts: scattered like a knapsack's */
+            for (int64_t start = 0; start < 3; start++) {
+                int64_t own[64], n = 0;
+                for (int64_t b = start; b < lay.nblocks && n < 64; b += 3)
+                    own[n++] = b;
+                bool want[1024] = {false};
+                ck_assert(lay.nblocks <= 1024);
+                plist pl = {0};
+                for (int64_t k = 0; k < n; k++) {
+                    want[own[k]] = true;
+                    ck_assert(tsr__pieces_into(&lay, own[k], &lay, &R, collect, &pl));
+                }
+                for (int64_t k = 0; k < pl.n; k++)
+                    want[pl.a[k].src] = true;
+                free(pl.a);
+                int64_t *ids = NULL, count = 0, cap = 0, expect = 0;
+                ck_assert(tsr__map_around(&lay, own, n, &ids, &count, &cap));
+                for (int64_t b = 0; b < lay.nblocks; b++)
+                    expect += want[b];
+                CHECK_MSG(count == expect,
+                          "%dD shape %zu per=%d start %" PRId64 ": %" PRId64
+                          " blocks around, the pieces give %" PRId64,
+                          s->ndim, i, per, start, count, expect);
+                for (int64_t k = 0; k < count; k++)
+                    CHECK_MSG(want[ids[k]] && (k == 0 || ids[k] > ids[k - 1]),
+                              "%dD shape %zu per=%d: block %" PRId64 " listed wrongly", s->ndim, i,
+                              per, ids[k]);
+                free(ids);
+            }
+            tsr__layout_free(&lay);
+        }
+    }
+}
+END_TEST
+
+TSR_CK_MAIN("exchange", "geometry", test_halo_pieces, test_remap_pieces, test_map_around)
