@@ -256,6 +256,8 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
     fprintf(f, "},\n");
     if (ctx->report_json)
         fprintf(f, "  %s,\n", ctx->report_json);
+    if (ctx->run_json[0])
+        fprintf(f, "  %s,\n", ctx->run_json);
     fprintf(f, "  \"per_rank\": [\n");
     for (int k = 0; k < n; k++) {
         fprintf(f, "    {\"rank\": %d, \"host\": ", k);

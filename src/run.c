@@ -163,6 +163,7 @@ typedef struct tuner {
 static void tune_start(tsr_run *r, int64_t start, tuner *tn) {
     memset(tn, 0, sizeof *tn);
     memset(r->tune_seconds, 0, sizeof r->tune_seconds);
+    tsr__run_ctx(r)->run_json[0] = '\0';
     /* The first step touches memory for the first time: not timed. Eight trial steps, four
      * when the run is short, so that the slower setting's steps stay a small part of it. */
     int64_t after = r->steps - start - 1;
@@ -189,6 +190,12 @@ static int tune_after(tsr_run *r, tuner *tn, int64_t s, int setting, double seco
         tsr_ctx ctx = tsr__run_ctx(r);
         TSR_MPI(ctx, MPI_Allreduce(tn->t, r->tune_seconds, 2, MPI_DOUBLE, MPI_SUM, ctx->comm));
         *r->tune = r->tune_seconds[1] < r->tune_seconds[0];
+        /* for --report: what was chosen, and from which figures */
+        snprintf(ctx->run_json, sizeof ctx->run_json,
+                 "\"tune\": {\"setting\": %s, \"trial_steps\": %lld, \"seconds_on\": %.9g, "
+                 "\"seconds_off\": %.9g}",
+                 *r->tune ? "true" : "false", (long long)tn->n, r->tune_seconds[1],
+                 r->tune_seconds[0]);
     }
     return TSR_SUCCESS;
 }
