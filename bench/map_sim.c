@@ -104,25 +104,49 @@ static int knapsack_sim(const tsr__layout *lay, int P) {
     for (int r = P; r > 0; r--)
         first[r] = first[r - 1];
     first[0] = 0;
-    int64_t *ids = NULL, count = 0, cap = 0, most = 0, most_local = 0, sum = 0;
+    /* what rank 0 does per rank: list the part, look up its owners (the message) */
+    int64_t *ids = NULL, count = 0, cap = 0, most = 0, most_rank = 1, sum = 0;
+    int *buf = NULL;
     for (int r = 1; r < P; r++) {
-        if (!tsr__map_around(lay, byrank + first[r], first[r + 1] - first[r], &ids, &count, &cap)) {
+        if (!tsr__map_around(lay, byrank + first[r], first[r + 1] - first[r], &ids, &count, &cap) ||
+            !(buf = realloc(buf, sizeof *buf * (size_t)(count + 1)))) {
             fprintf(stderr, "map_sim: out of memory\n");
             return 1;
         }
+        for (int64_t k = 0; k < count; k++)
+            buf[k] = owner[ids[k]];
         sum += count;
         if (count > most) {
             most = count;
-            most_local = first[r + 1] - first[r];
+            most_rank = r;
         }
     }
     tl = now() - tl;
+    /* what the rank with the largest part does with it: sort, drop repeats */
+    int64_t local = P > 1 ? first[most_rank + 1] - first[most_rank] : 0, kept = 0;
+    double ts = now();
+    if (P > 1) {
+        if (!tsr__map_around(lay, byrank + first[most_rank], local, &ids, &kept, &cap) ||
+            !(buf = realloc(buf, sizeof *buf * (size_t)(kept + 1)))) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+        for (int64_t k = 0; k < kept; k++)
+            buf[k] = owner[ids[k]];
+        if (!tsr__map_known_sort(ids, buf, &kept)) {
+            fprintf(stderr, "map_sim: out of memory\n");
+            return 1;
+        }
+    }
+    ts = now() - ts;
     /* a rank keeps (id, owner) per known block and the ids of its own: 12 and 8 bytes */
     printf("ranks %d blocks %lld knapsack: rank 0 assigns s %.6f lists s %.6f rank 0 MiB %.1f "
-           "largest list %lld (local %lld) memory per rank MiB %.4f mean list %.1f\n",
-           P, (long long)B, ta, tl, (double)B * (8 + 4 + 16 + 8) / 1048576.0, (long long)most,
-           (long long)most_local, (double)(most * 12 + most_local * 8) / 1048576.0,
+           "largest part %lld (local %lld) sorted by its rank in s %.6f memory per rank MiB %.4f "
+           "mean part sent %.1f\n",
+           P, (long long)B, ta, tl, (double)B * (8 + 4 + 16 + 8) / 1048576.0, (long long)kept,
+           (long long)local, ts, (double)(kept * 12 + local * 8) / 1048576.0,
            P > 1 ? (double)sum / (P - 1) : 0.0);
+    free(buf);
     free(ids);
     free(w);
     free(owner);

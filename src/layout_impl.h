@@ -150,10 +150,13 @@ static inline int tsr__map_owner_of(tsr_map m, int64_t id) {
                        : tsr__rule_owner(&m->rule, id);
 }
 /* The blocks own[0..n) and every block within one cell of them (corners and periodic images
- * included), sorted, into *ids (grown as needed; *cap its capacity): what rank 0 sends a rank of
- * a sparse map. Pure; false when out of memory. */
+ * included), unsorted and with repeats, into *ids (grown as needed; *cap its capacity): what
+ * rank 0 sends a rank of a sparse map. Pure; false when out of memory. */
 bool tsr__map_around(const tsr__layout *lay, const int64_t *own, int64_t n, int64_t **ids,
                      int64_t *count, int64_t *cap);
+/* Sorts n (id, owner) pairs by id and drops repeated ids; *n becomes the count kept. Pure;
+ * false when out of memory. */
+bool tsr__map_known_sort(int64_t *ids, int *owners, int64_t *n);
 /* A sparse map's lists, once rank 0 has its table in m->owner: rank 0 sends every other rank its
  * blocks and the owners around them; sets each rank's local list. Collective. */
 int tsr__map_sparse_lists(tsr_map m);

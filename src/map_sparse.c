@@ -78,12 +78,39 @@ bool tsr__map_around(const tsr__layout *lay, const int64_t *own, int64_t n, int6
                         ok = id_push(&l, q[0] + lay->nb[0] * (q[1] + lay->nb[1] * q[2]));
                 }
     }
-    if (ok)
-        id_unique(&l);
     *ids = l.a;
     *count = ok ? l.n : 0;
     *cap = l.cap;
     return ok;
+}
+
+typedef struct known_pair {
+    int64_t id;
+    int owner;
+} known_pair;
+
+static int cmp_pair(const void *a, const void *b) {
+    int64_t x = ((const known_pair *)a)->id, y = ((const known_pair *)b)->id;
+    return (x > y) - (x < y);
+}
+
+bool tsr__map_known_sort(int64_t *ids, int *owners, int64_t *n) {
+    known_pair *p = malloc(sizeof *p * (size_t)(*n ? *n : 1));
+    if (!p)
+        return false;
+    for (int64_t i = 0; i < *n; i++)
+        p[i] = (known_pair){ids[i], owners[i]};
+    if (*n > 1)
+        qsort(p, (size_t)*n, sizeof *p, cmp_pair);
+    int64_t k = 0;
+    for (int64_t i = 0; i < *n; i++)
+        if (k == 0 || p[i].id != ids[k - 1]) {
+            ids[k] = p[i].id;
+            owners[k++] = p[i].owner;
+        }
+    *n = k;
+    free(p);
+    return true;
 }
 
 static bool rank_list(const tsr__layout *lay, const int64_t *own, int64_t n, idlist *l) {
@@ -103,7 +130,8 @@ static int send_list(tsr_ctx ctx, int r, const idlist *l, const int *owner, int 
     return TSR_SUCCESS;
 }
 
-/* Rank 0: every other rank's list, built and sent one rank at a time. */
+/* Rank 0: every other rank's list (unsorted, repeats kept: the receiver sorts), built and sent
+ * one rank at a time. */
 static int send_lists(tsr_map m) {
     tsr_ctx ctx = m->ctx;
     const tsr__layout *lay = &m->decomp->lay;
@@ -171,7 +199,9 @@ static int recv_list(tsr_map m) {
         if (ok && rc2 != MPI_SUCCESS)
             return tsr_error_mpi(ctx, rc2, "MPI_Recv", __FILE__, __LINE__, __func__);
     }
-    TSR_CHECK(ctx, ok, TSR_ERR_MEMORY, "cannot allocate the owners of %lld blocks", (long long)n);
+    /* sorted here, not on rank 0, which then only lists: the ranks sort their parts at once */
+    TSR_CHECK(ctx, ok && tsr__map_known_sort(m->known_id, m->known_owner, &n), TSR_ERR_MEMORY,
+              "cannot allocate the owners of %lld blocks", (long long)n);
     m->nknown = n;
     return TSR_SUCCESS;
 }

@@ -237,8 +237,9 @@ START_TEST(test_remap_pieces) {
 }
 END_TEST
 
-/* A sparse map's part for a rank (tsr__map_around): its blocks and every source block of the
- * box halo of width 1 into them, found from block coordinates, equals what the pieces give. */
+/* A sparse map's part for a rank (tsr__map_around, then tsr__map_known_sort): its blocks and
+ * every source block of the box halo of width 1 into them, found from block coordinates, equals
+ * what the pieces give, sorted and without repeats. */
 START_TEST(test_map_around) {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
@@ -265,6 +266,9 @@ START_TEST(test_map_around) {
                 free(pl.a);
                 int64_t *ids = NULL, count = 0, cap = 0, expect = 0;
                 ck_assert(tsr__map_around(&lay, own, n, &ids, &count, &cap));
+                int *owners = calloc((size_t)count + 1, sizeof *owners);
+                ck_assert(owners && tsr__map_known_sort(ids, owners, &count));
+                free(owners);
                 for (int64_t b = 0; b < lay.nblocks; b++)
                     expect += want[b];
                 CHECK_MSG(count == expect,
