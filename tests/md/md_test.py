@@ -429,9 +429,11 @@ def cmd_matrix(o, tmp):
             (2, 1, ["--neigh-every", "5"]), (3, 2, ["--neigh-every", "5", "--blocks", "3x1x1"]),
             (4, 1, ["--rebalance-every", "20", "--map", "morton", "--blocks", "3x3x3"]),
             (3, 2, ["--rebalance-every", "7", "--rebalance-threshold", "1.01", "--blocks", "3x3x1"]),
-            # round-robin rebalances to knapsack maps (sparse above TESSERA_MAP_TABLE_MAX)
+            # round-robin rebalances to knapsack maps (sparse above TESSERA_MAP_TABLE_MAX); four
+            # blocks along x and y where the cell grid allows, so that not every block is next
+            # to every other
             (4, 1, ["--rebalance-every", "10", "--rebalance-threshold", "1.000001", "--map",
-                    "roundrobin", "--blocks", "4x4x2"])]
+                    "roundrobin", "--blocks", "4x4x2" if o.cells >= 8 else "3x3x2"])]
     want = None
     ok = True
     for np, t, extra in runs:
