@@ -72,6 +72,13 @@ static double rule_rank(const tsr__rule *r, int rank, int64_t *nlocal, double *b
     return t;
 }
 
+/* Costs 1 .. 4, pseudo-random by block id: like measured ones, which a rebalance's floor keeps
+ * positive. */
+static void measured_like(double *w, int64_t n) {
+    for (int64_t id = 0; id < n; id++)
+        w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
+}
+
 /* --map knapsack: rank 0 assigns the weighted blocks (largest first onto the least loaded rank)
  * and keeps the table; then it lists, for every other rank, that rank's blocks and the owners
  * around them (src/map_sparse.c), which is all a rank keeps. Prints rank 0's times and memory and
@@ -86,8 +93,7 @@ static int knapsack_sim(const tsr__layout *lay, int P) {
         fprintf(stderr, "map_sim: out of memory\n");
         return 1;
     }
-    for (int64_t id = 0; id < B; id++)
-        w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
+    measured_like(w, B);
     double ta = now();
     if (!tsr__map_assign(lay, TSR_MAP_KNAPSACK, w, P, owner)) {
         fprintf(stderr, "map_sim: out of memory\n");
@@ -95,15 +101,7 @@ static int knapsack_sim(const tsr__layout *lay, int P) {
     }
     ta = now() - ta;
     double tl = now();
-    for (int64_t i = 0; i < B; i++)
-        first[owner[i] + 1]++;
-    for (int r = 0; r < P; r++)
-        first[r + 1] += first[r];
-    for (int64_t i = 0, *at = first; i < B; i++)
-        byrank[at[owner[i]]++] = i;
-    for (int r = P; r > 0; r--)
-        first[r] = first[r - 1];
-    first[0] = 0;
+    tsr__blocks_by_rank(owner, B, P, first, byrank);
     /* what rank 0 does per rank: list the part, look up its owners (the message) */
     int64_t *ids = NULL, count = 0, cap = 0, most = 0, most_rank = 1, sum = 0;
     int *buf = NULL;
@@ -235,8 +233,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "map_sim: out of memory\n");
             return 1;
         }
-        for (int64_t id = 0; id < lay.nblocks; id++)
-            w[id] = 1.0 + 3.0 * (double)(splitmix64((uint64_t)id) >> 11) * 0x1p-53;
+        measured_like(w, lay.nblocks);
         tcut = now();
         tsr__weighted_starts(&lay, s, w, P, r.starts, NULL);
         tcut = now() - tcut;

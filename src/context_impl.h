@@ -45,7 +45,8 @@ struct tsr_ctx_s {
     double t_created;     /* tsr_wtime() when the context was made */
     char started_utc[32]; /* its date and time, ISO 8601 UTC */
     char *report_json;    /* rank 0: JSON members the farm or pipeline adds to the report; owned */
-    char run_json[256];   /* rank 0: the run loop's timed switch as JSON members, or empty */
+    char run_json[256];   /* the run loop's timed switch as JSON members (rank 0 reports it), or
+                           * empty */
     char *report_options; /* the options as JSON (tsr_report_keep_options); owned */
     tsr_launch launch;
 };

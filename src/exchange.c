@@ -177,10 +177,13 @@ int tsr__xplan_create(tsr_map from, tsr_map to, const tsr__regions *R, tsr__xpla
         for (int i = 0; i <= TSR_X_MAX_COMPS; i++)
             p->wide[i] = MPI_DATATYPE_NULL;
     }
-    /* Owners of sparse maps a plan needs and this rank does not know yet (collective). */
-    err = tsr_ctx_agree(ctx, err);
-    if (!err)
-        err = tsr__map_resolve_pieces(from, to, R);
+    /* Owners of sparse maps a plan needs and this rank does not know yet: collective, so only
+     * for sparse maps (alike on every rank) do the ranks agree first. */
+    if (from->sparse || to->sparse) {
+        err = tsr_ctx_agree(ctx, err);
+        if (!err)
+            err = tsr__map_resolve_pieces(from, to, R);
+    }
     if (!err)
         err = xplan_build(p, R);
     err = tsr_ctx_agree(ctx, err);

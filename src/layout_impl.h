@@ -154,6 +154,11 @@ static inline int tsr__map_owner_of(tsr_map m, int64_t id) {
  * rank 0 sends a rank of a sparse map. Pure; false when out of memory. */
 bool tsr__map_around(const tsr__layout *lay, const int64_t *own, int64_t n, int64_t **ids,
                      int64_t *count, int64_t *cap);
+/* The blocks of each rank, a counting sort of owner[0..n): rank r's ids, increasing, are
+ * byrank[first[r] .. first[r + 1]). first has nranks + 1 entries. Pure. */
+void tsr__blocks_by_rank(const int *owner, int64_t n, int nranks, int64_t *first, int64_t *byrank);
+/* A map's list of local blocks: the ids (NULL: 0 .. n-1) whose owner[i] is this rank. Local. */
+int tsr__map_list_local(tsr_map m, const int64_t *ids, const int *owner, int64_t n);
 /* Sorts n (id, owner) pairs by id and drops repeated ids; *n becomes the count kept. Pure;
  * false when out of memory. */
 bool tsr__map_known_sort(int64_t *ids, int *owners, int64_t *n);

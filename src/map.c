@@ -281,14 +281,21 @@ static int map_table(tsr_map m, const double *weights) {
         return tsr_error_trace(ctx, err, __FILE__, __LINE__, __func__);
     }
     m->owner = owner;
-    for (int64_t i = 0; i < lay->nblocks; i++)
+    TSR_CALL(ctx, tsr__map_list_local(m, NULL, owner, lay->nblocks));
+    return TSR_SUCCESS;
+}
+
+int tsr__map_list_local(tsr_map m, const int64_t *ids, const int *owner, int64_t n) {
+    tsr_ctx ctx = m->ctx;
+    m->nlocal = 0;
+    for (int64_t i = 0; i < n; i++)
         m->nlocal += owner[i] == ctx->rank;
     m->local = malloc(sizeof(int64_t) * (size_t)(m->nlocal ? m->nlocal : 1));
     TSR_CHECK(ctx, m->local, TSR_ERR_MEMORY, "cannot allocate the list of local blocks");
     int64_t k = 0;
-    for (int64_t i = 0; i < lay->nblocks; i++)
+    for (int64_t i = 0; i < n; i++)
         if (owner[i] == ctx->rank)
-            m->local[k++] = i;
+            m->local[k++] = ids ? ids[i] : i;
     return TSR_SUCCESS;
 }
 

@@ -113,8 +113,17 @@ bool tsr__map_known_sort(int64_t *ids, int *owners, int64_t *n) {
     return true;
 }
 
-static bool rank_list(const tsr__layout *lay, const int64_t *own, int64_t n, idlist *l) {
-    return tsr__map_around(lay, own, n, &l->a, &l->n, &l->cap);
+void tsr__blocks_by_rank(const int *owner, int64_t n, int nranks, int64_t *first, int64_t *byrank) {
+    memset(first, 0, sizeof *first * ((size_t)nranks + 1));
+    for (int64_t i = 0; i < n; i++)
+        first[owner[i] + 1]++;
+    for (int r = 0; r < nranks; r++)
+        first[r + 1] += first[r];
+    for (int64_t i = 0; i < n; i++)
+        byrank[first[owner[i]]++] = i;
+    for (int r = nranks; r > 0; r--) /* each rank's start was advanced to the next's */
+        first[r] = first[r - 1];
+    first[0] = 0;
 }
 
 /* Rank 0 sends rank r its list (count -1: rank 0 failed). */
@@ -144,18 +153,11 @@ static int send_lists(tsr_map m) {
     int err = first && byrank ? TSR_SUCCESS
                               : tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                               "cannot allocate the sparse map's lists");
-    for (int64_t i = 0; !err && i < lay->nblocks; i++)
-        first[m->owner[i] + 1]++;
-    for (int r = 0; !err && r < P; r++)
-        first[r + 1] += first[r];
-    for (int64_t i = 0, *at = first; !err && i < lay->nblocks; i++)
-        byrank[at[m->owner[i]]++] = i;
-    for (int r = P; !err && r > 0; r--) /* at[] advanced each rank's start to the next's */
-        first[r] = first[r - 1];
-    if (first)
-        first[0] = 0;
+    if (!err)
+        tsr__blocks_by_rank(m->owner, lay->nblocks, P, first, byrank);
     for (int r = 1; r < P; r++) {
-        if (!err && !rank_list(lay, byrank + first[r], first[r + 1] - first[r], &l))
+        if (!err &&
+            !tsr__map_around(lay, byrank + first[r], first[r + 1] - first[r], &l.a, &l.n, &l.cap))
             err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                 "cannot allocate the sparse map's list of rank %d", r);
         if (!err && l.n > INT_MAX)
@@ -212,25 +214,9 @@ int tsr__map_sparse_lists(tsr_map m) {
     /* A receiver that failed to allocate still reads rank 0's messages: none is left unmatched. */
     int err = ctx->rank == 0 ? send_lists(m) : recv_list(m);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    if (ctx->rank == 0) {
-        for (int64_t i = 0; i < m->decomp->lay.nblocks; i++)
-            m->nlocal += m->owner[i] == 0;
-    } else {
-        for (int64_t i = 0; i < m->nknown; i++)
-            m->nlocal += m->known_owner[i] == ctx->rank;
-    }
-    err = tsr__calloc(ctx, (size_t)m->nlocal + 1, sizeof *m->local, &m->local);
+    err = ctx->rank == 0 ? tsr__map_list_local(m, NULL, m->owner, m->decomp->lay.nblocks)
+                         : tsr__map_list_local(m, m->known_id, m->known_owner, m->nknown);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
-    int64_t k = 0;
-    if (ctx->rank == 0) {
-        for (int64_t i = 0; i < m->decomp->lay.nblocks; i++)
-            if (m->owner[i] == 0)
-                m->local[k++] = i;
-    } else {
-        for (int64_t i = 0; i < m->nknown; i++)
-            if (m->known_owner[i] == ctx->rank)
-                m->local[k++] = m->known_id[i];
-    }
     return TSR_SUCCESS;
 }
 

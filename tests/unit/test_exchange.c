@@ -167,43 +167,52 @@ static const shape shapes[] = {
     {3, {4, 5, 6}, {2, 1, 3}},
 };
 
-START_TEST(test_halo_pieces) {
+/* Calls fn on every shape's layout with every combination of periodic dimensions. */
+static void each_layout(void (*fn)(const shape *s, size_t i, int per, const tsr__layout *lay)) {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         for (int per = 0; per < (1 << s->ndim); per++) {
             bool periodic[3] = {per & 1, (per >> 1) & 1, (per >> 2) & 1};
             tsr__layout lay;
             make_layout(&lay, s->ndim, s->n, s->nb, periodic);
-            int64_t extent = INT64_MAX, grid = INT64_MAX;
-            for (int d = 0; d < s->ndim; d++) {
-                int64_t e = lay.cuts[d][1] - lay.cuts[d][0];
-                for (int64_t b = 0; b < lay.nb[d]; b++)
-                    e = lay.cuts[d][b + 1] - lay.cuts[d][b] < e
-                            ? lay.cuts[d][b + 1] - lay.cuts[d][b]
-                            : e;
-                extent = e < extent ? e : extent;
-                grid = s->n[d] < grid ? s->n[d] : grid;
-            }
-            int64_t widths[] = {1, 2, extent + 1, 2 * extent, 3 * extent};
-            for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
-                if (per && widths[wi] > grid)
-                    continue; /* refused by tsr_halo_create */
-                for (int st = 0; st < 2; st++) {
-                    tsr__regions R;
-                    tsr__regions_halo(s->ndim, st ? TSR_STENCIL_BOX : TSR_STENCIL_STAR,
-                                      (int)widths[wi], &R);
-                    char what[160];
-                    snprintf(what, sizeof what,
-                             "%dD n=%" PRId64 "x%" PRId64 "x%" PRId64 " nb=%" PRId64 "x%" PRId64
-                             "x%" PRId64 " per=%d width %" PRId64 " %s",
-                             s->ndim, lay.n[0], lay.n[1], lay.n[2], lay.nb[0], lay.nb[1], lay.nb[2],
-                             per, widths[wi], st ? "box" : "star");
-                    check_plan(&lay, &lay, &R, what);
-                }
-            }
+            fn(s, i, per, &lay);
             tsr__layout_free(&lay);
         }
     }
+}
+
+static void halo_pieces_of(const shape *s, size_t i, int per, const tsr__layout *L) {
+    (void)i;
+    tsr__layout lay = *L;
+    int64_t extent = INT64_MAX, grid = INT64_MAX;
+    for (int d = 0; d < s->ndim; d++) {
+        int64_t e = lay.cuts[d][1] - lay.cuts[d][0];
+        for (int64_t b = 0; b < lay.nb[d]; b++)
+            e = lay.cuts[d][b + 1] - lay.cuts[d][b] < e ? lay.cuts[d][b + 1] - lay.cuts[d][b] : e;
+        extent = e < extent ? e : extent;
+        grid = s->n[d] < grid ? s->n[d] : grid;
+    }
+    int64_t widths[] = {1, 2, extent + 1, 2 * extent, 3 * extent};
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+        if (per && widths[wi] > grid)
+            continue; /* refused by tsr_halo_create */
+        for (int st = 0; st < 2; st++) {
+            tsr__regions R;
+            tsr__regions_halo(s->ndim, st ? TSR_STENCIL_BOX : TSR_STENCIL_STAR, (int)widths[wi],
+                              &R);
+            char what[160];
+            snprintf(what, sizeof what,
+                     "%dD n=%" PRId64 "x%" PRId64 "x%" PRId64 " nb=%" PRId64 "x%" PRId64 "x%" PRId64
+                     " per=%d width %" PRId64 " %s",
+                     s->ndim, lay.n[0], lay.n[1], lay.n[2], lay.nb[0], lay.nb[1], lay.nb[2], per,
+                     widths[wi], st ? "box" : "star");
+            check_plan(&lay, &lay, &R, what);
+        }
+    }
+}
+
+START_TEST(test_halo_pieces) {
+    each_layout(halo_pieces_of);
 }
 END_TEST
 
@@ -240,50 +249,46 @@ END_TEST
 /* A sparse map's part for a rank (tsr__map_around, then tsr__map_known_sort): its blocks and
  * every source block of the box halo of width 1 into them, found from block coordinates, equals
  * what the pieces give, sorted and without repeats. */
-START_TEST(test_map_around) {
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-        const shape *s = &shapes[i];
-        for (int per = 0; per < (1 << s->ndim); per++) {
-            bool periodic[3] = {per & 1, (per >> 1) & 1, (per >> 2) & 1};
-            tsr__layout lay;
-            make_layout(&lay, s->ndim, s->n, s->nb, periodic);
-            tsr__regions R;
-            tsr__regions_halo(s->ndim, TSR_STENCIL_BOX, 1, &R);
-            /* every third block, from each of three starts: scattered like a knapsack's */
-            for (int64_t start = 0; start < 3; start++) {
-                int64_t own[64], n = 0;
-                for (int64_t b = start; b < lay.nblocks && n < 64; b += 3)
-                    own[n++] = b;
-                bool want[1024] = {false};
-                ck_assert(lay.nblocks <= 1024);
-                plist pl = {0};
-                for (int64_t k = 0; k < n; k++) {
-                    want[own[k]] = true;
-                    ck_assert(tsr__pieces_into(&lay, own[k], &lay, &R, collect, &pl));
-                }
-                for (int64_t k = 0; k < pl.n; k++)
-                    want[pl.a[k].src] = true;
-                free(pl.a);
-                int64_t *ids = NULL, count = 0, cap = 0, expect = 0;
-                ck_assert(tsr__map_around(&lay, own, n, &ids, &count, &cap));
-                int *owners = calloc((size_t)count + 1, sizeof *owners);
-                ck_assert(owners && tsr__map_known_sort(ids, owners, &count));
-                free(owners);
-                for (int64_t b = 0; b < lay.nblocks; b++)
-                    expect += want[b];
-                CHECK_MSG(count == expect,
-                          "%dD shape %zu per=%d start %" PRId64 ": %" PRId64
-                          " blocks around, the pieces give %" PRId64,
-                          s->ndim, i, per, start, count, expect);
-                for (int64_t k = 0; k < count; k++)
-                    CHECK_MSG(want[ids[k]] && (k == 0 || ids[k] > ids[k - 1]),
-                              "%dD shape %zu per=%d: block %" PRId64 " listed wrongly", s->ndim, i,
-                              per, ids[k]);
-                free(ids);
-            }
-            tsr__layout_free(&lay);
+static void map_around_of(const shape *s, size_t i, int per, const tsr__layout *L) {
+    tsr__layout lay = *L;
+    tsr__regions R;
+    tsr__regions_halo(s->ndim, TSR_STENCIL_BOX, 1, &R);
+    /* every third block, from each of three starts: scattered like a knapsack's */
+    for (int64_t start = 0; start < 3; start++) {
+        int64_t own[64], n = 0;
+        for (int64_t b = start; b < lay.nblocks && n < 64; b += 3)
+            own[n++] = b;
+        bool want[1024] = {false};
+        ck_assert(lay.nblocks <= 1024);
+        plist pl = {0};
+        for (int64_t k = 0; k < n; k++) {
+            want[own[k]] = true;
+            ck_assert(tsr__pieces_into(&lay, own[k], &lay, &R, collect, &pl));
         }
+        for (int64_t k = 0; k < pl.n; k++)
+            want[pl.a[k].src] = true;
+        free(pl.a);
+        int64_t *ids = NULL, count = 0, cap = 0, expect = 0;
+        ck_assert(tsr__map_around(&lay, own, n, &ids, &count, &cap));
+        int *owners = calloc((size_t)count + 1, sizeof *owners);
+        ck_assert(owners && tsr__map_known_sort(ids, owners, &count));
+        free(owners);
+        for (int64_t b = 0; b < lay.nblocks; b++)
+            expect += want[b];
+        CHECK_MSG(count == expect,
+                  "%dD shape %zu per=%d start %" PRId64 ": %" PRId64
+                  " blocks around, the pieces give %" PRId64,
+                  s->ndim, i, per, start, count, expect);
+        for (int64_t k = 0; k < count; k++)
+            CHECK_MSG(want[ids[k]] && (k == 0 || ids[k] > ids[k - 1]),
+                      "%dD shape %zu per=%d: block %" PRId64 " listed wrongly", s->ndim, i, per,
+                      ids[k]);
+        free(ids);
     }
+}
+
+START_TEST(test_map_around) {
+    each_layout(map_around_of);
 }
 END_TEST
 
