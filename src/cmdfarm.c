@@ -17,6 +17,7 @@
 
 #include "cmdfarm_impl.h"
 #include "msg_impl.h"
+#include "qhist_impl.h"
 #include "tessera/error.h"
 #include "tessera/file.h"
 
@@ -107,10 +108,7 @@ typedef struct coord {
     int64_t failed_before; /* failed in the job log, not run again (--resume) */
     bool draining;         /* the job's end is near: no task starts, the running ones end */
     double end_time;       /* the job's end (0: none) */
-    double *ok_times;      /* elapsed seconds of the successful runs */
-    int64_t n_ok_times;
-    double median;
-    int64_t median_n; /* n_ok_times when the median was taken */
+    tsr__qhist ok_times;   /* elapsed seconds of the successful runs */
     tsr_cmdfarm_result res;
     char joblog[TSR_OPT_STRLEN + 16];
     double t0;
@@ -172,9 +170,6 @@ static int prepare(coord *c, char *cwd, size_t cwdlen) {
     TSR_CHECK(ctx, !err, err, "%s", msg);
     c->res.ntasks = n;
     c->end_time = o->end_time > 0 ? o->end_time : slurm_end_time();
-    c->ok_times = c->end_time > 0 ? malloc((size_t)n * sizeof *c->ok_times) : NULL;
-    TSR_CHECK(ctx, c->end_time <= 0 || c->ok_times, TSR_ERR_MEMORY, "no memory for %lld tasks",
-              (long long)n);
     return 0;
 }
 
@@ -310,28 +305,12 @@ static double slurm_end_time(void) {
     return t > 0 ? (double)t : 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Whether a task may start now: enough time left before the job's end for the median task (and
  * --min-time-left). Once not, never again in this run. */
 static bool time_left(coord *c) {
     if (c->end_time <= 0 || c->draining)
         return !c->draining;
-    /* The median again when the runs have grown by a tenth: sorting costs n log n. */
-    if (c->n_ok_times > 0 && c->n_ok_times >= c->median_n + 1 + c->median_n / 10) {
-        double *v = malloc((size_t)c->n_ok_times * sizeof *v);
-        if (v) {
-            memcpy(v, c->ok_times, (size_t)c->n_ok_times * sizeof *v);
-            qsort(v, (size_t)c->n_ok_times, sizeof *v, cmp_double);
-            c->median = v[c->n_ok_times / 2];
-            c->median_n = c->n_ok_times;
-            free(v);
-        }
-    }
-    double need = fmax(c->o->min_time_left, c->median);
+    double need = fmax(c->o->min_time_left, tsr__qhist_quantile(&c->ok_times, 0.5));
     double left = c->end_time - tsr__cf_now();
     if (left >= need)
         return true;
@@ -404,8 +383,7 @@ static int coord_end(coord *c, const tsr__cf_end *e) {
     }
     bool ok = e->how == TSR__CF_EXITED && e->status == 0;
     if (ok) {
-        if (c->ok_times)
-            c->ok_times[c->n_ok_times++] = e->end - e->start;
+        tsr__qhist_add(&c->ok_times, e->end - e->start);
         c->state[id] = ST_OK;
         c->res.ok++;
         c->open--;
@@ -607,7 +585,6 @@ static void coord_free(coord *c) {
     free(c->attempt);
     free(c->avoid);
     free(c->retryq);
-    free(c->ok_times);
     tsr__cf_slots_free(&c->free);
     /* Sends left only after an MPI error: their buffers may still be read, so they are kept. */
     for (; c->slen > 0; c->slen--, c->shead = (c->shead + 1) % c->scap)
