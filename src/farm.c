@@ -342,6 +342,7 @@ int tsr_farm_run(tsr_farm f, tsr_task_fn task, tsr_result_fn deliver, void *user
     f->max_buffered = 0;
     f->requests = 0;
     f->request_seconds = 0;
+    memset(&f->request_times, 0, sizeof f->request_times);
     f->me.serves = f->members;
 
     run r = {.f = f, .ctx = ctx, .fn = task, .deliver = deliver, .user = user};

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "msg_impl.h"
+#include "qhist_impl.h"
 #include "tessera/farm.h"
 #include "tessera/report.h"
 
@@ -48,8 +49,9 @@ struct tsr_farm_s {
     tsr_farm_worker *workers; /* rank 0: every rank's */
     int64_t *failed_ids, nfailed, max_buffered;
     double seconds, balance;
-    int64_t requests;       /* rank 0: messages handled from the workers */
-    double request_seconds; /* rank 0: time spent on them */
+    int64_t requests;         /* rank 0: messages handled from the workers */
+    double request_seconds;   /* rank 0: time spent on them */
+    tsr__qhist request_times; /* rank 0: their distribution (median, tail) */
     /* groups (farm_group.c) */
     int parent;      /* where this rank's requests go: 0, or its group's sub-coordinator */
     int members;     /* a sub-coordinator: the workers it serves (0 on other ranks) */

@@ -15,10 +15,13 @@ static int report_json(tsr_farm f) {
     size_t n = (size_t)snprintf(j, len,
                                 "\"farm\": {\"tasks\": %lld, \"failed\": %lld, \"chunk\": \"%s\", "
                                 "\"seconds\": %.9g, \"balance\": %.6g, \"max_buffered\": %lld, "
-                                "\"requests\": %lld, \"request_seconds\": %.9g, \"per_rank\": [",
+                                "\"requests\": %lld, \"request_seconds\": %.9g, "
+                                "\"request_median_seconds\": %.9g, \"request_p99_seconds\": %.9g, "
+                                "\"per_rank\": [",
                                 (long long)f->o.ntasks, (long long)f->nfailed, policy, f->seconds,
                                 f->balance, (long long)f->max_buffered, (long long)f->requests,
-                                f->request_seconds);
+                                f->request_seconds, tsr__qhist_quantile(&f->request_times, 0.5),
+                                tsr__qhist_quantile(&f->request_times, 0.99));
     for (int w = 0; w < f->size && n < len; w++) {
         const tsr_farm_worker *k = &f->workers[w];
         double idle = f->seconds > k->busy ? f->seconds - k->busy : 0.0;
@@ -72,6 +75,8 @@ int tsr_farm_get_stats(tsr_farm f, tsr_farm_stats *st) {
     st->max_buffered = f->max_buffered;
     st->requests = f->rank == 0 ? f->requests : 0;
     st->request_seconds = f->rank == 0 ? f->request_seconds : 0;
+    st->request_median_seconds = f->rank == 0 ? tsr__qhist_quantile(&f->request_times, 0.5) : 0;
+    st->request_p99_seconds = f->rank == 0 ? tsr__qhist_quantile(&f->request_times, 0.99) : 0;
     st->nranks = f->size;
     st->workers = f->rank == 0 ? f->workers : NULL;
     st->failed_ids = f->rank == 0 ? f->failed_ids : NULL;
@@ -113,8 +118,12 @@ int tsr_farm_print_summary(tsr_farm f, FILE *out) {
         fprintf(out, ", %lld failed", (long long)f->nfailed);
     fputc('\n', out);
     if (f->requests > 0)
-        fprintf(out, "  rank 0 handled %lld requests in %.6f s, %.2f us each\n",
+        fprintf(out,
+                "  rank 0 handled %lld requests in %.6f s, %.2f us each (median %.2f us, 99th "
+                "percentile %.2f us)\n",
                 (long long)f->requests, f->request_seconds,
-                1e6 * f->request_seconds / (double)f->requests);
+                1e6 * f->request_seconds / (double)f->requests,
+                1e6 * tsr__qhist_quantile(&f->request_times, 0.5),
+                1e6 * tsr__qhist_quantile(&f->request_times, 0.99));
     return TSR_SUCCESS;
 }

@@ -143,9 +143,12 @@ typedef struct tsr_farm_stats {
      * and a want for the next; a sub-coordinator sends its want for the next batch apart, when
      * it has handed out the last), and the seconds it spent on them, from each message's arrival to
      * the answers sent (results stored, delivered in order, chunks handed out), waiting and its own
-     * tasks left out. request_seconds / requests is its cost per request. */
+     * tasks left out. request_seconds / requests is its cost per request; the median and the
+     * 99th percentile of the same times (to within 3%) tell its usual cost from the tail: with
+     * more ranks than cores the tail holds the time slices the system gave other ranks. */
     int64_t requests;
     double request_seconds;
+    double request_median_seconds, request_p99_seconds;
     const tsr_farm_worker *workers; /* nranks entries on rank 0, NULL elsewhere; owned by farm */
     const int64_t *failed_ids;      /* `failed` ids in increasing order (rank 0); owned by farm */
 } tsr_farm_stats;

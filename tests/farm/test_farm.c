@@ -254,6 +254,19 @@ static int run_case(tsr_ctx ctx, const setup *s) {
                   st.request_seconds >= 0 && st.request_seconds <= st.seconds &&
                   (st.requests > 0 || st.request_seconds == 0),
               what, detail);
+        /* Its quantiles (to within 1/32 of a sample, the histogram's bucket): at most the
+         * total, and half the requests took the median or more. */
+        const double slack = 1 + 1.0 / 32 + 1e-9;
+        snprintf(detail, sizeof detail, "request median %g s, 99th percentile %g s, total %g s",
+                 st.request_median_seconds, st.request_p99_seconds, st.request_seconds);
+        check(ctx,
+              st.request_median_seconds >= 0 &&
+                  st.request_median_seconds <= st.request_p99_seconds &&
+                  st.request_p99_seconds <= slack * st.request_seconds &&
+                  st.request_median_seconds * (double)((st.requests + 1) / 2) <=
+                      slack * st.request_seconds &&
+                  (st.requests > 0 || st.request_p99_seconds == 0),
+              what, detail);
         snprintf(detail, sizeof detail, "%lld bad deliveries", (long long)c.bad);
         check(ctx, c.bad == 0, what, detail);
         if (strcmp(s->chunk, "static") != 0) {
