@@ -246,8 +246,9 @@ static int coord_handle(run *r) {
 
 /* Handles a message and adds what it took, from its arrival to the answers sent, to rank 0's
  * request time: the cost per request, which must not grow with the number of workers. Its
- * median is kept apart from the mean: with more ranks than cores, the mean also holds the
- * time slices the operating system gives the workers in the middle of a request. */
+ * median is kept apart from the mean, which also holds the page faults of memory first touched
+ * for results buffered behind a slow worker, and with more ranks than cores the time slices
+ * the system gives the others in the middle of a request. */
 static int coord_handle_timed(run *r) {
     int err = coord_handle(r);
     double t = tsr_wtime() - r->m.arrived;

@@ -144,8 +144,9 @@ typedef struct tsr_farm_stats {
      * it has handed out the last), and the seconds it spent on them, from each message's arrival to
      * the answers sent (results stored, delivered in order, chunks handed out), waiting and its own
      * tasks left out. request_seconds / requests is its cost per request; the median and the
-     * 99th percentile of the same times (to within 3%) tell its usual cost from the tail: with
-     * more ranks than cores the tail holds the time slices the system gave other ranks. */
+     * 99th percentile of the same times (to within 3%) tell its usual cost from the tail: page
+     * faults for results buffered behind a slow worker and, with more ranks than cores, time
+     * slices the system gave other ranks. */
     int64_t requests;
     double request_seconds;
     double request_median_seconds, request_p99_seconds;
