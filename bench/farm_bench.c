@@ -71,11 +71,11 @@ static int run(tsr_ctx ctx, int argc, char **argv) {
     double *rate = NULL, *per_req = NULL;
     TSR_CHECK(ctx, (rate = calloc((size_t)b.reps, sizeof *rate)), TSR_ERR_MEMORY, "no memory");
     per_req = calloc((size_t)(3 * b.reps), sizeof *per_req);
-    double *med = per_req + b.reps, *p99 = per_req + 2 * b.reps;
     if (!per_req) {
         free(rate);
         TSR_CHECK(ctx, 0, TSR_ERR_MEMORY, "no memory");
     }
+    double *med = per_req + b.reps, *p99 = per_req + 2 * b.reps;
     for (int64_t r = 0; r < b.reps && !err; r++) {
         tsr_farm farm = NULL;
         int64_t next = 0;
