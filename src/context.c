@@ -315,19 +315,21 @@ int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)4 << 20)
 
-int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
-    TSR_CHECK(ctx, bytes <= SIZE_MAX - HUGE_PAGE, TSR_ERR_MEMORY, "cannot allocate %zu bytes",
-              bytes);
+void *tsr__aligned_malloc(size_t bytes) {
+    if (bytes > SIZE_MAX - HUGE_PAGE)
+        return NULL;
     size_t rounded = (bytes + 63) / 64 * 64;
-    void *p;
-    if (bytes >= HUGE_MIN) {
-        rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-        p = aligned_alloc(HUGE_PAGE, rounded);
-        if (p)
-            (void)madvise(p, rounded, MADV_HUGEPAGE);
-    } else {
-        p = aligned_alloc(64, rounded ? rounded : 64);
-    }
+    if (bytes < HUGE_MIN)
+        return aligned_alloc(64, rounded ? rounded : 64);
+    rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, rounded);
+    if (p)
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
+}
+
+int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
+    void *p = tsr__aligned_malloc(bytes);
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
     *(void **)ptr = p;
     return TSR_SUCCESS;

@@ -72,6 +72,9 @@ bool tsr__launch_mca_chooses(const char *key, const char *value);
 /* Allocation helpers that record TSR_ERR_MEMORY in ctx. */
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr);
+/* The same without a context: 64-byte aligned, on huge pages from 4 MiB on; NULL when out of
+ * memory. Freed with free(). */
+void *tsr__aligned_malloc(size_t bytes);
 
 /* Broadcasts a buffer of bytes larger than INT_MAX in pieces. Collective. */
 int tsr__bcast_bytes(tsr_ctx ctx, void *buf, size_t bytes, int root);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "field_impl.h"
+#include "slab_impl.h"
 
 static int64_t round8(int64_t v) {
     return (v + 7) / 8 * 8;
@@ -116,7 +117,10 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
     int w = f->width, wy = lay->ndim >= 2 ? w : 0, wz = lay->ndim >= 3 ? w : 0;
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->nblocks, sizeof *f->storage, &f->storage));
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->nblocks, sizeof *f->blocks, &f->blocks));
-    for (int64_t i = 0; i < f->nblocks; i++) {
+    size_t *bytes = NULL;
+    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)f->nblocks, sizeof *bytes, &bytes));
+    int err = TSR_SUCCESS;
+    for (int64_t i = 0; !err && i < f->nblocks; i++) {
         tsr_block *b = &f->blocks[i];
         tsr_box box;
         b->id = f->map->local[i];
@@ -133,16 +137,26 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
         b->sz = b->sy * (ptrdiff_t)(b->n[1] + 2 * wy);
         /* A multiple of 8 (front, sy and sz are): every component's rows stay aligned. */
         int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);
-        TSR_CHECK(ctx, total <= (int64_t)(SIZE_MAX / sizeof(double)) / f->ncomp, TSR_ERR_MEMORY,
-                  "block %lld of field '%s' is too large to allocate", (long long)b->id, f->name);
-        if (keep && keep[i] >= 0)
-            f->storage[i] = like->storage[keep[i]];
-        else
-            TSR_CALL(ctx, tsr__aligned_alloc(ctx, sizeof(double) * (size_t)total * (size_t)f->ncomp,
-                                             &f->storage[i]));
-        b->data = f->storage[i] + front + wz * b->sz + wy * b->sy;
+        if (total > (int64_t)(SIZE_MAX / sizeof(double)) / f->ncomp)
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                "block %lld of field '%s' is too large to allocate",
+                                (long long)b->id, f->name);
+        else if (!keep || keep[i] < 0)
+            bytes[i] = sizeof(double) * (size_t)total * (size_t)f->ncomp;
         b->ncomp = f->ncomp;
         b->sc = (ptrdiff_t)total;
+    }
+    /* The new blocks in one region (slab_impl.h): huge pages even for small blocks. */
+    if (!err && !tsr__slab_alloc(f->nblocks, bytes, f->storage))
+        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "cannot allocate the blocks of field '%s'", f->name);
+    free(bytes);
+    TSR_CALL(ctx, err);
+    for (int64_t i = 0; i < f->nblocks; i++) {
+        tsr_block *b = &f->blocks[i];
+        if (keep && keep[i] >= 0)
+            f->storage[i] = like->storage[keep[i]];
+        b->data = f->storage[i] + round8(w) + wz * b->sz + wy * b->sy;
     }
     /* First touch with the sweep's tiling and static schedule. */
     tsr__tile *tiles = NULL;
@@ -234,7 +248,7 @@ int tsr_field_destroy(tsr_field *field) {
     tsr_field f = *field;
     if (f->storage)
         for (int64_t i = 0; i < f->nblocks; i++)
-            free(f->storage[i]);
+            tsr__slab_free(f->storage[i]);
     free(f->storage);
     free(f->blocks);
     free(f->comp_names);

@@ -1,0 +1,99 @@
+/* Block storage (slab_impl.h). Each block is preceded by a header of one cache line that names
+ * its region; the region's count of live blocks frees it. */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "context_impl.h"
+#include "slab_impl.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+enum { LINE = 64 };
+
+typedef struct region {
+    void *base;
+    size_t total;
+    int64_t live;
+} region;
+
+/* One cache line, so that blocks stay 64-byte aligned. */
+typedef union header {
+    struct {
+        region *r;
+        size_t bytes;
+    } h;
+    char pad[LINE];
+} header;
+
+static size_t lines(size_t bytes) {
+    return (bytes + LINE - 1) / LINE * LINE;
+}
+
+bool tsr__slab_alloc(int64_t n, const size_t *bytes, double **out) {
+    size_t total = 0;
+    int64_t count = 0;
+    bool fits = true;
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (!bytes[i])
+            continue;
+        fits = fits && bytes[i] <= SIZE_MAX / 4 && total <= SIZE_MAX / 4;
+        total += sizeof(header) + lines(bytes[i]);
+        count++;
+    }
+    if (!count)
+        return true;
+    region *r = fits ? malloc(sizeof *r) : NULL;
+    if (!r)
+        return false;
+    if (!(r->base = tsr__aligned_malloc(total))) {
+        free(r);
+        return false;
+    }
+    r->total = total;
+    r->live = count;
+    char *at = r->base;
+    for (int64_t i = 0; i < n; i++) {
+        if (!bytes[i])
+            continue;
+        header *h = (header *)at;
+        h->h.r = r;
+        h->h.bytes = bytes[i];
+        POISON(h, sizeof *h);
+        out[i] = (double *)(at + sizeof *h);
+        POISON((char *)out[i] + bytes[i], lines(bytes[i]) - bytes[i]);
+        at += sizeof *h + lines(bytes[i]);
+    }
+    return true;
+}
+
+void tsr__slab_free(double *block) {
+    if (!block)
+        return;
+    header *h = (header *)((char *)block - sizeof(header));
+    UNPOISON(h, sizeof *h);
+    region *r = h->h.r;
+    size_t bytes = h->h.bytes;
+    if (--r->live == 0) {
+        UNPOISON(r->base, r->total);
+        free(r->base);
+        free(r);
+        return;
+    }
+    POISON(h, sizeof *h);
+    POISON(block, bytes);
+    /* The block's whole pages go back now; the pages it shares with live blocks stay. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)block + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)block + bytes) / page * page;
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
