@@ -136,6 +136,7 @@ int tsr_init(int *argc, char ***argv, const char *name, tsr_ctx *ctx) {
     int initialized = 0, provided = 0, owns = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
+        (void)tsr__launch_malloc_defaults();
         tsr__launch_mpi_defaults();
         if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "%s: error: MPI_Init_thread failed\n", name ? name : "tessera");

@@ -63,6 +63,10 @@ bool tsr__launch_no_fabric(void);
 /* Before MPI_Init: on a node without any fabric device, tells Open MPI to take the ob1 PML it
  * would pick anyway, unless the launcher, the user or TSR_MPI_DEFAULTS=off says otherwise. */
 void tsr__launch_mpi_defaults(void);
+/* Before MPI_Init, in programs that tsr_init starts: glibc keeps freed memory up to 1 GiB and
+ * serves blocks up to 32 MiB from its heap, unless the environment sets malloc's parameters or
+ * TSR_MALLOC_DEFAULTS=off. True when applied. */
+bool tsr__launch_malloc_defaults(void);
 /* Whether the MCA setting key = value chooses the PML, MTL or BTL itself (pure, unit-tested). */
 bool tsr__launch_mca_chooses(const char *key, const char *value);
 
