@@ -1,5 +1,7 @@
-/* Block storage (slab_impl.h). Each block is preceded by a header of one cache line that names
- * its region; the region's count of live blocks frees it. */
+/* Block storage (slab_impl.h). A region starts with its own record, then each block follows a
+ * header of one cache line that names the region; the region's count of live blocks frees it.
+ * The record lives in the region rather than in an allocation of its own: a leak checker does
+ * not follow pointers in the poisoned headers, so only the region's memory may hold it. */
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,10 +28,12 @@
 
 enum { LINE = 64 };
 
-typedef struct region {
-    void *base;
-    size_t total;
-    int64_t live;
+typedef union region {
+    struct {
+        size_t total;
+        int64_t live;
+    } r;
+    char pad[LINE];
 } region;
 
 /* One cache line, so that blocks stay 64-byte aligned. */
@@ -46,7 +50,7 @@ static size_t lines(size_t bytes) {
 }
 
 bool tsr__slab_alloc(int64_t n, const size_t *bytes, double **out) {
-    size_t total = 0;
+    size_t total = sizeof(region);
     int64_t count = 0;
     bool fits = true;
     for (int64_t i = 0; i < n; i++) {
@@ -59,16 +63,12 @@ bool tsr__slab_alloc(int64_t n, const size_t *bytes, double **out) {
     }
     if (!count)
         return true;
-    region *r = fits ? malloc(sizeof *r) : NULL;
+    region *r = fits ? tsr__aligned_malloc(total) : NULL;
     if (!r)
         return false;
-    if (!(r->base = tsr__aligned_malloc(total))) {
-        free(r);
-        return false;
-    }
-    r->total = total;
-    r->live = count;
-    char *at = r->base;
+    r->r.total = total;
+    r->r.live = count;
+    char *at = (char *)r + sizeof *r;
     for (int64_t i = 0; i < n; i++) {
         if (!bytes[i])
             continue;
@@ -90,9 +90,8 @@ void tsr__slab_free(double *block) {
     UNPOISON(h, sizeof *h);
     region *r = h->h.r;
     size_t bytes = h->h.bytes;
-    if (--r->live == 0) {
-        UNPOISON(r->base, r->total);
-        free(r->base);
+    if (--r->r.live == 0) {
+        UNPOISON(r, r->r.total);
         free(r);
         return;
     }
