@@ -7,24 +7,8 @@
 #include <unistd.h>
 
 #include "context_impl.h"
+#include "sanitizer_impl.h"
 #include "slab_impl.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLAB_ASAN 1
-#endif
-#endif
-
-#ifdef SLAB_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 enum { LINE = 64 };
 
@@ -75,9 +59,9 @@ bool tsr__slab_alloc(int64_t n, const size_t *bytes, double **out) {
         header *h = (header *)at;
         h->h.r = r;
         h->h.bytes = bytes[i];
-        POISON(h, sizeof *h);
+        TSR_POISON(h, sizeof *h);
         out[i] = (double *)(at + sizeof *h);
-        POISON((char *)out[i] + bytes[i], lines(bytes[i]) - bytes[i]);
+        TSR_POISON((char *)out[i] + bytes[i], lines(bytes[i]) - bytes[i]);
         at += sizeof *h + lines(bytes[i]);
     }
     return true;
@@ -87,16 +71,16 @@ void tsr__slab_free(double *block) {
     if (!block)
         return;
     header *h = (header *)((char *)block - sizeof(header));
-    UNPOISON(h, sizeof *h);
+    TSR_UNPOISON(h, sizeof *h);
     region *r = h->h.r;
     size_t bytes = h->h.bytes;
     if (--r->r.live == 0) {
-        UNPOISON(r, r->r.total);
+        TSR_UNPOISON(r, r->r.total);
         free(r);
         return;
     }
-    POISON(h, sizeof *h);
-    POISON(block, bytes);
+    TSR_POISON(h, sizeof *h);
+    TSR_POISON(block, bytes);
     /* The block's whole pages go back now; the pages it shares with live blocks stay. */
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)block + page - 1) / page * page;

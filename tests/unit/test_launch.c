@@ -8,6 +8,7 @@
 
 #include "ck_main.h"
 #include "context_impl.h"
+#include "sanitizer_impl.h"
 
 START_TEST(exclusions_of_others_choose_nothing) {
     /* Debian's own file. */
@@ -44,15 +45,7 @@ START_TEST(malloc_choices_are_respected) {
 END_TEST
 
 /* The sanitizers' allocator ignores mallopt. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
-#ifndef SANITIZED
+#ifndef TSR_ASAN
 static long minor_faults(void) {
     struct rusage u;
     ck_assert_int_eq(getrusage(RUSAGE_SELF, &u), 0);
@@ -65,7 +58,7 @@ static long minor_faults(void) {
  * about a third of them every round). */
 START_TEST(malloc_defaults_keep_freed_memory) {
     bool applied = tsr__launch_malloc_defaults();
-#ifdef SANITIZED
+#ifdef TSR_ASAN
     (void)applied;
 #else
     ck_assert(applied);

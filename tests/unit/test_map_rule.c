@@ -6,11 +6,12 @@
 
 #include "ck_main.h"
 #include "layout_impl.h"
+#include "sanitizer_impl.h"
 
 /* Rank counts visited below 40: every one in the release build; under the sanitizers (about ten
  * times slower) 1, 8, 15, 22, 29 and 36, the same code paths on fewer cases, of which each test
  * still requires at least MIN_CASES of its release count. */
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef TSR_ASAN
 #define RANK_STEP 7
 #define MIN_CASES(n) ((n)*3 / 4)
 #else
