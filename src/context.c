@@ -1,5 +1,6 @@
 /* Context: communicator, error state, collective agreement on errors, timers. */
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,15 @@ uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx) {
 
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
     void *p = calloc(n ? n : 1, size ? size : 1);
+    TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
+    *(void **)ptr = p;
+    return TSR_SUCCESS;
+}
+
+int tsr__malloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
+    n = n ? n : 1;
+    size = size ? size : 1;
+    void *p = n <= SIZE_MAX / size ? malloc(n * size) : NULL;
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
     *(void **)ptr = p;
     return TSR_SUCCESS;

@@ -75,6 +75,9 @@ bool tsr__launch_mca_chooses(const char *key, const char *value);
 
 /* Allocation helpers that record TSR_ERR_MEMORY in ctx. */
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
+/* Uninitialised, for arrays written whole before they are read (no zeroing pass over memory
+ * that a rebuild reuses). */
+int tsr__malloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr);
 /* The same without a context: 64-byte aligned, on huge pages from 4 MiB on; NULL when out of
  * memory. Freed with free(). */

@@ -1,8 +1,9 @@
-/* Ghost particles: the send lists found from the exchange engine's halo regions, the build's
- * exchange (ids, positions, velocities, sorted into canonical ghost slots), the updates through
- * the same lists, and the half-skin trigger. The neighbour lists are in particles_nbr.c. */
+/* Ghost particles: the build's exchange (ids, positions, velocities, sorted into canonical
+ * ghost slots), the updates through the same lists, and the half-skin trigger. The send lists
+ * are found in particles_send.c, the neighbour lists in particles_nbr.c. */
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,156 +117,10 @@ int tsr_neighbours_destroy(tsr_neighbours *nbp) {
     return TSR_SUCCESS;
 }
 
-static int image_code(const int image[TSR_MAX_DIM]) {
-    return (image[0] + 1) + 3 * (image[1] + 1) + 9 * (image[2] + 1);
-}
-
 /* The shift of image code c along d, in grid lengths. */
 static double image_shift(const tsr__layout *lay, int c, int d) {
     int k = d == 0 ? c % 3 : d == 1 ? c / 3 % 3 : c / 9;
     return (double)((int64_t)(k - 1) * lay->n[d]);
-}
-
-/* A growing array of send records while the pieces of the local blocks are visited. */
-typedef struct collect {
-    tsr_neighbours nb;
-    int64_t lb; /* the source block's local index */
-    tsr_box box;
-    int64_t n, cap;
-    int64_t *peer, *lbi, *i, *dst; /* per record */
-    int *img;
-    bool failed;
-} collect;
-
-static bool push(collect *c, int64_t peer, int64_t dst, int64_t i, int img) {
-    if (c->n == c->cap) {
-        int64_t cap = 2 * c->cap + 64;
-        int64_t *t = realloc(c->dst, (size_t)cap * 8), *a = NULL, *b = NULL, *e = NULL;
-        int *g = NULL;
-        if (t)
-            c->dst = t;
-        a = t ? realloc(c->peer, (size_t)cap * 8) : NULL;
-        if (a)
-            c->peer = a;
-        b = a ? realloc(c->lbi, (size_t)cap * 8) : NULL;
-        if (b)
-            c->lbi = b;
-        e = b ? realloc(c->i, (size_t)cap * 8) : NULL;
-        if (e)
-            c->i = e;
-        g = e ? realloc(c->img, (size_t)cap * sizeof *g) : NULL;
-        if (!g)
-            return false;
-        c->img = g;
-        c->cap = cap;
-    }
-    c->peer[c->n] = peer;
-    c->dst[c->n] = dst;
-    c->lbi[c->n] = c->lb;
-    c->i[c->n] = i;
-    c->img[c->n] = img;
-    c->n++;
-    return true;
-}
-
-/* A piece of a local source block: every particle whose cell lies in piece->sb goes to the
- * piece's destination block at the piece's image. */
-static bool on_piece(const tsr__piece *pc, void *user) {
-    collect *c = user;
-    tsr_particles p = c->nb->p;
-    const tsr__layout *lay = &p->map->decomp->lay;
-    const tsr__pblock *blk = &p->blocks[c->lb];
-    const double *x[3];
-    for (int d = 0; d < 3; d++)
-        x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
-    int64_t peer = tsr__map_owner_of(p->map, pc->dst);
-    int img = image_code(pc->image);
-    for (int64_t i = 0; i < blk->count; i++) {
-        bool in = true;
-        for (int d = 0; d < lay->ndim && in; d++) {
-            double cell = floor(x[d][i]) - (double)c->box.lo[d];
-            in = cell >= (double)pc->sb.lo[d] && cell < (double)pc->sb.hi[d];
-        }
-        if (in && !push(c, peer, pc->dst, i, img)) {
-            c->failed = true;
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The send list, grouped by peer rank in block, piece, particle order. Local verdict. */
-static int send_lists(tsr_neighbours nb) {
-    tsr_particles p = nb->p;
-    tsr_ctx ctx = p->ctx;
-    const tsr__layout *lay = &p->map->decomp->lay;
-    tsr__regions R;
-    tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, nb->width, &R);
-    for (int64_t lb = 0; lb < p->nblocks; lb++) {
-        const tsr__pblock *blk = &p->blocks[lb];
-        tsr_box box;
-        tsr__block_box(lay, p->map->local[lb], &box);
-        for (int64_t i = 0; i < blk->count; i++) {
-            double x[3];
-            bool in = true;
-            for (int d = 0; d < 3; d++) {
-                x[d] = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i];
-                in = in && (d >= lay->ndim ||
-                            (floor(x[d]) >= (double)box.lo[d] && floor(x[d]) < (double)box.hi[d]));
-            }
-            int64_t id;
-            memcpy(&id, tsr__pcol(blk, 0) + (size_t)i * 8, 8);
-            TSR_CHECK(ctx, in, TSR_ERR_ARG,
-                      "particle %lld at (%.17g, %.17g, %.17g) is outside block %lld: "
-                      "redistribute before building neighbours",
-                      (long long)id, x[0], x[1], x[2], (long long)p->map->local[lb]);
-        }
-    }
-    collect c = {.nb = nb};
-    for (int64_t lb = 0; lb < p->nblocks && !c.failed; lb++) {
-        c.lb = lb;
-        tsr__block_box(lay, p->map->local[lb], &c.box);
-        tsr__pieces_from(lay, p->map->local[lb], lay, &R, on_piece, &c);
-    }
-    int err = TSR_SUCCESS;
-    if (c.failed)
-        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                            "cannot allocate the ghost send lists");
-    nb->nsend = c.n;
-    if (!err)
-        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_lb);
-    if (!err)
-        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_i);
-    if (!err)
-        err = tsr__calloc(ctx, (size_t)c.n + 1, 8, &nb->s_dst);
-    if (!err)
-        err = tsr__calloc(ctx, (size_t)c.n + 1, sizeof(int), &nb->s_img);
-    if (!err) {
-        for (int r = 0; r < ctx->size; r++)
-            nb->scount[r] = 0;
-        for (int64_t k = 0; k < c.n; k++)
-            nb->scount[c.peer[k]]++;
-        int64_t at = 0;
-        for (int r = 0; r < ctx->size; r++) {
-            nb->sdispl[r] = at;
-            at += nb->scount[r];
-        }
-        for (int64_t k = 0; k < c.n; k++) { /* stable: sdispl walks, then is rewound */
-            int64_t j = nb->sdispl[c.peer[k]]++;
-            nb->s_lb[j] = c.lbi[k];
-            nb->s_i[j] = c.i[k];
-            nb->s_dst[j] = c.dst[k];
-            nb->s_img[j] = c.img[k];
-        }
-        for (int r = 0; r < ctx->size; r++)
-            nb->sdispl[r] -= nb->scount[r];
-    }
-    free(c.peer);
-    free(c.dst);
-    free(c.lbi);
-    free(c.i);
-    free(c.img);
-    return err;
 }
 
 /* Packs `words` doubles per send record (positions shifted, then velocities, or the build's
@@ -343,10 +198,10 @@ static int counts(tsr_neighbours nb) {
         n += nb->rcount[r];
     }
     nb->nrecv = n;
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)nb->nsend * BUILD_WORDS + 1, 8, &nb->sbuf));
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n * BUILD_WORDS + 1, 8, &nb->rbuf));
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n + 1, 8, &nb->r_lb));
-    TSR_CALL(ctx, tsr__calloc(ctx, (size_t)n + 1, 8, &nb->r_slot));
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)nb->nsend * BUILD_WORDS + 1, 8, &nb->sbuf));
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)n * BUILD_WORDS + 1, 8, &nb->rbuf));
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)n + 1, 8, &nb->r_lb));
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)n + 1, 8, &nb->r_slot));
     return TSR_SUCCESS;
 }
 
@@ -361,15 +216,78 @@ static int gkey_cmp(const void *a, const void *b) {
     return (x->img > y->img) - (x->img < y->img);
 }
 
-/* Ghost slots sorted by (id, image) per block, from the build's records; the block's ghost
- * arrays, written by the thread that owns the block. Local verdict. */
+/* Sorts k[0, m) with up to T threads: T runs sorted at once, then merged pairwise through tmp.
+ * The keys are distinct, so the order is the one a serial sort gives. Called from a parallel
+ * region by every thread; the result is in k. */
+static void sort_keys(gkey *k, gkey *tmp, int64_t m) {
+    int T = omp_get_num_threads(), t = omp_get_thread_num();
+    qsort(k + m * t / T, (size_t)(m * (t + 1) / T - m * t / T), sizeof *k, gkey_cmp);
+    gkey *from = k, *to = tmp;
+    for (int w = 1; w < T; w *= 2) { /* runs of w shares become runs of 2w */
+#pragma omp barrier
+        if (t % (2 * w) == 0) {
+            int64_t a = m * t / T, mid = m * (t + w < T ? t + w : T) / T,
+                    end = m * (t + 2 * w < T ? t + 2 * w : T) / T, i = a, j = mid, o = a;
+            while (i < mid && j < end)
+                to[o++] = gkey_cmp(&from[j], &from[i]) < 0 ? from[j++] : from[i++];
+            while (i < mid)
+                to[o++] = from[i++];
+            while (j < end)
+                to[o++] = from[j++];
+        }
+        gkey *x = from;
+        from = to;
+        to = x;
+    }
+    if (from != k) {
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m; i++)
+            k[i] = from[i];
+    }
+#pragma omp barrier
+}
+
+/* Block b's ghost arrays for m ghosts: false when out of memory (tsr__nblock_free frees any). */
+static bool alloc_block(tsr__nblock *nbk, int64_t m) {
+    nbk->nghost = m;
+    size_t sz = (size_t)m + 1;
+    nbk->gid = malloc(sz * 8);
+    nbk->gimg = malloc(sz * sizeof(int));
+    bool ok = nbk->gid && nbk->gimg;
+    for (int d = 0; d < 3; d++) {
+        nbk->gx[d] = malloc(sz * 8);
+        nbk->gv[d] = malloc(sz * 8);
+        ok = ok && nbk->gx[d] && nbk->gv[d];
+    }
+    return ok;
+}
+
+/* Ghosts j0 <= j < j1 of block b from its sorted keys kb. */
+static void fill_block(tsr_neighbours nb, int64_t b, const gkey *kb, int64_t j0, int64_t j1) {
+    tsr__nblock *nbk = &nb->blocks[b];
+    for (int64_t j = j0; j < j1; j++) {
+        const double *r = nb->rbuf + (size_t)kb[j].rec * BUILD_WORDS;
+        nbk->gid[j] = kb[j].id;
+        nbk->gimg[j] = (int)kb[j].img;
+        for (int d = 0; d < 3; d++) {
+            nbk->gx[d][j] = r[3 + d];
+            nbk->gv[d][j] = r[6 + d];
+        }
+        nb->r_slot[kb[j].rec] = j;
+    }
+}
+
+/* Ghost slots sorted by (id, image) per block, from the build's records; the blocks' ghost
+ * arrays. With as many blocks as threads each thread takes whole blocks; with fewer (one block
+ * per rank, as in a threaded run) all threads sort and fill each block. Local verdict. */
 static int place(tsr_neighbours nb) {
     tsr_particles p = nb->p;
     tsr_ctx ctx = p->ctx;
     int64_t n = nb->nrecv, *start = NULL;
-    gkey *keys = NULL;
+    gkey *keys = NULL, *tmp = NULL;
     TSR_CALL(ctx, tsr__calloc(ctx, (size_t)p->nblocks + 2, 8, &start));
-    int err = tsr__calloc(ctx, (size_t)n + 1, sizeof *keys, &keys);
+    int err = tsr__malloc(ctx, (size_t)n + 1, sizeof *keys, &keys);
     for (int64_t k = 0; !err && k < n; k++) {
         int64_t block;
         memcpy(&block, nb->rbuf + (size_t)k * BUILD_WORDS, 8);
@@ -381,6 +299,10 @@ static int place(tsr_neighbours nb) {
         else
             start[nb->r_lb[k] + 1]++;
     }
+    /* a sort costs a few dozen cell updates per key */
+    bool whole = p->nblocks >= omp_get_max_threads() || n * 16 <= ctx->min_parallel_cells;
+    if (!err && !whole)
+        err = tsr__malloc(ctx, (size_t)n + 1, sizeof *tmp, &tmp);
     if (err) {
         free(start);
         free(keys);
@@ -398,39 +320,36 @@ static int place(tsr_neighbours nb) {
         start[b] = start[b - 1];
     start[0] = 0;
     int failed = 0;
+    if (whole) {
 #pragma omp parallel for schedule(static) reduction(+ : failed) if (n > ctx->min_parallel_cells)
-    for (int64_t b = 0; b < p->nblocks; b++) {
-        tsr__nblock *nbk = &nb->blocks[b];
-        gkey *kb = keys + start[b];
-        int64_t m = start[b + 1] - start[b];
-        qsort(kb, (size_t)m, sizeof *kb, gkey_cmp);
-        nbk->nghost = m;
-        size_t sz = (size_t)m + 1;
-        nbk->gid = malloc(sz * 8);
-        nbk->gimg = malloc(sz * sizeof(int));
-        bool ok = nbk->gid && nbk->gimg;
-        for (int d = 0; d < 3; d++) {
-            nbk->gx[d] = malloc(sz * 8);
-            nbk->gv[d] = malloc(sz * 8);
-            ok = ok && nbk->gx[d] && nbk->gv[d];
+        for (int64_t b = 0; b < p->nblocks; b++) {
+            int64_t m = start[b + 1] - start[b];
+            qsort(keys + start[b], (size_t)m, sizeof *keys, gkey_cmp);
+            if (alloc_block(&nb->blocks[b], m))
+                fill_block(nb, b, keys + start[b], 0, m);
+            else
+                failed++;
         }
-        if (!ok) {
-            failed++;
-            continue;
-        }
-        for (int64_t j = 0; j < m; j++) {
-            const double *r = nb->rbuf + (size_t)kb[j].rec * BUILD_WORDS;
-            nbk->gid[j] = kb[j].id;
-            nbk->gimg[j] = (int)kb[j].img;
-            for (int d = 0; d < 3; d++) {
-                nbk->gx[d][j] = r[3 + d];
-                nbk->gv[d][j] = r[6 + d];
-            }
-            nb->r_slot[kb[j].rec] = j;
+    } else {
+        bool ok = true;
+#pragma omp parallel
+        for (int64_t b = 0; b < p->nblocks; b++) {
+            int64_t m = start[b + 1] - start[b];
+            int T = omp_get_num_threads(), t = omp_get_thread_num();
+            sort_keys(keys + start[b], tmp + start[b], m);
+#pragma omp single
+            {
+                ok = alloc_block(&nb->blocks[b], m);
+                failed += !ok;
+            } /* its barrier: every thread sees the arrays and ok */
+            if (ok)
+                fill_block(nb, b, keys + start[b], m * t / T, m * (t + 1) / T);
+#pragma omp barrier
         }
     }
     free(start);
     free(keys);
+    free(tmp);
     TSR_CHECK(ctx, failed == 0, TSR_ERR_MEMORY, "cannot allocate the ghosts of %d blocks", failed);
     return TSR_SUCCESS;
 }
@@ -466,7 +385,7 @@ static int build(tsr_neighbours nb) {
     tsr__regions R;
     tsr__regions_halo(nb->p->map->decomp->lay.ndim, TSR_STENCIL_BOX, nb->width, &R);
     TSR_CALL(ctx, tsr__map_resolve_pieces(nb->p->map, nb->p->map, &R));
-    TSR_CALL(ctx, tsr_ctx_agree(ctx, send_lists(nb)));
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, tsr__ghost_send_lists(nb)));
     TSR_CALL(ctx, tsr_ctx_agree(ctx, counts(nb)));
     double t0 = tsr_wtime();
     pack(nb, BUILD_WORDS);

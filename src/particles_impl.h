@@ -92,6 +92,10 @@ struct tsr_neighbours_s {
     MPI_Request *req;
 };
 
+/* The build's send lists (nsend, s_*, scount, sdispl) from the local particles, which must lie
+ * in their blocks. Local verdict. */
+int tsr__ghost_send_lists(tsr_neighbours nb);
+
 /* The lists of local block lb from its particles and ghosts (allocated here, by the calling
  * thread). Returns false if an allocation failed or a block has too many partners. */
 bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb);

@@ -39,6 +39,9 @@ static const scenario scenarios[] = {
     {"2d-open", 2, {20, 16, 1}, {5, 4, 1}, {false, false, false}, 300, {1.5, 5.0}, {0.4, 0.5}},
     {"3d-periodic", 3, {12, 10, 9}, {3, 2, 3}, {true, true, true}, 400, {1.2, 4.0}, {0.3, 0.3}},
     {"3d-mixed", 3, {11, 9, 8}, {2, 3, 2}, {true, false, true}, 400, {1.3, 3.5}, {0.2, 0.3}},
+    /* at most one block per rank from 2 ranks on (idle ranks from 3): the threads share each
+     * block's ghost sort */
+    {"3d-two-blocks", 3, {12, 10, 9}, {2, 1, 1}, {true, true, true}, 400, {1.2, 4.0}, {0.3, 0.3}},
 };
 
 /* The wrapping the library documents: x - n floor(x / n), 0 if rounding gives n. */
@@ -314,7 +317,8 @@ static int run_case(tsr_ctx ctx, const scenario *s, int c, tsr_map_strategy stra
                     int64_t *failures, double (*pos)[3], double (*vel)[3]) {
     setup u = {0};
     tsr_extents size = {s->ndim, {s->n[0], s->n[1], s->n[2]}};
-    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}}};
+    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}},
+                             .allow_idle = true};
     char name[96];
     snprintf(name, sizeof name, "%s range %g %s", s->name, s->cutoff[c] + s->skin[c],
              tsr_map_strategy_names[strategy]);
@@ -387,7 +391,8 @@ static int stale(tsr_ctx ctx) {
     const scenario *s = &scenarios[0];
     setup u = {0};
     tsr_extents size = {s->ndim, {s->n[0], s->n[1], s->n[2]}};
-    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}}};
+    tsr_decomp_opts dopts = {.blocks = {s->ndim, {s->blocks[0], s->blocks[1], s->blocks[2]}},
+                             .allow_idle = true};
     int err = tsr_grid_create(ctx, &size, s->periodic, &u.grid);
     if (!err)
         err = tsr_decomp_create(u.grid, &dopts, &u.decomp);
