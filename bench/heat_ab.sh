@@ -4,8 +4,8 @@
 #
 #   bench/heat_ab.sh OLD_BUILD NEW_BUILD [REPS]
 #
-# Builds are meson build directories (e.g. one of `git worktree add /tmp/old <commit>` built with
-# the same options as NEW_BUILD). The cases are docs/PERFORMANCE.md's: 2D 4096^2 and 3D 256^3 at
+# Builds are meson build directories (the old one from `bench/build_at.sh <commit> /tmp/old`, built
+# with the same options as build-bench). The cases are docs/PERFORMANCE.md's: 2D 4096^2 and 3D 256^3 at
 # 1x2 and 2x1, one and 16 blocks per rank.
 set -euo pipefail
 if [ $# -lt 2 ]; then
