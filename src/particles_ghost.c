@@ -489,7 +489,11 @@ int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
     for (int64_t b = 0; b < p->nblocks && !mine; b++) {
         const tsr__pblock *blk = &p->blocks[b];
         const tsr__nblock *nbk = &nb->blocks[b];
-        for (int64_t i = 0; i < blk->count && !mine; i++) {
+        /* every step asks: the threads share a block (no early exit then, which only a step that
+         * rebuilds anyway would take) */
+        bool par = blk->count > p->ctx->min_parallel_cells;
+#pragma omp parallel for schedule(static) reduction(max : mine) if (par)
+        for (int64_t i = 0; i < blk->count; i++) {
             double r2 = 0.0;
             for (int d = 0; d < lay->ndim; d++) {
                 double dx = ((const double *)(void *)tsr__pcol(blk, 1 + d))[i] - nbk->x0[d][i];
@@ -497,7 +501,8 @@ int tsr_neighbours_need_rebuild(tsr_neighbours nb, bool *need) {
                     dx -= copysign((double)lay->n[d], dx); /* wrapped since: the nearest image */
                 r2 += dx * dx;
             }
-            mine = !(r2 <= lim); /* a non-finite position asks for a rebuild too */
+            if (!(r2 <= lim)) /* a non-finite position asks for a rebuild too */
+                mine = 1;
         }
     }
     TSR_MPI(p->ctx, MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, p->ctx->comm));

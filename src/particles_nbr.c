@@ -10,7 +10,8 @@
  * set in a two-level bitmap and read back in ascending order: a sort in time linear in the
  * partners (plus a scan of one word per 4096 ranks between the lowest and highest candidate).
  * Threads take contiguous shares of the local particles, list them into their own arrays, then
- * copy them into place. */
+ * copy them into place; the binning is shared the same way (contiguous shares of the ranks, each
+ * placed after the shares before it in every cell). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -197,8 +198,9 @@ static bool partners_of(tsr_neighbours nb, const bins *g, int64_t i, share *sh) 
     return true;
 }
 
-/* Ranks, cells and the cell-ordered copies of every particle and ghost of the block. */
-static bool bin(tsr_neighbours nb, int64_t lb, bins *g) {
+/* Ranks, cells and the cell-ordered copies of every particle and ghost of the block, on up to
+ * `threads` threads. */
+static bool bin(tsr_neighbours nb, int64_t lb, int threads, bins *g) {
     const tsr__layout *lay = &nb->p->map->decomp->lay;
     const tsr__pblock *blk = &nb->p->blocks[lb];
     const tsr__nblock *nbk = &nb->blocks[lb];
@@ -262,6 +264,9 @@ static bool bin(tsr_neighbours nb, int64_t lb, bins *g) {
         g->byrank[r] = local ? lorder[a++] : (int32_t)(nl + b++);
     }
     free(lorder);
+    /* per-thread counts per cell: only where cells are not far more than particles */
+    int nt = ncells <= 4 * n + 4096 ? threads : 1;
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t j = 0; j < n; j++) {
         double y[3];
         position(blk, nbk, j, y);
@@ -269,24 +274,49 @@ static bool bin(tsr_neighbours nb, int64_t lb, bins *g) {
         for (int d = g->ndim - 1; d >= 0; d--)
             c = c * g->nc[d] + cell_1d(g, d, y[d]);
         g->cell[j] = c;
-        g->start[c + 1]++;
     }
-    for (int64_t c = 0; c < ncells; c++)
-        g->start[c + 1] += g->start[c];
-    /* slots in rank order within each cell */
-    for (int64_t r = 0; r < n; r++) {
-        int32_t j = g->byrank[r];
-        int64_t s = g->start[g->cell[j]]++;
-        g->slot[j] = (int32_t)s;
-        g->rank[s] = (int32_t)r;
-        double y[3];
-        position(blk, nbk, j, y);
-        for (int d = 0; d < g->ndim; d++)
-            g->pos[d][s] = y[d];
+    /* Slots in rank order within each cell: thread t places the ranks of its share after those
+     * of the shares before it, from its own counts per cell (cnt + t * ncells, which become its
+     * next slot in each cell). */
+    int64_t *cnt = calloc((size_t)nt * (size_t)ncells, 8);
+    if (!cnt)
+        return false;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int64_t r0 = n * t / T, r1 = n * (t + 1) / T, *mine = cnt + (size_t)t * (size_t)ncells;
+        for (int64_t r = r0; r < r1; r++)
+            mine[g->cell[g->byrank[r]]]++;
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < ncells; c++) { /* per cell: the shares' counts, then offsets */
+            int64_t sum = 0;
+            for (int u = 0; u < T; u++) {
+                int64_t k = cnt[(size_t)u * (size_t)ncells + (size_t)c];
+                cnt[(size_t)u * (size_t)ncells + (size_t)c] = sum;
+                sum += k;
+            }
+            g->start[c + 1] = sum;
+        }
+#pragma omp single
+        for (int64_t c = 0; c < ncells; c++)
+            g->start[c + 1] += g->start[c];
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < ncells; c++)
+            for (int u = 0; u < T; u++)
+                cnt[(size_t)u * (size_t)ncells + (size_t)c] += g->start[c];
+        for (int64_t r = r0; r < r1; r++) {
+            int32_t j = g->byrank[r];
+            int64_t s = mine[g->cell[j]]++;
+            g->slot[j] = (int32_t)s;
+            g->rank[s] = (int32_t)r;
+            double y[3];
+            position(blk, nbk, j, y);
+            for (int d = 0; d < g->ndim; d++)
+                g->pos[d][s] = y[d];
+        }
     }
-    for (int64_t c = ncells; c > 0; c--)
-        g->start[c] = g->start[c - 1];
-    g->start[0] = 0;
+    free(cnt);
     return true;
 }
 
@@ -301,7 +331,7 @@ bool tsr__nbr_lists(tsr_neighbours nb, int64_t lb) {
     share *sh = calloc((size_t)nt, sizeof *sh);
     int64_t *off = calloc((size_t)nt + 1, sizeof *off);
     nbk->first = malloc((size_t)(nl + 1) * 8);
-    bool ok = sh && off && nbk->first && bin(nb, lb, &g);
+    bool ok = sh && off && nbk->first && bin(nb, lb, nt, &g);
     if (ok) {
 #pragma omp parallel num_threads(nt)
         {
