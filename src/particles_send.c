@@ -95,9 +95,8 @@ static int check_inside(tsr_particles p) {
         tsr_box box;
         tsr__block_box(lay, p->map->local[lb], &box);
         int64_t bad = INT64_MAX;
-#pragma omp parallel for schedule(static)                                                          \
-    reduction(min                                                                                  \
-              : bad) if (blk->count > p->ctx->min_parallel_cells)
+        bool par = blk->count > p->ctx->min_parallel_cells;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (par)
         for (int64_t i = 0; i < blk->count; i++) {
             bool in = true;
             for (int d = 0; d < lay->ndim; d++)
