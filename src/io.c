@@ -437,8 +437,6 @@ static int check_dataset(tsr_ctx ctx, const tsr__layout *lay, int ncomp, const c
     return err;
 }
 
-/* The first non-finite owned value in the file's order (cell * ncomp + component), over all
- * ranks. Collective. */
 /* Whether a row holds an infinity or a NaN: an OR of exponent tests, which vectorizes (the
  * common case: a scan of the whole state once per stretch). */
 static bool row_nonfinite(const double *row, int64_t n) {
@@ -452,6 +450,8 @@ static bool row_nonfinite(const double *row, int64_t n) {
     return any != 0;
 }
 
+/* The first non-finite owned value in the file's order (cell * ncomp + component), over all
+ * ranks. Collective. */
 static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     tsr_ctx ctx = f->ctx;
     const tsr__layout *lay = &f->map->decomp->lay;
@@ -459,12 +459,10 @@ static int first_nonfinite(tsr_field f, int64_t *cell, double *value) {
     double v = 0.0;
     for (int64_t i = 0; i < f->nblocks; i++) {
         const tsr_block *b = &f->blocks[i];
-        const int64_t cells = b->n[0] * b->n[1] * b->n[2];
+        const bool par = b->n[0] * b->n[1] * b->n[2] > ctx->min_parallel_cells;
         for (int c = 0; c < f->ncomp; c++) {
             int64_t first = INT64_MAX;
-#pragma omp parallel for collapse(2) schedule(static)                                              \
-    reduction(min                                                                                  \
-              : first) if (cells > ctx->min_parallel_cells)
+#pragma omp parallel for collapse(2) schedule(static) reduction(min : first) if (par)
             for (int64_t z = 0; z < b->n[2]; z++)
                 for (int64_t y = 0; y < b->n[1]; y++) {
                     const double *row = &TSR_ATC(b, 0, y, z, c);
