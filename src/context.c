@@ -302,20 +302,22 @@ uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx) {
     return ctx->bytes_sent;
 }
 
-int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+/* One home for the element-count overflow test and the message, zeroed or not. */
+static int alloc_array(tsr_ctx ctx, size_t n, size_t size, bool zero, void *ptr) {
+    n = n ? n : 1;
+    size = size ? size : 1;
+    void *p = zero ? calloc(n, size) : n <= SIZE_MAX / size ? malloc(n * size) : NULL;
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
     *(void **)ptr = p;
     return TSR_SUCCESS;
 }
 
+int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
+    return alloc_array(ctx, n, size, true, ptr);
+}
+
 int tsr__malloc(tsr_ctx ctx, size_t n, size_t size, void *ptr) {
-    n = n ? n : 1;
-    size = size ? size : 1;
-    void *p = n <= SIZE_MAX / size ? malloc(n * size) : NULL;
-    TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
-    *(void **)ptr = p;
-    return TSR_SUCCESS;
+    return alloc_array(ctx, n, size, false, ptr);
 }
 
 /* Arrays of a few megabytes and more (the fields' blocks) go on transparent huge pages where the
