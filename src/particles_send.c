@@ -17,7 +17,7 @@
 typedef struct ptask {
     int64_t lb, peer, dst, at; /* at: the first record in the send list, once known */
     int img;
-    tsr_box box, sb; /* the block, and the piece relative to its lower corner */
+    tsr_box sb; /* the piece relative to its block's lower corner */
     int64_t *i, n, cap;
     bool failed;
 } ptask;
@@ -25,10 +25,13 @@ typedef struct ptask {
 typedef struct tasks {
     tsr_neighbours nb;
     int64_t lb;
-    tsr_box box;
     ptask *t;
     int64_t n, cap;
     bool failed;
+    /* Every local particle's cell relative to its block's lower corner, found once for the
+     * block's few dozen pieces (floor is a libm call in the default build); block lb's
+     * particles start at first[lb]. */
+    int64_t *cell[TSR_MAX_DIM], *first;
 } tasks;
 
 static int image_code(const int image[TSR_MAX_DIM]) {
@@ -51,23 +54,20 @@ static bool keep_piece(const tsr__piece *pc, void *user) {
                              .peer = tsr__map_owner_of(ts->nb->p->map, pc->dst),
                              .dst = pc->dst,
                              .img = image_code(pc->image),
-                             .box = ts->box,
                              .sb = pc->sb};
     return true;
 }
 
 /* The particles of the task's block whose cell lies in its piece, in index order. */
-static void scan(tsr_particles p, int ndim, ptask *t) {
-    const tsr__pblock *blk = &p->blocks[t->lb];
-    const double *x[3];
-    for (int d = 0; d < 3; d++)
-        x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
-    for (int64_t i = 0; i < blk->count; i++) {
+static void scan(tsr_particles p, int ndim, const tasks *ts, ptask *t) {
+    const int64_t count = p->blocks[t->lb].count;
+    const int64_t *cell[TSR_MAX_DIM];
+    for (int d = 0; d < ndim; d++)
+        cell[d] = ts->cell[d] + ts->first[t->lb];
+    for (int64_t i = 0; i < count; i++) {
         bool in = true;
-        for (int d = 0; d < ndim && in; d++) {
-            double cell = floor(x[d][i]) - (double)t->box.lo[d];
-            in = cell >= (double)t->sb.lo[d] && cell < (double)t->sb.hi[d];
-        }
+        for (int d = 0; d < ndim && in; d++)
+            in = cell[d][i] >= t->sb.lo[d] && cell[d][i] < t->sb.hi[d];
         if (!in)
             continue;
         if (t->n == t->cap) {
@@ -83,35 +83,55 @@ static void scan(tsr_particles p, int ndim, ptask *t) {
     }
 }
 
-/* Refuses a particle outside its block (the caller did not redistribute): the lowest such
- * index of the first such block, as a serial check would name. Local verdict. */
-static int check_inside(tsr_particles p) {
+/* Fills ts's cells, and refuses a particle outside its block (the caller did not
+ * redistribute): the lowest such index of the first such block, as a serial check would name.
+ * Local verdict. */
+static int locate(tsr_particles p, tasks *ts) {
+    tsr_ctx ctx = p->ctx;
     const tsr__layout *lay = &p->map->decomp->lay;
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)p->nblocks + 1, sizeof(int64_t), &ts->first));
+    int64_t total = 0;
+    for (int64_t lb = 0; lb < p->nblocks; lb++) {
+        ts->first[lb] = total;
+        total += p->blocks[lb].count;
+    }
+    ts->first[p->nblocks] = total;
+    for (int d = 0; d < lay->ndim; d++)
+        TSR_CALL(ctx, tsr__malloc(ctx, (size_t)total + 1, sizeof(int64_t), &ts->cell[d]));
     for (int64_t lb = 0; lb < p->nblocks; lb++) {
         const tsr__pblock *blk = &p->blocks[lb];
         const double *x[3];
-        for (int d = 0; d < 3; d++)
-            x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
+        int64_t *cell[TSR_MAX_DIM], ext[TSR_MAX_DIM];
         tsr_box box;
         tsr__block_box(lay, p->map->local[lb], &box);
+        for (int d = 0; d < lay->ndim; d++) {
+            x[d] = (const double *)(void *)tsr__pcol(blk, 1 + d);
+            cell[d] = ts->cell[d] + ts->first[lb];
+            ext[d] = box.hi[d] - box.lo[d];
+        }
         int64_t bad = INT64_MAX;
-        bool par = blk->count > p->ctx->min_parallel_cells;
+        bool par = blk->count > ctx->min_parallel_cells;
 #pragma omp parallel for schedule(static) reduction(min : bad) if (par)
         for (int64_t i = 0; i < blk->count; i++) {
             bool in = true;
-            for (int d = 0; d < lay->ndim; d++)
-                in =
-                    in && floor(x[d][i]) >= (double)box.lo[d] && floor(x[d][i]) < (double)box.hi[d];
+            for (int d = 0; d < lay->ndim; d++) {
+                double c = floor(x[d][i]) - (double)box.lo[d];
+                in = in && c >= 0.0 && c < (double)ext[d];
+                cell[d][i] = in ? (int64_t)c : -1;
+            }
             if (!in && i < bad)
                 bad = i;
         }
         if (bad != INT64_MAX) {
             int64_t id;
             memcpy(&id, tsr__pcol(blk, 0) + (size_t)bad * 8, 8);
-            return tsr_error_set(p->ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
+            const double *pos[3];
+            for (int d = 0; d < 3; d++)
+                pos[d] = (const double *)(void *)tsr__pcol(blk, 1 + d) + bad;
+            return tsr_error_set(ctx, TSR_ERR_ARG, __FILE__, __LINE__, __func__,
                                  "particle %lld at (%.17g, %.17g, %.17g) is outside block %lld: "
                                  "redistribute before building neighbours",
-                                 (long long)id, x[0][bad], x[1][bad], x[2][bad],
+                                 (long long)id, *pos[0], *pos[1], *pos[2],
                                  (long long)p->map->local[lb]);
         }
     }
@@ -157,37 +177,39 @@ static int gather(tsr_neighbours nb, tasks *ts) {
     return TSR_SUCCESS;
 }
 
-int tsr__ghost_send_lists(tsr_neighbours nb) {
-    tsr_particles p = nb->p;
+/* The pieces of every local block, each scanned for its particles. Local verdict. */
+static int search(tsr_particles p, tasks *ts) {
     tsr_ctx ctx = p->ctx;
     const tsr__layout *lay = &p->map->decomp->lay;
-    TSR_CALL(ctx, check_inside(p));
+    TSR_CALL(ctx, locate(p, ts));
     tsr__regions R;
-    tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, nb->width, &R);
-    tasks ts = {.nb = nb};
-    int64_t particles = 0;
-    for (int64_t lb = 0; lb < p->nblocks && !ts.failed; lb++) {
-        ts.lb = lb;
-        tsr__block_box(lay, p->map->local[lb], &ts.box);
-        tsr__pieces_from(lay, p->map->local[lb], lay, &R, keep_piece, &ts);
-        particles += p->blocks[lb].count;
+    tsr__regions_halo(lay->ndim, TSR_STENCIL_BOX, ts->nb->width, &R);
+    for (int64_t lb = 0; lb < p->nblocks && !ts->failed; lb++) {
+        ts->lb = lb;
+        tsr__pieces_from(lay, p->map->local[lb], lay, &R, keep_piece, ts);
     }
     /* a piece's scan reads all its block's particles */
-    bool many = particles * (ts.n / (p->nblocks + 1) + 1) > ctx->min_parallel_cells;
+    bool many = ts->first[p->nblocks] * (ts->n / (p->nblocks + 1) + 1) > ctx->min_parallel_cells;
 #pragma omp parallel for schedule(dynamic, 1) if (many)
-    for (int64_t k = 0; k < ts.n; k++)
-        scan(p, lay->ndim, &ts.t[k]);
-    bool failed = ts.failed;
-    for (int64_t k = 0; k < ts.n; k++)
-        failed = failed || ts.t[k].failed;
-    int err = TSR_SUCCESS;
-    if (failed)
-        err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                            "cannot allocate the ghost send lists");
+    for (int64_t k = 0; k < ts->n; k++)
+        scan(p, lay->ndim, ts, &ts->t[k]);
+    bool failed = ts->failed;
+    for (int64_t k = 0; k < ts->n; k++)
+        failed = failed || ts->t[k].failed;
+    TSR_CHECK(ctx, !failed, TSR_ERR_MEMORY, "cannot allocate the ghost send lists");
+    return TSR_SUCCESS;
+}
+
+int tsr__ghost_send_lists(tsr_neighbours nb) {
+    tasks ts = {.nb = nb};
+    int err = search(nb->p, &ts);
     if (!err)
         err = gather(nb, &ts);
     for (int64_t k = 0; k < ts.n; k++)
         free(ts.t[k].i);
     free(ts.t);
+    for (int d = 0; d < TSR_MAX_DIM; d++)
+        free(ts.cell[d]);
+    free(ts.first);
     return err;
 }
