@@ -567,3 +567,12 @@ void tsr__cf_exec_stop(tsr__cf_exec *x) {
         sl->kill_at = now + x->grace;
     }
 }
+
+void tsr__cf_start_error(const tsr__cf_exec *x, int64_t id, int why, char *buf, size_t len) {
+    if (x->log_dir && x->log_dir[0])
+        snprintf(buf, len,
+                 "cannot start task %lld (its output files in %.300s/%lld/, or the process): %s",
+                 (long long)id, x->log_dir, (long long)(id / 1000), strerror(why));
+    else
+        snprintf(buf, len, "cannot start task %lld: %s", (long long)id, strerror(why));
+}

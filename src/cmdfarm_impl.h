@@ -1,6 +1,6 @@
 /* The command farm's parts (cmdfarm.h): the executor that runs one rank's commands
- * (cmdfarm_exec.c) and rank 0's job log (cmdfarm_log.c), shared with the coordinator
- * (cmdfarm.c). */
+ * (cmdfarm_exec.c), the workers (cmdfarm_worker.c), rank 0's free slots (cmdfarm_slots.c), job
+ * log (cmdfarm_log.c) and coordinator (cmdfarm_coord.c), and the set-up of a run (cmdfarm.c). */
 #ifndef TESSERA_CMDFARM_IMPL_H
 #define TESSERA_CMDFARM_IMPL_H
 
@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include "qhist_impl.h"
 #include "taskfile_impl.h"
 #include "tessera/cmdfarm.h"
 #include "tessera/context.h"
@@ -149,5 +150,73 @@ int tsr__cf_log_close(tsr__cf_log *l);
 /* The text of a run's status in the job log: "0", "3", "signal 9", "timeout", "stopped". */
 void tsr__cf_status_text(const tsr__cf_end *e, char *buf, size_t len);
 double tsr__cf_now(void);
+
+/* TSR__CF_SKIPPED: ok in the job log; TSR__CF_FAILED_BEFORE: failed in it (--resume): not run, but
+ * still a failure of the list, counted and listed as one. */
+enum {
+    TSR__CF_PENDING,
+    TSR__CF_SKIPPED,
+    TSR__CF_FAILED_BEFORE,
+    TSR__CF_RUNNING,
+    TSR__CF_OK,
+    TSR__CF_FAILED
+};
+#define TSR__CF_HOSTLEN 64
+#define TSR__CF_MAX_SLOTS 1024
+
+/* Rank 0's view of the run (cmdfarm_coord.c). */
+typedef struct tsr__cf_coord {
+    tsr_ctx ctx;
+    MPI_Comm comm;
+    int size;
+    const tsr_cmdfarm_opts *o;
+    tsr__task_list tasks;
+    unsigned char *state;
+    int64_t *attempt;
+    int *avoid;      /* rank a task's last run failed on (-1) */
+    int64_t *retryq; /* ring of tasks to run again */
+    int64_t rq_head, rq_len;
+    int64_t next;       /* next task in file order not handed out yet */
+    int64_t epoch;      /* BARRIER section being run */
+    int64_t open;       /* tasks handed out in this section and not finally ended */
+    int64_t inflight;   /* runs handed out and not reported */
+    int *slots;         /* per rank */
+    tsr__cf_slots free; /* the free slots, O(1) per task */
+    MPI_Request *sreq;  /* ring of the job sends in flight, oldest first */
+    char **sbuf;
+    int scap, shead, slen;
+    int64_t ended;  /* runs reported */
+    double elapsed; /* their total time */
+    int64_t *rank_tasks;
+    int64_t *rank_failed; /* final failures per rank */
+    double *rank_busy;
+    char (*hosts)[TSR__CF_HOSTLEN];
+    tsr__cf_log log;
+    tsr__cf_exec *local; /* rank 0 alone runs the tasks */
+    bool stopping;
+    int failure;           /* a rank's own failure stopped the job (its message is in ctx) */
+    int64_t failed_before; /* failed in the job log, not run again (--resume) */
+    bool draining;         /* the job's end is near: no task starts, the running ones end */
+    double end_time;       /* the job's end (0: none) */
+    tsr__qhist ok_times;   /* elapsed seconds of the successful runs */
+    tsr_cmdfarm_result res;
+    char joblog[TSR_OPT_STRLEN + 16];
+    double t0;
+} tsr__cf_coord;
+
+/* Rank 0: the options that ranges cannot check, the task file, the job log; cwd gets the
+ * working directory. Local verdict (the caller agrees). */
+int tsr__cf_coord_prepare(tsr__cf_coord *c, char *cwd, size_t cwdlen);
+/* Rank 0 hands out every task and collects the ends until every rank said goodbye. Collective
+ * with the workers' tsr__cf_work. Returns a rank's own failure (its message in ctx). */
+int tsr__cf_coordinate(tsr__cf_coord *c, tsr_progress *p);
+/* The end-of-run summary: counts, and per rank its runs, failures and busy time. */
+void tsr__cf_summary(tsr__cf_coord *c, FILE *out);
+/* JOBLOG.failed: the failed tasks as a task file to run again (removed when none failed). */
+int tsr__cf_write_failed(tsr__cf_coord *c);
+/* Raises "N of M tasks failed (ids ...)" in ctx; returns its code. */
+int tsr__cf_failed_error(tsr__cf_coord *c);
+/* Frees what rank 0 held; safe on a zeroed or partly built c. */
+void tsr__cf_coord_free(tsr__cf_coord *c);
 
 #endif
