@@ -213,13 +213,19 @@ bool tsr__launch_malloc_defaults(void) {
      * rebuilt every few steps spent 17% of tessera-md's run in page faults on this VM. Blocks up
      * to 32 MiB (glibc's own ceiling for its adaptive threshold) then come from the heap, and up
      * to 1 GiB of free heap stays in the process, as Open MPI's leave-pinned mode also arranges.
+     * The heap also grows 64 MiB at a time: with transparent huge pages on for all memory
+     * ("always", as on the project's machines) whole 2 MiB ranges then lie inside it and fault
+     * in as one huge page instead of 512 pages (tessera-imgpipe's first frames of 0.9 MiB: 3400
+     * faults fewer on the source's rank, 60 frames 1.45x as fast). Address space only; what is
+     * never touched costs nothing.
      * Only when nobody chose: the malloc variables or tunables, or TSR_MALLOC_DEFAULTS=off. */
     const char *off = getenv("TSR_MALLOC_DEFAULTS"), *tun = getenv("GLIBC_TUNABLES");
     if ((off && strcmp(off, "off") == 0) || getenv("MALLOC_TRIM_THRESHOLD_") ||
         getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TOP_PAD_") ||
         getenv("MALLOC_MMAP_MAX_") || (tun && strstr(tun, "glibc.malloc.")))
         return false;
-    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
+           mallopt(M_TOP_PAD, 64 << 20) == 1;
 #else
     return false;
 #endif

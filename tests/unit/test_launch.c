@@ -2,6 +2,8 @@
  * alone, and the malloc defaults: kept only when nobody chose, and then freed memory is reused
  * without page faults (src/launch.c). */
 #include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -83,5 +85,53 @@ START_TEST(malloc_defaults_keep_freed_memory) {
 }
 END_TEST
 
+#ifndef TSR_ASAN
+/* Whether transparent huge pages are on for every mapping ("[always]"), the kernel's mode. */
+static bool thp_always(void) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128] = "";
+    if (f) {
+        if (!fgets(line, sizeof line, f))
+            line[0] = '\0';
+        fclose(f);
+    }
+    return strstr(line, "[always]") != NULL;
+}
+#endif
+
+/* Fresh arrays of about a MiB, made one after another and written at once, as a pipeline's first
+ * items are: with huge pages on, the heap grows by whole 2 MiB ranges, so they fault in a page per
+ * 2 MiB rather than per 4 KiB (glibc's own top pad of 128 KiB grows the heap an array at a time,
+ * and then every 4 KiB page faults). */
+START_TEST(malloc_defaults_grow_the_heap_in_huge_pages) {
+    bool applied = tsr__launch_malloc_defaults();
+#ifdef TSR_ASAN
+    (void)applied;
+#else
+    ck_assert(applied);
+    if (!thp_always()) {
+        fprintf(stderr, "launch: heap in huge pages not tested: transparent huge pages are not "
+                        "'always' here\n");
+        return;
+    }
+    enum { N = 16 };
+    const size_t size = 900 << 10;
+    char *a[N];
+    long before = minor_faults(), pages = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(a[i] = malloc(size));
+        memset(a[i], i, size);
+        pages += (long)(size / 4096);
+    }
+    long faults = minor_faults() - before;
+    for (int i = 0; i < N; i++)
+        free(a[i]);
+    ck_assert_msg(faults * 16 < pages, "%ld page faults for %ld pages of fresh arrays", faults,
+                  pages);
+#endif
+}
+END_TEST
+
 TSR_CK_MAIN("launch", "mca", exclusions_of_others_choose_nothing, choices_are_respected,
-            malloc_choices_are_respected, malloc_defaults_keep_freed_memory)
+            malloc_choices_are_respected, malloc_defaults_keep_freed_memory,
+            malloc_defaults_grow_the_heap_in_huge_pages)
