@@ -7,6 +7,7 @@
 
 #include "context_impl.h"
 #include "options_impl.h"
+#include "report_impl.h"
 
 /* The shortest text that reads back as x. */
 static void format_double(double x, char *buf, size_t len) {
@@ -145,19 +146,6 @@ void tsr__opts_print_help(tsr_opts o) {
 
 /* ---- the options as JSON, for run reports ---- */
 
-static void json_text(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c < 0x20)
-            fprintf(f, "\\u%04x", *c);
-        else
-            fputc(*c, f);
-    }
-    fputc('"', f);
-}
-
 int tsr_opts_json(tsr_opts o, char **json) {
     tsr_ctx ctx = o->ctx;
     TSR_CHECK(ctx, json, TSR_ERR_ARG, "tsr_opts_json needs a result pointer");
@@ -186,10 +174,10 @@ int tsr_opts_json(tsr_opts o, char **json) {
         }
         case K_STRING:
         case K_OPTIONAL:
-            json_text(f, (const char *)p->value);
+            tsr__json_string(f, (const char *)p->value);
             break;
         case K_CHOICE:
-            json_text(f, p->choices[*(const int *)p->value]);
+            tsr__json_string(f, p->choices[*(const int *)p->value]);
             break;
         case K_EXTENTS: {
             const tsr_extents *e = p->value;

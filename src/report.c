@@ -150,8 +150,7 @@ int tsr_report_add_option(tsr_opts opts, char *path) {
                                "write per-rank timers and the run's configuration as JSON");
 }
 
-/* A JSON string literal of s (quotes, backslashes and control characters escaped). */
-static void json_string(FILE *f, const char *s) {
+void tsr__json_string(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -220,33 +219,33 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
         wall_no_io = w > wall_no_io ? w : wall_no_io;
     }
     fprintf(f, "{\n  \"schema\": \"%s\",\n  \"app\": ", TSR_REPORT_SCHEMA);
-    json_string(f, r->app ? r->app : ctx->name);
+    tsr__json_string(f, r->app ? r->app : ctx->name);
     fprintf(f, ",\n  \"command_line\": ");
-    json_string(f, r->command_line);
+    tsr__json_string(f, r->command_line);
     fprintf(f, ",\n  \"tessera_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"compiler\": ",
             TESSERA_VERSION, TESSERA_GIT_COMMIT);
 #if defined(__clang__)
-    json_string(f, "clang " __VERSION__);
+    tsr__json_string(f, "clang " __VERSION__);
 #elif defined(__GNUC__)
-    json_string(f, "gcc " __VERSION__);
+    tsr__json_string(f, "gcc " __VERSION__);
 #else
-    json_string(f, "unknown");
+    tsr__json_string(f, "unknown");
 #endif
     fprintf(f, ",\n  \"mpi_library\": ");
-    json_string(f, mpi);
+    tsr__json_string(f, mpi);
     fprintf(f, ",\n  \"hdf5_version\": \"%s\",\n  \"started\": ", hdf5);
-    json_string(f, ctx->started_utc);
+    tsr__json_string(f, ctx->started_utc);
     fprintf(f, ",\n  \"ranks\": %d,\n  \"threads\": %d,\n", n, ctx->threads);
     fprintf(f, "  \"nodes\": %d,\n  \"slurm_job_id\": ", ctx->launch.nodes);
-    json_string(f, ctx->launch.job_id);
+    tsr__json_string(f, ctx->launch.job_id);
     fprintf(f, ",\n  \"slurm_nodelist\": ");
-    json_string(f, ctx->launch.nodelist);
+    tsr__json_string(f, ctx->launch.nodelist);
     const char *options = r->options_json ? r->options_json : ctx->report_options;
     fprintf(f, ",\n  \"options\": %s,\n", options && *options ? options : "{}");
     fprintf(f, "  \"config\": {%s},\n", r->config_json ? r->config_json : "");
     fprintf(f, "  \"seconds\": %.9g,\n  \"wall_seconds\": %.9g,\n", r->seconds, wall);
     fprintf(f, "  \"wall_seconds_without_io\": %.9g,\n  \"rate_unit\": ", wall_no_io);
-    json_string(f, r->rate_unit ? r->rate_unit : "");
+    tsr__json_string(f, r->rate_unit ? r->rate_unit : "");
     fprintf(f, ",\n  \"rate\": %.9g,\n  \"imbalance\": {", r->rate);
     for (int t = 0; t < TSR_TIMER_COUNT; t++) {
         double mn, mean, mx;
@@ -261,7 +260,7 @@ static int write_json(tsr_ctx ctx, const tsr_report *r, const char *path, const 
     fprintf(f, "  \"per_rank\": [\n");
     for (int k = 0; k < n; k++) {
         fprintf(f, "    {\"rank\": %d, \"host\": ", k);
-        json_string(f, hosts[k]);
+        tsr__json_string(f, hosts[k]);
         for (int t = 0; t < TSR_TIMER_COUNT; t++)
             fprintf(f, ", \"%s\": %.9g", timer_names[t], all[k * REPORT_VALUES + t]);
         const double *v = &all[k * REPORT_VALUES];
