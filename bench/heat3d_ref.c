@@ -19,7 +19,7 @@
 int main(int argc, char **argv) {
     long long nx = 256, ny = 256, nz = 256, steps = 20;
     int threads = omp_get_max_threads();
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         bool ok = val != NULL;
@@ -44,7 +44,6 @@ int main(int argc, char **argv) {
                                               : "a count of 1 or more");
             return 2;
         }
-        i++;
     }
     omp_set_num_threads(threads);
     const int64_t sx = nx + 2, sy = sx * (ny + 2); /* one ghost layer, held at 0 */
