@@ -4,10 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "bc_impl.h"
 #include "field_impl.h"
 
@@ -343,32 +339,11 @@ static void apply_rows(const tsr_bc bc, const struct side *v, const tsr_block *b
     const bool mirror = v->kind == TSR_BC_NEUMANN;
     const double value = v->value;
     const int64_t n = b->n[d];
-    /* A value along x: the ghosts and the padding next to them fill whole cache lines (rows
-     * start on 64-byte boundaries, the front padding is the width rounded up to 8 cells, the row
-     * the owned cells and width rounded up to 8), streamed past the cache: a line per row, never
-     * read for ownership nor stalled on, instead of a line fetched and written back. Cells of a
-     * line that also holds owned cells get plain stores. */
-    int64_t a = 0, e = 0; /* the streamed cells [a, e) of a row */
-#ifdef __SSE2__
-    if (!mirror && d == 0 && b->sy % 8 == 0 && b->sc % 8 == 0 && (uintptr_t)data % 64 == 0 &&
-        (b->sz % 8 == 0 || lo[2] == hi[2] - 1)) {
-        a = s ? (n + 7) / 8 * 8 : -((w + 7) / 8 * 8);
-        e = s ? (n + w + 7) / 8 * 8 : 0;
-    }
-#endif
 #pragma omp for collapse(2) schedule(static) nowait
     for (int64_t z = lo[2]; z < hi[2]; z++)
         for (int64_t y = lo[1]; y < hi[1]; y++) {
             double *row = data + (ptrdiff_t)y * b->sy + (ptrdiff_t)z * b->sz;
-            if (a < e) {
-#ifdef __SSE2__
-                const __m128d pair = _mm_set1_pd(value);
-                for (int64_t x = lo[0]; x < a; x++) /* a high side's line with owned cells */
-                    row[x] = value;
-                for (int64_t x = a; x < e; x += 2)
-                    _mm_stream_pd(row + x, pair);
-#endif
-            } else if (!mirror) {
+            if (!mirror) {
                 for (int64_t x = lo[0]; x < hi[0]; x++)
                     row[x] = value;
             } else if (d == 0) {
@@ -381,10 +356,6 @@ static void apply_rows(const tsr_bc bc, const struct side *v, const tsr_block *b
                     row[x] = src[x];
             }
         }
-#ifdef __SSE2__
-    if (a < e)
-        _mm_sfence(); /* before the barrier after which other threads read them */
-#endif
 }
 
 static int64_t side_cells(const tsr_bc bc, const tsr_block *b, int d, int s, int w) {

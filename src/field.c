@@ -131,9 +131,12 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
         }
         b->ndim = lay->ndim;
         b->width = w;
-        /* Rows start on 64-byte boundaries: x = 0 of every row is aligned. */
+        /* Rows start on 64-byte boundaries: x = 0 of every row is aligned. A row's right ghosts
+         * and the next row's left ghosts share the cache line between the two rows (the stride
+         * is the row with both ghosts, rounded up), so a sweep streams rows without a line of
+         * padding on each side. */
         int64_t front = round8(w);
-        b->sy = (ptrdiff_t)(front + round8(b->n[0] + w));
+        b->sy = (ptrdiff_t)round8(b->n[0] + 2 * w);
         b->sz = b->sy * (ptrdiff_t)(b->n[1] + 2 * wy);
         /* A multiple of 8 (front, sy and sz are): every component's rows stay aligned. */
         int64_t total = front + (int64_t)b->sz * (b->n[2] + 2 * wz);

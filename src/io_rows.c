@@ -241,13 +241,22 @@ static bool read_slabs(tsr_field f, hid_t dset, hid_t fsp, const row_ref *rows, 
     return ok;
 }
 
-/* Memory space of local block i: its whole ghosted allocation, owned cells selected. */
+/* Where the memory space of component c of local block i starts: x = 0 of its first ghosted row
+ * and plane (the left ghosts before it belong to the row before, as the right ghosts after a
+ * row's last cell do: rows are sy apart). */
+static double *block_membase(tsr_field f, int64_t i, int c) {
+    const tsr_block *b = &f->blocks[i];
+    int wy = b->ndim >= 2 ? b->width : 0, wz = b->ndim >= 3 ? b->width : 0;
+    return b->data - wz * b->sz - wy * b->sy + (ptrdiff_t)c * b->sc;
+}
+
+/* Memory space of local block i from block_membase: its ghosted planes of ghosted rows of sy
+ * doubles, owned cells selected. */
 static hid_t block_memspace(tsr_field f, int64_t i) {
     const tsr_block *b = &f->blocks[i];
     int wy = b->ndim >= 2 ? b->width : 0, wz = b->ndim >= 3 ? b->width : 0;
     hsize_t dims[3] = {(hsize_t)(b->n[2] + 2 * wz), (hsize_t)(b->n[1] + 2 * wy), (hsize_t)b->sy};
-    hsize_t front = (hsize_t)(b->data - f->storage[i] - wz * b->sz - wy * b->sy);
-    hsize_t start[3] = {(hsize_t)wz, (hsize_t)wy, front};
+    hsize_t start[3] = {(hsize_t)wz, (hsize_t)wy, 0};
     hsize_t count[3] = {(hsize_t)b->n[2], (hsize_t)b->n[1], (hsize_t)b->n[0]};
     hid_t sp = H5Screate_simple(3, dims, NULL);
     H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
@@ -270,8 +279,7 @@ static bool read_one_block(tsr_field f, hid_t dset) {
         start[lay->ndim] = (hsize_t)c;
         count[lay->ndim] = 1;
         ok = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-             H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT,
-                     f->storage[0] + (ptrdiff_t)c * b->sc) >= 0;
+             H5Dread(dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, block_membase(f, 0, c)) >= 0;
     }
     if (msp >= 0)
         H5Sclose(msp);
