@@ -67,6 +67,9 @@ void tsr__launch_mpi_defaults(void);
  * serves blocks up to 32 MiB from its heap, unless the environment sets malloc's parameters or
  * TSR_MALLOC_DEFAULTS=off. True when applied. */
 bool tsr__launch_malloc_defaults(void);
+/* The kernel's transparent huge page mode: "always", "madvise" (on request) or "never" (also when
+ * the system does not say). */
+const char *tsr__launch_thp_mode(void);
 /* Whether the MCA setting key = value chooses the PML, MTL or BTL itself (pure, unit-tested). */
 bool tsr__launch_mca_chooses(const char *key, const char *value);
 

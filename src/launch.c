@@ -208,11 +208,7 @@ void tsr__launch_mpi_defaults(void) {
 #endif
 }
 
-#ifdef __GLIBC__
-#define TOP_PAD (64 << 20)
-
-/* Whether transparent huge pages come only on request ("[madvise]", the kernel's usual default). */
-static bool thp_on_request(void) {
+const char *tsr__launch_thp_mode(void) {
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
     char line[128] = "";
     if (f) {
@@ -220,22 +216,27 @@ static bool thp_on_request(void) {
             line[0] = '\0';
         fclose(f);
     }
-    return strstr(line, "[madvise]") != NULL;
+    return strstr(line, "[always]") ? "always" : strstr(line, "[madvise]") ? "madvise" : "never";
 }
+
+#ifdef __GLIBC__
+#define TOP_PAD (64 << 20)
 
 /* Where huge pages come only on request, asks for them on the heap's next TOP_PAD bytes: grows
  * the heap once (an array beyond its top: glibc adds the pad) and advises the range up to the
  * new top. The heap's later growth is not covered (the kernel does not merge it into an advised
  * range), but a run's item buffers and small blocks live in this first stretch. */
 static void advise_heap_top(void) {
-    if (!thp_on_request())
+    if (strcmp(tsr__launch_thp_mode(), "madvise") != 0)
         return;
     long page = sysconf(_SC_PAGESIZE);
     void *grow = malloc((size_t)1 << 20);
     char *top = sbrk(0);
     if (grow && top != (char *)-1 && page > 0) {
         uintptr_t lo = ((uintptr_t)grow + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        if ((uintptr_t)top > lo)
+        /* Only if the array did come from the brk heap (not from mmap, or another allocator's
+         * arena, as under AddressSanitizer): then the top lies at most a pad beyond it. */
+        if ((uintptr_t)top > lo && (uintptr_t)top - lo <= (uintptr_t)TOP_PAD + (2u << 20))
             (void)madvise((void *)lo, (uintptr_t)top - lo, MADV_HUGEPAGE);
     }
     free(grow);

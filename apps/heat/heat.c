@@ -388,7 +388,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
                    advanced ? 1e3 * elapsed / (double)advanced : 0.0);
     if (r.tune_seconds[0] > 0 && !h.progress.quiet)
         tsr_ctx_printf(ctx, stdout,
-                       "streaming stores %s: %.3f s on, %.3f s off in the timed steps\n",
+                       "streaming stores %s: %.4f s on, %.4f s off (the fastest of the timed "
+                       "steps)\n",
                        p.streaming ? "on" : "off", r.tune_seconds[1], r.tune_seconds[0]);
     tsr_ctx_printf(ctx, stdout, "sum %.17g min %.17g max %.17g\n", sum, mn, mx);
     if (h.png[0])

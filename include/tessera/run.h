@@ -101,12 +101,13 @@ typedef struct tsr_run {
     /* A switch of the kernel the run loop sets by timing (NULL: none), such as streaming stores
      * of the new level: the kernel's results must be the same bits either way. The run's second
      * to ninth steps alternate it (on, off, off, on, on, off, off, on; the second to fifth on
-     * runs of fewer than 81 steps); the ranks sum their times per setting and every rank keeps
-     * the faster one for the rest of the run. Left as set with time blocking, advance,
-     * skip_at_rest, or fewer than ten steps to run. */
+     * runs of fewer than 81 steps); every rank keeps, for the rest of the run, the setting whose
+     * fastest trial step was faster (on the rank where that step was slowest). Left as set with
+     * time blocking, advance, skip_at_rest, or fewer than ten steps to run. */
     bool *tune;
-    double tune_seconds[2]; /* set by tsr_run_loop when it timed *tune: the trial steps' seconds
-                               per setting ([0] off, [1] on), summed over ranks; else zeros */
+    double tune_seconds[2]; /* set by tsr_run_loop when it timed *tune: per setting ([0] off, [1]
+                               on) the fastest trial step's seconds, the largest over the ranks;
+                               else zeros */
     tsr_progress_mode progress;
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */

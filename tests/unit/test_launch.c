@@ -85,21 +85,6 @@ START_TEST(malloc_defaults_keep_freed_memory) {
 }
 END_TEST
 
-#ifndef TSR_ASAN
-/* Whether transparent huge pages are on for every mapping ("[always]") or on request
- * ("[madvise]"), the kernel's modes that give them at all. */
-static bool thp_available(void) {
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    char line[128] = "";
-    if (f) {
-        if (!fgets(line, sizeof line, f))
-            line[0] = '\0';
-        fclose(f);
-    }
-    return strstr(line, "[always]") != NULL || strstr(line, "[madvise]") != NULL;
-}
-#endif
-
 /* Fresh arrays of about a MiB, made one after another and written at once, as a pipeline's first
  * items are: the heap grows by whole 2 MiB ranges, on huge pages also where they come only on
  * request, so they fault in a page per 2 MiB rather than per 4 KiB (glibc's own top pad of 128
@@ -110,7 +95,7 @@ START_TEST(malloc_defaults_grow_the_heap_in_huge_pages) {
     (void)applied;
 #else
     ck_assert(applied);
-    if (!thp_available()) {
+    if (strcmp(tsr__launch_thp_mode(), "never") == 0) {
         fprintf(stderr, "launch: heap in huge pages not tested: transparent huge pages are off "
                         "here\n");
         return;
