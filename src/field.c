@@ -65,30 +65,43 @@ bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cel
 }
 
 typedef struct keyed_tile {
-    int64_t at[TSR_MAX_DIM]; /* first cell in the grid: z, y, x */
+    /* the block (0 when by position alone), then the first cell in the grid: z, y, x */
+    int64_t at[TSR_MAX_DIM + 1];
     tsr__tile tile;
 } keyed_tile;
 
-static int by_position(const void *a, const void *b) {
+static int by_key(const void *a, const void *b) {
     const keyed_tile *p = a, *q = b;
-    for (int d = 0; d < TSR_MAX_DIM; d++)
+    for (int d = 0; d < TSR_MAX_DIM + 1; d++)
         if (p->at[d] != q->at[d])
             return p->at[d] < q->at[d] ? -1 : 1;
     return 0;
 }
 
+/* Rows at least this long (cells) put each block's tiles together (see tsr__tiles_order). */
+#define BLOCKS_FIRST_ROW 512
+
 bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n) {
     keyed_tile *k = malloc(sizeof *k * (size_t)(n ? n : 1));
     if (!k)
         return false;
+    const tsr__layout *lay = &map->decomp->lay;
+    int64_t min_nx = INT64_MAX;
+    for (int64_t i = 0; i < map->nlocal; i++) {
+        tsr_box b;
+        tsr__block_box(lay, map->local[i], &b);
+        min_nx = b.hi[0] - b.lo[0] < min_nx ? b.hi[0] - b.lo[0] : min_nx;
+    }
+    bool blocks_first = lay->ndim >= 2 && min_nx >= BLOCKS_FIRST_ROW;
     for (int64_t t = 0; t < n; t++) {
         tsr_box b;
-        tsr__block_box(&map->decomp->lay, map->local[tiles[t].block], &b);
+        tsr__block_box(lay, map->local[tiles[t].block], &b);
+        k[t].at[0] = blocks_first ? tiles[t].block : 0;
         for (int d = 0; d < TSR_MAX_DIM; d++)
-            k[t].at[TSR_MAX_DIM - 1 - d] = b.lo[d] + tiles[t].box.lo[d];
+            k[t].at[TSR_MAX_DIM - d] = b.lo[d] + tiles[t].box.lo[d];
         k[t].tile = tiles[t];
     }
-    qsort(k, (size_t)n, sizeof *k, by_position);
+    qsort(k, (size_t)n, sizeof *k, by_key);
     for (int64_t t = 0; t < n; t++)
         tiles[t] = k[t].tile;
     free(k);

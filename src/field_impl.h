@@ -32,11 +32,14 @@ typedef struct tsr__tile {
 bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cells,
                    tsr__tile **tiles, int64_t *count, int64_t *cap);
 
-/* Orders tiles of local blocks of `map` by their position in the grid (z, then y, then x of
- * their first cell): the tiles of blocks side by side along x that hold the same rows follow
- * one another, so a static schedule gives each thread a band of the grid, and the ghosts that
- * one block's tile reads from its neighbour are in cache from the neighbour's tile. Returns
- * false on allocation failure (the order then stays). */
+/* Orders tiles of local blocks of `map` for a static schedule, so that each thread gets a band
+ * of the grid. With short rows (any local block under 512 cells along x, or 1D), by position in
+ * the grid (z, then y, then x of the first cell): the tiles of blocks side by side along x that
+ * hold the same rows follow one another, and the ghost columns a tile copies from its neighbour
+ * (one cache line per row) are in cache from the neighbour's tile. With long rows those columns
+ * are a few lines per row, and block after block (each in position order) is faster: 1.08x for
+ * 16 blocks of 1024^2 at 1x2, while 3D blocks 64 cells wide lose 0.91x that way. The order
+ * changes no result. Returns false on allocation failure (the order then stays). */
 bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n);
 
 /* A field on `map` with the width, components, name and description of `like`. With keep (NULL

@@ -330,9 +330,10 @@ static int exchange_tiles(tsr_sweep s, int rest, tsr_halo halo, int nexchange, t
 
 /* With `defer` (the kernel does not write the exchanged fields), the x-face ghosts copied
  * between this rank's blocks are copied by the tile that reads them, just before its kernel:
- * tiles are ordered by position in the grid (tsr__tiles_order), so the source rows are those the
- * tile before it (of the block on the left) or after it (the block on the right) reads, and the
- * lines are fetched once for both instead of in a separate pass. Only with a star stencil (a
+ * with short rows, tiles are ordered by position in the grid (tsr__tiles_order), so the source
+ * rows are those the tile before it (of the block on the left) or after it (the block on the
+ * right) reads, and the lines are fetched once for both instead of in a separate pass; with
+ * long rows they are a few lines per row. Only with a star stencil (a
  * face's ghosts are read by the tile holding the rows beside them, in 2D and 3D tiles of whole
  * rows) and boundary values written at the begin (a mirror written at the end would read them). */
 static int apply_exchange(tsr_sweep s, int rest, tsr_halo halo, int nexchange, tsr_field *fields,
