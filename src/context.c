@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/mman.h>
 
@@ -115,6 +116,8 @@ static int ctx_new(MPI_Comm comm, const char *name, tsr_ctx *out) {
     ctx->threads = omp_get_max_threads();
     ctx->tile_cells = env_int("TESSERA_TILE_CELLS", TSR_TILE_CELLS, 1);
     ctx->min_parallel_cells = env_int("TESSERA_MIN_PARALLEL_CELLS", TSR_TILE_CELLS, 0);
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); /* cpuid, which a VM traps: once */
+    ctx->l2_bytes = l2 > 0 ? l2 : 2 << 20;
     TSR_MPI(ctx, MPI_Comm_dup(comm, &ctx->comm));
     TSR_MPI(ctx, MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN));
     TSR_MPI(ctx, MPI_Comm_rank(ctx->comm, &ctx->rank));

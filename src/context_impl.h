@@ -39,6 +39,7 @@ struct tsr_ctx_s {
     int64_t tile_cells;         /* default tile size (TESSERA_TILE_CELLS) */
     int64_t min_parallel_cells; /* below this, loops stay on one thread
                                    (TESSERA_MIN_PARALLEL_CELLS) */
+    int64_t l2_bytes;           /* one core's L2 cache (2 MiB when the system does not say) */
     double timers[TSR_TIMER_COUNT];
     uint64_t bytes_sent;
     uint64_t msgs_sent;   /* point-to-point messages started (halo, farm, pipeline) */
