@@ -37,8 +37,8 @@ bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cel
  * the grid (z, then y, then x of the first cell): the tiles of blocks side by side along x that
  * hold the same rows follow one another, and the ghost columns a tile copies from its neighbour
  * (one cache line per row) are in cache from the neighbour's tile. With long rows those columns
- * are a few lines per row, and block after block (each in position order) is faster: 1.08x for
- * 16 blocks of 1024^2 at 1x2, while 3D blocks 64 cells wide lose 0.91x that way. The order
+ * are a few lines per row, and block after block (each in position order) is faster: 1.01-1.08x
+ * for 16 blocks of 1024^2 at 1x2, while 3D blocks 64 cells wide lose 0.91x that way. The order
  * changes no result. Returns false on allocation failure (the order then stays). */
 bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n);
 
