@@ -78,24 +78,21 @@ static int by_key(const void *a, const void *b) {
     return 0;
 }
 
-/* Rows at least this long (cells) put each block's tiles together (see tsr__tiles_order). */
-#define BLOCKS_FIRST_ROW 512
-
-bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n) {
+bool tsr__tiles_order_on(const tsr__layout *lay, const int64_t *local, int64_t nlocal,
+                         tsr__tile *tiles, int64_t n) {
     keyed_tile *k = malloc(sizeof *k * (size_t)(n ? n : 1));
     if (!k)
         return false;
-    const tsr__layout *lay = &map->decomp->lay;
     int64_t min_nx = INT64_MAX;
-    for (int64_t i = 0; i < map->nlocal; i++) {
+    for (int64_t i = 0; i < nlocal; i++) {
         tsr_box b;
-        tsr__block_box(lay, map->local[i], &b);
+        tsr__block_box(lay, local[i], &b);
         min_nx = b.hi[0] - b.lo[0] < min_nx ? b.hi[0] - b.lo[0] : min_nx;
     }
-    bool blocks_first = lay->ndim >= 2 && min_nx >= BLOCKS_FIRST_ROW;
+    bool blocks_first = lay->ndim >= 2 && min_nx >= TSR__BLOCKS_FIRST_ROW;
     for (int64_t t = 0; t < n; t++) {
         tsr_box b;
-        tsr__block_box(lay, map->local[tiles[t].block], &b);
+        tsr__block_box(lay, local[tiles[t].block], &b);
         k[t].at[0] = blocks_first ? tiles[t].block : 0;
         for (int d = 0; d < TSR_MAX_DIM; d++)
             k[t].at[TSR_MAX_DIM - d] = b.lo[d] + tiles[t].box.lo[d];
@@ -106,6 +103,10 @@ bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n) {
         tiles[t] = k[t].tile;
     free(k);
     return true;
+}
+
+bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n) {
+    return tsr__tiles_order_on(&map->decomp->lay, map->local, map->nlocal, tiles, n);
 }
 
 /* Zeroes the tile's rows, extended into the ghost ring where the tile touches the block edge,

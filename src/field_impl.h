@@ -42,6 +42,14 @@ bool tsr__tile_box(int ndim, int64_t block, const tsr_box *box, int64_t tile_cel
  * changes no result. Returns false on allocation failure (the order then stays). */
 bool tsr__tiles_order(tsr_map map, tsr__tile *tiles, int64_t n);
 
+/* Rows at least this long (cells) put each block's tiles together. */
+#define TSR__BLOCKS_FIRST_ROW 512
+
+/* tsr__tiles_order on a layout and the sorted ids of the local blocks (tiles[].block indexes
+ * local): no map, no MPI, for the unit test. */
+bool tsr__tiles_order_on(const tsr__layout *lay, const int64_t *local, int64_t nlocal,
+                         tsr__tile *tiles, int64_t n);
+
 /* A field on `map` with the width, components, name and description of `like`. With keep (NULL
  * or one entry per local block of `map`), local block i with keep[i] >= 0 uses the storage of
  * like's local block keep[i], which must have the same box: both fields then point to it until
