@@ -41,15 +41,15 @@ static int64_t file_count(tsr_ctx ctx, const char *path) {
     return n;
 }
 
-/* Rank 0, after a restart: the outputs up to `start` that the run wrote before stay listed. */
+/* Rank 0, after a restart: the outputs up to `start` that this run wrote before stay listed. */
 static int seed_series(tsr_particles_run *r, const tsr_run_opts *o, int64_t start) {
     tsr_ctx ctx = r->p->ctx;
     if (ctx->rank != 0 || !o->output[0] || o->output_every <= 0)
         return TSR_SUCCESS;
     for (int64_t s = 0; s <= start; s += o->output_every) {
         char path[TSR_OPT_STRLEN + 32];
-        tsr__runio_output_path(o->output, s, path, sizeof path);
-        int64_t n = access(path, R_OK) == 0 ? file_count(ctx, path) : -1;
+        bool own = tsr__runio_own_output(o, s, r->run_id, path, sizeof path);
+        int64_t n = own ? file_count(ctx, path) : -1;
         if (n >= 0)
             TSR_CALL(ctx, tsr__series_add(r->series, path, s, (double)s * r->dt, n, ctx));
     }

@@ -80,16 +80,15 @@ static int write_output(tsr_run *r, const tsr_run_opts *o, tsr__series *sr, int6
 }
 
 /* After a restart the earlier outputs (and the state at `start`, already written by the run
- * that checkpointed it) are on disk: the .xmf keeps listing them. Only rank 0 writes the .xmf,
- * so only rank 0 needs the list. */
+ * that checkpointed it) are on disk: the .xmf keeps listing those this run wrote. Only rank 0
+ * writes the .xmf, so only rank 0 needs the list. */
 static int seed_series(tsr_run *r, const tsr_run_opts *o, tsr__series *sr, int64_t start) {
     tsr_ctx ctx = tsr__run_ctx(r);
     if (ctx->rank != 0 || o->output_every <= 0)
         return TSR_SUCCESS;
     for (int64_t s = 0; s <= start; s += o->output_every) {
         char path[TSR_OPT_STRLEN + 32];
-        tsr__runio_output_path(o->output, s, path, sizeof path);
-        if (access(path, R_OK) == 0)
+        if (tsr__runio_own_output(o, s, r->run_id, path, sizeof path))
             TSR_CALL(ctx, tsr__series_add(sr, path, s, (double)s * r->dt, 0, ctx));
     }
     return TSR_SUCCESS;

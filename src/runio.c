@@ -100,6 +100,14 @@ static bool in_series(const tsr_run_opts *o, int64_t s, int64_t from, int64_t st
     return o->output_every > 0 && s % o->output_every == 0;
 }
 
+bool tsr__runio_own_output(const tsr_run_opts *o, int64_t s, const char *run_id, char *path,
+                           size_t len) {
+    tsr__runio_output_path(o->output, s, path, len);
+    char id[32];
+    return access(path, R_OK) == 0 && tsr__h5_run_id(path, id, sizeof id) && *run_id &&
+           strcmp(id, run_id) == 0;
+}
+
 /* Rank 0: is the .xmf at path this run's own (it records the run id)? */
 static bool xmf_is_ours(const char *path, const char *run_id) {
     FILE *f = fopen(path, "r");

@@ -40,6 +40,12 @@ int tsr__series_add(tsr__series *sr, const char *path, int64_t step, double time
                     tsr_ctx ctx);
 void tsr__series_free(tsr__series *sr);
 
+/* Rank 0, after a restart: is step s of the output series on disk and this run's (its run_id)?
+ * Its path into `path` either way. Another run's file of the same name (the series was replaced
+ * with --force) is never listed as this run's. */
+bool tsr__runio_own_output(const tsr_run_opts *o, int64_t s, const char *run_id, char *path,
+                           size_t len);
+
 /* Rank 0: every path of a run checked and locked before anything is computed: the output
  * series (no file of it replaced without --force, except this run's own, by run_id, after a
  * restart; PREFIX.lock taken) and, when the run checkpoints or restarts from latest, the

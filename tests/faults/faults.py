@@ -703,6 +703,20 @@ def case_restart_own_series(np=2):
                         quiet_ok=True)
     expect_fail(rc, out, secs, 2, ["exist"], 20, "a different run on the same series")
     check({p: digest(p) for p in glob.glob("s*")} == snap, "the series is byte-identical")
+    # A restarted run given another run's series with --force lists only its own files: t_0 and
+    # t_10 are run X's 64x64 grid, not this 40x30 run's earlier steps.
+    rc, _, _ = run(np, [heat, "--grid", "64x64", "--quiet", "--output", "t", "--output-every",
+                        "10", "--steps", "20"])
+    check(rc == 0, "run X writes t_0..20")
+    rc, _, _ = run(np, [heat, "--grid", "40x30", "--quiet", "--steps", "20",
+                        "--checkpoint-every", "10", "--checkpoint-dir", "cy"])
+    check(rc == 0, "run Y checkpoints at 10 and 20 and writes no output")
+    rc, out, _ = run(np, [heat, "--grid", "40x30", "--quiet", "--steps", "20", "--restart",
+                          "cy/ckpt_000010.h5", "--checkpoint-dir", "cy", "--output", "t",
+                          "--output-every", "10", "--force"])
+    check(rc == 0, "Y restarted from 10 writes t_20 with --force: status %s" % rc)
+    steps = re.findall(r"t_(\d{6})\.h5", open("t.xmf").read())
+    check(steps == ["000020"], "t.xmf lists only Y's own t_000020.h5, not X's: %s" % steps)
 
 
 # 8. output paths checked at start
