@@ -69,7 +69,8 @@ int tsr__cf_coord_prepare(coord *c, char *cwd, size_t cwdlen) {
               "no memory for %lld tasks", (long long)n);
     bool resume = o->resume || o->resume_failed;
     if (resume) {
-        err = tsr__cf_log_resume(c->joblog, &c->tasks, o->resume_failed, c->state, msg, sizeof msg);
+        err = tsr__cf_log_resume(c->joblog, &c->tasks, o->resume_failed, o->retries, c->state, msg,
+                                 sizeof msg);
         TSR_CHECK(ctx, !err, err, "%s", msg);
     }
     for (int64_t i = 0; i < n; i++) {
@@ -411,7 +412,8 @@ void tsr__cf_summary(coord *c, FILE *out) {
     fflush(out);
 }
 
-/* TASKFILE.failed: the tasks that failed, as a task file to run again. */
+/* TASKFILE.failed: the tasks that failed, as a task file to run again, in the same order and
+ * with a BARRIER wherever the task file had one between them. */
 int tsr__cf_write_failed(coord *c) {
     char path[TSR_OPT_STRLEN + 32];
     snprintf(path, sizeof path, "%s.failed", c->joblog);
@@ -422,10 +424,14 @@ int tsr__cf_write_failed(coord *c) {
     FILE *f = fopen(path, "we");
     TSR_CHECK(c->ctx, f, TSR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     fprintf(f, "# tasks of %s that failed (tessera-farm)\n", c->o->tasks);
+    int64_t epoch = -1; /* of the last task written: the BARRIERs between them stay */
     for (int64_t i = 0; i < c->tasks.n; i++) {
         const tsr__task_entry *t = &c->tasks.t[i];
         if (c->state[i] != TSR__CF_FAILED && c->state[i] != TSR__CF_FAILED_BEFORE)
             continue;
+        if (epoch >= 0 && t->epoch > epoch)
+            fprintf(f, "#TESSERA BARRIER\n");
+        epoch = t->epoch;
         fprintf(f, "# task %lld, line %lld\n", (long long)i, (long long)t->line);
         if (t->repeated)
             fprintf(f, "#TESSERA REPEAT 1 start %lld %s\n", (long long)t->repeat, t->command);

@@ -347,6 +347,9 @@ static pid_t spawn(const char *cwd, const char *path, int in, const int out[2], 
         dup2(in, 0);
         dup2(out[0], 1);
         dup2(out[1], 2);
+        /* Only 0-2: the rank's other descriptors (MPI's sockets, other tasks' logs) would stay
+         * open in the task. Kernels before 5.9 lack the call and leave them. */
+        close_range(3, ~0U, 0);
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = SIG_DFL;
@@ -423,7 +426,7 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
             child[s] = open_log(x, job->id, s ? "err" : "out");
             ok = child[s] >= 0;
             if (ok)
-                sl->fd[s] = dup(child[s]);
+                sl->fd[s] = fcntl(child[s], F_DUPFD_CLOEXEC, 0); /* no other task inherits it */
             ok = ok && sl->fd[s] >= 0;
         }
     }
@@ -514,9 +517,10 @@ int tsr__cf_exec_poll(tsr__cf_exec *x, int wait_ms, tsr__cf_end *ended, int max)
             continue;
         double due = sl->kill_at ? sl->kill_at : x->timeout > 0 ? sl->start + x->timeout : 0;
         if (due > 0) {
-            int ms = due <= now ? 0 : (int)((due - now) * 1000) + 1;
+            /* In double: a timeout of weeks is more milliseconds than an int holds. */
+            double ms = due <= now ? 0 : (due - now) * 1000 + 1;
             if (ms < wait_ms)
-                wait_ms = ms;
+                wait_ms = (int)ms;
         }
         for (int s = 0; s < 2 && sl->pipes; s++)
             if (sl->fd[s] >= 0) {

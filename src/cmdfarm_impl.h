@@ -133,11 +133,11 @@ typedef struct tsr__cf_log {
 } tsr__cf_log;
 
 /* Reads an existing job log for --resume: done[id] = 1 for tasks that ended with status 0, 2 for
- * those that ended otherwise and never with 0 (unless only_ok: then left 0, to run again), for
- * ids whose command matches the task list. A missing
+ * those that failed retries + 1 times and never ended with 0 (unless only_ok: then left 0, to run
+ * again), for ids whose command matches the task list. A missing
  * file is no error; any other unreadable file, or a complete line that does not parse, is
  * TSR_ERR_INPUT with msg. Truncates a cut-off last line so appends start on a fresh line. */
-int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok,
+int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok, int64_t retries,
                        unsigned char *done, char *msg, size_t msglen);
 /* Opens the job log (appending when `append`, else new with a header line). */
 int tsr__cf_log_open(tsr__cf_log *l, const char *path, bool append, char *msg, size_t msglen);

@@ -43,7 +43,7 @@ static int split(char *s, char **f) {
     return n;
 }
 
-int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok,
+int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok, int64_t retries,
                        unsigned char *done, char *msg, size_t msglen) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
@@ -74,6 +74,14 @@ int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_
         return text ? TSR_ERR_INPUT : TSR_ERR_MEMORY;
     }
     text[len] = '\0';
+    /* Failed runs per task: the failure is final only when the log holds all its attempts (a job
+     * stopped between two attempts left it some). */
+    int64_t *fails = calloc((size_t)(tasks->n ? tasks->n : 1), sizeof *fails);
+    if (!fails) {
+        free(text);
+        close(fd);
+        return TSR_ERR_MEMORY;
+    }
     int err = 0;
     size_t at = 0;
     int64_t lineno = 0;
@@ -110,16 +118,16 @@ int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_
         bool ended = strcmp(f[6], "stopped") != 0 && strcmp(f[6], "not started") != 0;
         if (ok)
             done[id] = 1;
-        else if (!only_ok && ended && !done[id])
-            done[id] = 2;
+        else if (ended)
+            fails[id]++;
     }
-    /* Appends go after the last whole line. */
-    size_t keep = 0;
-    for (size_t i = len; i > 0; i--)
-        if (text[i - 1] == '\n' || text[i - 1] == '\0') {
-            keep = i;
-            break;
-        }
+    for (int64_t id = 0; !only_ok && id < tasks->n; id++)
+        if (!done[id] && fails[id] > retries)
+            done[id] = 2;
+    free(fails);
+    /* Appends go after the last whole line: what follows it (the line the job died writing, or
+     * the zeros a crash can leave) is cut off. */
+    size_t keep = at;
     if (!err && keep < len && ftruncate(fd, (off_t)keep) != 0) {
         err = TSR_ERR_INPUT;
         snprintf(msg, msglen, "--resume: cannot truncate the cut-off last line of %s: %s", path,

@@ -97,7 +97,7 @@ static int set_text(char **dst, const char *text) {
 
 /* REPEAT N [start S] [step T] [command]. */
 static int repeat(parser *p, int64_t line, const char *rest) {
-    char w[64];
+    char w[64] = "";
     int64_t n = 0, start = 0, step = 1;
     if (!next_word(&rest, w, sizeof w) || !parse_i64(w, &n) || n < 0)
         return fail(p, line, "REPEAT: expected a count N >= 0, got '%s'", w[0] ? w : "");

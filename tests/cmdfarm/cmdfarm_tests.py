@@ -29,6 +29,10 @@ fault NP    a rank's own failure: task 1000's output directory (--log-dir logs/1
 joblog      rank 0's own failure: the job log cannot be synced (fault shim: fsync fails with EIO
             under jl/ on rank 0) while tasks run on the others: exit 1 with one message, the
             running tasks stopped, no hang.
+edges NP    what a review found: a task sees only descriptors 0-2 (not MPI's sockets, not other
+            tasks' logs); a --timeout of weeks does not stall the free slots; FILE.failed keeps
+            the BARRIERs between its tasks; --resume reruns a task whose retries a stop cut
+            short; a job log ending in zeros (a crash) resumes, and resumes again.
 progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
             ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
@@ -387,6 +391,58 @@ def scenario_joblog():
     check(rc == 1 and len(hits) == 1 and len(ran) < n,
           "the job log's sync fails on rank 0 after 2 s: exit 1, one message, %d of %d tasks "
           "ran, %.1f s" % (len(ran), n, time.time() - t0))
+
+
+def scenario_edges():
+    # Only 0-2 open in a task, with --log-dir (their files) and without (pipes).
+    write("fd.txt", "sleep 0.5\nls /proc/self/fd\nls /proc/self/fd\n")
+    for extra in (["--log-dir", "fdlogs"], []):
+        rc, out, _ = farm(["fd.txt", "--slots", "2"] + extra)
+        text = open("fdlogs/0/1.out").read() + open("fdlogs/0/2.out").read() if extra else \
+            "\n".join(x.split("] ", 1)[1] for x in out.splitlines() if x.startswith(("[1]", "[2]")))
+        fds = set(int(x) for x in text.split())
+        check(rc == 0 and fds <= {0, 1, 2, 3}, "a task's descriptors %s: 0-2 and ls's own "
+              "(%s)" % (sorted(fds), "--log-dir" if extra else "pipes"))
+    # A timeout of 35 days: one worker, one slot busy 2 s, the other runs the rest meanwhile
+    # (their starts wait for rank 0's messages, which no task's end wakes).
+    if NP == 2:
+        write("to.txt", "sleep 2\n" + "true\n" * 4)
+        rc, _, _ = farm(["to.txt", "--slots", "2", "--timeout", "3000000"])
+        rows = joblog("to.txt.joblog")
+        last = max(float(r["end"]) for r in rows if r["id"] != "0")
+        slept = [float(r["end"]) for r in rows if r["id"] == "0"][0]
+        check(rc == 0 and last < slept - 1, "--timeout 3000000: the true tasks end %.2f s "
+              "before the sleep" % (slept - last))
+    # FILE.failed keeps the BARRIER: b waits for a, and both succeed once `go` exists.
+    write("b.txt", "test -e go && sleep 0.5 && touch a.done\n#TESSERA BARRIER\n"
+          "test -e a.done\n")
+    rc, _, _ = farm(["b.txt", "--slots", "2", "--quiet"])
+    check(rc == 1 and "#TESSERA BARRIER" in open("b.txt.joblog.failed").read(),
+          "both fail; b.txt.joblog.failed has the BARRIER between them")
+    write("go", "")
+    rc, _, _ = farm(["b.txt.joblog.failed", "--slots", "2", "--quiet"])
+    check(rc == 0, "the .failed file reruns them in order: status %s" % rc)
+    # --resume and retries: a job log holding one failed run of task 0, as a job stopped before
+    # its retry leaves it. With --retries 1 that task runs again; with 0 its failure is final.
+    write("r1.txt", "echo $TESSERA_TASK_ID >> rr.txt\n")
+    for retries, runs, status in (("1", [0], 0), ("0", [], 1)):
+        for f in ("rr.txt",):
+            if os.path.exists(f):
+                os.unlink(f)
+        write("r1.txt.joblog", "0\t1\t-\th\t0\t99\t1\t1.0\t2.0\t1.0\t0\t"
+              "echo $TESSERA_TASK_ID >> rr.txt\n")
+        rc, out, _ = farm(["r1.txt", "--resume", "--retries", retries, "--quiet"])
+        check(rc == status and ints("rr.txt") == runs, "--resume --retries %s after one failed run: "
+              "status %s, ran %s" % (retries, rc, ints("rr.txt")))
+    # A job log ending in zeros: cut off, and the next --resume reads it.
+    write("z.txt", "true\n" * 3)
+    rc, _, _ = farm(["z.txt", "--quiet"])
+    with open("z.txt.joblog", "ab") as f:
+        f.write(b"\0" * 40)
+    rc1, _, _ = farm(["z.txt", "--resume", "--quiet"])
+    rc2, out, err = farm(["z.txt", "--resume", "--quiet"])
+    check(rc == rc1 == rc2 == 0 and b"\0" not in open("z.txt.joblog", "rb").read(),
+          "a job log ending in zeros resumes twice: %s %s %s %s" % (rc, rc1, rc2, err.strip()))
 
 
 def scenario_progress():
