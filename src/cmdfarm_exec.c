@@ -159,6 +159,7 @@ int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, do
                       double grace, const char *log_dir, const char *cwd) {
     memset(x, 0, sizeof *x);
     x->devnull = -1;
+    x->guard.fd = x->guard.table = -1;
     x->rank = rank;
     x->nslots = nslots;
     x->timeout = timeout;
@@ -198,10 +199,12 @@ int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, do
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
+    tsr__cf_guard_start(&x->guard, nslots);
     return 0;
 }
 
 void tsr__cf_exec_free(tsr__cf_exec *x) {
+    tsr__cf_guard_stop(&x->guard); /* with the wake-up pipe still open: its end is a SIGCHLD */
     if (x->slots)
         for (int i = 0; i < x->nslots; i++) {
             free(x->slots[i].hold[0]);
@@ -447,8 +450,10 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
         char words[4096], *direct[64];
         bool simple = !x->env_odd && direct_argv(command, words, sizeof words, direct, 64) > 0;
         pid = spawn(x->cwd, x->path, x->devnull, child, argv, simple ? direct : NULL, envp);
-        if (pid > 0)
+        if (pid > 0) {
             setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */
+            tsr__cf_guard_set(&x->guard, (int)(sl - x->slots), pid);
+        }
     }
     free(envp);
     for (int s = 0; s < 2; s++)
@@ -484,6 +489,7 @@ static void finish(tsr__cf_exec *x, tsr__cf_slot *sl, int wstatus, tsr__cf_end *
     }
     close_fds(sl);
     kill(-sl->pid, SIGKILL); /* what the task left running in its group ends with it */
+    tsr__cf_guard_set(&x->guard, (int)(sl - x->slots), 0);
     *e = (tsr__cf_end){.id = sl->job.id,
                        .attempt = sl->job.attempt,
                        .pid = sl->pid,

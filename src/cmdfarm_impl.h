@@ -79,6 +79,23 @@ typedef struct tsr__cf_end {
 typedef struct tsr__cf_slot tsr__cf_slot;
 
 /* One rank's running commands. */
+/* A rank's guard (cmdfarm_guard.c): a /bin/sh that KILLs the process groups of the rank's running
+ * tasks when the rank ends, whatever ends it. */
+typedef struct tsr__cf_guard {
+    int fd;    /* the write end of its pipe (never written: closed, it ends the guard); -1: none */
+    int table; /* the slots' process groups, shared with the guard; -1: none */
+    pid_t pid; /* 0: none */
+} tsr__cf_guard;
+
+/* Starts the guard for nslots slots; without one (no memory file, pipe or process) the tasks keep
+ * PR_SET_PDEATHSIG alone. */
+void tsr__cf_guard_start(tsr__cf_guard *g, int nslots);
+/* The process group of slot's task (0 when it ended, after its last KILL). One pwrite; wakes
+ * nothing. */
+void tsr__cf_guard_set(tsr__cf_guard *g, int slot, pid_t pgid);
+/* Ends the guard, which KILLs the groups still in the table, and reaps it. */
+void tsr__cf_guard_stop(tsr__cf_guard *g);
+
 typedef struct tsr__cf_exec {
     int rank, nslots, running;
     double timeout, grace;
@@ -97,6 +114,7 @@ typedef struct tsr__cf_exec {
     char pwd[4100]; /* PWD=dir when the environment's PWD is not the task's directory */
     char *path;     /* PATH, to run a simple command without the shell */
     int devnull;    /* the tasks' standard input */
+    tsr__cf_guard guard;
 } tsr__cf_exec;
 
 /* Sets up nslots slots; returns 0 or TSR_ERR_MEMORY/TSR_ERR_IO (errno kept). */

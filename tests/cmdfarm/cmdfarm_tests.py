@@ -12,7 +12,7 @@ fail NP     failing tasks: without retries exit 1, the message naming them, FILE
             --resume-failed reruns exactly them; with --retries 1 a task failing once succeeds on
             another rank; `sleep 100` with --timeout 1 ends as "timeout" in a few seconds.
 kill        kill -9 of the whole job (mpirun and the ranks) mid-run at 3 ranks: no task
-            survives it; a job log cut mid-line; --resume runs exactly the tasks without a
+            survives it, nor the process each left in the background (the guard); a job log cut mid-line; --resume runs exactly the tasks without a
             status-0 line, and every task has run to success exactly once.
 sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 0), each task
             run to success once.
@@ -239,7 +239,9 @@ def ok_ids(rows):
 
 def scenario_kill():
     n = 40
-    sleepers(n, 0.15)
+    # Each task leaves a process in the background, which PR_SET_PDEATHSIG does not reach.
+    write("k.txt", "".join("sleep 31.5 & sleep 0.15; echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n"
+                           for _ in range(n)))
     cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
     print("RUN  %s (kill -9 of the whole job mid-run)" % " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, env=mpi_env({"FARM_RUN": "1"}), stdout=subprocess.DEVNULL,
@@ -256,8 +258,10 @@ def scenario_kill():
             pass
     proc.wait()
     time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", "sleep 0.15; echo"], capture_output=True, text=True)
-    check(left.stdout.strip() == "", "no task outlives the killed job")
+    left = subprocess.run(["pgrep", "-f", "sleep (0.15; echo|31.5)"], capture_output=True,
+                          text=True)
+    check(left.stdout.strip() == "", "no task, nor what it left in the background, outlives the "
+          "killed job: %s" % left.stdout.split())
     before = joblog("k.txt.joblog")
     done = set(ok_ids(before))
     check(0 < len(done) < n, "killed mid-run: %d of %d tasks logged" % (len(done), n))
