@@ -140,13 +140,16 @@ int tsr__checkpoint_write(const char *dir, int64_t keep, tsr_field *fields, int 
 }
 
 /* Rank 0: is this checkpoint whole enough to restart from? A quick look: a readable HDF5 file
- * with a step. The full check comes when it is read. */
-static bool readable(tsr_ctx ctx, const char *path, char *why, size_t len) {
+ * with a step; its run identity into id ("" when it records none). The full check comes when it
+ * is read. */
+static bool readable(tsr_ctx ctx, const char *path, char *id, int idlen, char *why, size_t len) {
     hid_t f;
+    id[0] = '\0';
     int err = tsr__h5_open_serial(ctx, "checkpoint", path, &f);
     if (!err) {
         int64_t step = -1;
         bool ok = tsr__h5_attr_read(f, "step", H5T_NATIVE_INT64, 1, &step) && step >= 0;
+        tsr__h5_attr_read_string(f, "run_id", id, idlen);
         H5Fclose(f);
         if (ok)
             return true;
@@ -158,12 +161,16 @@ static bool readable(tsr_ctx ctx, const char *path, char *why, size_t len) {
     return false;
 }
 
-static int resolve_root(tsr_ctx ctx, const char *dir, const char *which, char *path, int len) {
-    if (strcmp(which, "latest") != 0) {
-        snprintf(path, (size_t)len, "%s", which);
-        TSR_CALL(ctx, tsr_file_check_input(ctx, "checkpoint", path));
-        return TSR_SUCCESS;
-    }
+/* The newest readable checkpoint of each run in the directory, newest first. */
+typedef struct run_newest {
+    char id[32];
+    int64_t step;
+} run_newest;
+
+/* Rank 0: "latest" is the newest readable checkpoint, when the directory holds one run's. A
+ * directory holding several runs' (a run that checkpointed only when a signal stopped it, or
+ * one given --force, wrote beside another's) is refused: its newest step may be another run's. */
+static int resolve_latest(tsr_ctx ctx, const char *dir, char *path, int len) {
     int64_t n = tsr__checkpoint_scan(dir, NULL, 0);
     TSR_CHECK(ctx, n >= 0, TSR_ERR_INPUT, "cannot open checkpoint directory '%s': %s", dir,
               strerror(errno));
@@ -172,26 +179,59 @@ static int resolve_root(tsr_ctx ctx, const char *dir, const char *which, char *p
     TSR_CHECK(ctx, steps, TSR_ERR_MEMORY, "cannot list checkpoints");
     int64_t m = tsr__checkpoint_scan(dir, steps, n);
     n = m < n ? m : n; /* the directory may have grown meanwhile */
-    /* The newest that can be read: a damaged newest one falls back to the one before. */
     char first[TSR_PATH_MAX] = "", why[TSR_MSG_LEN] = "";
+    run_newest runs[4];
+    int nruns = 0, more = 0;
     for (int64_t i = 0; i < n; i++) {
-        tsr__checkpoint_path(dir, steps[i], path, (size_t)len);
-        char reason[TSR_MSG_LEN];
-        if (readable(ctx, path, reason, sizeof reason)) {
-            if (first[0])
-                tsr_ctx_warn(ctx, "newest checkpoint '%s' is unreadable (%s); using '%s'", first,
-                             why, path);
-            free(steps);
-            return TSR_SUCCESS;
+        char p[TSR_PATH_MAX], id[32], reason[TSR_MSG_LEN];
+        tsr__checkpoint_path(dir, steps[i], p, sizeof p);
+        if (!readable(ctx, p, id, sizeof id, reason, sizeof reason)) {
+            if (!nruns && !first[0]) { /* the newest: damaged, it falls back to the one before */
+                snprintf(first, sizeof first, "%s", p);
+                snprintf(why, sizeof why, "%s", reason);
+            }
+            continue;
         }
-        if (!first[0]) {
-            snprintf(first, sizeof first, "%s", path);
-            snprintf(why, sizeof why, "%s", reason);
+        int r = 0;
+        while (r < nruns && strcmp(runs[r].id, id) != 0)
+            r++;
+        if (r < nruns)
+            continue;
+        if (nruns == 4) {
+            more++;
+            continue;
         }
+        snprintf(runs[nruns].id, sizeof runs[nruns].id, "%s", id);
+        runs[nruns++].step = steps[i];
+        if (nruns == 1)
+            snprintf(path, (size_t)len, "%s", p);
     }
     free(steps);
-    TSR_CHECK(ctx, 0, TSR_ERR_INPUT, "no readable checkpoint in '%s' (newest '%s': %s)", dir, first,
-              why);
+    TSR_CHECK(ctx, nruns > 0, TSR_ERR_INPUT, "no readable checkpoint in '%s' (newest '%s': %s)",
+              dir, first, why);
+    if (nruns > 1) {
+        char list[512] = "";
+        for (int r = 0, used = 0; r < nruns && used < (int)sizeof list; r++)
+            used += snprintf(list + used, sizeof list - (size_t)used, "%sckpt_%06lld.h5 (run %s)",
+                             r ? ", " : "", (long long)runs[r].step,
+                             runs[r].id[0] ? runs[r].id : "unknown");
+        TSR_CHECK(ctx, 0, TSR_ERR_INPUT,
+                  "--restart latest: checkpoint directory '%s' holds the checkpoints of %d%s "
+                  "runs, newest first: %s%s; name the one to continue (--restart %s/ckpt_...h5)",
+                  dir, nruns + (more > 0), more ? " or more" : "", list, more ? ", ..." : "", dir);
+    }
+    if (first[0])
+        tsr_ctx_warn(ctx, "newest checkpoint '%s' is unreadable (%s); using '%s'", first, why,
+                     path);
+    return TSR_SUCCESS;
+}
+
+static int resolve_root(tsr_ctx ctx, const char *dir, const char *which, char *path, int len) {
+    if (strcmp(which, "latest") == 0)
+        return resolve_latest(ctx, dir, path, len);
+    snprintf(path, (size_t)len, "%s", which);
+    TSR_CALL(ctx, tsr_file_check_input(ctx, "checkpoint", path));
+    return TSR_SUCCESS;
 }
 
 int tsr_checkpoint_resolve(tsr_ctx ctx, const char *dir, const char *which, char *path, int len) {

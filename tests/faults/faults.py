@@ -585,6 +585,15 @@ def case_shared_ckpt_dir(np=2):
           "B never deleted or replaced A's checkpoints %s: now %s" % (sorted(a), sorted(now)))
     check(sorted(set(now) - set(a)) == ["ck/ckpt_000020.h5"],
           "B pruned its own checkpoints down to 1: %s" % sorted(set(now) - set(a)))
+    # Two runs' checkpoints in one directory: "latest" would be B's 20, not A's 28. Refused,
+    # naming both; a path picks one.
+    rc, out, secs = run(np, base + ["--steps", "40", "--restart", "latest"], timeout=FAST,
+                        quiet_ok=True)
+    expect_fail(rc, out, secs, 2, ["2 runs", "ckpt_000020.h5", "ckpt_000028.h5"], 20,
+                "--restart latest in a directory of two runs")
+    check({p: digest(p) for p in glob.glob("ck/ckpt_*.h5")} == now, "no checkpoint changed")
+    rc, out, _ = run(np, base + ["--steps", "28", "--restart", "ck/ckpt_000021.h5"])
+    check(rc == 0 and parse_checksum(out) == s28, "--restart with A's path continues A to 28")
 
 
 def case_concurrent_ckpt_dir(np=2):
