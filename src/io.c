@@ -70,20 +70,36 @@ static int copy_extents(const char *from, int fd) {
     return e;
 }
 
+/* Free space a scratch directory must have: the layout's metadata is a few KiB to a few MiB (the
+ * coordinates), and HDF5 writes it when the file closes. A close that fails (a full /dev/shm,
+ * which MPI libraries and containers keep small) leaves the file in HDF5's list of open files,
+ * and its clean-up when MPI finalises then crashes: such a directory is passed over. */
+#define SCRATCH_FREE_MIN (16 << 20)
+
 /* A private scratch file for HDF5's layout: memory-backed where there is one. */
 static int scratch_file(char *path, size_t len) {
     const char *dirs[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    int e = ENOENT;
     for (int i = 0; i < 3; i++) {
-        if (!dirs[i] || !*dirs[i] || access(dirs[i], W_OK | X_OK) != 0)
+        struct statvfs fs;
+        if (!dirs[i] || !*dirs[i] || access(dirs[i], W_OK | X_OK) != 0) {
+            e = dirs[i] && *dirs[i] ? errno : e;
             continue;
+        }
+        if (statvfs(dirs[i], &fs) == 0 &&
+            (double)fs.f_bavail * (double)fs.f_frsize < SCRATCH_FREE_MIN) {
+            e = ENOSPC;
+            continue;
+        }
         snprintf(path, len, "%s/tessera-layout-XXXXXX", dirs[i]);
         int fd = mkstemp(path);
         if (fd >= 0) {
             close(fd);
             return 0;
         }
+        e = errno;
     }
-    return errno ? errno : ENOENT;
+    return e;
 }
 
 /* The name field k is written under: meta's, or the field's own. */

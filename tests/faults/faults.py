@@ -310,6 +310,27 @@ def case_disk_full_output(np=3):
     check(not tmp_files(d), "no temporary file left: %s" % tmp_files(d))
 
 
+def case_scratch_full(np=2):
+    """/dev/shm with 4 KiB free (a private mount namespace): the HDF5 layout's scratch file goes
+    to /tmp instead. It went to /dev/shm, HDF5's close of it failed, and rank 0 crashed when MPI
+    finalised (status 139)."""
+    need_root()
+    if not shutil.which("unshare"):
+        raise Skip("no unshare")
+    script = ("mount -t tmpfs -o size=256k tmpfs /dev/shm || exit 77; "
+              "head -c 258048 /dev/zero > /dev/shm/fill; exec \"$@\"")
+    cmd = ["unshare", "-m", "sh", "-c", script, "sh"] + mpi_cmd(
+        np, [BIN["heat"], "--grid", "64x64", "--steps", "20", "--output", "out",
+             "--output-every", "10", "--quiet"])
+    print("RUN  %s" % " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    if p.returncode == 77:
+        raise Skip("cannot mount a tmpfs over /dev/shm in a mount namespace")
+    check(p.returncode == 0, "output with a full /dev/shm: status %s %s" % (p.returncode,
+                                                                            p.stderr[-300:]))
+    check(all(h5_ok("out_%06d.h5" % s) for s in (0, 10, 20)), "out_0..20 are whole HDF5 files")
+
+
 def case_disk_full_checkpoint(np=2):
     # 256x256 doubles: a checkpoint is 512 KiB and a bit; the 1 MiB tmpfs holds one, not two.
     straight_sum = straight(np, "256x256", 40)
@@ -808,6 +829,7 @@ def case_life(np=4):
 CASES = {
     "disk-full-output": case_disk_full_output,
     "disk-full-checkpoint": case_disk_full_checkpoint,
+    "scratch-full": case_scratch_full,
     "disk-full-sigterm": case_disk_full_sigterm,
     "readonly": case_readonly,
     "readonly-dir-at-start": case_readonly_dir_at_start,
