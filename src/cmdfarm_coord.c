@@ -392,6 +392,10 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
     }
     /* Every rank said goodbye after receiving all its tasks: no send is left in flight. */
     TSR_CALL(ctx, reap_sends(c, true));
+    /* A stop that came after the last task ended stopped nothing: the job is complete. */
+    const tsr_cmdfarm_result *r = &c->res;
+    if (r->stopped && r->ok + r->failed + r->skipped == r->ntasks)
+        c->res.stopped = false;
     return c->failure;
 }
 

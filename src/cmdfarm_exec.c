@@ -572,6 +572,12 @@ void tsr__cf_exec_stop(tsr__cf_exec *x) {
         tsr__cf_slot *sl = &x->slots[i];
         if (!sl->pid || sl->kill_at)
             continue;
+        /* A task that has ended but is not reaped yet ended by itself: its own status goes to the
+         * job log (an exit 0 logged as stopped would run again under --resume). */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)sl->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+            continue;
         sl->how = TSR__CF_STOPPED;
         kill(-sl->pid, SIGTERM);
         sl->kill_at = now + x->grace;
