@@ -43,6 +43,14 @@ static int split(char *s, char **f) {
     return n;
 }
 
+/* The job log's repeat field: the REPEAT index, or "-". */
+static const char *repeat_text(const tsr__task_entry *t, char *buf, size_t len) {
+    if (!t->repeated)
+        return "-";
+    snprintf(buf, len, "%lld", (long long)t->repeat);
+    return buf;
+}
+
 int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_ok, int64_t retries,
                        unsigned char *done, char *msg, size_t msglen) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -114,6 +122,9 @@ int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_
         }
         if (id >= tasks->n || strcmp(f[11], tasks->t[id].command) != 0)
             continue; /* another task file's line: its task did not run with this command */
+        char rep[32];
+        if (strcmp(f[2], repeat_text(&tasks->t[id], rep, sizeof rep)) != 0)
+            continue; /* a REPEAT changed since: the same command with another index */
         bool ok = !strcmp(f[6], "0");
         bool ended = strcmp(f[6], "stopped") != 0 && strcmp(f[6], "not started") != 0;
         if (ok)
@@ -159,13 +170,10 @@ int tsr__cf_log_write(tsr__cf_log *l, const tsr__cf_end *e, const tsr__task_entr
                       const char *host) {
     char st[32], rep[32];
     tsr__cf_status_text(e, st, sizeof st);
-    if (t->repeated)
-        snprintf(rep, sizeof rep, "%lld", (long long)t->repeat);
-    else
-        snprintf(rep, sizeof rep, "-");
     fprintf(l->f, "%lld\t%lld\t%s\t%s\t%d\t%lld\t%s\t%.3f\t%.3f\t%.3f\t%lld\t%s\n",
-            (long long)e->id, (long long)t->line, rep, host, e->rank, (long long)e->pid, st,
-            e->start, e->end, e->end - e->start, (long long)e->bytes, t->command);
+            (long long)e->id, (long long)t->line, repeat_text(t, rep, sizeof rep), host, e->rank,
+            (long long)e->pid, st, e->start, e->end, e->end - e->start, (long long)e->bytes,
+            t->command);
     l->dirty = true;
     if (fflush(l->f) != 0)
         return TSR_ERR_IO;

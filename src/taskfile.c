@@ -76,6 +76,10 @@ static int add_task(parser *p, int64_t line, const char *cmd, bool repeated, int
         l->cap = cap;
     }
     size_t n = strlen(p->prefix) + strlen(cmd) + strlen(p->suffix) + 3;
+    /* One argument of exec holds at most 128 KiB: a longer command could not start at all. */
+    if (n - 3 > TSR__TASKFILE_MAX_LINE)
+        return fail(p, line, "with PREFIX and SUFFIX the command is longer than %d characters",
+                    TSR__TASKFILE_MAX_LINE);
     char *c = malloc(n);
     if (!c)
         return TSR_ERR_MEMORY;

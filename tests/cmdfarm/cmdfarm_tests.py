@@ -32,7 +32,8 @@ joblog      rank 0's own failure: the job log cannot be synced (fault shim: fsyn
 edges NP    what a review found: a task sees only descriptors 0-2 (not MPI's sockets, not other
             tasks' logs); a --timeout of weeks does not stall the free slots; FILE.failed keeps
             the BARRIERs between its tasks; --resume reruns a task whose retries a stop cut
-            short; a job log ending in zeros (a crash) resumes, and resumes again.
+            short; --resume matches REPEAT indices; a job log ending in zeros (a crash) resumes,
+            and resumes again.
 progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
             ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
@@ -438,6 +439,14 @@ def scenario_edges():
         rc, out, _ = farm(["r1.txt", "--resume", "--retries", retries, "--quiet"])
         check(rc == status and ints("rr.txt") == runs, "--resume --retries %s after one failed run: "
               "status %s, ran %s" % (retries, rc, ints("rr.txt")))
+    # --resume matches REPEAT indices too: after the REPEAT's start changed, the same command
+    # with new indices runs.
+    write("x.txt", "#TESSERA REPEAT 3 start 0 echo $TESSERA_REPEAT_INDEX >> ix.txt\n")
+    rc1, _, _ = farm(["x.txt", "--quiet"])
+    write("x.txt", "#TESSERA REPEAT 3 start 10 echo $TESSERA_REPEAT_INDEX >> ix.txt\n")
+    rc2, _, _ = farm(["x.txt", "--resume", "--quiet"])
+    check(rc1 == rc2 == 0 and sorted(ints("ix.txt")) == [0, 1, 2, 10, 11, 12],
+          "--resume after REPEAT's start changed runs the new indices: %s" % sorted(ints("ix.txt")))
     # A job log ending in zeros: cut off, and the next --resume reads it.
     write("z.txt", "true\n" * 3)
     rc, _, _ = farm(["z.txt", "--quiet"])

@@ -102,6 +102,13 @@ START_TEST(test_errors) {
     ck_assert_str_eq(msg, "t.txt:2: line longer than 65536 characters");
     big[2 + n - 1] = '\n'; /* exactly the limit is fine */
     ck_assert_int_eq(parse(big), 0);
+    /* A line within the limit that PREFIX makes longer than it. */
+    static char pre[TSR__TASKFILE_MAX_LINE + 64];
+    strcpy(pre, "#TESSERA PREFIX echo\n");
+    strcat(pre, big + 2);
+    ck_assert_int_eq(parse(pre), TSR_ERR_INPUT);
+    ck_assert_str_eq(msg, "t.txt:2: with PREFIX and SUFFIX the command is longer than 65536 "
+                          "characters");
     tsr__taskfile_free(&list);
 }
 END_TEST
