@@ -132,6 +132,10 @@ static int decode(dec_state *st, mem_src *src, int64_t max_side) {
     int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (type == PNG_COLOR_TYPE_PALETTE)
         png_set_palette_to_rgb(png);
+    /* A palette's or a colour type's transparency (tRNS) would become an alpha channel the
+     * header probe does not count: alpha is ignored. */
+    if (png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_strip_alpha(png);
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)

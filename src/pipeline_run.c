@@ -381,8 +381,9 @@ int tsr_pipeline_run(tsr_pipeline p) {
     run_free(&r);
     tsr__outbox_free(&r.ob);
     MPI_Comm_free(&comm);
-    if (qerr && !err)
-        return qerr; /* the messaging itself broke: only this rank knows */
+    /* The messaging itself broke: only this rank knows, and the agreement tells the others
+     * (returning alone would leave them waiting in it). */
+    err = err ? err : qerr;
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     TSR_CALL(ctx, gather_stats(&r, wall));
     p->finished = true;

@@ -288,6 +288,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if (m.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", m.png);
     char config[512], policy[64];
+    /* --chunk fills chunk_text; the farm parsed its own copy (checked: this parse succeeds). */
+    if (m.farm.chunk_text[0] &&
+        (err = tsr_chunk_policy_parse(ctx, m.farm.chunk_text, &m.farm.chunk)))
+        goto out;
     tsr_chunk_policy_format(&m.farm.chunk, policy, sizeof policy);
     snprintf(config, sizeof config,
              "\"size\": [%lld, %lld], \"max_iter\": %lld, \"tasks\": %lld, \"chunk\": \"%s\"",

@@ -118,7 +118,7 @@ def synthetic(r):
 
 # ---- PNG files without PIL ----
 
-def png_file(path, w, h, color_type, depth, rows, palette=None):
+def png_file(path, w, h, color_type, depth, rows, palette=None, trns=None):
     def chunk(kind, data):
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
@@ -127,6 +127,8 @@ def png_file(path, w, h, color_type, depth, rows, palette=None):
                                                               0, 0, 0))
     if palette:
         data += chunk(b"PLTE", bytes(palette))
+    if trns:
+        data += chunk(b"tRNS", bytes(trns))
     data += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     with open(path, "wb") as f:
         f.write(data)
@@ -160,9 +162,14 @@ def write_inputs(d):
         vals = [pattern(x, y, 6) >> 4 for x in range(30)]
         rows4.append(bytes((vals[i] << 4) | vals[i + 1] for i in range(0, 30, 2)))
     png_file(os.path.join(d, "05_gray4.png"), 30, 30, 0, 4, rows4)
+    # A palette with transparency: libpng turns tRNS into an alpha channel, which is ignored.
+    png_file(os.path.join(d, "06_palette_trns.png"), 16, 8, 3, 8,
+             rows_of(16, 8, 7, lambda v, x, y: (v % 4,)),
+             palette=[c for i in range(4) for c in (i * 60, 200 - i * 40, 90)],
+             trns=[0, 128, 255, 64])
     with open(os.path.join(d, "notes.txt"), "w") as f:
         f.write("not an image, ignored\n")
-    return 6
+    return 7
 
 
 def pngs(d):
@@ -195,6 +202,15 @@ def inputs(r):
                 r.check("second output has %d files" % n,
                         os.path.isdir(out2) and len(pngs(out2)) == n,
                         "expected %d files in %s" % (n, out2))
+        # The palette with tRNS alone: frames sized by its header (3 channels), decoded with
+        # libpng's alpha from tRNS stripped.
+        only = os.path.join(tmp, "trns")
+        os.mkdir(only)
+        shutil.copy(os.path.join(src, "06_palette_trns.png"), only)
+        ref3 = r.reference(["--input", only])
+        if ref3 is not None:
+            r.app("np=%d a palette PNG with tRNS alone" % opts.np, ["--input", only], ref3,
+                  threads=t)
         # A sink failure mid-stream (a directory where frame 2's temporary file goes): status 1,
         # one message, and nothing left under frame 2's name.
         blocked = os.path.join(tmp, "blocked")

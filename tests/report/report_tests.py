@@ -40,7 +40,8 @@ CASES = [
     ("life-rebalance", 3, "life", ["--grid", "64x48", "--blocks", "8x6", "--steps", "20",
                                    "--extent", "0.5", "--skip-quiescent", "--rebalance-every", "5"]),
     ("poisson", 2, "poisson", ["--grid", "16x16", "--tol", "1e-6"]),
-    ("mandelbrot", 3, "mandelbrot", ["--size", "96x64", "--max-iter", "300"]),
+    ("mandelbrot", 3, "mandelbrot", ["--size", "96x64", "--max-iter", "300", "--chunk",
+                                      "fixed:5"]),
     ("particles", 2, "particles", ["--particles", "1000", "--steps", "20"]),
     ("imgpipe", 3, "imgpipe", ["--frames", "4", "--size", "64x48"]),
     ("md", 2, "md", ["--cells", "5", "--steps", "20", "--blocks", "2x2x2"]),
@@ -122,6 +123,10 @@ def main():
             check(ok, "mandelbrot: the farm's per-rank tasks, chunks, busy and idle time")
             check(all(r["messages_sent"] > 0 for r in reports["mandelbrot"][1]["per_rank"]),
                   "mandelbrot: farm messages counted on every rank")
+            cfg = reports["mandelbrot"][1]["config"].get("chunk")
+            check(cfg == "fixed:5" and farm and farm.get("chunk") == "fixed:5",
+                  "mandelbrot: --chunk fixed:5 in config.chunk (%s) and farm.chunk (%s)"
+                  % (cfg, farm and farm.get("chunk")))
         if "imgpipe" in reports:
             pipe = reports["imgpipe"][1].get("pipeline")
             check(pipe is not None and pipe["items"] == 4 and pipe["bottleneck"] in
