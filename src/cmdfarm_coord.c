@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +57,12 @@ int tsr__cf_coord_prepare(coord *c, char *cwd, size_t cwdlen) {
         snprintf(c->joblog, sizeof c->joblog, "farm.joblog");
     else
         snprintf(c->joblog, sizeof c->joblog, "%s.joblog", o->tasks);
+    /* Appending to the task file would replace the tasks with the log. */
+    struct stat ts, js;
+    TSR_CHECK(ctx,
+              !strcmp(o->tasks, "-") || stat(o->tasks, &ts) != 0 || stat(c->joblog, &js) != 0 ||
+                  ts.st_dev != js.st_dev || ts.st_ino != js.st_ino,
+              TSR_ERR_INPUT, "--joblog '%s' is the task file '%s'", c->joblog, o->tasks);
     if (o->log_dir[0])
         TSR_CALL(ctx, tsr_dir_prepare(ctx, "--log-dir", o->log_dir));
     TSR_CHECK(ctx, getcwd(cwd, cwdlen) != NULL, TSR_ERR_IO, "cannot read the working directory: %s",

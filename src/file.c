@@ -1,6 +1,7 @@
 /* Safe files: input and output paths checked up front, atomic publication, run locks. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,33 @@ int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool 
     return TSR_SUCCESS;
 }
 
+/* Do two output paths name one file? The same text, or the same name in the same directory
+ * (resolved: "a.png" and "./a.png", or a link to the directory). */
+static bool same_output(const char *a, const char *b) {
+    if (!strcmp(a, b))
+        return true;
+    const char *fa = strrchr(a, '/'), *fb = strrchr(b, '/');
+    fa = fa ? fa + 1 : a;
+    fb = fb ? fb + 1 : b;
+    if (strcmp(fa, fb) != 0)
+        return false;
+    char da[TSR_PATH_MAX], db[TSR_PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    dir_of(a, da, sizeof da);
+    dir_of(b, db, sizeof db);
+    return realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb);
+}
+
 int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const char *const *paths,
                            bool force) {
     int err = TSR_SUCCESS;
+    /* Two outputs on one file: one would replace the other after the run (with --force, quietly).
+     */
+    for (int i = 0; i < n && !err && ctx->rank == 0; i++)
+        for (int j = i + 1; j < n && !err && paths[i] && paths[i][0]; j++)
+            if (paths[j] && paths[j][0] && same_output(paths[i], paths[j]))
+                err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                    "%s and %s name the same file '%s'", whats[i], whats[j],
+                                    paths[j]);
     for (int i = 0; i < n && !err && ctx->rank == 0; i++)
         if (paths[i] && paths[i][0])
             err = tsr_file_check_output(ctx, whats[i], paths[i], force);

@@ -53,6 +53,10 @@ static int check(tsr_ctx ctx, void *values) {
               "--cutoff %g + --skin %g must be below half the box, %.6g (--cells %lld at "
               "--density %g): an atom would meet its own image",
               m->cutoff, m->skin, 0.5 * L, (long long)m->cells, m->density);
+    /* The grid has L / (cutoff + skin) cells per side: a count an int64 holds, cubed. */
+    TSR_CHECK(ctx, L / (m->cutoff + m->skin) < 0x1p20, TSR_ERR_INPUT,
+              "--density %g: the box (%.6g) holds more than 2^20 cells of cutoff + skin per side",
+              m->density, L);
     if (m->report[0])
         TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->run.force));
     return TSR_SUCCESS;

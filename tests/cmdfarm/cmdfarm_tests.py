@@ -340,9 +340,12 @@ def scenario_bad():
         ([f, "ok.txt", "--threads", "0"], "--threads 0: must be"),
         ([f, "ok.txt", "--slots", "x"], "--slots"),
         ([f, "ok.txt", "--bogus"], "--bogus"),
+        ([f, "ok.txt", "--joblog", "./ok.txt"], "--joblog './ok.txt' is the task file 'ok.txt'"),
     ]
+    text = open("ok.txt").read()
     for k, (args, expect) in enumerate(cases):
         must_fail(args, expect, status=2, np=1 if k % 2 else 3, timeout=60)
+    check(open("ok.txt").read() == text, "the task file is unchanged")
 
 
 def scenario_fault():
