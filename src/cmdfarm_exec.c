@@ -353,15 +353,7 @@ static pid_t spawn(const char *cwd, const char *path, int in, const int out[2], 
         /* Only 0-2: the rank's other descriptors (MPI's sockets, other tasks' logs) would stay
          * open in the task. Kernels before 5.9 lack the call and leave them. */
         close_range(3, ~0U, 0);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < 32; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                sigaction(sig, &sa, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        tsr__cf_child_signals();
         if (cwd && chdir(cwd) != 0)
             _exit(126);
         if (direct && strchr(direct[0], '/')) {

@@ -29,6 +29,18 @@ static const char script[] =
     "  [ \"$p\" -gt 0 ] 2>/dev/null && kill -s KILL -- -\"$p\" 2>/dev/null\n"
     "done <&3\n";
 
+void tsr__cf_child_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < 32; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 void tsr__cf_guard_start(tsr__cf_guard *g, int nslots) {
     g->fd = g->table = -1;
     g->pid = 0;
@@ -55,15 +67,7 @@ void tsr__cf_guard_start(tsr__cf_guard *g, int nslots) {
         close(1); /* nothing else of the rank's, not even its output */
         close(2);
         close_range(4, ~0U, 0);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < 32; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                sigaction(sig, &sa, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        tsr__cf_child_signals();
         execve("/bin/sh", argv, envp);
         _exit(127);
     }

@@ -87,6 +87,9 @@ typedef struct tsr__cf_guard {
     pid_t pid; /* 0: none */
 } tsr__cf_guard;
 
+/* In a vfork child before exec: every signal back to its default action, none blocked (the
+ * rank's handlers and mask are not the program's). System calls only. */
+void tsr__cf_child_signals(void);
 /* Starts the guard for nslots slots; without one (no memory file, pipe or process) the tasks keep
  * PR_SET_PDEATHSIG alone. */
 void tsr__cf_guard_start(tsr__cf_guard *g, int nslots);
