@@ -54,6 +54,22 @@ void tsr__cf_guard_start(tsr__cf_guard *g, int nslots) {
         tsr__cf_guard_stop(g);
         return;
     }
+    /* Both above 3, so that the child's dup2 to 0 and 3 neither clobbers one nor leaves one
+     * close-on-exec (dup2 onto itself keeps the flag): a rank with stdin closed gets fd 0. */
+    int ends[2] = {p[0], g->table}, *fds[2] = {&p[0], &g->table};
+    for (int k = 0; k < 2; k++)
+        if (ends[k] < 4) {
+            int moved = fcntl(ends[k], F_DUPFD_CLOEXEC, 4);
+            close(ends[k]);
+            *fds[k] = moved;
+        }
+    if (p[0] < 0 || g->table < 0) {
+        if (p[0] >= 0)
+            close(p[0]);
+        close(p[1]);
+        tsr__cf_guard_stop(g);
+        return;
+    }
     char *argv[] = {"sh", "-c", (char *)script, NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     pid_t pid = vfork();

@@ -1,9 +1,16 @@
 /* Unit tests of one rank's executor in tessera-farm (tsr__cf_exec_*, cmdfarm_exec.c), without
  * MPI: a stop that finds a task already ended (not yet reaped) keeps the task's own status, so a
  * success is never logged as stopped and run again by --resume; a stop of a running task is
- * logged as stopped. */
+ * logged as stopped; the guard KILLs what a task left in the background, also in a rank whose
+ * low descriptors were closed. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,4 +63,79 @@ START_TEST(stop_of_a_running_task) {
 }
 END_TEST
 
-TSR_CK_MAIN("cmdfarm_exec", "stop", stop_after_the_end_keeps_the_status, stop_of_a_running_task)
+/* Is process pid gone (or a zombie, waiting for a parent to reap it)? */
+static bool gone(long pid) {
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    bool z = fgets(stat, sizeof stat, f) && strstr(stat, ") Z ");
+    fclose(f);
+    return z;
+}
+
+/* The guard alone, started with descriptors 0-3 closed (a rank without standard input, say):
+ * its memory file and pipe then get the lowest numbers, and its shell must still find them on 0
+ * and 3. A task's process group (sh, and a sleep it left in the background) is registered;
+ * ending the guard KILLs the group. */
+START_TEST(guard_ends_the_background) {
+    char pidfile[] = "/tmp/tsr-guard-test-XXXXXX";
+    int fd = mkstemp(pidfile);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(pidfile);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sleep 30 & echo $! > %s.tmp && mv %s.tmp %s; wait", pidfile, pidfile,
+             pidfile);
+    int saved[4];
+    for (int k = 0; k < 4; k++)
+        saved[k] = fcntl(k, F_DUPFD_CLOEXEC, 10);
+    for (int k = 0; k < 4; k++)
+        close(k);
+    tsr__cf_guard g;
+    tsr__cf_guard_start(&g, 2);
+    bool started = g.pid > 0;
+    pid_t task = fork();
+    if (task == 0) {
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(task, task);
+    tsr__cf_guard_set(&g, 1, task);
+    long pid = 0;
+    for (int i = 0; i < 500 && pid <= 0; i++) {
+        FILE *f = fopen(pidfile, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    unlink(pidfile);
+    bool alive = pid > 0 && !gone(pid);
+    tsr__cf_guard_stop(&g); /* KILLs the group in slot 1 */
+    bool ended = false;
+    for (int i = 0; i < 200 && pid > 0 && !ended; i++) {
+        ended = gone(pid);
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    kill(-task, SIGKILL);
+    waitpid(task, NULL, 0);
+    for (int k = 0; k < 4; k++)
+        if (saved[k] >= 0) {
+            dup2(saved[k], k);
+            close(saved[k]);
+        }
+    ck_assert_msg(started, "no guard");
+    ck_assert_msg(alive, "the task did not start its background sleep");
+    ck_assert_msg(ended, "the background sleep (pid %ld) outlived the guard", pid);
+}
+END_TEST
+
+TSR_CK_MAIN("cmdfarm_exec", "stop", stop_after_the_end_keeps_the_status, stop_of_a_running_task,
+            guard_ends_the_background)
