@@ -115,8 +115,7 @@ static bool same_output(const char *a, const char *b) {
 int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const char *const *paths,
                            bool force) {
     int err = TSR_SUCCESS;
-    /* Two outputs on one file: one would replace the other after the run (with --force, quietly).
-     */
+    /* Two outputs on one file: one would replace the other after the run (quietly with force). */
     for (int i = 0; i < n && !err && ctx->rank == 0; i++)
         for (int j = i + 1; j < n && !err && paths[i] && paths[i][0]; j++)
             if (paths[j] && paths[j][0] && same_output(paths[i], paths[j]))

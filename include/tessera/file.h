@@ -32,7 +32,8 @@ int tsr_dir_prepare(tsr_ctx ctx, const char *what, const char *dir);
 int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool force);
 
 /* Collective form of tsr_file_check_output for n paths (empty ones skipped): rank 0 checks, every
- * rank gets the verdict. Collective. */
+ * rank gets the verdict. Two paths naming one file (the same name in the same directory) are
+ * TSR_ERR_INPUT, with force too. Collective. */
 int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const char *const *paths,
                            bool force);
 
