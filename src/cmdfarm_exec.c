@@ -338,8 +338,8 @@ static bool stopped_with_us(int sig) {
  * words when it may run without the shell: the child then looks its program up in PATH as the
  * shell would, and when no exec succeeds (not found, not executable, a script without #!) falls
  * back to /bin/sh -c, which does it all again and reports it the shell's way. */
-static pid_t spawn(const char *cwd, const char *path, int in, const int out[2], char **argv,
-                   char **direct, char **envp) {
+static pid_t spawn(const tsr__cf_guard *guard, int slot, const char *cwd, const char *path, int in,
+                   const int out[2], char **argv, char **direct, char **envp) {
     pid_t parent = getpid();
     pid_t pid = vfork();
     if (pid == 0) {
@@ -347,6 +347,7 @@ static pid_t spawn(const char *cwd, const char *path, int in, const int out[2], 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) /* the rank died already */
             _exit(137);
+        tsr__cf_guard_enter(guard, slot);
         dup2(in, 0);
         dup2(out[0], 1);
         dup2(out[1], 2);
@@ -441,10 +442,12 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
         char *argv[] = {"sh", "-c", (char *)command, NULL};
         char words[4096], *direct[64];
         bool simple = !x->env_odd && direct_argv(command, words, sizeof words, direct, 64) > 0;
-        pid = spawn(x->cwd, x->path, x->devnull, child, argv, simple ? direct : NULL, envp);
+        int slot = (int)(sl - x->slots);
+        pid = spawn(&x->guard, slot, x->cwd, x->path, x->devnull, child, argv,
+                    simple ? direct : NULL, envp);
         if (pid > 0) {
             setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */
-            tsr__cf_guard_set(&x->guard, (int)(sl - x->slots), pid);
+            tsr__cf_guard_set(&x->guard, slot, pid); /* the child's record, checked */
         }
     }
     free(envp);

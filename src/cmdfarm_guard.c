@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -94,12 +94,28 @@ void tsr__cf_guard_start(tsr__cf_guard *g, int nslots) {
         tsr__cf_guard_stop(g);
 }
 
+/* Right-aligned decimal and a newline, without stdio: the vfork child writes one too. */
+static bool put(int table, int slot, pid_t pgid) {
+    char rec[RECORD];
+    memset(rec, ' ', RECORD);
+    rec[RECORD - 1] = '\n';
+    long long v = pgid > 0 ? pgid : 0;
+    int at = RECORD - 1;
+    do
+        rec[--at] = (char)('0' + v % 10);
+    while ((v /= 10) > 0 && at > 0);
+    return pwrite(table, rec, RECORD, (off_t)slot * RECORD) == RECORD;
+}
+
+void tsr__cf_guard_enter(const tsr__cf_guard *g, int slot) {
+    if (g->table >= 0)
+        put(g->table, slot, getpid());
+}
+
 void tsr__cf_guard_set(tsr__cf_guard *g, int slot, pid_t pgid) {
     if (g->table < 0)
         return;
-    char rec[RECORD + 1];
-    snprintf(rec, sizeof rec, "%*lld\n", RECORD - 1, (long long)pgid);
-    if (pwrite(g->table, rec, RECORD, (off_t)slot * RECORD) != RECORD) {
+    if (!put(g->table, slot, pgid)) {
         /* A table it cannot keep would KILL stale groups: no guard then (the tasks keep
          * PR_SET_PDEATHSIG alone), ended before it reads the table. */
         if (g->pid > 0)

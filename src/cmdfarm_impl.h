@@ -78,7 +78,6 @@ typedef struct tsr__cf_end {
 
 typedef struct tsr__cf_slot tsr__cf_slot;
 
-/* One rank's running commands. */
 /* A rank's guard (cmdfarm_guard.c): a /bin/sh that KILLs the process groups of the rank's running
  * tasks when the rank ends, whatever ends it. */
 typedef struct tsr__cf_guard {
@@ -96,6 +95,11 @@ void tsr__cf_guard_start(tsr__cf_guard *g, int nslots);
 /* The process group of slot's task (0 when it ended, after its last KILL). One pwrite; wakes
  * nothing. */
 void tsr__cf_guard_set(tsr__cf_guard *g, int slot, pid_t pgid);
+/* In a task's vfork child, before it closes the rank's descriptors: records its own group in its
+ * slot. The guard's pipe, which the child holds until then, keeps the guard from reading the
+ * table before the record is there, so a rank killed during the spawn leaves no task unknown
+ * to it. System calls only. */
+void tsr__cf_guard_enter(const tsr__cf_guard *g, int slot);
 /* Ends the guard, which KILLs the groups still in the table, and reaps it. */
 void tsr__cf_guard_stop(tsr__cf_guard *g);
 

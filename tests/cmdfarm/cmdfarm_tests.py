@@ -258,9 +258,26 @@ def scenario_kill():
         except ProcessLookupError:
             pass
     proc.wait()
-    time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", "sleep (0.15; echo|31.5)"], capture_output=True,
-                          text=True)
+
+    def gone(pid):  # dead: no entry, or a zombie (its descriptors are closed, the guard woke)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    # A sanitizer build's rank takes a while to die under load; the guard acts after that. A
+    # survivor sleeps 31.5 s, far longer than these waits.
+    deadline = time.time() + 20
+    while time.time() < deadline and not all(gone(p) for p in ranks):
+        time.sleep(0.05)
+    deadline = time.time() + 5
+    while True:
+        left = subprocess.run(["pgrep", "-f", "sleep (0.15; echo|31.5)"], capture_output=True,
+                              text=True)
+        if not left.stdout.strip() or time.time() > deadline:
+            break
+        time.sleep(0.1)
     check(left.stdout.strip() == "", "no task, nor what it left in the background, outlives the "
           "killed job: %s" % left.stdout.split())
     before = joblog("k.txt.joblog")
