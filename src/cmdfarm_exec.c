@@ -355,8 +355,14 @@ static pid_t spawn(const tsr__cf_guard *guard, int slot, const char *cwd, const 
          * open in the task. Kernels before 5.9 lack the call and leave them. */
         close_range(3, ~0U, 0);
         tsr__cf_child_signals();
-        if (cwd && chdir(cwd) != 0)
+        if (cwd && chdir(cwd) != 0) {
+            /* The task's own stderr (its log) says why it never ran; write(2) only. */
+            static const char a[] = "tessera-farm: cannot enter the submission directory ";
+            if (write(2, a, sizeof a - 1) > 0 && write(2, cwd, strlen(cwd)) > 0 &&
+                write(2, "\n", 1) > 0) {
+            }
             _exit(126);
+        }
         if (direct && strchr(direct[0], '/')) {
             execve(direct[0], direct, envp);
         } else if (direct) {

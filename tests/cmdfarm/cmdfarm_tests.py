@@ -467,6 +467,18 @@ def scenario_edges():
     rc2, _, _ = farm(["x.txt", "--resume", "--quiet"])
     check(rc1 == rc2 == 0 and sorted(ints("ix.txt")) == [0, 1, 2, 10, 11, 12],
           "--resume after REPEAT's start changed runs the new indices: %s" % sorted(ints("ix.txt")))
+    # The submission directory removed mid-job: the next task says why it could not start.
+    write("cd.txt", "rmdir \"$PWD\"\n#TESSERA BARRIER\necho never\n")
+    os.mkdir("sub")
+    os.chdir("sub")
+    try:
+        rc, out, err = farm(["../cd.txt", "--joblog", "../cd.joblog", "--quiet"])
+    finally:
+        os.chdir("..")
+    status = [r["status"] for r in joblog("cd.joblog") if r["id"] == "1"]
+    check(rc == 1 and status == ["126"] and "[1] never" not in out and
+          "[1] tessera-farm: cannot enter the submission directory " in err,
+          "a task whose directory is gone: status %s, and its output says why" % status)
     # A job log ending in zeros: cut off, and the next --resume reads it.
     write("z.txt", "true\n" * 3)
     rc, _, _ = farm(["z.txt", "--quiet"])
