@@ -70,6 +70,7 @@ int tsr_farm_get_stats(tsr_farm f, tsr_farm_stats *st) {
     memset(st, 0, sizeof *st);
     st->ntasks = f->o.ntasks;
     st->failed = f->nfailed;
+    st->chunk = f->o.chunk;
     st->seconds = f->seconds;
     st->balance = f->balance;
     st->max_buffered = f->max_buffered;

@@ -288,11 +288,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if (m.png[0])
         tsr_ctx_printf(ctx, stdout, "wrote %s\n", m.png);
     char config[512], policy[64];
-    /* --chunk fills chunk_text; the farm parsed its own copy (checked: this parse succeeds). */
-    if (m.farm.chunk_text[0] &&
-        (err = tsr_chunk_policy_parse(ctx, m.farm.chunk_text, &m.farm.chunk)))
+    tsr_farm_stats st;
+    if ((err = tsr_farm_get_stats(farm, &st)))
         goto out;
-    tsr_chunk_policy_format(&m.farm.chunk, policy, sizeof policy);
+    tsr_chunk_policy_format(&st.chunk, policy, sizeof policy);
     snprintf(config, sizeof config,
              "\"size\": [%lld, %lld], \"max_iter\": %lld, \"tasks\": %lld, \"chunk\": \"%s\"",
              (long long)m.w, (long long)m.h, (long long)m.max_iter, (long long)m.farm.ntasks,

@@ -134,6 +134,7 @@ typedef struct tsr_farm_worker {
 
 typedef struct tsr_farm_stats {
     int64_t ntasks, failed;
+    tsr_chunk_policy chunk; /* the policy the farm ran with (--chunk applied) */
     double seconds;       /* wall time of tsr_farm_run */
     double balance;       /* max / mean busy seconds over the ranks that work */
     int64_t max_buffered; /* most results rank 0 held ahead of delivery */
