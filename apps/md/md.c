@@ -57,6 +57,13 @@ static int check(tsr_ctx ctx, void *values) {
     TSR_CHECK(ctx, L / (m->cutoff + m->skin) < 0x1p20, TSR_ERR_INPUT,
               "--density %g: the box (%.6g) holds more than 2^20 cells of cutoff + skin per side",
               m->density, L);
+    /* Empty cells cost memory and time like full ones: a gas sparser than this is not what the
+     * binned grid is for. */
+    const double side = floor(L / (m->cutoff + m->skin)), atoms = 4.0 * pow((double)m->cells, 3);
+    TSR_CHECK(ctx, side * side * side <= fmax(0x1p24, 64 * atoms), TSR_ERR_INPUT,
+              "--density %g: the box (%.6g) holds %.3g cells of cutoff + skin for %.0f atoms, "
+              "more than 64 per atom (or 2^24): raise --density",
+              m->density, L, side * side * side, atoms);
     if (m->report[0])
         TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->run.force));
     return TSR_SUCCESS;
