@@ -26,7 +26,10 @@ static int cmp_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max) {
+/* The steps of dir's checkpoints, newest first, in *out (malloc'd, the caller frees; NULL when
+ * none); -1 when dir cannot be read. One listing, so a caller's view is consistent. */
+static int64_t list_steps(const char *dir, int64_t **out) {
+    *out = NULL;
     DIR *dp = opendir(dir);
     if (!dp)
         return -1;
@@ -48,6 +51,12 @@ int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max) {
     closedir(dp);
     if (n > 1)
         qsort(all, (size_t)n, sizeof *all, cmp_desc);
+    *out = all;
+    return n;
+}
+
+int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max) {
+    int64_t *all, n = list_steps(dir, &all);
     for (int64_t i = 0; i < n && i < max; i++)
         steps[i] = all[i];
     free(all);
@@ -57,15 +66,9 @@ int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max) {
 /* Rank 0: deletes this run's checkpoints but the newest `keep`; other runs' files, and files
  * without a run identity, are never touched, whatever their age. */
 static void prune(const char *dir, int64_t keep, const char *run_id) {
-    int64_t n = tsr__checkpoint_scan(dir, NULL, 0);
+    int64_t *steps, n = list_steps(dir, &steps), mine = 0;
     if (n <= keep || !run_id || !*run_id)
-        return;
-    int64_t *steps = malloc(sizeof *steps * (size_t)n);
-    if (!steps)
-        return;
-    int64_t m = tsr__checkpoint_scan(dir, steps, n);
-    n = m < n ? m : n; /* the directory may have grown meanwhile */
-    int64_t mine = 0;
+        n = 0;
     for (int64_t i = 0; i < n; i++) {
         char path[TSR_PATH_MAX], id[32];
         tsr__checkpoint_path(dir, steps[i], path, sizeof path);
@@ -171,14 +174,10 @@ typedef struct run_newest {
  * directory holding several runs' (a run that checkpointed only when a signal stopped it, or
  * one given --force, wrote beside another's) is refused: its newest step may be another run's. */
 static int resolve_latest(tsr_ctx ctx, const char *dir, char *path, int len) {
-    int64_t n = tsr__checkpoint_scan(dir, NULL, 0);
+    int64_t *steps, n = list_steps(dir, &steps);
     TSR_CHECK(ctx, n >= 0, TSR_ERR_INPUT, "cannot open checkpoint directory '%s': %s", dir,
               strerror(errno));
     TSR_CHECK(ctx, n > 0, TSR_ERR_INPUT, "no checkpoint in '%s' to restart from", dir);
-    int64_t *steps = malloc(sizeof *steps * (size_t)n);
-    TSR_CHECK(ctx, steps, TSR_ERR_MEMORY, "cannot list checkpoints");
-    int64_t m = tsr__checkpoint_scan(dir, steps, n);
-    n = m < n ? m : n; /* the directory may have grown meanwhile */
     char first[TSR_PATH_MAX] = "", why[TSR_MSG_LEN] = "";
     run_newest runs[4];
     int nruns = 0, more = 0;
