@@ -170,10 +170,15 @@ static int agree_leaving(tsr_particles p, move *m) {
     int err = TSR_SUCCESS;
     if (m->removed && m->bad_id == all[1]) {
         const tsr__layout *lay = &m->to->decomp->lay;
+        /* The first coordinate that is not finite, else the first outside a side that is not
+         * periodic (a periodic one only needed wrapping). */
         int d = 0;
-        while (d < lay->ndim - 1 && isfinite(m->bad_x[d]) && m->bad_x[d] >= 0.0 &&
-               m->bad_x[d] < (double)lay->n[d])
+        while (d < lay->ndim - 1 && isfinite(m->bad_x[d]))
             d++;
+        if (isfinite(m->bad_x[d]))
+            for (d = 0; d < lay->ndim - 1; d++)
+                if (!lay->periodic[d] && !(m->bad_x[d] >= 0.0 && m->bad_x[d] < (double)lay->n[d]))
+                    break;
         char why[128];
         if (!isfinite(m->bad_x[d]))
             snprintf(why, sizeof why, "its %c is not finite", "xyz"[d]);

@@ -316,6 +316,35 @@ static int leave(tsr_ctx ctx) {
     return setup_destroy(&u, err);
 }
 
+/* --leave-at X Y: one particle at (X, Y) in a 10x10 grid periodic in x only; the error names
+ * the coordinate at fault, never a periodic one that only needed wrapping. */
+static int leave_at(tsr_ctx ctx, double x, double y) {
+    tsr_extents size = {2, {10, 10, 1}};
+    bool periodic[3] = {true, false, false};
+    tsr_grid grid = NULL;
+    tsr_decomp decomp = NULL;
+    tsr_map map = NULL;
+    tsr_particles p = NULL;
+    TRY(tsr_grid_create(ctx, &size, periodic, &grid));
+    TRY(tsr_decomp_create(grid, NULL, &decomp));
+    TRY(tsr_map_create(decomp, TSR_MAP_CONTIGUOUS, NULL, &map));
+    TRY(tsr_particles_create(map, 0, 0, &p));
+    if (tsr_ctx_rank(ctx) == 0) {
+        double at[3] = {0.5, 0.5, 0.5};
+        TRY(tsr_particles_add(p, 0, at, NULL, NULL, NULL));
+        tsr_particle_block b;
+        TRY(tsr_particles_block(p, 0, &b));
+        b.x[0][0] = x;
+        b.x[1][0] = y;
+    }
+    int err = tsr_particles_redistribute(p, 0, NULL);
+    tsr_particles_destroy(&p);
+    tsr_map_destroy(&map);
+    tsr_decomp_destroy(&decomp);
+    tsr_grid_destroy(&grid);
+    return err;
+}
+
 /* --bench N STEPS: N particles in a periodic 64^3 grid of 4x4x4 blocks move up to a third of a
  * cell per step; prints the seconds per redistribution (median of the steps is not needed for
  * a rough figure: the mean). */
@@ -391,6 +420,8 @@ int main(int argc, char **argv) {
         return tsr_finalize(&ctx, bench(ctx, atoll(argv[2]), atoi(argv[3])));
     if (argc > 1 && strcmp(argv[1], "--leave") == 0)
         return tsr_finalize(&ctx, leave(ctx));
+    if (argc > 3 && strcmp(argv[1], "--leave-at") == 0)
+        return tsr_finalize(&ctx, leave_at(ctx, strtod(argv[2], NULL), strtod(argv[3], NULL)));
     if (argc > 2 && strcmp(argv[1], "--nreal") == 0) {
         tsr_grid grid = NULL;
         tsr_decomp decomp = NULL;
