@@ -1,6 +1,7 @@
 /* Particles read back from their HDF5 files on any decomposition: rank 0 checks the file, every
  * rank with blocks reads a slab of rows, and redistribution puts each particle home. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,11 @@ static int read_rows(tsr_particles p, const char *path, const file_info *fi, int
         TSR_CHECK(ctx, tsr__particle_locate(lay, x, &b), TSR_ERR_INPUT,
                   "'%s': particle %lld at (%.17g, %.17g, %.17g) lies outside the domain", path,
                   (long long)id[i], x[0], x[1], x[2]);
+        for (int d = 0; d < 3; d++)
+            x[d] = ((const double *)(void *)tsr__pcol(blk, 4 + d))[i];
+        TSR_CHECK(ctx, isfinite(x[0]) && isfinite(x[1]) && isfinite(x[2]), TSR_ERR_INPUT,
+                  "'%s': particle %lld has a velocity that is not finite (%.17g, %.17g, %.17g)",
+                  path, (long long)id[i], x[0], x[1], x[2]);
     }
     return TSR_SUCCESS;
 }

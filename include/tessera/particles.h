@@ -219,7 +219,7 @@ int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr
  * values are bit-identical to those written. The file must hold p's component counts and a grid
  * of p's size; its component names become p's. step and time (may be NULL) receive the file's.
  * A missing, unreadable, non-HDF5 or mismatched file, ids not strictly ascending (rank 0 reads
- * them all, in chunks), or a particle outside the domain, is
+ * them all, in chunks), a particle outside the domain or one whose velocity is not finite, is
  * TSR_ERR_INPUT naming the file, on every rank. Collective. */
 int tsr_particles_read(tsr_particles p, const char *path, int64_t *step, double *time);
 

@@ -8,8 +8,8 @@ blocks and map (it checks every value bit for bit itself); here the files must h
 data whatever wrote them, h5py must read ids ascending and values equal to the formulas of
 test_pio.c (recomputed here), ParaView's pvpython must load the .xmf as 400 points at the HDF5
 positions, and existing (without --force), missing, non-HDF5 and mismatched files (a component
-missing, another grid, a duplicate id) must be refused with one message and status 2, the
-existing file left untouched.
+missing, another grid, a duplicate id, a velocity not finite) must be refused with one message
+and status 2, the existing file left untouched.
 """
 import hashlib
 import json
@@ -166,6 +166,17 @@ def main():
         fails += not one_failure(2, [exe, "read", other, "sfc", "2", "1", "1"],
                                  "'%s': /particles/id is not strictly ascending (row 7)" % other,
                                  "a file with a duplicate id")
+        # a velocity that is not finite: the file's fault (status 2), not the run's later
+        for bad in (float("nan"), float("inf")):
+            shutil.copy(files[0], other)
+            with h5py.File(other, "r+") as f:
+                ids = f["particles/id"][:]
+                vel = f["particles/velocity"][:]
+                vel[5, 1] = bad
+                f["particles/velocity"][:] = vel
+            fails += not one_failure(3, [exe, "read", other, "sfc", "2", "1", "1"],
+                                     "'%s': particle %d has a velocity that is not finite" %
+                                     (other, ids[5]), "a velocity of %r" % bad)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%s: %d failed" % ("FAIL" if fails else "ok", fails))
