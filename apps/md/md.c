@@ -48,6 +48,13 @@ static int check(tsr_ctx ctx, void *values) {
               "--dt %g: must be positive and finite", m->dt);
     TSR_CHECK(ctx, m->temp >= 0 && isfinite(m->temp), TSR_ERR_INPUT,
               "--temp %g: must be finite and >= 0", m->temp);
+    /* An atom of the mean thermal speed must not cross half the interaction range in a step:
+     * beyond that the forces miss it (and a huge --temp overflows the kinetic energy). */
+    const double hop = sqrt(3.0) * sqrt(m->temp) * m->dt;
+    TSR_CHECK(ctx, hop <= 0.5 * (m->cutoff + m->skin), TSR_ERR_INPUT,
+              "--temp %g: at --dt %g a thermal atom moves %.3g per step, more than half of "
+              "--cutoff + --skin (%g): lower --temp or --dt",
+              m->temp, m->dt, hop, m->cutoff + m->skin);
     const double L = (double)m->cells * cbrt(4.0 / m->density);
     TSR_CHECK(ctx, m->cutoff + m->skin < 0.5 * L, TSR_ERR_INPUT,
               "--cutoff %g + --skin %g must be below half the box, %.6g (--cells %lld at "
