@@ -1,4 +1,5 @@
 /* Domain: the standard options and the grid -> blocks -> map -> halo set-up. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +37,10 @@ int tsr_domain_add_options(tsr_opts opts, tsr_domain_opts *o) {
     tsr_opts_add_int(opts, "rebalance-every", &o->rebalance_every, 0, INT64_MAX, "N",
                      "every N steps, move blocks between ranks if that evens out their measured "
                      "cost (0: never)");
-    tsr_opts_add_double(opts, "rebalance-threshold", &o->rebalance_threshold, 1.0, 1e6, "R",
+    tsr_opts_add_double(opts, "rebalance-threshold", &o->rebalance_threshold, nextafter(1.0, 2.0),
+                        1e6, "R",
                         "rebalance when the predicted imbalance (max/mean) improves by a factor "
-                        "above R (R > 1)");
+                        "above R");
     return tsr_opts_error(opts);
 }
 

@@ -9,12 +9,14 @@
 #include "options_impl.h"
 #include "report_impl.h"
 
-/* The shortest text that reads back as x. */
+/* The shortest text that reads back as x: "10", not the "1e+01" of the fewest digits. */
 static void format_double(double x, char *buf, size_t len) {
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            return;
+    snprintf(buf, len, "%.17g", x);
+    for (int prec = 1; prec < 17; prec++) {
+        char t[32];
+        snprintf(t, sizeof t, "%.*g", prec, x);
+        if (strtod(t, NULL) == x && strlen(t) < strlen(buf))
+            snprintf(buf, len, "%s", t);
     }
 }
 
@@ -32,10 +34,17 @@ void tsr__opts_range(const opt *p, bool all, char *buf, size_t len) {
     } else if (p->k == K_DOUBLE) {
         bool lo = all || p->dmin > -TSR__OPT_DOUBLE_UNBOUNDED,
              hi = all || p->dmax < TSR__OPT_DOUBLE_UNBOUNDED;
-        char a[32], b[32];
+        char a[32], b[32], below[32];
         format_double(p->dmin, a, sizeof a);
         format_double(p->dmax, b, sizeof b);
-        if (lo && hi)
+        /* A minimum one step above a short number is that number, excluded. */
+        format_double(nextafter(p->dmin, -INFINITY), below, sizeof below);
+        bool open = strlen(below) + 8 < strlen(a);
+        if (lo && hi && open)
+            snprintf(buf, len, "above %s and at most %s", below, b);
+        else if (lo && open)
+            snprintf(buf, len, "> %s", below);
+        else if (lo && hi)
             snprintf(buf, len, "between %s and %s", a, b);
         else if (lo)
             snprintf(buf, len, ">= %s", a);

@@ -121,7 +121,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     tsr_opts_add_choice(o, "map", &m->map, tsr_map_strategy_names, "block-to-rank map");
     tsr_opts_add_int(o, "rebalance-every", &m->rebalance_every, 0, INT64_MAX, "N",
                      "move blocks between ranks every N steps by their atom counts (0: never)");
-    tsr_opts_add_double(o, "rebalance-threshold", &m->rebalance_threshold, 1.0, 1e6, "R",
+    tsr_opts_add_double(o, "rebalance-threshold", &m->rebalance_threshold, nextafter(1.0, 2.0), 1e6,
+                        "R",
                         "rebalance when the predicted imbalance (max/mean) improves by a factor "
                         "over R");
     tsr_run_add_options(o, &m->run);

@@ -29,7 +29,8 @@ int tsr_opts_destroy(tsr_opts *opts);
  * options as plain calls and check only the parse.
  * A numeric option's [min, max] is written once: --help shows it ("[between 0 and 0.5, default:
  * 0.1]"; bounds beyond +-INT64_MAX/2 or +-1e300 count as none, so "[>= 0, ...]"), and a value
- * outside it is refused with the same words ("--alpha -1: must be between 0 and 0.5"). A string
+ * outside it is refused with the same words ("--alpha -1: must be between 0 and 0.5"). A double
+ * minimum of nextafter(x, INFINITY) excludes x and is shown so ("above 1 and at most 10"). A string
  * option given an empty value ("--output ''", "--output=") is refused ("--output: empty value"). */
 int tsr_opts_add_flag(tsr_opts o, const char *name, bool *value, const char *help);
 int tsr_opts_add_int(tsr_opts o, const char *name, int64_t *value, int64_t min, int64_t max,

@@ -3,6 +3,7 @@
  * that the command line was copied and that rank 0 alone ran the check), 2 for a bad value
  * found by the check (--value 13) or by the parse, 1 for --fail (a failure during the run), 3
  * for --stop (stopped after a checkpoint), 1 for --stop --fail (the failure wins). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 
 typedef struct values {
     int64_t value;
+    double gain; /* in (1, 10]: an excluded minimum */
     bool fail, stop;
     char cmdline[TSR_OPT_STRLEN];
     double checks; /* times this rank ran the check */
@@ -33,11 +35,12 @@ static int verify(tsr_ctx ctx, const values *v, tsr_opts o, double checks) {
 }
 
 static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
-    values v = {.value = 1};
+    values v = {.value = 1, .gain = 2};
     bool done = false;
     tsr_opts o = NULL;
     TSR_CALL(ctx, tsr_opts_create(ctx, "tsr_main and tsr_opts_finish test.", &o));
     tsr_opts_add_int(o, "value", &v.value, 0, 100, "N", "a value the check refuses if 13");
+    tsr_opts_add_double(o, "gain", &v.gain, nextafter(1.0, 2.0), 10, "G", "a factor above 1");
     tsr_opts_add_flag(o, "fail", &v.fail, "fail during the run (status 1)");
     tsr_opts_add_flag(o, "stop", &v.stop, "stop as after a checkpoint (status 3)");
     int err = tsr_opts_parse(o, argc, argv, &done);
