@@ -24,7 +24,7 @@ typedef struct md {
     int64_t cells, steps, thermo, neigh_every, seed, rebalance_every;
     double density, cutoff, skin, temp, dt, rebalance_threshold;
     int init, map;
-    bool shift;
+    bool shift, allow_idle;
     tsr_extents blocks;
     char report[TSR_OPT_STRLEN];
     tsr_run_opts run; /* --output, --checkpoint-*, --restart, --force */
@@ -119,6 +119,8 @@ static int parse(tsr_ctx ctx, int argc, char **argv, md *m, bool *done) {
     tsr_opts_add_extents(o, "blocks", &m->blocks, "BXxBYxBZ",
                          "blocks per dimension (default: one per rank)");
     tsr_opts_add_choice(o, "map", &m->map, tsr_map_strategy_names, "block-to-rank map");
+    tsr_opts_add_flag(o, "allow-idle", &m->allow_idle,
+                      "allow fewer blocks than ranks (some ranks idle)");
     tsr_opts_add_int(o, "rebalance-every", &m->rebalance_every, 0, INT64_MAX, "N",
                      "move blocks between ranks every N steps by their atom counts (0: never)");
     tsr_opts_add_double(o, "rebalance-threshold", &m->rebalance_threshold, nextafter(1.0, 2.0), 1e6,
@@ -342,6 +344,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     tsr_domain_opts dopts;
     tsr_domain_opts_init(&dopts, &(tsr_extents){3, {box.n, box.n, box.n}}, 1);
     dopts.blocks = m.blocks;
+    dopts.allow_idle = m.allow_idle;
     dopts.map = m.map;
     snprintf(dopts.periodic, sizeof dopts.periodic, "all");
     dopts.rebalance_every = m.rebalance_every;

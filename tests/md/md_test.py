@@ -24,7 +24,8 @@
       line; the XDMF series names every file.
   md_test.py matrix --app PATH --cells N --steps T [--init lattice|cluster]
       The checksum at step T for 1-4 ranks x 1-2 threads, several --blocks, every --map, fixed
-      and checked neighbour rebuilds, and rebalancing: one checksum for all.
+      and checked neighbour rebuilds, rebalancing, and idle ranks (--allow-idle): one checksum
+      for all.
   md_test.py restart --app PATH
       Checkpoints every 40 steps on 3 ranks, stopped at step 70; --restart latest on 2 ranks with
       another map and blocks to step 100, and --restart FILE of step 40 on 4 ranks: the checksum
@@ -433,7 +434,9 @@ def cmd_matrix(o, tmp):
             # blocks along x and y where the cell grid allows, so that not every block is next
             # to every other
             (4, 1, ["--rebalance-every", "10", "--rebalance-threshold", "1.000001", "--map",
-                    "roundrobin", "--blocks", "4x4x2" if o.cells >= 8 else "3x3x2"])]
+                    "roundrobin", "--blocks", "4x4x2" if o.cells >= 8 else "3x3x2"]),
+            # fewer blocks than ranks: the idle ones hold no atoms
+            (3, 1, ["--blocks", "2x1x1", "--allow-idle"])]
     want = None
     ok = True
     for np, t, extra in runs:
