@@ -13,6 +13,9 @@
   mpirun's host and binding flags are dropped (one host), `paraview FILE.xmf` loads the file
   with pvpython, sbatch scripts are checked with `bash -n` (the slurm suite submits them), and
   the set-up commands CI runs itself (scripts/demo, scripts/test, meson install) are not rerun.
+- console blocks: each `$ command` runs as an sh block's would but unscaled (the output shown
+  depends on the sizes), and every line shown after it must be a line of its output; a line
+  holding ": error: " means status 2 (bad input), else 0.
 - meson and cmake blocks: their lines must appear in tests/consumer's projects, which the
   consumer suite builds against an installed tessera.
 
@@ -175,6 +178,39 @@ def run_sh(cmd, work, env, src, build):
             print("    " + line)
 
 
+def run_console(body, line, env):
+    """`$ command` lines, each followed by lines its output must hold."""
+    steps = []
+    for text in body.splitlines():
+        if text.startswith("$ "):
+            steps.append((text[2:], []))
+        elif steps and text.strip():
+            steps[-1][1].append(text)
+    check(steps, "README line %d: the console block shows a command" % line)
+    for cmd, want in steps:
+        run, _ = adapt(cmd)
+        run = shlex.join(scale_off(shlex.split(run), cmd))
+        rc, out, err = run_cmd(["bash", "-c", run], env, TIMEOUT)
+        got = (out + err).splitlines()
+        status = 2 if any(": error: " in w for w in want) else 0
+        missing = [w for w in want if w not in got]
+        if not check(rc == status and not missing, "README line %d: %s -> status %s (want %s), "
+                     "shows what the README says" % (line, cmd, rc, status)):
+            for w in missing:
+                print("    missing: " + w)
+            for text in got[-15:]:
+                print("    " + text)
+
+
+def scale_off(words, cmd):
+    """adapt()'s words with the README's own sizes put back."""
+    orig = shlex.split(cmd)
+    for i, w in enumerate(words):
+        if w in SCALE and w in orig and i + 1 < len(words):
+            words[i + 1] = orig[orig.index(w) + 1]
+    return words
+
+
 def fragment_main(body):
     runs = re.findall(r"^static int (run\w*)\(tsr_ctx ctx\)", body, re.M)
     calls = "".join("    if (!err)\n        err = %s(ctx);\n" % r for r in runs)
@@ -234,6 +270,8 @@ def main():
                 print("README line %d:" % line)
                 for cmd in commands(body):
                     run_sh(cmd, work, env, src, build)
+            elif lang == "console":
+                run_console(body, line, env)
             elif lang in ("meson", "cmake"):
                 proj = os.path.join(src, "tests", "consumer",
                                     "meson.build" if lang == "meson" else "CMakeLists.txt")
