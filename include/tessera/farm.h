@@ -135,9 +135,9 @@ typedef struct tsr_farm_worker {
 typedef struct tsr_farm_stats {
     int64_t ntasks, failed;
     tsr_chunk_policy chunk; /* the policy the farm ran with (--chunk applied) */
-    double seconds;       /* wall time of tsr_farm_run */
-    double balance;       /* max / mean busy seconds over the ranks that work */
-    int64_t max_buffered; /* most results rank 0 held ahead of delivery */
+    double seconds;         /* wall time of tsr_farm_run */
+    double balance;         /* max / mean busy seconds over the ranks that work */
+    int64_t max_buffered;   /* most results rank 0 held ahead of delivery */
     int nranks;
     /* Rank 0's work as coordinator (0 on other ranks and on one rank): the messages it handled
      * from the workers and sub-coordinators (a first request, then one per chunk: its results
