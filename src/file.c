@@ -130,7 +130,7 @@ int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const c
 }
 
 void tsr_file_tmp_name(const char *path, char *tmp, size_t len) {
-    snprintf(tmp, len, "%s.tmp", path);
+    snprintf(tmp, len, "%s" TSR_FILE_TMP_SUFFIX, path);
 }
 
 /* Makes a rename durable: the directory entry reaches the disk too. */
@@ -184,6 +184,7 @@ int tsr_file_open(tsr_ctx ctx, const char *path, bool force, tsr_file_out *out) 
     snprintf(out->path, sizeof out->path, "%s", path);
     tsr_file_tmp_name(path, out->tmp, sizeof out->tmp);
     out->force = force;
+    (void)unlink(out->tmp); /* what an interrupted run left, even a link: never written through */
     int fd = open(out->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     TSR_CHECK(ctx, fd >= 0, TSR_ERR_IO, "cannot write '%s': %s", out->tmp, strerror(errno));
     out->fp = fdopen(fd, "wb");

@@ -276,6 +276,7 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
         unlink(scratch);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
     }
+    (void)unlink(tmp); /* what an interrupted run left, even a link: never written through */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     e = fd < 0 ? errno : copy_extents(scratch, fd);
     if (fd >= 0 && close(fd) != 0 && !e)
@@ -355,7 +356,7 @@ int tsr__io_write_file(tsr_field *fields, int nfields, const char *path, const t
                       "field '%s': %s numbers the components in this file", name, scale);
         }
     }
-    char tmp[TSR_PATH_MAX + 8];
+    char tmp[TSR_FILE_TMP_MAX];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
     int64_t offsets[64];
     /* The fields, the coordinate scales and room for the metadata. */

@@ -192,6 +192,8 @@ static int layout(tsr_particles p, const char *tmp, const char *path, const tsr_
         else
             in[k - p->nreal] = names[k];
     }
+    /* A link left under tessera's name is removed, not followed: HDF5 would truncate its target. */
+    (void)unlink(tmp);
     errno = 0;
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t grp = file >= 0 ? H5Gcreate2(file, "particles", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
@@ -417,7 +419,7 @@ int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr
     double t0 = tsr_wtime();
     int64_t n = 0, *rows = NULL;
     TSR_CALL(ctx, file_rows(p, &n, &rows));
-    char tmp[TSR_PATH_MAX + 8];
+    char tmp[TSR_FILE_TMP_MAX];
     tsr_file_tmp_name(path, tmp, sizeof tmp);
     int64_t offsets[NFIXED + 128];
     int nd = NFIXED + p->nreal + p->nint;

@@ -221,8 +221,8 @@ int tsr__runio_prepare_paths(tsr_ctx ctx, const tsr_run_opts *o, const char *run
                              tsr_lock *checkpoint_lock) {
     if (o->output[0]) {
         TSR_CALL(ctx, check_series(ctx, o, run_id, steps, from, fresh));
-        char lock[TSR_PATH_MAX + 8], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s.lock", o->output);
+        char lock[TSR_PATH_MAX + 16], what[TSR_PATH_MAX + 32];
+        snprintf(lock, sizeof lock, "%s.tessera.lock", o->output);
         snprintf(what, sizeof what, "output prefix '%s'", o->output);
         TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, output_lock));
     }

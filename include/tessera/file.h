@@ -15,6 +15,11 @@ extern "C" {
 
 /* Longest path tessera handles, including the terminating NUL. */
 #define TSR_PATH_MAX 4096
+/* What tessera appends to a path for the file it writes before the final name: a name of
+ * tessera's own, so that a user's "out.h5.tmp" is never taken for it (and replaced). */
+#define TSR_FILE_TMP_SUFFIX ".tessera.tmp"
+/* Room for a path and that suffix. */
+#define TSR_FILE_TMP_MAX (TSR_PATH_MAX + 16)
 
 /* Checks a file given as input before anyone opens it: a non-empty path naming an existing,
  * readable regular file (a FIFO or a device would block open() forever). `what` names the input
@@ -37,7 +42,8 @@ int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool 
 int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const char *const *paths,
                            bool force);
 
-/* The temporary name of a file being written: "<path>.tmp". len >= TSR_PATH_MAX + 4. */
+/* The temporary name of a file being written: "<path>" TSR_FILE_TMP_SUFFIX. len >=
+ * TSR_FILE_TMP_MAX. */
 void tsr_file_tmp_name(const char *path, char *tmp, size_t len);
 
 /* Publishes a complete temporary file under its final name: syncs it to disk, then renames it.
@@ -52,11 +58,11 @@ typedef struct tsr_file_out {
     FILE *fp;
     bool force;
     char path[TSR_PATH_MAX];
-    char tmp[TSR_PATH_MAX + 8];
+    char tmp[TSR_FILE_TMP_MAX];
 } tsr_file_out;
 
-/* Opens "<path>.tmp" for writing (binary). TSR_ERR_IO naming the file and the reason. Not
- * collective. */
+/* Opens the temporary name of path for writing (binary), replacing what tessera left there.
+ * TSR_ERR_IO naming the file and the reason. Not collective. */
 int tsr_file_open(tsr_ctx ctx, const char *path, bool force, tsr_file_out *out);
 /* Checks that every write reached the file (a full disk is reported here), closes it and
  * publishes it (tsr_file_publish). The temporary file is gone afterwards, whatever happened.

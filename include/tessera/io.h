@@ -35,8 +35,8 @@ typedef struct tsr_io_meta {
  * in the attribute component_names. Rank 0 lays the file
  * out; each rank writes its blocks' cells into place with positioned writes. Root
  * attributes: grid size (x, y, z order), periodicity, step, time, blocks, map, ranks, app,
- * tessera version, command line, run options, run id. The file is written as "<path>.tmp" and
- * renamed only once complete on every rank; an existing file is never replaced unless
+ * tessera version, command line, run options, run id. The file is written as "<path>.tessera.tmp"
+ * and renamed only once complete on every rank; an existing file is never replaced unless
  * `overwrite`. A failure anywhere (a full disk, EIO) is agreed by every rank before the next
  * collective call: TSR_ERR_IO on every rank, naming the file and the system's reason, and the
  * temporary file removed. Collective. */

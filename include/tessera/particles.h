@@ -206,7 +206,7 @@ int tsr_particles_set_names(tsr_particles p, const char *const *real_names,
  * sidecar there (it must be in the same directory, as it refers to the file by its name): a
  * Polyvertex topology of N points with the positions as XYZ geometry, velocity as a Vector and
  * id and the components as Scalars, which ParaView opens as N points. Files are written as
- * "<path>.tmp" and renamed once complete; an existing file is never replaced unless `force`
+ * "<path>.tessera.tmp" and renamed once complete; an existing file is never replaced unless `force`
  * (TSR_ERR_INPUT naming it, nothing written); a duplicate id is TSR_ERR_INPUT; a failed write is
  * TSR_ERR_IO naming the file and the system's reason. Same status and message on every rank.
  * Collective. */

@@ -9,7 +9,8 @@ At N ranks, in a temporary directory:
     one message, the file byte-identical;
   - mandelbrot --png over an existing file with --force but a failing task: status 1, the file
     byte-identical and no temporary file left;
-  - mandelbrot --png with --force: the file replaced; into a missing nested directory: made;
+  - mandelbrot --png with --force: the file replaced, a user's m.png.tmp untouched and a link
+    under tessera's temporary name not followed; into a missing nested directory: made;
   - particles --report over an existing file: status 2; with --force: replaced;
   - particles --dt 1e308: status 1, one message naming step 1.
 
@@ -66,7 +67,7 @@ def make(path, data=b"precious: not to be replaced\n"):
 
 
 def no_tmp(d):
-    return [n for n in os.listdir(d) if n.endswith(".tmp")]
+    return [n for n in os.listdir(d) if n.endswith(".tessera.tmp")]
 
 
 def mandelbrot(c, tmp):
@@ -81,8 +82,16 @@ def mandelbrot(c, tmp):
           1, "injected failure (--fail-task 3)")
     c.check("  ... the PNG byte-identical", read(png) == old, "the file changed")
     c.check("  ... no temporary file left", not no_tmp(tmp), "left: %s" % no_tmp(tmp))
+    # A user's "m.png.tmp" is not tessera's; a link under tessera's temporary name is removed,
+    # never written through.
+    theirs, precious = make(png + ".tmp"), make(os.path.join(tmp, "precious"))
+    os.symlink("precious", png + ".tessera.tmp")
     if c.run("mandelbrot --force replaces", [app] + MANDEL + ["--png", png, "--force"], 0):
         c.check("  ... a PNG now", read(png)[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG")
+    c.check("  ... the user's m.png.tmp and a link's target untouched",
+            read(png + ".tmp") == theirs and read(os.path.join(tmp, "precious")) == precious and
+            not os.path.lexists(png + ".tessera.tmp"), "changed or left")
+    os.unlink(png + ".tmp")
     report = os.path.join(tmp, "m.json")
     old = make(report)
     c.run("mandelbrot existing --report refused", [app] + MANDEL + ["--report", report], 2,

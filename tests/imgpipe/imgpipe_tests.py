@@ -214,7 +214,7 @@ def inputs(r):
         # A sink failure mid-stream (a directory where frame 2's temporary file goes): status 1,
         # one message, and nothing left under frame 2's name.
         blocked = os.path.join(tmp, "blocked")
-        os.makedirs(os.path.join(blocked, "frame_000002.png.tmp"))
+        os.makedirs(os.path.join(blocked, "frame_000002.png.tessera.tmp"))
         r.must_fail("sink failure: status 1, message once", ["--input", src, "--output", blocked],
                     1, "failed on item 2")
         r.check("sink failure: no frame_000002.png",

@@ -76,7 +76,7 @@ static void round_trips(const char *dir) {
         EXPECT(before && after && n0 == n1 && memcmp(before, after, n0) == 0,
                "no force: the file unchanged");
         char tmp[600];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        snprintf(tmp, sizeof tmp, "%s" TSR_FILE_TMP_SUFFIX, path);
         EXPECT(access(tmp, F_OK) != 0, "no temporary file left");
         EXPECT(tsr_image_write_png(NULL, path, true, &img) == TSR_SUCCESS, "force: replaced");
         EXPECT(tsr_image_read_png(NULL, path, 0, &back) == TSR_SUCCESS && back.px[0] == img.px[0],

@@ -195,10 +195,10 @@ def scenario_crash():
                             start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (os.path.exists("ck/ckpt_000020.h5") and
-                                          os.path.exists("ck/ckpt_000040.h5.tmp")):
+                                          os.path.exists("ck/ckpt_000040.h5.tessera.tmp")):
         time.sleep(0.05)
     ranks = app_ranks(proc.pid, "tessera-heat")
-    killed = check(len(ranks) == 2 and os.path.exists("ck/ckpt_000040.h5.tmp"),
+    killed = check(len(ranks) == 2 and os.path.exists("ck/ckpt_000040.h5.tessera.tmp"),
                    "caught the job inside checkpoint 40 (ranks %s)" % ranks)
     if killed:
         os.kill(ranks[-1], signal.SIGKILL)
@@ -273,8 +273,25 @@ def scenario_bad_files():
     must_fail([heat] + grid + ["--input", "trunc.h5:/fields/u"], "truncated or corrupt", 2)
     must_fail([heat] + grid + ["--input", "corrupt.h5:/fields/u"], "is not an HDF5 file", 2)
     must_fail([heat] + grid + ["--output", "good"], "exist; not replacing them (use --force", 2)
+    # Files of the user's beside the outputs, named as tessera once named its own: untouched.
+    # A link under tessera's temporary name is removed, never written through.
+    mine = {n + ".tmp": b"user's own file\n" for n in os.listdir(".") if n.startswith("good")}
+    mine["good.lock"] = b"user's lock\n"
+    for n, data in mine.items():
+        with open(n, "wb") as f:
+            f.write(data)
+    with open("precious.txt", "wb") as f:
+        f.write(b"precious\n")
+    os.symlink("precious.txt", "good_000001.h5.tessera.tmp")
     rc, _, _ = mpirun(2, [heat] + grid + ["--output", "good", "--force"])
     check(rc == 0, "--force overwrites")
+    for n, data in sorted(mine.items()):
+        with open(n, "rb") as f:
+            check(f.read() == data, "%s is untouched" % n)
+    with open("precious.txt", "rb") as f:
+        check(f.read() == b"precious\n", "a link at the temporary name is not written through")
+    left = [n for n in os.listdir(".") if "tessera." in n]
+    check(not left, "no temporary or lock file left: %s" % left)
     rc, _, _ = mpirun(2, [heat] + grid + ["--input", "f32.h5:/fields/u"])
     check(rc == 0, "a float32 dataset is accepted")
     # Non-finite input data is refused, naming the first bad cell (item 11): cell 70 of a 67-wide

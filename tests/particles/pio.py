@@ -133,10 +133,21 @@ def main():
                                  "particle file: '%s' exists; not replacing it (use --force)" % h5,
                                  "existing file without --force")
         fails += not check(hashlib.sha256(open(h5, "rb").read()).hexdigest() == before and
-                           not os.path.exists(h5 + ".tmp"), "the existing file is untouched")
+                           not os.path.exists(h5 + ".tessera.tmp"), "the existing file is untouched")
+        # A user's "<name>.tmp" is not tessera's; a link under tessera's temporary name is removed,
+        # not followed (HDF5 would truncate its target).
+        theirs, precious = h5 + ".tmp", os.path.join(tmp, "precious.txt")
+        for path in (theirs, precious):
+            with open(path, "wb") as f:
+                f.write(b"not to be touched\n")
+        os.symlink(precious, h5 + ".tessera.tmp")
         rc, _ = run(2, [exe, "write", h5, os.path.join(tmp, "p1.xmf"), "sfc", "2", "1", "1",
                         "--force"])
         fails += not check(rc == 0, "the same with --force replaces it")
+        fails += not check(all(open(p, "rb").read() == b"not to be touched\n"
+                               for p in (theirs, precious)) and
+                           not os.path.lexists(h5 + ".tessera.tmp"),
+                           "a user's .tmp file and a link's target are untouched")
         missing = os.path.join(tmp, "missing.h5")
         fails += not one_failure(2, [exe, "read", missing, "sfc", "2", "1", "1"],
                                  "particle file: cannot read '%s': No such file or directory"
