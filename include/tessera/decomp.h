@@ -26,6 +26,8 @@ typedef struct tsr_decomp_opts {
  * blocks than ranks without allow_idle, mismatched dimensions) give TSR_ERR_INPUT on every
  * rank. Keeps a reference to `grid`, which must outlive the decomposition. Collective. */
 int tsr_decomp_create(tsr_grid grid, const tsr_decomp_opts *opts, tsr_decomp *decomp);
+/* Frees the decomposition and sets *decomp to NULL (NULL is fine). Maps made from it must be
+ * destroyed first. Not collective. */
 int tsr_decomp_destroy(tsr_decomp *decomp);
 
 tsr_grid tsr_decomp_grid(tsr_decomp d);

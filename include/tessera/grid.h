@@ -38,6 +38,8 @@ int64_t tsr_extents_volume(const tsr_extents *e);
 /* Creates a grid of the given sizes; periodic[d] says whether dimension d wraps (NULL: none).
  * Sizes are validated on rank 0 and the verdict is shared. Collective. */
 int tsr_grid_create(tsr_ctx ctx, const tsr_extents *size, const bool *periodic, tsr_grid *grid);
+/* Frees the grid and sets *grid to NULL (NULL is fine). Decompositions of it must be destroyed
+ * first. Not collective. */
 int tsr_grid_destroy(tsr_grid *grid);
 
 int tsr_grid_ndim(tsr_grid g);

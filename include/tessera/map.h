@@ -36,6 +36,8 @@ typedef struct tsr_map_s *tsr_map;
  * must outlive the map. Collective. */
 int tsr_map_create(tsr_decomp decomp, tsr_map_strategy strategy, const double *weights,
                    tsr_map *map);
+/* Frees the map and the halo plans it caches, and sets *map to NULL (NULL is fine). Fields,
+ * halos and sweeps on it must be destroyed first. Not collective. */
 int tsr_map_destroy(tsr_map *map);
 
 tsr_decomp tsr_map_decomp(tsr_map m);

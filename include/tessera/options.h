@@ -20,6 +20,8 @@ typedef struct tsr_opts_s *tsr_opts;
 /* Creates an empty option table for a program; `summary` is the one-line description shown by
  * --help. --help, --version and --options-file are always understood. Not collective. */
 int tsr_opts_create(tsr_ctx ctx, const char *summary, tsr_opts *opts);
+/* Frees the table and sets *opts to NULL (NULL is fine); the variables it filled stay the
+ * caller's. Not collective. */
 int tsr_opts_destroy(tsr_opts *opts);
 
 /* Each adder registers `--name` writing into *value, whose current content is the default shown

@@ -21,6 +21,7 @@ typedef struct tsr_sweep_s *tsr_sweep;
  * halo width); it decides the interior that can be computed while ghosts are in flight. Tiles
  * depend only on block shapes, never on thread counts. Not collective. */
 int tsr_sweep_create(tsr_map map, int reach, int64_t tile_cells, tsr_sweep *sweep);
+/* Frees the sweep's tile lists and sets *sweep to NULL (NULL is fine). Not collective. */
 int tsr_sweep_destroy(tsr_sweep *sweep);
 
 /* Applies the kernel to every owned cell of every local block. Not collective. */
