@@ -1,6 +1,7 @@
 /* Context: communicator, error state, collective agreement on errors, timers. */
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,10 +306,56 @@ uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx) {
     return ctx->bytes_sent;
 }
 
+/* The node's RAM, or the cgroup's limit (v2, then v1) when lower; 0 when unknown. Read once. */
+static double node_memory(void) {
+    static double cached = -1;
+    double mem;
+    __atomic_load(&cached, &mem, __ATOMIC_RELAXED);
+    if (mem >= 0)
+        return mem;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    const char *limits[] = {"/sys/fs/cgroup/memory.max",
+                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(limits[i], "r");
+        double v;
+        if (f && fscanf(f, "%lf", &v) == 1 && v > 0 && (mem == 0 || v < mem))
+            mem = v; /* "max" (no limit) does not scan */
+        if (f)
+            fclose(f);
+    }
+    __atomic_store(&cached, &mem, __ATOMIC_RELAXED);
+    return mem;
+}
+
+int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what) {
+    double mem = node_memory();
+    TSR_CHECK(ctx, mem == 0 || bytes <= mem, TSR_ERR_INPUT,
+              "%s of %.4g GiB on one rank is more than this node's memory (%.4g GiB): use more "
+              "ranks or a smaller problem",
+              what ? what : "an array", bytes / 0x1p30, mem / 0x1p30);
+    return TSR_SUCCESS;
+}
+
+int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what) {
+    double mem = node_memory(), need = bytes_per_rank * ctx->launch.node_ranks;
+    int err = TSR_SUCCESS;
+    if (mem > 0 && need > mem)
+        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                            "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more "
+                            "than its memory (%.3g GiB); use more nodes or a smaller problem",
+                            what, bytes_per_rank / 0x1p30, need / 0x1p30, ctx->launch.node_ranks,
+                            ctx->launch.host, mem / 0x1p30);
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    return TSR_SUCCESS;
+}
+
 /* One home for the element-count overflow test and the message, zeroed or not. */
 static int alloc_array(tsr_ctx ctx, size_t n, size_t size, bool zero, void *ptr) {
     n = n ? n : 1;
     size = size ? size : 1;
+    TSR_CALL(ctx, tsr__check_fits(ctx, (double)n * (double)size, NULL));
     void *p = zero ? calloc(n, size) : n <= SIZE_MAX / size ? malloc(n * size) : NULL;
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
     *(void **)ptr = p;
@@ -345,6 +392,7 @@ void *tsr__aligned_malloc(size_t bytes) {
 }
 
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
+    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL));
     void *p = tsr__aligned_malloc(bytes);
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
     *(void **)ptr = p;

@@ -1,5 +1,6 @@
 /* Field: per-block ghosted arrays (one per component, back to back), aligned and first-touched
  * by the computing thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,13 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
         b->ncomp = f->ncomp;
         b->sc = (ptrdiff_t)total;
     }
+    double sum = 0;
+    for (int64_t i = 0; !err && i < f->nblocks; i++)
+        sum += (double)bytes[i];
+    char what[sizeof f->name + 16];
+    snprintf(what, sizeof what, "field '%s'", f->name);
+    if (!err)
+        err = tsr__check_fits(ctx, sum, what);
     /* The new blocks in one region (slab_impl.h): huge pages even for small blocks. */
     if (!err && !tsr__slab_alloc(f->nblocks, bytes, f->storage))
         err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,

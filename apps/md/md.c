@@ -326,6 +326,15 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         return TSR_SUCCESS;
 
     const md_box box = make_box(&m);
+    /* A box the nodes cannot hold is refused now, not by the OOM killer later. About 128 bytes of
+     * state, ghosts and buffers per atom and 4 per neighbour-list entry: a low estimate (655
+     * bytes per atom measured at the defaults), so that nothing that fits is refused. */
+    const double atoms = 4.0 * pow((double)m.cells, 3),
+                 neighbours = 4.0 / 3.0 * acos(-1.0) * pow(m.cutoff + m.skin, 3) * m.density;
+    char what[96];
+    snprintf(what, sizeof what, "--cells %lld (%.4g atoms)", (long long)m.cells, atoms);
+    TSR_CALL(ctx,
+             tsr_ctx_check_memory(ctx, atoms / tsr_ctx_size(ctx) * (128 + 4 * neighbours), what));
     const md_lj k = {.rc2 = m.cutoff * m.cutoff,
                      .inv_s = box.L / (double)box.n,
                      .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),

@@ -44,6 +44,13 @@ int tsr_ctx_destroy(tsr_ctx *ctx);
  * every rank. Collective. */
 int tsr_ctx_agree(tsr_ctx ctx, int err);
 
+/* Refuses a problem that cannot fit before it is allocated: `bytes_per_rank` (the program's own
+ * estimate, e.g. particles per rank x bytes per particle) times the ranks on a node, against the
+ * node's memory (its RAM, or the cgroup's limit when lower). TSR_ERR_INPUT (status 2) on every
+ * rank otherwise, naming `what`, the figures and the host: without it the kernel's OOM killer
+ * ends such a run later, with signal 9 and no message. Collective. */
+int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what);
+
 MPI_Comm tsr_ctx_comm(tsr_ctx ctx); /* the context's communicator; owned by ctx */
 int tsr_ctx_rank(tsr_ctx ctx);
 int tsr_ctx_size(tsr_ctx ctx);
