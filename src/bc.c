@@ -1,11 +1,11 @@
 /* Boundary conditions: per dimension and side, written into the ghosts outside the domain. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_impl.h"
 #include "field_impl.h"
+#include "options_impl.h"
 
 const char *const tsr_bc_kind_names[] = {"none", "periodic", "dirichlet", "neumann", NULL};
 
@@ -86,10 +86,7 @@ static int parse_item(tsr_ctx ctx, const char *what, const char *item, size_t n,
         const char *v = colon + 1;
         TSR_CHECK(ctx, k == TSR_BC_DIRICHLET, TSR_ERR_INPUT, "%s '%s=%s:%s': %s takes no value",
                   what, name, kind, v, kind);
-        char *end = NULL;
-        errno = 0;
-        value = strtod(v, &end);
-        TSR_CHECK(ctx, *v && *end == '\0' && errno != ERANGE && isfinite(value), TSR_ERR_INPUT,
+        TSR_CHECK(ctx, tsr__parse_real(v, &value), TSR_ERR_INPUT,
                   "%s '%s=%s:%s': expected a finite number after 'dirichlet:'", what, name, kind,
                   v);
     }

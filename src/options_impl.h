@@ -57,6 +57,13 @@ void tsr__opts_print_help(tsr_opts o);
  * *done set by --help/--version; argv[*rest..] follow "--". Local verdict. */
 int tsr__opts_parse_root(tsr_opts o, int argc, char **argv, int *done, int *rest);
 
+/* A number as a user writes it, whole: an optional sign, then decimal digits (an integer), or
+ * digits with '.' and an exponent (a real, finite). No blank before (strtod and strtoll skip
+ * them, but not a blank after: the two ends would disagree), no hexadecimal, no "inf" or "nan".
+ * False also on overflow. */
+bool tsr__parse_int(const char *text, long long *v);
+bool tsr__parse_real(const char *text, double *v);
+
 /* Splits one line of an options file. A line is "--name value", "--name=value", "name value",
  * "name = value", "name=value", or a name alone (a flag); the leading "--" is optional. '#' starts
  * a comment at the start of the line or after a blank. A value is one word, or is quoted whole

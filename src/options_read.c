@@ -1,5 +1,6 @@
 /* Options read on rank 0: the environment (TESSERA_OPTIONS), then options files, then the
  * command line; each value checked against its option's kind and range. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,14 +16,36 @@ bool tsr__opts_command_line_only(const char *name) {
            strcmp(name, "options-file") == 0;
 }
 
+/* The text starts as a decimal number does: a digit, or a sign or '.' before one. */
+static bool decimal_start(const char *t, bool real) {
+    if (*t == '+' || *t == '-')
+        t++;
+    if (real && *t == '.')
+        t++;
+    return isdigit((unsigned char)*t);
+}
+
+bool tsr__parse_int(const char *text, long long *v) {
+    char *end = NULL;
+    errno = 0;
+    *v = decimal_start(text, false) ? strtoll(text, &end, 10) : 0;
+    return end && *end == '\0' && errno != ERANGE;
+}
+
+bool tsr__parse_real(const char *text, double *v) {
+    char *end = NULL;
+    errno = 0;
+    *v = decimal_start(text, true) && !strpbrk(text, "xX") ? strtod(text, &end) : 0;
+    return end && *end == '\0' && errno != ERANGE && isfinite(*v);
+}
+
 static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
-    char *end = NULL, range[96];
+    char range[96];
     switch (p->k) {
     case K_INT: {
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        TSR_CHECK(ctx, *text && end && *end == '\0' && errno != ERANGE, TSR_ERR_INPUT,
-                  "--%s '%s': expected an integer", p->name, text);
+        long long v;
+        TSR_CHECK(ctx, tsr__parse_int(text, &v), TSR_ERR_INPUT, "--%s '%s': expected an integer",
+                  p->name, text);
         if (v < p->imin || v > p->imax) {
             int64_t bound = v < p->imin ? p->imin : p->imax;
             tsr__opts_range(p, bound <= -TSR__OPT_INT_UNBOUNDED || bound >= TSR__OPT_INT_UNBOUNDED,
@@ -33,10 +56,9 @@ static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
         break;
     }
     case K_DOUBLE: {
-        errno = 0;
-        double v = strtod(text, &end);
-        TSR_CHECK(ctx, *text && end && *end == '\0' && errno != ERANGE && isfinite(v),
-                  TSR_ERR_INPUT, "--%s '%s': expected a number", p->name, text);
+        double v;
+        TSR_CHECK(ctx, tsr__parse_real(text, &v), TSR_ERR_INPUT, "--%s '%s': expected a number",
+                  p->name, text);
         if (!(v >= p->dmin && v <= p->dmax)) {
             double bound = v < p->dmin ? p->dmin : p->dmax;
             tsr__opts_range(p, fabs(bound) >= TSR__OPT_DOUBLE_UNBOUNDED, range, sizeof range);
