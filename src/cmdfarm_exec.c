@@ -185,6 +185,8 @@ int tsr__cf_exec_init(tsr__cf_exec *x, int rank, int nslots, int64_t threads, do
         x->env_odd = x->env_odd || !shell_name(environ[i]);
     }
     set_pwd(x);
+    const char *delay = getenv("TESSERA_TEST_SPAWN_DELAY");
+    x->test_spawn_delay = delay ? atof(delay) : 0;
     const char *path = getenv("PATH");
     x->path = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     x->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -453,6 +455,11 @@ bool tsr__cf_exec_start(tsr__cf_exec *x, const tsr__cf_job *job, const char *com
                     simple ? direct : NULL, envp);
         if (pid > 0) {
             setpgid(pid, pid); /* also here: the parent may signal the group before the child ran */
+            if (x->test_spawn_delay > 0) {
+                double d = x->test_spawn_delay;
+                struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
             tsr__cf_guard_set(&x->guard, slot, pid); /* the child's record, checked */
         }
     }

@@ -122,6 +122,9 @@ typedef struct tsr__cf_exec {
     char *path;     /* PATH, to run a simple command without the shell */
     int devnull;    /* the tasks' standard input */
     tsr__cf_guard guard;
+    /* Test hook TESSERA_TEST_SPAWN_DELAY (seconds): the rank pauses after a task starts, before
+     * it records the task for the guard, to be killed there (only the child's record holds). */
+    double test_spawn_delay;
 } tsr__cf_exec;
 
 /* Sets up nslots slots; returns 0 or TSR_ERR_MEMORY/TSR_ERR_IO (errno kept). */

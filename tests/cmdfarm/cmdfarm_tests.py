@@ -14,6 +14,9 @@ fail NP     failing tasks: without retries exit 1, the message naming them, FILE
 kill        kill -9 of the whole job (mpirun and the ranks) mid-run at 3 ranks: no task
             survives it, nor the process each left in the background (the guard); a job log cut mid-line; --resume runs exactly the tasks without a
             status-0 line, and every task has run to success exactly once.
+kill-window kill -9 while each rank pauses (test hook TESSERA_TEST_SPAWN_DELAY) between starting
+            a task and its own record of it for the guard: the task's background process is
+            still ended, by the record the task's child wrote before exec.
 sigterm     SIGTERM to the ranks mid-run: exit 3, then --resume completes (exit 0), each task
             run to success once.
 deadline    --end-time 2.5 s ahead: the tasks that started end, no task starts with less than
@@ -238,18 +241,9 @@ def ok_ids(rows):
     return [int(r["id"]) for r in rows if r["status"] == "0"]
 
 
-def scenario_kill():
-    n = 40
-    # Each task leaves a process in the background, which PR_SET_PDEATHSIG does not reach.
-    write("k.txt", "".join("sleep 31.5 & sleep 0.15; echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n"
-                           for _ in range(n)))
-    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
-    print("RUN  %s (kill -9 of the whole job mid-run)" % " ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=mpi_env({"FARM_RUN": "1"}), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(ints("ran-1.txt")) < 10:
-        time.sleep(0.01)
+def kill_job(proc, pattern):
+    """kill -9 of mpirun and its tessera-farm ranks; the pids of processes matching `pattern`
+    still alive once the ranks are dead and the guard had 5 s (a survivor sleeps far longer)."""
     ranks = app_ranks(proc.pid, "tessera-farm")
     os.killpg(proc.pid, signal.SIGKILL)
     for pid in ranks:
@@ -266,20 +260,58 @@ def scenario_kill():
         except OSError:
             return True
 
-    # A sanitizer build's rank takes a while to die under load; the guard acts after that. A
-    # survivor sleeps 31.5 s, far longer than these waits.
+    # A sanitizer build's rank takes a while to die under load; the guard acts after that.
     deadline = time.time() + 20
     while time.time() < deadline and not all(gone(p) for p in ranks):
         time.sleep(0.05)
     deadline = time.time() + 5
     while True:
-        left = subprocess.run(["pgrep", "-f", "sleep (0.15; echo|31.5)"], capture_output=True,
-                              text=True)
+        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         if not left.stdout.strip() or time.time() > deadline:
-            break
+            return left.stdout.split()
         time.sleep(0.1)
-    check(left.stdout.strip() == "", "no task, nor what it left in the background, outlives the "
-          "killed job: %s" % left.stdout.split())
+
+
+def scenario_kill_window():
+    # Each rank pauses after starting a task, before its own record of the task for the guard
+    # (test hook), and is killed there: only the record the task's child wrote before exec tells
+    # the guard which process group to end. The shell dies of PR_SET_PDEATHSIG; its background
+    # sleep would not.
+    write("w.txt", "sleep 31.7 & wait\n" * 6)
+    cmd = mpirun_prefix(2) + [BIN["farm"], "w.txt", "--slots", "1"]
+    print("RUN  %s (kill -9 while the ranks pause after starting a task)" % " ".join(cmd),
+          flush=True)
+    proc = subprocess.Popen(cmd, env=mpi_env({"TESSERA_TEST_SPAWN_DELAY": "60"}),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 30
+    started = []
+    while time.time() < deadline and not started:
+        started = subprocess.run(["pgrep", "-f", "^sleep 31.7"], capture_output=True,
+                                 text=True).stdout.split()
+        time.sleep(0.05)
+    time.sleep(0.3)  # both ranks' first tasks started, each rank now in its pause
+    check(started, "a task started: %s" % started)
+    left = kill_job(proc, "^sleep 31.7")
+    check(not left, "killed before recording its task, the rank's task group is still ended: "
+          "%s left" % left)
+
+
+def scenario_kill():
+    n = 40
+    # Each task leaves a process in the background, which PR_SET_PDEATHSIG does not reach.
+    write("k.txt", "".join("sleep 31.5 & sleep 0.15; echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n"
+                           for _ in range(n)))
+    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
+    print("RUN  %s (kill -9 of the whole job mid-run)" % " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, env=mpi_env({"FARM_RUN": "1"}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ints("ran-1.txt")) < 10:
+        time.sleep(0.01)
+    left = kill_job(proc, "sleep (0.15; echo|31.5)")
+    check(not left, "no task, nor what it left in the background, outlives the killed job: %s"
+          % left)
     before = joblog("k.txt.joblog")
     done = set(ok_ids(before))
     check(0 < len(done) < n, "killed mid-run: %d of %d tasks logged" % (len(done), n))
