@@ -39,6 +39,22 @@ bool tsr__parse_real(const char *text, double *v) {
     return end && *end == '\0' && errno != ERANGE && isfinite(*v);
 }
 
+int tsr_opts_read_reals(const char *text, char sep, int n, double *values) {
+    const char *at = text;
+    for (int i = 0; i < n; i++) {
+        const char *end = i + 1 < n ? strchr(at, sep) : at + strlen(at);
+        char one[64];
+        if (!end || (size_t)(end - at) >= sizeof one)
+            return TSR_ERR_INPUT;
+        memcpy(one, at, (size_t)(end - at));
+        one[end - at] = '\0';
+        if (!tsr__parse_real(one, &values[i]))
+            return TSR_ERR_INPUT;
+        at = end + 1;
+    }
+    return TSR_SUCCESS;
+}
+
 static int parse_value(tsr_ctx ctx, opt *p, const char *text) {
     char range[96];
     switch (p->k) {

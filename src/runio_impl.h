@@ -48,7 +48,7 @@ bool tsr__runio_own_output(const tsr_run_opts *o, int64_t s, const char *run_id,
 
 /* Rank 0: every path of a run checked and locked before anything is computed: the output
  * series (no file of it replaced without --force, except this run's own, by run_id, after a
- * restart; PREFIX.lock taken) and, when the run checkpoints or restarts from latest, the
+ * restart; PREFIX.tessera.lock taken) and, when the run checkpoints or restarts from latest, the
  * checkpoint directory (made; a fresh run refuses another run's checkpoints without --force;
  * DIR/.tessera.lock taken). `steps` is the run's last step, `from` its first. */
 int tsr__runio_prepare_paths(tsr_ctx ctx, const tsr_run_opts *o, const char *run_id, int64_t steps,

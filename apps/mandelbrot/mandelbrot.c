@@ -7,7 +7,6 @@
  * (over the iteration counts in natural order, x fastest) and, with --png, colours them into
  * the full image, written at the end through the library's PNG writer (atomically). Every pixel
  * depends only on its own c, so the image is the same for any ranks, threads and chunk policy. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,17 +151,11 @@ static int check(tsr_ctx ctx, void *values) {
     TSR_CHECK(ctx, tw * th <= MAX_TASK_PIXELS, TSR_ERR_INPUT,
               "a task of %lldx%lld pixels is larger than %lld pixels: give a smaller --tile",
               (long long)tw, (long long)th, (long long)MAX_TASK_PIXELS);
-    char *end = NULL;
-    errno = 0;
-    m->cx = strtod(m->center, &end);
-    bool ok = errno == 0 && end != m->center && *end == ',';
-    if (ok) {
-        const char *s = end + 1;
-        m->cy = strtod(s, &end);
-        ok = errno == 0 && end != s && *end == '\0' && isfinite(m->cx) && isfinite(m->cy);
-    }
-    TSR_CHECK(ctx, ok, TSR_ERR_INPUT, "--center '%s': expected X,Y (two finite numbers)",
-              m->center);
+    double c[2];
+    TSR_CHECK(ctx, tsr_opts_read_reals(m->center, ',', 2, c) == TSR_SUCCESS, TSR_ERR_INPUT,
+              "--center '%s': expected X,Y (two finite numbers)", m->center);
+    m->cx = c[0];
+    m->cy = c[1];
     TSR_CHECK(ctx, m->width > 0 && isfinite(m->width), TSR_ERR_INPUT,
               "--width %g: must be positive and finite", m->width);
     int64_t ntasks = ((m->size.n[0] + tw - 1) / tw) * ((m->size.n[1] + th - 1) / th);

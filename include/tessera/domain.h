@@ -63,8 +63,8 @@ typedef struct tsr_domain {
 /* Builds grid, decomposition, map and (unless o->plan or o->plan_full) the halo plan of the given
  * stencil. Every check runs on rank 0 and fails on every rank with one message. Collective. */
 int tsr_domain_create(tsr_ctx ctx, const tsr_domain_opts *o, tsr_stencil stencil, tsr_domain *d);
-/* Frees everything the domain holds (rebalancer, halo, map, decomposition, grid); fields on its
- * map must be destroyed first. Not collective. */
+/* Frees everything the domain holds (rebalancer, halo, map, decomposition, grid); fields and
+ * halos the caller made on its map must be destroyed first. Not collective. */
 int tsr_domain_destroy(tsr_domain *d);
 
 /* The coordinator's first job: when rebalancing is on (--rebalance-every > 0) and a cost hook is

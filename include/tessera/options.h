@@ -55,6 +55,12 @@ int tsr_opts_add_choice(tsr_opts o, const char *name, int *value, const char *co
 int tsr_opts_add_extents(tsr_opts o, const char *name, tsr_extents *value, const char *metavar,
                          const char *help);
 
+/* Reads n real numbers separated by `sep` (an option's "X,Y": n = 2, sep ','), each as a real
+ * option's value is read: decimal and whole (no blank, no hexadecimal), finite. TSR_SUCCESS with
+ * values[0..n) set, or TSR_ERR_INPUT and no message (the caller names its option). Not
+ * collective. */
+int tsr_opts_read_reals(const char *text, char sep, int n, double *values);
+
 /* Lets arguments after "--" through, for tsr_opts_rest; `metavar` ("FILE...") is shown by
  * --help. Without it, anything after "--" is refused. Not collective. */
 int tsr_opts_allow_rest(tsr_opts o, const char *metavar);

@@ -31,7 +31,7 @@ typedef struct tsr_particles_run {
     tsr_io_meta meta; /* app, command line, run options (run_id is set by load) */
     /* Set by tsr_particles_run_load, released by tsr_particles_run_release: */
     char run_id[32];          /* new at a fresh start, the checkpoint's after a restart */
-    tsr_lock output_lock;     /* PREFIX.lock, held by rank 0 */
+    tsr_lock output_lock;     /* PREFIX.tessera.lock, held by rank 0 */
     tsr_lock checkpoint_lock; /* DIR/.tessera.lock, held by rank 0 */
     double last_checkpoint;   /* wall time of the last checkpoint (or of the load) */
     void *series;             /* rank 0's list of output files */

@@ -119,7 +119,7 @@ typedef struct tsr_run {
     tsr_domain *domain;
     /* Set by tsr_run_load, released by tsr_run_release: */
     char run_id[32];          /* new at a fresh start, the checkpoint's after a restart */
-    tsr_lock output_lock;     /* PREFIX.lock, held by rank 0 */
+    tsr_lock output_lock;     /* PREFIX.tessera.lock, held by rank 0 */
     tsr_lock checkpoint_lock; /* DIR/.tessera.lock, held by rank 0 */
 } tsr_run;
 
