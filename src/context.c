@@ -306,7 +306,48 @@ uint64_t tsr_ctx_bytes_sent(tsr_ctx ctx) {
     return ctx->bytes_sent;
 }
 
-/* The node's RAM, or the cgroup's limit (v2, then v1) when lower; 0 when unknown. Read once. */
+/* The lowest memory limit on the path of this process's cgroup and its parents (a batch
+ * system's job limit, a container's), v2 (memory.max) or v1 (memory.limit_in_bytes), below
+ * `mem`; `mem` when none is. "max" (v2's no limit) does not scan; v1's is huge. */
+static double cgroup_limit(double mem) {
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[4096], file[4300];
+    while (f && fgets(line, sizeof line, f)) {
+        /* "0::/path" (v2) or "4:memory:/path" (v1, maybe among other controllers) */
+        char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
+        if (!path)
+            continue;
+        *path++ = '\0';
+        ctrl++;
+        path[strcspn(path, "\n")] = '\0';
+        const char *dir = "/sys/fs/cgroup", *name = "memory.max";
+        if (*ctrl) {
+            size_t n = strlen(ctrl);
+            const char *m = strstr(ctrl, "memory");
+            if (!m || (m > ctrl && m[-1] != ',') || (m[6] != ',' && m + 6 != ctrl + n))
+                continue;
+            dir = "/sys/fs/cgroup/memory";
+            name = "memory.limit_in_bytes";
+        }
+        for (bool more = path[0] == '/'; more;) {
+            snprintf(file, sizeof file, "%s%s/%s", dir, path[1] ? path : "", name);
+            FILE *g = fopen(file, "r");
+            double v;
+            if (g && fscanf(g, "%lf", &v) == 1 && v > 0 && (mem == 0 || v < mem))
+                mem = v;
+            if (g)
+                fclose(g);
+            char *slash = strrchr(path, '/');
+            more = path[1] != '\0';
+            slash[slash == path] = '\0'; /* "/a/b" -> "/a" -> "/" */
+        }
+    }
+    if (f)
+        fclose(f);
+    return mem;
+}
+
+/* The node's RAM, or the cgroup's limit when lower; 0 when unknown. Read once. */
 static double node_memory(void) {
     static double cached = -1;
     double mem;
@@ -314,39 +355,32 @@ static double node_memory(void) {
     if (mem >= 0)
         return mem;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    mem = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
-    const char *limits[] = {"/sys/fs/cgroup/memory.max",
-                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(limits[i], "r");
-        double v;
-        if (f && fscanf(f, "%lf", &v) == 1 && v > 0 && (mem == 0 || v < mem))
-            mem = v; /* "max" (no limit) does not scan */
-        if (f)
-            fclose(f);
-    }
+    mem = cgroup_limit(pages > 0 && page > 0 ? (double)pages * (double)page : 0);
     __atomic_store(&cached, &mem, __ATOMIC_RELAXED);
     return mem;
 }
 
-int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what) {
+int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what, int code) {
     double mem = node_memory();
-    TSR_CHECK(ctx, mem == 0 || bytes <= mem, TSR_ERR_INPUT,
+    TSR_CHECK(ctx, mem == 0 || bytes <= mem, code,
               "%s of %.4g GiB on one rank is more than this node's memory (%.4g GiB): use more "
               "ranks or a smaller problem",
               what ? what : "an array", bytes / 0x1p30, mem / 0x1p30);
     return TSR_SUCCESS;
 }
 
+int tsr__check_node_fits(tsr_ctx ctx, double bytes_per_rank, const char *what, int code) {
+    int ranks = ctx->launch.node_ranks > 0 ? ctx->launch.node_ranks : 1;
+    double mem = node_memory(), need = bytes_per_rank * ranks;
+    TSR_CHECK(ctx, mem == 0 || need <= mem, code,
+              "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more than its memory "
+              "(%.3g GiB); use more nodes or a smaller problem",
+              what, bytes_per_rank / 0x1p30, need / 0x1p30, ranks, ctx->launch.host, mem / 0x1p30);
+    return TSR_SUCCESS;
+}
+
 int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what) {
-    double mem = node_memory(), need = bytes_per_rank * ctx->launch.node_ranks;
-    int err = TSR_SUCCESS;
-    if (mem > 0 && need > mem)
-        err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                            "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more "
-                            "than its memory (%.3g GiB); use more nodes or a smaller problem",
-                            what, bytes_per_rank / 0x1p30, need / 0x1p30, ctx->launch.node_ranks,
-                            ctx->launch.host, mem / 0x1p30);
+    int err = tsr__check_node_fits(ctx, bytes_per_rank, what, TSR_ERR_INPUT);
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }
@@ -355,7 +389,7 @@ int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what) {
 static int alloc_array(tsr_ctx ctx, size_t n, size_t size, bool zero, void *ptr) {
     n = n ? n : 1;
     size = size ? size : 1;
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)n * (double)size, NULL));
+    TSR_CALL(ctx, tsr__check_fits(ctx, (double)n * (double)size, NULL, TSR_ERR_MEMORY));
     void *p = zero ? calloc(n, size) : n <= SIZE_MAX / size ? malloc(n * size) : NULL;
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
     *(void **)ptr = p;
@@ -392,7 +426,7 @@ void *tsr__aligned_malloc(size_t bytes) {
 }
 
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL));
+    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL, TSR_ERR_MEMORY));
     void *p = tsr__aligned_malloc(bytes);
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
     *(void **)ptr = p;

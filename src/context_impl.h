@@ -77,14 +77,18 @@ bool tsr__launch_mca_chooses(const char *key, const char *value);
 /* Default tile size in cells: a few rows of a large block, well inside L2. */
 #define TSR_TILE_CELLS 32768
 
-/* A request of `bytes` at once on one rank: TSR_ERR_INPUT (status 2, "use more ranks or a smaller
- * problem") when it exceeds all the memory a process on this node can have (its RAM, or its
- * cgroup's limit when lower), which only the problem's size can cause; a shortage below that is
- * the allocation's TSR_ERR_MEMORY. `what` names the request ("field 'u'", NULL: "an array").
- * ctx may be NULL. */
-int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what);
+/* A request of `bytes` at once on one rank against all the memory a process on this node can
+ * have (its RAM, or its cgroup's limit when lower): `code` when it exceeds it, with a message
+ * naming the figures; a shortage below that is left to the allocation. TSR_ERR_INPUT (status 2)
+ * where only the problem's size can cause it (a field created at the start), TSR_ERR_MEMORY
+ * during a run (a rebalance, a particle move). `what` names the request ("field 'u'", NULL: "an
+ * array"). ctx may be NULL. */
+int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what, int code);
+/* The same for a need every rank has about alike (a field's blocks): `bytes_per_rank` times the
+ * ranks on this node. A local verdict, to be agreed. ctx must not be NULL. */
+int tsr__check_node_fits(tsr_ctx ctx, double bytes_per_rank, const char *what, int code);
 
-/* Allocation helpers that record TSR_ERR_MEMORY in ctx (TSR_ERR_INPUT past tsr__check_fits). */
+/* Allocation helpers that record TSR_ERR_MEMORY in ctx (also past tsr__check_fits). */
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
 /* Uninitialised, for arrays written whole before they are read (no zeroing pass over memory
  * that a rebuild reuses). */

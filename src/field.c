@@ -170,7 +170,8 @@ static int field_alloc(tsr_field f, tsr_field like, const int64_t *keep) {
     char what[sizeof f->name + 16];
     snprintf(what, sizeof what, "field '%s'", f->name);
     if (!err)
-        err = tsr__check_fits(ctx, sum, what);
+        /* A new field is the problem's size; one made like another, a remap's new layout. */
+        err = tsr__check_node_fits(ctx, sum, what, like ? TSR_ERR_MEMORY : TSR_ERR_INPUT);
     /* The new blocks in one region (slab_impl.h): huge pages even for small blocks. */
     if (!err && !tsr__slab_alloc(f->nblocks, bytes, f->storage))
         err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,

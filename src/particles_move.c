@@ -57,7 +57,7 @@ static void move_free(move *m) {
 
 /* Scratch that is written before it is read: not zeroed. */
 static int scratch(tsr_ctx ctx, size_t bytes, void *ptr) {
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL));
+    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL, TSR_ERR_MEMORY));
     void *q = malloc(bytes ? bytes : 1);
     TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
     *(void **)ptr = q;

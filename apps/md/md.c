@@ -329,7 +329,11 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     /* A box the nodes cannot hold is refused now, not by the OOM killer later. About 128 bytes of
      * state, ghosts and buffers per atom and 4 per neighbour-list entry: a low estimate (655
      * bytes per atom measured at the defaults), so that nothing that fits is refused. */
-    const double atoms = 4.0 * pow((double)m.cells, 3),
+    /* --init cluster keeps the sites below L/2 on every axis: per axis ceil(c/2) at offset 0 and
+     * floor(c/2) at offset a/2, and an fcc cell has one site with no offset, three with two. */
+    const double lo = (double)((m.cells + 1) / 2), hi = (double)(m.cells / 2),
+                 atoms =
+                     m.init == 1 ? lo * lo * lo + 3 * lo * hi * hi : 4.0 * pow((double)m.cells, 3),
                  neighbours = 4.0 / 3.0 * acos(-1.0) * pow(m.cutoff + m.skin, 3) * m.density;
     char what[96];
     snprintf(what, sizeof what, "--cells %lld (%.4g atoms)", (long long)m.cells, atoms);

@@ -826,6 +826,64 @@ def case_life(np=4):
 
 # ---------------------------------------------------------------- driver
 
+def memory_cgroup(limit):
+    """A memory cgroup of `limit` bytes made here (v1, or v2 with the memory controller), as
+    (directory, its procs file); Skip when the system cannot make one."""
+    need_root()
+    v1 = "/sys/fs/cgroup/memory"
+    if os.path.isfile(os.path.join(v1, "memory.limit_in_bytes")):
+        base, limit_file = v1, "memory.limit_in_bytes"
+    else:
+        try:
+            with open("/sys/fs/cgroup/cgroup.controllers") as f:
+                if "memory" not in f.read().split():
+                    raise Skip("no memory cgroup controller")
+        except OSError:
+            raise Skip("no cgroup file system")
+        base, limit_file = "/sys/fs/cgroup", "memory.max"
+    cg = os.path.join(base, "tessera-test-%d" % os.getpid())
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        raise Skip("cannot make a memory cgroup: %s" % e)
+    try:
+        with open(os.path.join(cg, limit_file), "w") as f:
+            f.write(str(limit))
+    except OSError as e:
+        os.rmdir(cg)
+        raise Skip("cannot limit a memory cgroup: %s" % e)
+    return cg
+
+
+def case_cgroup_memory(np=3):
+    """A job's memory limit, as a batch system sets one (a cgroup of 512 MiB made here): the
+    fields of a grid that does not fit in it are refused at the start with status 2, naming the
+    limit (it was the OOM killer's signal 9, without a message); a grid that fits runs."""
+    cg = memory_cgroup(512 << 20)
+    try:
+        def inside(args):
+            cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg] + mpi_cmd(np, args)
+            print("RUN  %s" % " ".join(cmd), flush=True)
+            p = subprocess.run(cmd, env=mpi_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
+            print("     -> status %d" % p.returncode, flush=True)
+            return p.returncode, p.stdout
+        # 1 GiB a field, 3 ranks: a third of it each, 1 GiB on the node, twice over the limit.
+        rc, out = inside([BIN["heat"], "--grid", "16384x8192", "--steps", "1", "--quiet"])
+        check(rc == 2, "a grid beyond the cgroup's limit: status 2 (got %d)" % rc)
+        check(len(lines_with(out, "field 'u' needs about", "more than its memory (0.5 GiB)")) == 1,
+              "one message naming the cgroup's limit:\n%s" % out[-600:])
+        rc, out = inside([BIN["heat"], "--grid", "1024x1024", "--steps", "5", "--quiet"])
+        check(rc == 0, "a grid that fits runs in the cgroup: status %d" % rc)
+    finally:
+        for _ in range(50):  # the ranks leave the cgroup as they exit
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 CASES = {
     "disk-full-output": case_disk_full_output,
     "disk-full-checkpoint": case_disk_full_checkpoint,
@@ -850,6 +908,7 @@ CASES = {
     "kill9-output": case_kill9_output,
     "restart-own-series": case_restart_own_series,
     "paths-at-start": case_paths_at_start,
+    "cgroup-memory": case_cgroup_memory,
     "life": case_life,
 }
 
