@@ -77,6 +77,19 @@ int tsr_dir_prepare(tsr_ctx ctx, const char *what, const char *dir) {
     return TSR_SUCCESS;
 }
 
+int tsr_file_check_name(tsr_ctx ctx, const char *what, const char *path) {
+    char dir[TSR_PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    long max = pathconf(dir, _PC_NAME_MAX);
+    size_t len = strlen(base), room = (size_t)(max > 0 ? max : 255) - strlen(TSR_FILE_TMP_SUFFIX);
+    TSR_CHECK(ctx, len <= room, TSR_ERR_INPUT,
+              "%s: the file name '%s' has %zu characters, at most %zu fit here (it is written as "
+              "'<name>" TSR_FILE_TMP_SUFFIX "' first)",
+              what, base, len, room);
+    return TSR_SUCCESS;
+}
+
 int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool force) {
     TSR_CHECK(ctx, path && *path, TSR_ERR_INPUT, "%s: empty path", what);
     TSR_CHECK(ctx, strlen(path) < TSR_PATH_MAX, TSR_ERR_INPUT, "%s: path longer than %d characters",
@@ -86,6 +99,7 @@ int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool 
     char dir[TSR_PATH_MAX];
     dir_of(path, dir, sizeof dir);
     TSR_CALL(ctx, tsr_dir_prepare(ctx, what, dir));
+    TSR_CALL(ctx, tsr_file_check_name(ctx, what, path));
     struct stat st;
     if (lstat(path, &st) == 0) {
         TSR_CHECK(ctx, S_ISREG(st.st_mode), TSR_ERR_INPUT, "%s: '%s' exists and is %s", what, path,

@@ -131,6 +131,10 @@ static int check_series(tsr_ctx ctx, const tsr_run_opts *o, const char *run_id, 
               "--output: prefix longer than %d characters", TSR_PATH_MAX - 33);
     snprintf(xmf, sizeof xmf, "%s.xmf", o->output);
     TSR_CALL(ctx, tsr_file_check_output(ctx, "--output", xmf, true));
+    /* The series' longest name, its last file's (the lock's, PREFIX.tessera.lock, is shorter). */
+    char last[TSR_PATH_MAX + 32];
+    tsr__runio_output_path(o->output, steps, last, sizeof last);
+    TSR_CALL(ctx, tsr_file_check_name(ctx, "--output", last));
     const char *slash = strrchr(o->output, '/');
     const char *base = slash ? slash + 1 : o->output;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->output) + 1 : 1,

@@ -31,9 +31,16 @@ int tsr_file_check_input(tsr_ctx ctx, const char *what, const char *path);
  * created in it. TSR_ERR_INPUT when it cannot be made or written. Not collective. */
 int tsr_dir_prepare(tsr_ctx ctx, const char *what, const char *dir);
 
+/* Checks that a file tessera will write can have its name where it goes: the last part of path
+ * with TSR_FILE_TMP_SUFFIX (the name it is written under first) within the file system's limit
+ * on a name (pathconf of its directory, which must exist; 255 when unknown). TSR_ERR_INPUT
+ * naming both lengths. Not collective. */
+int tsr_file_check_name(tsr_ctx ctx, const char *what, const char *path);
+
 /* Checks a file the run will write, before the run computes anything: a non-empty path whose
  * directory exists (made if missing) and is writable, and no file there unless `force` (with
- * force, only a regular file may be replaced). TSR_ERR_INPUT. Not collective. */
+ * force, only a regular file may be replaced), and its name fits (tsr_file_check_name).
+ * TSR_ERR_INPUT. Not collective. */
 int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool force);
 
 /* Collective form of tsr_file_check_output for n paths (empty ones skipped): rank 0 checks, every

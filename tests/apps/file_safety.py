@@ -97,6 +97,10 @@ def mandelbrot(c, tmp):
     c.run("mandelbrot existing --report refused", [app] + MANDEL + ["--report", report], 2,
           "--report: '%s' exists; not replacing it" % report)
     c.check("  ... the report unchanged", read(report) == old, "the file changed")
+    # A name that fits but not with the temporary suffix: refused at the start, not after the run.
+    long = os.path.join(tmp, "m" * 240 + ".png")
+    c.run("mandelbrot --png name too long for its temporary name", [app] + MANDEL + ["--png", long],
+          2, "has 244 characters, at most 243 fit here")
     nested = os.path.join(tmp, "a", "b", "c", "m.png")
     if c.run("mandelbrot --png into a missing nested directory", [app] + MANDEL + ["--png",
                                                                                  nested], 0):

@@ -292,6 +292,10 @@ def scenario_bad_files():
         check(f.read() == b"precious\n", "a link at the temporary name is not written through")
     left = [n for n in os.listdir(".") if "tessera." in n]
     check(not left, "no temporary or lock file left: %s" % left)
+    # The series' last file must fit with the temporary suffix (the .xmf, shorter, does).
+    prefix = "s" * 234
+    must_fail([heat] + grid + ["--output", prefix],
+              "the file name '%s_000001.h5' has 244 characters, at most 243 fit here" % prefix, 2)
     rc, _, _ = mpirun(2, [heat] + grid + ["--input", "f32.h5:/fields/u"])
     check(rc == 0, "a float32 dataset is accepted")
     # Non-finite input data is refused, naming the first bad cell (item 11): cell 70 of a 67-wide
