@@ -1,8 +1,8 @@
 /* Context: communicator, error state, collective agreement on errors, timers. */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
