@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "context_impl.h"
+#include "file_impl.h"
 #include "tessera/file.h"
 
 static const char *kind_of(mode_t m) {
@@ -147,6 +148,10 @@ void tsr_file_tmp_name(const char *path, char *tmp, size_t len) {
     snprintf(tmp, len, "%s" TSR_FILE_TMP_SUFFIX, path);
 }
 
+void tsr__file_tmp_clear(const char *tmp) {
+    (void)unlink(tmp);
+}
+
 /* Makes a rename durable: the directory entry reaches the disk too. */
 static void sync_dir_of(const char *path) {
     char dir[TSR_PATH_MAX];
@@ -198,7 +203,7 @@ int tsr_file_open(tsr_ctx ctx, const char *path, bool force, tsr_file_out *out) 
     snprintf(out->path, sizeof out->path, "%s", path);
     tsr_file_tmp_name(path, out->tmp, sizeof out->tmp);
     out->force = force;
-    (void)unlink(out->tmp); /* what an interrupted run left, even a link: never written through */
+    tsr__file_tmp_clear(out->tmp);
     int fd = open(out->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     TSR_CHECK(ctx, fd >= 0, TSR_ERR_IO, "cannot write '%s': %s", out->tmp, strerror(errno));
     out->fp = fdopen(fd, "wb");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "field_impl.h"
+#include "file_impl.h"
 #include "h5_impl.h"
 #include <hdf5_hl.h>
 #include "tessera/file.h"
@@ -276,7 +277,7 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
         unlink(scratch);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
     }
-    (void)unlink(tmp); /* what an interrupted run left, even a link: never written through */
+    tsr__file_tmp_clear(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     e = fd < 0 ? errno : copy_extents(scratch, fd);
     if (fd >= 0 && close(fd) != 0 && !e)

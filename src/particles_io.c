@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "field_impl.h"
+#include "file_impl.h"
 #include "h5_impl.h"
 #include "particles_impl.h"
 #include "tessera/file.h"
@@ -192,8 +193,7 @@ static int layout(tsr_particles p, const char *tmp, const char *path, const tsr_
         else
             in[k - p->nreal] = names[k];
     }
-    /* A link left under tessera's name is removed, not followed: HDF5 would truncate its target. */
-    (void)unlink(tmp);
+    tsr__file_tmp_clear(tmp);
     errno = 0;
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t grp = file >= 0 ? H5Gcreate2(file, "particles", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)

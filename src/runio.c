@@ -214,7 +214,7 @@ static bool checkpointing(const tsr_run_opts *o) {
 /* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
 static int lock_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *lock) {
     char path[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/.tessera.lock", o->checkpoint_dir);
+    snprintf(path, sizeof path, "%s/" TSR_FILE_LOCK_SUFFIX, o->checkpoint_dir);
     snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
     TSR_CALL(ctx, tsr_lock_acquire(ctx, what, path, lock));
     return TSR_SUCCESS;
@@ -226,7 +226,7 @@ int tsr__runio_prepare_paths(tsr_ctx ctx, const tsr_run_opts *o, const char *run
     if (o->output[0]) {
         TSR_CALL(ctx, check_series(ctx, o, run_id, steps, from, fresh));
         char lock[TSR_PATH_MAX + 16], what[TSR_PATH_MAX + 32];
-        snprintf(lock, sizeof lock, "%s.tessera.lock", o->output);
+        snprintf(lock, sizeof lock, "%s" TSR_FILE_LOCK_SUFFIX, o->output);
         snprintf(what, sizeof what, "output prefix '%s'", o->output);
         TSR_CALL(ctx, tsr_lock_acquire(ctx, what, lock, output_lock));
     }

@@ -20,6 +20,9 @@ extern "C" {
 #define TSR_FILE_TMP_SUFFIX ".tessera.tmp"
 /* Room for a path and that suffix. */
 #define TSR_FILE_TMP_MAX (TSR_PATH_MAX + 16)
+/* What a run's lock file is named after: "<output prefix>" TSR_FILE_LOCK_SUFFIX, and
+ * "<checkpoint directory>/" TSR_FILE_LOCK_SUFFIX (a hidden file there). */
+#define TSR_FILE_LOCK_SUFFIX ".tessera.lock"
 
 /* Checks a file given as input before anyone opens it: a non-empty path naming an existing,
  * readable regular file (a FIFO or a device would block open() forever). `what` names the input
