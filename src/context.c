@@ -360,23 +360,25 @@ static double node_memory(void) {
     return mem;
 }
 
-int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what, int code) {
-    double mem = node_memory();
-    TSR_CHECK(ctx, mem == 0 || bytes <= mem, code,
-              "%s of %.4g GiB on one rank is more than this node's memory (%.4g GiB): use more "
+/* `bytes` on each of `ranks` ranks of this node against its memory; ranks 0: a request of this
+ * rank alone (an array during a run), which more ranks would make smaller. */
+static int check_fits(tsr_ctx ctx, double bytes, int ranks, const char *what, int code) {
+    double mem = node_memory(), need = bytes * (ranks > 0 ? ranks : 1);
+    const char *host = ctx ? ctx->launch.host : "this node";
+    TSR_CHECK(ctx, mem == 0 || need <= mem || ranks > 0, code,
+              "%s of %.3g GiB on one rank is more than the memory of %s (%.3g GiB); use more "
               "ranks or a smaller problem",
-              what ? what : "an array", bytes / 0x1p30, mem / 0x1p30);
+              what, bytes / 0x1p30, host, mem / 0x1p30);
+    TSR_CHECK(ctx, mem == 0 || need <= mem, code,
+              "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more than its memory "
+              "(%.3g GiB); use more nodes or a smaller problem",
+              what, bytes / 0x1p30, need / 0x1p30, ranks, host, mem / 0x1p30);
     return TSR_SUCCESS;
 }
 
 int tsr__check_node_fits(tsr_ctx ctx, double bytes_per_rank, const char *what, int code) {
     int ranks = ctx->launch.node_ranks > 0 ? ctx->launch.node_ranks : 1;
-    double mem = node_memory(), need = bytes_per_rank * ranks;
-    TSR_CHECK(ctx, mem == 0 || need <= mem, code,
-              "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more than its memory "
-              "(%.3g GiB); use more nodes or a smaller problem",
-              what, bytes_per_rank / 0x1p30, need / 0x1p30, ranks, ctx->launch.host, mem / 0x1p30);
-    return TSR_SUCCESS;
+    return check_fits(ctx, bytes_per_rank, ranks, what, code);
 }
 
 int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what) {
@@ -389,7 +391,7 @@ int tsr_ctx_check_memory(tsr_ctx ctx, double bytes_per_rank, const char *what) {
 static int alloc_array(tsr_ctx ctx, size_t n, size_t size, bool zero, void *ptr) {
     n = n ? n : 1;
     size = size ? size : 1;
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)n * (double)size, NULL, TSR_ERR_MEMORY));
+    TSR_CALL(ctx, check_fits(ctx, (double)n * (double)size, 0, "an array", TSR_ERR_MEMORY));
     void *p = zero ? calloc(n, size) : n <= SIZE_MAX / size ? malloc(n * size) : NULL;
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu x %zu bytes", n, size);
     *(void **)ptr = p;
@@ -426,7 +428,7 @@ void *tsr__aligned_malloc(size_t bytes) {
 }
 
 int tsr__aligned_alloc(tsr_ctx ctx, size_t bytes, void *ptr) {
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL, TSR_ERR_MEMORY));
+    TSR_CALL(ctx, check_fits(ctx, (double)bytes, 0, "an array", TSR_ERR_MEMORY));
     void *p = tsr__aligned_malloc(bytes);
     TSR_CHECK(ctx, p, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
     *(void **)ptr = p;

@@ -77,18 +77,17 @@ bool tsr__launch_mca_chooses(const char *key, const char *value);
 /* Default tile size in cells: a few rows of a large block, well inside L2. */
 #define TSR_TILE_CELLS 32768
 
-/* A request of `bytes` at once on one rank against all the memory a process on this node can
- * have (its RAM, or its cgroup's limit when lower): `code` when it exceeds it, with a message
- * naming the figures; a shortage below that is left to the allocation. TSR_ERR_INPUT (status 2)
- * where only the problem's size can cause it (a field created at the start), TSR_ERR_MEMORY
- * during a run (a rebalance, a particle move). `what` names the request ("field 'u'", NULL: "an
- * array"). ctx may be NULL. */
-int tsr__check_fits(tsr_ctx ctx, double bytes, const char *what, int code);
-/* The same for a need every rank has about alike (a field's blocks): `bytes_per_rank` times the
- * ranks on this node. A local verdict, to be agreed. ctx must not be NULL. */
+/* A need every rank has about alike (a field's blocks) against all the memory the processes on
+ * this node can have (its RAM, or its cgroup's limit when lower): `bytes_per_rank` times the
+ * ranks on the node. `code` when it exceeds it, with a message naming the figures; a shortage
+ * below that is left to the allocation. TSR_ERR_INPUT (status 2) where only the problem's size
+ * can cause it (a field created at the start), TSR_ERR_MEMORY during a run (a rebalance). `what`
+ * names the need ("field 'u'"). A local verdict, to be agreed. */
 int tsr__check_node_fits(tsr_ctx ctx, double bytes_per_rank, const char *what, int code);
 
-/* Allocation helpers that record TSR_ERR_MEMORY in ctx (also past tsr__check_fits). */
+/* Allocation helpers that record TSR_ERR_MEMORY in ctx. A request larger than the node's memory
+ * fails before the allocation, with the figures (a kernel that overcommits would grant it and
+ * the OOM killer end the run later). */
 int tsr__calloc(tsr_ctx ctx, size_t n, size_t size, void *ptr);
 /* Uninitialised, for arrays written whole before they are read (no zeroing pass over memory
  * that a rebuild reuses). */

@@ -55,15 +55,6 @@ static void move_free(move *m) {
     free(m->req);
 }
 
-/* Scratch that is written before it is read: not zeroed. */
-static int scratch(tsr_ctx ctx, size_t bytes, void *ptr) {
-    TSR_CALL(ctx, tsr__check_fits(ctx, (double)bytes, NULL, TSR_ERR_MEMORY));
-    void *q = malloc(bytes ? bytes : 1);
-    TSR_CHECK(ctx, q, TSR_ERR_MEMORY, "cannot allocate %zu bytes", bytes);
-    *(void **)ptr = q;
-    return TSR_SUCCESS;
-}
-
 static int move_alloc(tsr_particles p, move *m) {
     tsr_ctx ctx = p->ctx;
     size_t nr = (size_t)ctx->size;
@@ -72,7 +63,7 @@ static int move_alloc(tsr_particles p, move *m) {
     for (int64_t b = 0; b < p->nblocks; b++)
         m->first[b + 1] = m->first[b] + p->blocks[b].count;
     m->nlocal = m->first[p->nblocks];
-    TSR_CALL(ctx, scratch(ctx, (size_t)m->nlocal * sizeof(int64_t), &m->dest));
+    TSR_CALL(ctx, tsr__malloc(ctx, (size_t)m->nlocal, sizeof(int64_t), &m->dest));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->scount));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->rcount));
     TSR_CALL(ctx, tsr__calloc(ctx, nr, sizeof(int64_t), &m->sdispl));
@@ -377,11 +368,11 @@ static int unpack(tsr_particles p, move *m) {
         p->gen++;
     key *keys = NULL;
     int64_t *start = NULL, *lbs = NULL;
-    int err = scratch(ctx, (size_t)nrecv * sizeof *keys, &keys);
+    int err = tsr__malloc(ctx, (size_t)nrecv, sizeof *keys, &keys);
     if (!err)
         err = tsr__calloc(ctx, (size_t)p->nblocks + 1, sizeof *start, &start);
     if (!err)
-        err = scratch(ctx, (size_t)nrecv * sizeof *lbs, &lbs);
+        err = tsr__malloc(ctx, (size_t)nrecv, sizeof *lbs, &lbs);
     for (int64_t j = 0; !err && j < nrecv; j++) {
         int64_t block;
         memcpy(&block, m->rbuf + (size_t)j * rec, 8);
