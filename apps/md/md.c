@@ -318,6 +318,21 @@ static int advance(tsr_ctx ctx, const md *m, const md_lj *k, tsr_domain *dom, ts
     return err;
 }
 
+/* A box the nodes cannot hold is refused now, not by the OOM killer later. About 128 bytes of
+ * state, ghosts and buffers per atom and 4 per neighbour-list entry: a low estimate (655 bytes
+ * per atom measured at the defaults), so that nothing that fits is refused. --init cluster keeps
+ * the sites below L/2 on every axis: per axis ceil(c/2) at offset 0 and floor(c/2) at offset a/2,
+ * and an fcc cell has one site with no offset, three with two. Collective. */
+static int check_memory(tsr_ctx ctx, const md *m) {
+    const double lo = (double)((m->cells + 1) / 2), hi = (double)(m->cells / 2),
+                 atoms = m->init == 1 ? lo * lo * lo + 3 * lo * hi * hi
+                                      : 4.0 * pow((double)m->cells, 3),
+                 neighbours = 4.0 / 3.0 * acos(-1.0) * pow(m->cutoff + m->skin, 3) * m->density;
+    char what[96];
+    snprintf(what, sizeof what, "--cells %lld (%.4g atoms)", (long long)m->cells, atoms);
+    return tsr_ctx_check_memory(ctx, atoms / tsr_ctx_size(ctx) * (128 + 4 * neighbours), what);
+}
+
 static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     md m;
     bool done = false;
@@ -326,19 +341,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         return TSR_SUCCESS;
 
     const md_box box = make_box(&m);
-    /* A box the nodes cannot hold is refused now, not by the OOM killer later. About 128 bytes of
-     * state, ghosts and buffers per atom and 4 per neighbour-list entry: a low estimate (655
-     * bytes per atom measured at the defaults), so that nothing that fits is refused. */
-    /* --init cluster keeps the sites below L/2 on every axis: per axis ceil(c/2) at offset 0 and
-     * floor(c/2) at offset a/2, and an fcc cell has one site with no offset, three with two. */
-    const double lo = (double)((m.cells + 1) / 2), hi = (double)(m.cells / 2),
-                 atoms =
-                     m.init == 1 ? lo * lo * lo + 3 * lo * hi * hi : 4.0 * pow((double)m.cells, 3),
-                 neighbours = 4.0 / 3.0 * acos(-1.0) * pow(m.cutoff + m.skin, 3) * m.density;
-    char what[96];
-    snprintf(what, sizeof what, "--cells %lld (%.4g atoms)", (long long)m.cells, atoms);
-    TSR_CALL(ctx,
-             tsr_ctx_check_memory(ctx, atoms / tsr_ctx_size(ctx) * (128 + 4 * neighbours), what));
+    TSR_CALL(ctx, check_memory(ctx, &m));
     const md_lj k = {.rc2 = m.cutoff * m.cutoff,
                      .inv_s = box.L / (double)box.n,
                      .inv_s2 = (box.L / (double)box.n) * (box.L / (double)box.n),
