@@ -302,12 +302,16 @@ static void pump(tsr__cf_slot *sl, int s) {
     }
 }
 
+/* A relative --log-dir is in the submission directory, where rank 0 made it, whatever this
+ * rank's own directory is (Open MPI starts a rank in $HOME where that directory is missing). */
 static int open_log(const tsr__cf_exec *x, int64_t id, const char *ext) {
     char path[8192];
-    snprintf(path, sizeof path, "%s/%lld", x->log_dir, (long long)(id / 1000));
+    bool rel = x->log_dir[0] != '/' && x->cwd && x->cwd[0];
+    const char *in = rel ? x->cwd : "", *sep = rel ? "/" : "";
+    snprintf(path, sizeof path, "%s%s%s/%lld", in, sep, x->log_dir, (long long)(id / 1000));
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
         return -1;
-    snprintf(path, sizeof path, "%s/%lld/%lld.%s", x->log_dir, (long long)(id / 1000),
+    snprintf(path, sizeof path, "%s%s%s/%lld/%lld.%s", in, sep, x->log_dir, (long long)(id / 1000),
              (long long)id, ext);
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 }

@@ -36,7 +36,8 @@ edges NP    what a review found: a task sees only descriptors 0-2 (not MPI's soc
             tasks' logs); a --timeout of weeks does not stall the free slots; FILE.failed keeps
             the BARRIERs between its tasks; --resume reruns a task whose retries a stop cut
             short; --resume matches REPEAT indices; a job log ending in zeros (a crash) resumes,
-            and resumes again.
+            and resumes again; workers started in another directory than rank 0's run their
+            tasks in rank 0's and write a relative --log-dir there.
 progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
             ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
@@ -50,7 +51,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mpi"))
 from mpitest import (BIN, app_ranks, check, mpi_env, mpirun, mpirun_prefix, must_fail,  # noqa: E402
-                     preload_env, scenario_main, sigterm_when)
+                     preload_env, run_cmd, scenario_main, sigterm_when)
 
 NP = int(sys.argv[4]) if len(sys.argv) > 4 else 2
 FIELDS = ["id", "line", "repeat", "host", "rank", "pid", "status", "start", "end", "elapsed",
@@ -511,6 +512,23 @@ def scenario_edges():
     check(rc == 1 and status == ["126"] and "[1] never" not in out and
           "[1] tessera-farm: cannot enter the submission directory " in err,
           "a task whose directory is gone: status %s, and its output says why" % status)
+    # Workers started in another directory than rank 0's (Open MPI's fallback where the
+    # submission directory is missing on a node): their tasks still run in rank 0's, and a
+    # relative --log-dir is rank 0's too.
+    if NP >= 2:
+        for d in ("w0", "w1"):
+            os.mkdir(d)
+        write("w0/w.txt", "pwd\n" * 3)
+        here = os.getcwd()
+        cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "1", "-wdir", here + "/w0",
+               BIN["farm"], "w.txt", "--log-dir", "wl", "--quiet", ":", "-np", str(NP - 1),
+               "-wdir", here + "/w1", BIN["farm"], "w.txt", "--log-dir", "wl", "--quiet"]
+        rc, out, err = run_cmd(cmd, mpi_env(), 120)
+        dirs = [open("w0/wl/0/%d.out" % i).read().strip() if os.path.exists("w0/wl/0/%d.out" % i)
+                else None for i in range(3)]
+        check(rc == 0 and dirs == [here + "/w0"] * 3 and not os.path.exists("w1/wl"),
+              "workers started elsewhere: status %s, tasks ran in %s, logs in w0/wl (w1/wl %s) %s"
+              % (rc, dirs, "made" if os.path.exists("w1/wl") else "absent", err.strip()))
     # A job log ending in zeros: cut off, and the next --resume reads it.
     write("z.txt", "true\n" * 3)
     rc, _, _ = farm(["z.txt", "--quiet"])
