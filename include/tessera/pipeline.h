@@ -52,7 +52,9 @@ int tsr_pipeline_set_source(tsr_pipeline p, const char *name, tsr_stage_fn fn, v
                             size_t max_out_bytes);
 /* Appends a stage producing at most max_out_bytes per item. `cost` (> 0) is its relative cost
  * per item, used to share ranks between stages; `ranks` (>= 0) asks for that many ranks (0: from
- * the costs). */
+ * the costs). A request is exact while some stage takes its share from the costs; when every
+ * stage asks, ranks beyond their sum still go to the costliest per rank (none is left idle).
+ * With fewer ranks than stages, requests give way to fusing (tsr_pipeline_run). */
 int tsr_pipeline_add_stage(tsr_pipeline p, const char *name, tsr_stage_fn fn, void *user,
                            size_t max_out_bytes, double cost, int ranks);
 /* The sink, run on rank 0 for every item in index order. */
