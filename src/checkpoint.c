@@ -10,7 +10,7 @@
 #include "io_impl.h"
 #include "tessera/file.h"
 
-static bool is_checkpoint_name(const char *name, int64_t *step) {
+bool tsr__checkpoint_name(const char *name, int64_t *step) {
     char tail[16];
     long long s;
     return sscanf(name, "ckpt_%lld.%15s", &s, tail) == 2 && strcmp(tail, "h5") == 0 &&
@@ -36,7 +36,7 @@ static int64_t list_steps(const char *dir, int64_t **out) {
     int64_t n = 0, cap = 0, *all = NULL;
     for (struct dirent *e; (e = readdir(dp));) {
         int64_t s;
-        if (!is_checkpoint_name(e->d_name, &s))
+        if (!tsr__checkpoint_name(e->d_name, &s))
             continue;
         if (n == cap) {
             int64_t nc = cap ? 2 * cap : 64;

@@ -111,20 +111,21 @@ int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool 
     return TSR_SUCCESS;
 }
 
-/* Do two output paths name one file? The same text, or the same name in the same directory
- * (resolved: "a.png" and "./a.png", or a link to the directory). */
+bool tsr__file_same_dir(const char *a, const char *b) {
+    char da[TSR_PATH_MAX], db[TSR_PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    dir_of(a, da, sizeof da);
+    dir_of(b, db, sizeof db);
+    return !strcmp(da, db) || (realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb));
+}
+
+/* Do two output paths name one file? The same text, or the same name in the same directory. */
 static bool same_output(const char *a, const char *b) {
     if (!strcmp(a, b))
         return true;
     const char *fa = strrchr(a, '/'), *fb = strrchr(b, '/');
     fa = fa ? fa + 1 : a;
     fb = fb ? fb + 1 : b;
-    if (strcmp(fa, fb) != 0)
-        return false;
-    char da[TSR_PATH_MAX], db[TSR_PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
-    dir_of(a, da, sizeof da);
-    dir_of(b, db, sizeof db);
-    return realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb);
+    return !strcmp(fa, fb) && tsr__file_same_dir(a, b);
 }
 
 int tsr_file_check_outputs(tsr_ctx ctx, int n, const char *const *whats, const char *const *paths,

@@ -35,6 +35,9 @@ void tsr__checkpoint_prune(tsr_ctx ctx, const char *dir, int64_t keep, const tsr
  * max of them; returns how many there are in all (-1 if dir cannot be read). */
 int64_t tsr__checkpoint_scan(const char *dir, int64_t *steps, int64_t max);
 
+/* Is a file name (no directory) a checkpoint's, ckpt_<step>.h5? Sets *step when it is. */
+bool tsr__checkpoint_name(const char *name, int64_t *step);
+
 /* The path of the checkpoint of `step` in dir. */
 void tsr__checkpoint_path(const char *dir, int64_t step, char *path, size_t len);
 

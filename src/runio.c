@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "field_impl.h"
+#include "file_impl.h"
 #include "h5_impl.h"
 #include "io_impl.h"
 #include "runio_impl.h"
@@ -217,6 +218,52 @@ static int lock_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *loc
     snprintf(path, sizeof path, "%s/" TSR_FILE_LOCK_SUFFIX, o->checkpoint_dir);
     snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
     TSR_CALL(ctx, tsr_lock_acquire(ctx, what, path, lock));
+    return TSR_SUCCESS;
+}
+
+/* Which of the run's own files `path` would be ("a file of the --output series"), or NULL. */
+static const char *run_file(const tsr_run_opts *o, const char *path) {
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (o->output[0] && tsr__file_same_dir(path, o->output)) {
+        const char *base = strrchr(o->output, '/');
+        base = base ? base + 1 : o->output;
+        size_t n = strlen(base);
+        if (!strncmp(name, base, n)) {
+            const char *tail = name + n, *digits = tail + 1;
+            size_t nd = strspn(digits, "0123456789");
+            if (tail[0] == '_' && nd >= 6 && !strcmp(digits + nd, ".h5"))
+                return "a file of the --output series";
+            if (!strcmp(tail, ".xmf"))
+                return "the --output series' XDMF file";
+            if (!strcmp(tail, TSR_FILE_LOCK_SUFFIX))
+                return "the --output series' lock";
+        }
+    }
+    int64_t step;
+    char in_dir[TSR_PATH_MAX + 8];
+    snprintf(in_dir, sizeof in_dir, "%s/x", o->checkpoint_dir);
+    if (checkpointing(o) && tsr__file_same_dir(path, in_dir)) {
+        if (tsr__checkpoint_name(name, &step))
+            return "a checkpoint's file in --checkpoint-dir";
+        if (!strcmp(name, TSR_FILE_LOCK_SUFFIX))
+            return "--checkpoint-dir's lock";
+    }
+    return NULL;
+}
+
+int tsr_run_check_outputs(tsr_ctx ctx, const tsr_run_opts *o, int n, const char *const *whats,
+                          const char *const *paths) {
+    TSR_CALL(ctx, tsr_file_check_outputs(ctx, n, whats, paths, o->force));
+    int err = TSR_SUCCESS;
+    for (int i = 0; i < n && !err && tsr_ctx_rank(ctx) == 0; i++) {
+        const char *what = paths[i] && paths[i][0] ? run_file(o, paths[i]) : NULL;
+        if (what)
+            err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                "%s: '%s' is %s, which the run writes itself", whats[i], paths[i],
+                                what);
+    }
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
     return TSR_SUCCESS;
 }
 

@@ -262,7 +262,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
             .app = "tessera-grayscott", .command_line = g.cmdline, .run_options = run_options}};
     /* Every file the run will write is checked before it computes anything. */
     const char *whats[] = {"--png", "--report"}, *paths[] = {g.png, g.report};
-    if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, g.io.force)))
+    if ((err = tsr_run_check_outputs(ctx, &g.io, 2, whats, paths)))
         goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &g.io, &res);

@@ -362,7 +362,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         .domain = &dom};
     /* Every file the run will write is checked before it computes anything. */
     const char *whats[] = {"--png", "--report"}, *paths[] = {h.png, h.report};
-    if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, h.io.force)))
+    if ((err = tsr_run_check_outputs(ctx, &h.io, 2, whats, paths)))
         goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &h.io, &res);

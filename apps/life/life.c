@@ -262,7 +262,7 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};
     /* Every file the run will write is checked before it computes anything. */
     const char *whats[] = {"--png", "--report"}, *paths[] = {l.png, l.report};
-    if ((err = tsr_file_check_outputs(ctx, 2, whats, paths, l.io.force)))
+    if ((err = tsr_run_check_outputs(ctx, &l.io, 2, whats, paths)))
         goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);

@@ -71,8 +71,6 @@ static int check(tsr_ctx ctx, void *values) {
               "--density %g: the box (%.6g) holds %.3g cells of cutoff + skin for %.0f atoms, "
               "more than 64 per atom (or 2^24): raise --density",
               m->density, L, side * side * side, atoms);
-    if (m->report[0])
-        TSR_CALL(ctx, tsr_file_check_output(ctx, "--report", m->report, m->run.force));
     return TSR_SUCCESS;
 }
 
@@ -340,6 +338,8 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
     if (done)
         return TSR_SUCCESS;
 
+    const char *whats[] = {"--report"}, *paths[] = {m.report};
+    TSR_CALL(ctx, tsr_run_check_outputs(ctx, &m.run, 1, whats, paths));
     const md_box box = make_box(&m);
     TSR_CALL(ctx, check_memory(ctx, &m));
     const md_lj k = {.rc2 = m.cutoff * m.cutoff,
