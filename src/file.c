@@ -111,11 +111,54 @@ int tsr_file_check_output(tsr_ctx ctx, const char *what, const char *path, bool 
     return TSR_SUCCESS;
 }
 
+/* The directory of path as it is or will be once made: its longest existing part resolved
+ * (links, "..", "."), the rest applied to that by name. "d/new/.." is d, though d/new does not
+ * exist yet: it will be made as a directory. */
+static void resolved_dir(const char *path, char *out, size_t len) {
+    char dir[TSR_PATH_MAX], head[TSR_PATH_MAX], real[PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    size_t cut = strlen(dir);
+    for (;;) {
+        snprintf(head, sizeof head, "%.*s", cut ? (int)cut : 1, cut ? dir : ".");
+        if (realpath(head, real))
+            break;
+        if (cut == 0 || (cut == 1 && dir[0] == '/')) {
+            snprintf(out, len, "%s", dir); /* nothing resolves: the text */
+            return;
+        }
+        while (cut > 0 && dir[cut - 1] != '/') /* drop the last component */
+            cut--;
+        while (cut > 1 && dir[cut - 1] == '/')
+            cut--;
+    }
+    snprintf(out, len, "%s", real);
+    for (char *c = dir + cut, *next; *c; c = next) {
+        while (*c == '/')
+            c++;
+        size_t n = strcspn(c, "/");
+        next = c + n;
+        if (n == 0 || (n == 1 && c[0] == '.'))
+            continue;
+        size_t at = strlen(out);
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            while (at > 1 && out[at - 1] != '/')
+                at--;
+            out[at > 1 ? at - 1 : 1] = '\0';
+        } else {
+            snprintf(out + at, len - at, "%s%.*s", at > 1 ? "/" : "", (int)n, c);
+        }
+    }
+}
+
 bool tsr__file_same_dir(const char *a, const char *b) {
-    char da[TSR_PATH_MAX], db[TSR_PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    char da[TSR_PATH_MAX], db[TSR_PATH_MAX];
     dir_of(a, da, sizeof da);
     dir_of(b, db, sizeof db);
-    return !strcmp(da, db) || (realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb));
+    if (!strcmp(da, db))
+        return true;
+    resolved_dir(a, da, sizeof da);
+    resolved_dir(b, db, sizeof db);
+    return !strcmp(da, db);
 }
 
 /* Do two output paths name one file? The same text, or the same name in the same directory. */
@@ -149,8 +192,8 @@ void tsr_file_tmp_name(const char *path, char *tmp, size_t len) {
     snprintf(tmp, len, "%s" TSR_FILE_TMP_SUFFIX, path);
 }
 
-void tsr__file_tmp_clear(const char *tmp) {
-    (void)unlink(tmp);
+int tsr__file_tmp_clear(const char *tmp) {
+    return unlink(tmp) == 0 || errno == ENOENT ? 0 : errno;
 }
 
 /* Makes a rename durable: the directory entry reaches the disk too. */
@@ -204,7 +247,8 @@ int tsr_file_open(tsr_ctx ctx, const char *path, bool force, tsr_file_out *out) 
     snprintf(out->path, sizeof out->path, "%s", path);
     tsr_file_tmp_name(path, out->tmp, sizeof out->tmp);
     out->force = force;
-    tsr__file_tmp_clear(out->tmp);
+    int e = tsr__file_tmp_clear(out->tmp);
+    TSR_CHECK(ctx, e == 0, TSR_ERR_IO, "cannot write '%s': %s", out->tmp, strerror(e));
     int fd = open(out->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     TSR_CHECK(ctx, fd >= 0, TSR_ERR_IO, "cannot write '%s': %s", out->tmp, strerror(errno));
     out->fp = fdopen(fd, "wb");

@@ -6,9 +6,10 @@
 
 /* Removes whatever sits under a temporary name (tsr_file_tmp_name) just before the file is
  * created there: what an interrupted run left, or a symbolic link, which must never be written
- * through (open would follow it, and HDF5's create would truncate its target). A missing file is
- * not an error; any other reason surfaces when the file is created. Not collective. */
-void tsr__file_tmp_clear(const char *tmp);
+ * through (open would follow it, and HDF5's create would truncate its target). 0 when the name
+ * is free, else the errno that kept it (a link in another user's sticky directory): the caller
+ * must not create the file then. Not collective. */
+int tsr__file_tmp_clear(const char *tmp);
 
 /* Are two paths' directories one, as the text says or once resolved ("a.png" and "./a.png", or
  * a link to the directory)? False when a directory does not exist and the texts differ. */

@@ -193,7 +193,8 @@ static int layout(tsr_particles p, const char *tmp, const char *path, const tsr_
         else
             in[k - p->nreal] = names[k];
     }
-    tsr__file_tmp_clear(tmp);
+    int e = tsr__file_tmp_clear(tmp);
+    TSR_CHECK(ctx, e == 0, TSR_ERR_IO, "cannot write '%s': %s", tmp, strerror(e));
     errno = 0;
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t grp = file >= 0 ? H5Gcreate2(file, "particles", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
@@ -397,12 +398,6 @@ int tsr__particles_write_series(tsr_particles p, const char *xmf, int n, const c
     return err;
 }
 
-static bool same_dir(const char *a, const char *b) {
-    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-    size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
-    return la == lb && strncmp(a, b, la) == 0;
-}
-
 int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr_io_meta *meta,
                         const char *xmf) {
     if (!p)
@@ -411,7 +406,7 @@ int tsr_particles_write(tsr_particles p, const char *path, bool force, const tsr
     tsr__h5_quiet();
     TSR_CHECK(ctx, path && *path && strlen(path) < TSR_PATH_MAX, TSR_ERR_ARG,
               "a particle file needs a path of 1 to %d characters", TSR_PATH_MAX - 1);
-    TSR_CHECK(ctx, !xmf || same_dir(xmf, path), TSR_ERR_ARG,
+    TSR_CHECK(ctx, !xmf || tsr__file_same_dir(xmf, path), TSR_ERR_ARG,
               "'%s' must be in the directory of '%s', which it refers to by name", xmf, path);
     const char *whats[2] = {"particle file", "particle XDMF file"};
     const char *paths[2] = {path, xmf};

@@ -221,7 +221,8 @@ static int lock_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *loc
     return TSR_SUCCESS;
 }
 
-/* Which of the run's own files `path` would be ("a file of the --output series"), or NULL. */
+/* Which of the run's own files `path` is or may be ("named like the --output series' files"),
+ * or NULL. Any step's name is the series', whichever steps this run writes. */
 static const char *run_file(const tsr_run_opts *o, const char *path) {
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
@@ -233,7 +234,7 @@ static const char *run_file(const tsr_run_opts *o, const char *path) {
             const char *tail = name + n, *digits = tail + 1;
             size_t nd = strspn(digits, "0123456789");
             if (tail[0] == '_' && nd >= 6 && !strcmp(digits + nd, ".h5"))
-                return "a file of the --output series";
+                return "named like the --output series' files";
             if (!strcmp(tail, ".xmf"))
                 return "the --output series' XDMF file";
             if (!strcmp(tail, TSR_FILE_LOCK_SUFFIX))
@@ -254,16 +255,17 @@ static const char *run_file(const tsr_run_opts *o, const char *path) {
 
 int tsr_run_check_outputs(tsr_ctx ctx, const tsr_run_opts *o, int n, const char *const *whats,
                           const char *const *paths) {
-    TSR_CALL(ctx, tsr_file_check_outputs(ctx, n, whats, paths, o->force));
+    /* First: --force is no remedy for this, so it is not what the first message asks for. */
     int err = TSR_SUCCESS;
     for (int i = 0; i < n && !err && tsr_ctx_rank(ctx) == 0; i++) {
         const char *what = paths[i] && paths[i][0] ? run_file(o, paths[i]) : NULL;
         if (what)
             err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                                "%s: '%s' is %s, which the run writes itself", whats[i], paths[i],
-                                what);
+                                "%s: '%s' is %s, which the run writes; choose another name",
+                                whats[i], paths[i], what);
     }
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    TSR_CALL(ctx, tsr_file_check_outputs(ctx, n, whats, paths, o->force));
     return TSR_SUCCESS;
 }
 

@@ -75,9 +75,10 @@ int tsr_pipeline_set_stage_ranks(tsr_pipeline p, const char *list);
 
 /* Assigns ranks and streams every item from the source through the stages to the sink.
  * With one rank, rank 0 runs everything in order. With P > 1, rank 0 runs the source and the
- * sink and the P-1 others are shared among the stages: by the requested counts (which must sum
- * to P-1), else one rank per stage plus the rest in proportion to the costs; with fewer ranks
- * than stages, consecutive stages share a rank, cut to balance the costs. End of stream
+ * sink and the P-1 others are shared among the stages: by the --stage-ranks counts (which must
+ * sum to P-1), else by the stages' own requests (tsr_pipeline_add_stage) and one rank each for
+ * the others, the rest by cost (more asked than there are ranks is TSR_ERR_INPUT); with fewer
+ * ranks than stages, consecutive stages share a rank, cut to balance the costs. End of stream
  * propagates and every rank returns; a failure anywhere ends every rank with the same error and
  * one message. Collective; run once per pipeline. */
 int tsr_pipeline_run(tsr_pipeline p);

@@ -156,9 +156,10 @@ int tsr_run_loop(tsr_run *r, const tsr_run_opts *o, int64_t start, double *secon
 
 /* Checks the app's own output files (its --png, --report, ...) before the run: as
  * tsr_file_check_outputs with o->force, and none may be a file the run writes itself: a file of
- * the --output series (PREFIX_<step>.h5), its XDMF file or lock, or a checkpoint in
- * --checkpoint-dir when the run checkpoints. With --force one would replace the other;
- * without, the second write would fail after the run. TSR_ERR_INPUT naming both. Collective. */
+ * the --output series (PREFIX_<step>.h5), its XDMF file or lock, or a checkpoint or the lock in
+ * --checkpoint-dir when the run checkpoints (directories compared as they will be once made). With
+ * --force one would replace the other; without, the second write would fail after the run.
+ * TSR_ERR_INPUT naming both. Collective. */
 int tsr_run_check_outputs(tsr_ctx ctx, const tsr_run_opts *o, int n, const char *const *whats,
                           const char *const *paths);
 
