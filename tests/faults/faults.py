@@ -691,6 +691,29 @@ def case_no_overwrite(np=1):
           "the new series is written")
 
 
+def case_tmp_name_kept(np=2):
+    """Something under an output's temporary name that cannot be removed (here a file bind-mounted
+    there, as root; a link planted in another user's sticky directory is the real threat): the
+    write stops with status 1 and one message, and the file behind it is not written through
+    (it was truncated and filled with the output, then the rename failed)."""
+    need_root()
+    with open("precious", "w") as f:
+        f.write("the user's data\n")
+    open("s_000002.h5.tessera.tmp", "w").close()
+    r = subprocess.run(["mount", "--bind", "precious", "s_000002.h5.tessera.tmp"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip("cannot bind-mount a file: %s" % r.stderr.strip())
+    MOUNTS.append(os.path.abspath("s_000002.h5.tessera.tmp"))
+    old = digest("precious")
+    rc, out, secs = run(np, [BIN["heat"], "--grid", "64x48", "--steps", "2", "--quiet",
+                             "--output", "s"], timeout=FAST, quiet_ok=True)
+    expect_fail(rc, out, secs, 1, ["cannot write", "s_000002.h5", "busy"], 20,
+                "a temporary name that cannot be removed")
+    check(digest("precious") == old, "the file behind the temporary name is unchanged")
+    check(not os.path.exists("s_000002.h5"), "no output under the final name")
+
+
 def case_kill9_output(np=3):
     os.makedirs("o")
     job = Background(np, [BIN["heat"], "--grid", "512x512", "--steps", "100000000", "--quiet",
@@ -906,6 +929,7 @@ CASES = {
     "concurrent-output": case_concurrent_output,
     "no-overwrite": case_no_overwrite,
     "kill9-output": case_kill9_output,
+    "tmp-name-kept": case_tmp_name_kept,
     "restart-own-series": case_restart_own_series,
     "paths-at-start": case_paths_at_start,
     "cgroup-memory": case_cgroup_memory,
