@@ -231,9 +231,9 @@ static const char *run_file(const tsr_run_opts *o, const char *path) {
         base = base ? base + 1 : o->output;
         size_t n = strlen(base);
         if (!strncmp(name, base, n)) {
-            const char *tail = name + n, *digits = tail + 1;
-            size_t nd = strspn(digits, "0123456789");
-            if (tail[0] == '_' && nd >= 6 && !strcmp(digits + nd, ".h5"))
+            const char *tail = name + n;
+            size_t nd = tail[0] == '_' ? strspn(tail + 1, "0123456789") : 0;
+            if (nd >= 6 && !strcmp(tail + 1 + nd, ".h5"))
                 return "named like the --output series' files";
             if (!strcmp(tail, ".xmf"))
                 return "the --output series' XDMF file";
