@@ -364,16 +364,18 @@ static double node_memory(void) {
  * rank alone (an array during a run), which more ranks would make smaller. */
 static int check_fits(tsr_ctx ctx, double bytes, int ranks, const char *what, int code) {
     double mem = node_memory(), need = bytes * (ranks > 0 ? ranks : 1);
+    if (mem == 0 || need <= mem)
+        return TSR_SUCCESS;
     const char *host = ctx ? ctx->launch.host : "this node";
-    TSR_CHECK(ctx, mem == 0 || need <= mem || ranks > 0, code,
-              "%s of %.3g GiB on one rank is more than the memory of %s (%.3g GiB); use more "
-              "ranks or a smaller problem",
-              what, bytes / 0x1p30, host, mem / 0x1p30);
-    TSR_CHECK(ctx, mem == 0 || need <= mem, code,
-              "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more than its memory "
-              "(%.3g GiB); use more nodes or a smaller problem",
-              what, bytes / 0x1p30, need / 0x1p30, ranks, host, mem / 0x1p30);
-    return TSR_SUCCESS;
+    if (ranks == 0)
+        return tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
+                             "%s of %.3g GiB on one rank is more than the memory of %s (%.3g "
+                             "GiB); use more ranks or a smaller problem",
+                             what, bytes / 0x1p30, host, mem / 0x1p30);
+    return tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
+                         "%s needs about %.3g GiB per rank, %.3g GiB for the %d on %s: more than "
+                         "its memory (%.3g GiB); use more nodes or a smaller problem",
+                         what, bytes / 0x1p30, need / 0x1p30, ranks, host, mem / 0x1p30);
 }
 
 int tsr__check_node_fits(tsr_ctx ctx, double bytes_per_rank, const char *what, int code) {

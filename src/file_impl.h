@@ -11,8 +11,8 @@
  * must not create the file then. Not collective. */
 int tsr__file_tmp_clear(const char *tmp);
 
-/* Are two paths' directories one, as the text says or once resolved ("a.png" and "./a.png", or
- * a link to the directory)? False when a directory does not exist and the texts differ. */
+/* Are two paths' directories one, as the text says or as they are or will be once made ("a.png"
+ * and "./a.png", a link to the directory, "d/new/../a.png" and "d/a.png")? */
 bool tsr__file_same_dir(const char *a, const char *b);
 
 #endif

@@ -277,9 +277,12 @@ static int layout_file(tsr_field *fields, int nfields, const char *tmp, const ch
         unlink(scratch);
         TSR_CHECK(ctx, 0, TSR_ERR_IO, "cannot write '%s': %s", path, why);
     }
+    int fd = -1;
     e = tsr__file_tmp_clear(tmp);
-    int fd = e ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
-    e = e ? e : fd < 0 ? errno : copy_extents(scratch, fd);
+    if (!e) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+        e = fd < 0 ? errno : copy_extents(scratch, fd);
+    }
     if (fd >= 0 && close(fd) != 0 && !e)
         e = errno;
     unlink(scratch);

@@ -212,17 +212,23 @@ static bool checkpointing(const tsr_run_opts *o) {
            strcmp(o->restart, "latest") == 0;
 }
 
-/* Rank 0: the run's lock on its checkpoint directory, DIR/.tessera.lock. */
+/* The lock file of the checkpoint directory, DIR/.tessera.lock. */
+static void checkpoint_lock_path(const tsr_run_opts *o, char *path, size_t len) {
+    snprintf(path, len, "%s/" TSR_FILE_LOCK_SUFFIX, o->checkpoint_dir);
+}
+
+/* Rank 0: the run's lock on its checkpoint directory. */
 static int lock_checkpoint_dir(tsr_ctx ctx, const tsr_run_opts *o, tsr_lock *lock) {
     char path[TSR_PATH_MAX + 32], what[TSR_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/" TSR_FILE_LOCK_SUFFIX, o->checkpoint_dir);
+    checkpoint_lock_path(o, path, sizeof path);
     snprintf(what, sizeof what, "checkpoint directory '%s'", o->checkpoint_dir);
     TSR_CALL(ctx, tsr_lock_acquire(ctx, what, path, lock));
     return TSR_SUCCESS;
 }
 
 /* Which of the run's own files `path` is or may be ("named like the --output series' files"),
- * or NULL. Any step's name is the series', whichever steps this run writes. */
+ * or NULL. Any step's name is the series' (tsr__runio_output_path: at least 6 digits), whichever
+ * steps this run writes. */
 static const char *run_file(const tsr_run_opts *o, const char *path) {
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
@@ -242,9 +248,9 @@ static const char *run_file(const tsr_run_opts *o, const char *path) {
         }
     }
     int64_t step;
-    char in_dir[TSR_PATH_MAX + 8];
-    snprintf(in_dir, sizeof in_dir, "%s/x", o->checkpoint_dir);
-    if (checkpointing(o) && tsr__file_same_dir(path, in_dir)) {
+    char lock[TSR_PATH_MAX + 32];
+    checkpoint_lock_path(o, lock, sizeof lock);
+    if (checkpointing(o) && tsr__file_same_dir(path, lock)) {
         if (tsr__checkpoint_name(name, &step))
             return "a checkpoint's file in --checkpoint-dir";
         if (!strcmp(name, TSR_FILE_LOCK_SUFFIX))
