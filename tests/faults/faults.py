@@ -324,6 +324,12 @@ def case_scratch_full(np=2):
              "--output-every", "10", "--quiet"])
     print("RUN  %s" % " ".join(cmd), flush=True)
     p = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    # mpirun itself (not a rank: a rank's crash is mpirun's exit status, not a signal of its own)
+    # was seen once in about 30 runs killed by SIGSEGV in PMIx's progress thread with /dev/shm
+    # full: Open MPI's fault, not the one this case is about. Once more, then it counts.
+    if p.returncode < 0 and "libpmix" in p.stderr:
+        print("     mpirun itself died by signal %d in PMIx; once more" % -p.returncode, flush=True)
+        p = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=TIMEOUT)
     if p.returncode == 77:
         raise Skip("cannot mount a tmpfs over /dev/shm in a mount namespace")
     check(p.returncode == 0, "output with a full /dev/shm: status %s %s" % (p.returncode,
