@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "farm_impl.h"
+#include "groups_impl.h"
 
 static const char *const on_error_names[] = {"abort", "continue", NULL};
 
@@ -131,26 +132,6 @@ void tsr_chunk_policy_format(const tsr_chunk_policy *policy, char *buf, size_t l
     }
 }
 
-/* --farm-groups auto|off|N into o->groups. */
-static int parse_groups(tsr_ctx ctx, tsr_farm_opts *o) {
-    const char *t = o->groups_text;
-    int64_t n = 0;
-    if (strcmp(t, "auto") == 0)
-        o->groups = TSR_FARM_GROUPS_AUTO;
-    else if (strcmp(t, "off") == 0)
-        o->groups = TSR_FARM_GROUPS_OFF;
-    else {
-        TSR_CHECK(ctx, parse_count(t, &n), TSR_ERR_INPUT,
-                  "--farm-groups: cannot parse '%.64s' (expected auto, off or a number of ranks "
-                  "per group)",
-                  t);
-        TSR_CHECK(ctx, n >= 2 && n <= INT_MAX, TSR_ERR_INPUT,
-                  "--farm-groups: a group needs from 2 to %d ranks, not %.64s", INT_MAX, t);
-        o->groups = (int)n;
-    }
-    return TSR_SUCCESS;
-}
-
 int tsr_farm_add_options(tsr_opts opts, tsr_farm_opts *o) {
     if (!o->chunk_text[0])
         tsr_chunk_policy_format(&o->chunk, o->chunk_text, sizeof o->chunk_text);
@@ -212,7 +193,7 @@ static int validate(tsr_ctx ctx, tsr_farm_opts *o) {
     if (o->progress_option.choice >= 0)
         o->progress = tsr_progress_option_mode(&o->progress_option);
     if (o->groups_text[0])
-        TSR_CALL(ctx, parse_groups(ctx, o));
+        TSR_CALL(ctx, tsr__groups_parse(ctx, o->groups_text, &o->groups));
     TSR_CHECK(ctx, o->groups >= TSR_FARM_GROUPS_OFF && o->groups != 1, TSR_ERR_INPUT,
               "--farm-groups: a group needs at least 2 ranks, not %d", o->groups);
     return TSR_SUCCESS;

@@ -10,47 +10,17 @@
 #include <string.h>
 
 #include "farm_impl.h"
+#include "groups_impl.h"
 
 /* ---- the groups ---- */
 
 int tsr__farm_groups_setup(tsr_farm f) {
     tsr_ctx ctx = f->ctx;
-    int mode = f->o.groups, leader = 0, gsize = 1;
-    bool on = false;
+    int leader = 0, gsize = 1;
     f->parent = 0;
     f->members = 0;
-    if (mode > 0) {
-        /* Rank 0 alone, then groups of `mode` from rank 1: even 3 ranks have a sub-coordinator,
-         * which is what tests need; on a real machine `auto` follows the nodes. */
-        leader = f->rank == 0 ? 0 : 1 + (f->rank - 1) / mode * mode;
-        gsize = f->rank == 0 ? 1 : (f->size - leader < mode ? f->size - leader : mode);
-        on = true;
-    } else if (mode == TSR_FARM_GROUPS_AUTO && f->size >= TSR_FARM_GROUPS_MIN_RANKS) {
-        /* Every rank reaches the Allreduce, even after a failure in its node's split, so that
-         * a local MPI error becomes everyone's error instead of a hang. */
-        MPI_Comm node = MPI_COMM_NULL;
-        int rc = MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank, MPI_INFO_NULL, &node);
-        const char *call = "MPI_Comm_split_type";
-        leader = f->rank;
-        if (rc == MPI_SUCCESS) {
-            call = "MPI_Bcast";
-            rc = MPI_Bcast(&leader, 1, MPI_INT, 0, node); /* node rank 0 is its lowest rank */
-            if (rc == MPI_SUCCESS) {
-                call = "MPI_Comm_size";
-                rc = MPI_Comm_size(node, &gsize);
-            }
-            MPI_Comm_free(&node);
-        }
-        int count[2] = {rc == MPI_SUCCESS && f->rank == leader, rc != MPI_SUCCESS};
-        TSR_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, count, 2, MPI_INT, MPI_SUM, f->comm));
-        if (rc != MPI_SUCCESS)
-            return tsr_error_mpi(ctx, rc, call, __FILE__, __LINE__, __func__);
-        TSR_CHECK(ctx, count[1] == 0, TSR_ERR_MPI,
-                  "farm groups: %d rank(s) could not find the ranks of their node", count[1]);
-        int ngroups = count[0];
-        on = ngroups > 1;
-    }
-    if (on && leader != 0 && gsize >= 2) {
+    TSR_CALL(ctx, tsr__groups_find(ctx, f->comm, f->o.groups, &leader, &gsize));
+    if (leader != 0 && gsize >= 2) {
         if (f->rank == leader)
             f->members = gsize - 1;
         else
