@@ -18,6 +18,8 @@
  * more than half a batch; rank 0 answers with --batch jobs, or fewer near the end (guided: half
  * the node's share of what is left), so that the last jobs spread over every node; the run then
  * ends one latency and one rank-0 message after the last report reached its sub-coordinator.
+ * tessera-farm's relays (src/cmdfarm_relay.c) ask by sending their ends in a batch, and rank 0
+ * answers with as many jobs; their batches do not shrink near the end.
  *
  * Times are integer nanoseconds and events at the same time run in the order they were made, so a
  * run is exactly reproducible; --check compares three cases with their closed-form answers. */

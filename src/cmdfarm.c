@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmdfarm_impl.h"
+#include "groups_impl.h"
 #include "tessera/error.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -31,6 +32,7 @@ void tsr_cmdfarm_opts_init(tsr_cmdfarm_opts *o) {
     memset(o, 0, sizeof *o);
     o->grace = 2.0;
     o->threads = 1;
+    snprintf(o->groups, sizeof o->groups, "auto");
 }
 
 int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o) {
@@ -61,6 +63,9 @@ int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o) {
     tsr_opts_add_double(opts, "min-time-left", &o->min_time_left, 0, 1e9, "S",
                         "start no task with less time left before the job's end (also not "
                         "with less than the median task time)");
+    tsr_opts_add_string(opts, "farm-groups", o->groups, "auto|off|N",
+                        "relays between rank 0 and the others: one per node (auto: from 1024 "
+                        "ranks on), none, or one per N ranks");
     return tsr_progress_add_options(opts, &o->progress);
 }
 
@@ -72,12 +77,13 @@ static int cores_available(void) {
     return n > 0 ? (int)n : 1;
 }
 
-static int node_working_ranks(MPI_Comm comm, int rank, int size, int *working) {
+/* The ranks of this node that run tasks (not rank 0 with others, not relays). */
+static int node_working_ranks(MPI_Comm comm, int rank, bool works, int *working) {
     MPI_Comm node;
     int err = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     if (err)
         return err;
-    int mine = rank == 0 && size > 1 ? 0 : 1;
+    int mine = works;
     err = MPI_Allreduce(&mine, working, 1, MPI_INT, MPI_SUM, node);
     MPI_Comm_free(&node);
     return err;
@@ -96,56 +102,97 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         return err;
     }
     TSR_MPI(ctx, MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm));
+    TSR_MPI(ctx, MPI_Bcast(&c.groups, 1, MPI_INT, 0, comm));
+    int leader = 0, gsize = 1;
+    if ((err = tsr__groups_find(ctx, comm, c.groups, &leader, &gsize))) {
+        tsr__cf_coord_free(&c);
+        return err;
+    }
+    bool grouped = leader != 0 && gsize >= 2, is_relay = grouped && rank == leader;
+    int parent = grouped && !is_relay ? leader : 0;
 
     int working = 1, slots = 0;
-    TSR_MPI(ctx, node_working_ranks(comm, rank, size, &working));
-    if (rank == 0 && size > 1)
-        slots = 0; /* the coordinator */
+    bool runs = !(rank == 0 && size > 1) && !is_relay;
+    TSR_MPI(ctx, node_working_ranks(comm, rank, runs, &working));
+    if (!runs)
+        slots = 0; /* a coordinator */
     else if (o->slots > 0)
         slots = (int)o->slots;
     else {
         int per = cores_available() / (int)o->threads / (working > 0 ? working : 1);
         slots = per < 1 ? 1 : per > TSR__CF_MAX_SLOTS ? TSR__CF_MAX_SLOTS : per;
     }
+    /* A relay learns its workers' slots. */
+    int *group_slots = NULL;
+    err = is_relay && !(group_slots = calloc((size_t)gsize, sizeof *group_slots))
+              ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
+              : 0;
+    err = tsr_ctx_agree(ctx, err);
+    MPI_Comm group = MPI_COMM_NULL;
+    int mpi = err ? 0 : MPI_Comm_split(comm, grouped ? leader : MPI_UNDEFINED, rank, &group);
+    if (!err && !mpi && grouped) {
+        mpi = MPI_Gather(&slots, 1, MPI_INT, group_slots, 1, MPI_INT, 0, group);
+        MPI_Comm_free(&group);
+    }
     char host[TSR__CF_HOSTLEN] = "";
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "unknown");
-    if (rank == 0) {
+    int *pairs = NULL; /* per rank: its slots, its relay (0: none) */
+    if (rank == 0 && !err) {
         c.slots = calloc((size_t)size, sizeof *c.slots);
+        c.via = calloc((size_t)size, sizeof *c.via);
         c.rank_tasks = calloc((size_t)size, sizeof *c.rank_tasks);
         c.rank_failed = calloc((size_t)size, sizeof *c.rank_failed);
         c.rank_busy = calloc((size_t)size, sizeof *c.rank_busy);
         c.hosts = calloc((size_t)size, sizeof *c.hosts);
+        pairs = calloc(2 * (size_t)size, sizeof *pairs);
+        if (!(c.slots && c.via && c.rank_tasks && c.rank_failed && c.rank_busy && c.hosts && pairs))
+            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory");
     }
-    err = rank == 0 && !(c.slots && c.rank_tasks && c.rank_failed && c.rank_busy && c.hosts)
-              ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
-              : 0;
     err = tsr_ctx_agree(ctx, err);
-    int mpi = err ? 0 : MPI_Gather(&slots, 1, MPI_INT, c.slots, 1, MPI_INT, 0, comm);
+    int mine[2] = {slots, parent};
+    if (!err && !mpi)
+        mpi = MPI_Gather(mine, 2, MPI_INT, pairs, 2, MPI_INT, 0, comm);
     if (!err && !mpi)
         mpi = MPI_Gather(host, TSR__CF_HOSTLEN, MPI_CHAR, c.hosts, TSR__CF_HOSTLEN, MPI_CHAR, 0,
                          comm);
     if (err || mpi) {
+        free(pairs);
+        free(group_slots);
         tsr__cf_coord_free(&c);
         TSR_MPI(ctx, mpi);
         return err;
     }
     if (rank == 0) {
         int first = size > 1 ? 1 : 0;
-        err = tsr__cf_slots_init(&c.free, first, size - first, c.slots, TSR__CF_AHEAD);
+        /* To rank 0 a relay holds its workers' slots. */
+        int *held = calloc((size_t)size, sizeof *held);
+        for (int r = 0; r < size && held; r++) {
+            c.slots[r] = pairs[2 * r];
+            c.via[r] = pairs[2 * r + 1] ? pairs[2 * r + 1] : r;
+            held[c.via[r]] += c.slots[r];
+            c.children += r >= 1 && c.via[r] == r;
+        }
+        err = held ? tsr__cf_slots_init(&c.free, first, size - first, held, TSR__CF_AHEAD)
+                   : TSR_ERR_MEMORY;
         /* At most every slot's runs and queue in flight at once, plus a margin. */
         int64_t cap = 64;
-        for (int r = first; r < size; r++)
-            cap += (1 + TSR__CF_AHEAD) * (int64_t)c.slots[r];
-        c.scap = size > 1 ? (int)(cap < INT_MAX / 2 ? cap : INT_MAX / 2) : 1;
-        c.sreq = malloc((size_t)c.scap * sizeof *c.sreq);
-        c.sbuf = malloc((size_t)c.scap * sizeof *c.sbuf);
-        if (err || !c.sreq || !c.sbuf)
+        for (int r = first; r < size && held; r++)
+            cap += (1 + TSR__CF_AHEAD) * (int64_t)held[r];
+        free(held);
+        if (!err)
+            err = tsr__cf_sendq_init(&c.sends,
+                                     size > 1 ? (int)(cap < INT_MAX / 2 ? cap : INT_MAX / 2) : 1);
+        if (!err)
+            err = tsr__cf_coord_relays(&c);
+        if (err)
             err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                 "no memory for %d ranks' slots", size);
     }
+    free(pairs);
     err = tsr_ctx_agree(ctx, err);
     if (err) {
+        free(group_slots);
         tsr__cf_coord_free(&c);
         return err;
     }
@@ -158,7 +205,6 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
     sigaction(SIGUSR1, &sa, NULL);
 
     tsr__cf_exec x;
-    bool runs = !(rank == 0 && size > 1);
     if (runs) {
         err = tsr__cf_exec_init(&x, rank, slots, o->threads, o->timeout, o->grace, o->log_dir, cwd);
         if (err)
@@ -186,12 +232,15 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             /* After a rank's failure too: what ran, and where. */
             if ((!err || c.failure) && !o->progress.quiet)
                 tsr__cf_summary(&c, stdout);
+        } else if (is_relay) {
+            err = tsr__cf_relay(ctx, comm, leader + 1, gsize - 1, group_slots + 1);
         } else {
-            err = tsr__cf_work(ctx, comm, &x);
+            err = tsr__cf_work(ctx, comm, parent, &x);
         }
     }
     if (runs)
         tsr__cf_exec_free(&x);
+    free(group_slots);
     err = tsr_ctx_agree(ctx, err);
     if (!err) {
         int64_t v[6] = {c.res.ntasks,    c.res.ok,      c.res.failed,

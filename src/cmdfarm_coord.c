@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmdfarm_impl.h"
+#include "groups_impl.h"
 #include "msg_impl.h"
 #include "tessera/error.h"
 #include "tessera/file.h"
@@ -63,6 +64,7 @@ int tsr__cf_coord_prepare(coord *c, char *cwd, size_t cwdlen) {
               !strcmp(o->tasks, "-") || stat(o->tasks, &ts) != 0 || stat(c->joblog, &js) != 0 ||
                   ts.st_dev != js.st_dev || ts.st_ino != js.st_ino,
               TSR_ERR_INPUT, "--joblog '%s' is the task file '%s'", c->joblog, o->tasks);
+    TSR_CALL(ctx, tsr__groups_parse(ctx, o->groups[0] ? o->groups : "auto", &c->groups));
     if (o->log_dir[0])
         TSR_CALL(ctx, tsr_dir_prepare(ctx, "--log-dir", o->log_dir));
     TSR_CHECK(ctx, getcwd(cwd, cwdlen) != NULL, TSR_ERR_IO, "cannot read the working directory: %s",
@@ -118,21 +120,79 @@ static void coord_failed(coord *c, int err) {
     start_stop(c);
 }
 
-/* Jobs travel by MPI_Isend, so a rank slow to receive (a long command past the eager limit)
- * never stalls rank 0. Completed sends are freed oldest first, one MPI_Test each over the run;
- * `wait`: the ring is full, wait for the oldest (a rank receives within its poll period). */
-static int reap_sends(coord *c, bool wait) {
-    while (c->slen > 0) {
-        int done = 1;
-        MPI_Request *rq = &c->sreq[c->shead];
-        TSR_MPI(c->ctx,
-                wait ? MPI_Wait(rq, MPI_STATUS_IGNORE) : MPI_Test(rq, &done, MPI_STATUS_IGNORE));
-        if (!done)
-            break;
-        free(c->sbuf[c->shead]);
-        c->shead = (c->shead + 1) % c->scap;
-        c->slen--;
-        wait = false;
+/* A relay's jobs of one dispatch round, sent together (c->batch, one per rank, exists only
+ * when there are relays). */
+struct tsr__cf_batch {
+    char *p;
+    size_t len, cap;
+    bool relay, listed; /* listed: in c->batched */
+};
+
+int tsr__cf_coord_relays(coord *c) {
+    bool any = false;
+    for (int r = 1; r < c->size; r++)
+        any = any || c->via[r] != r;
+    if (!any)
+        return 0;
+    c->batch = calloc((size_t)c->size, sizeof *c->batch);
+    c->batched = calloc((size_t)c->size, sizeof *c->batched);
+    if (!c->batch || !c->batched)
+        return TSR_ERR_MEMORY;
+    for (int r = 1; r < c->size; r++)
+        if (c->via[r] != r)
+            c->batch[c->via[r]].relay = true;
+    return 0;
+}
+
+static int send_batch(coord *c, int relay) {
+    struct tsr__cf_batch *b = &c->batch[relay];
+    if (b->len == 0)
+        return 0;
+    char *buf = b->p;
+    int bytes = (int)b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    TSR_MPI(c->ctx, tsr__cf_sendq_send(&c->sends, c->comm, buf, bytes, relay, TSR__CF_TAG_JOB));
+    return 0;
+}
+
+/* The batches of this round, one message per relay. */
+static int send_batches(coord *c) {
+    for (; c->nbatched > 0; c->nbatched--) {
+        int r = c->batched[c->nbatched - 1];
+        c->batch[r].listed = false;
+        TSR_CALL(c->ctx, send_batch(c, r));
+    }
+    return 0;
+}
+
+/* Room for a job of `bytes` to rank r: a buffer of its own for a worker, the end of its batch
+ * for a relay (sent first when the job would take it past TSR__CF_BATCH_BYTES). NULL: no
+ * memory. */
+static int job_room(coord *c, int r, size_t bytes, char **room) {
+    *room = NULL;
+    if (!c->batch || !c->batch[r].relay) {
+        *room = malloc(bytes);
+        return 0;
+    }
+    struct tsr__cf_batch *b = &c->batch[r];
+    if (b->len > 0 && b->len + bytes > TSR__CF_BATCH_BYTES)
+        TSR_CALL(c->ctx, send_batch(c, r));
+    if (b->len + bytes > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (cap < b->len + bytes)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    *room = b->p + b->len;
+    b->len += bytes;
+    if (!b->listed) {
+        b->listed = true;
+        c->batched[c->nbatched++] = r;
     }
     return 0;
 }
@@ -145,7 +205,8 @@ static int send_job(coord *c, int rank, int64_t id) {
                        .repeat = t->repeat,
                        .attempt = c->attempt[id],
                        .repeated = t->repeated,
-                       .command_bytes = (int32_t)cl};
+                       .command_bytes = (int32_t)cl,
+                       .avoid = c->avoid[id]};
     c->inflight++;
     c->state[id] = TSR__CF_RUNNING;
     if (c->local) {
@@ -160,8 +221,8 @@ static int send_job(coord *c, int rank, int64_t id) {
         }
         return 0;
     }
-    TSR_CALL(c->ctx, reap_sends(c, c->slen == c->scap));
-    char *buf = malloc(sizeof job + cl);
+    char *buf;
+    TSR_CALL(c->ctx, job_room(c, rank, sizeof job + cl, &buf));
     if (!buf) { /* rank 0's own failure: the job stops, the task is handed back unrun */
         coord_failed(c, tsr_error_set(c->ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                       "rank 0 (%s): no memory for a task of %zu bytes; the job "
@@ -178,14 +239,10 @@ static int send_job(coord *c, int rank, int64_t id) {
     }
     memcpy(buf, &job, sizeof job);
     memcpy(buf + sizeof job, t->command, cl);
-    int k = (c->shead + c->slen) % c->scap;
-    int mpi = MPI_Isend(buf, (int)(sizeof job + cl), MPI_BYTE, rank, TSR__CF_TAG_JOB, c->comm,
-                        &c->sreq[k]);
-    if (mpi)
-        free(buf);
-    TSR_MPI(c->ctx, mpi);
-    c->sbuf[k] = buf;
-    c->slen++;
+    if (c->batch && c->batch[rank].relay)
+        return 0; /* sent with its batch */
+    TSR_MPI(c->ctx, tsr__cf_sendq_send(&c->sends, c->comm, buf, (int)(sizeof job + cl), rank,
+                                       TSR__CF_TAG_JOB));
     return 0;
 }
 
@@ -239,7 +296,8 @@ static int dispatch(coord *c) {
             }
             id = c->next;
         }
-        int r = tsr__cf_slots_take(&c->free, retry ? c->avoid[id] : -1, queue_ahead(c));
+        int avoid = retry && c->avoid[id] >= 0 ? c->via[c->avoid[id]] : -1;
+        int r = tsr__cf_slots_take(&c->free, avoid, queue_ahead(c));
         if (r < 0)
             return 0;
         if (!time_left(c)) { /* judged when a task could start: the median may still fall */
@@ -260,7 +318,7 @@ static int dispatch(coord *c) {
 
 static int coord_end(coord *c, const tsr__cf_end *e) {
     int64_t id = e->id;
-    tsr__cf_slots_give(&c->free, e->rank);
+    tsr__cf_slots_give(&c->free, c->via[e->rank]);
     c->inflight--;
     if (e->pid > 0) { /* not a task handed back unstarted, or that could not start */
         c->rank_tasks[e->rank]++;
@@ -305,16 +363,18 @@ static bool all_done(coord *c) {
     return c->next >= c->tasks.n;
 }
 
-/* TSR__CF_TAG_STOP to every worker: kill = TERM their running tasks. */
+/* TSR__CF_TAG_STOP to every rank rank 0 serves (relays pass it on): kill = TERM their running
+ * tasks. */
 static int tell_all(coord *c, int kill) {
     for (int r = 1; r < c->size; r++)
-        TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TSR__CF_TAG_STOP, c->comm));
+        if (c->via[r] == r)
+            TSR_MPI(c->ctx, MPI_Send(&kill, 1, MPI_INT, r, TSR__CF_TAG_STOP, c->comm));
     return 0;
 }
 
 int tsr__cf_coordinate(coord *c, tsr_progress *p) {
     tsr_ctx ctx = c->ctx;
-    int workers = c->size - 1, byes = 0;
+    int byes = 0;
     tsr__backoff idle = tsr__backoff_make(100, 1000);
     bool told = false;
     while (true) {
@@ -322,6 +382,7 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
             start_stop(c);
         if (!c->stopping && !c->draining)
             TSR_CALL(ctx, dispatch(c));
+        TSR_CALL(ctx, send_batches(c)); /* also those a failure in the round cut short */
         bool finished = c->stopping || c->draining ? c->inflight == 0 : all_done(c);
         if (finished && c->draining && !all_done(c))
             c->res.stopped = true;
@@ -329,7 +390,7 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
             TSR_CALL(ctx, tell_all(c, c->stopping));
             told = true;
         }
-        if (told && byes == workers)
+        if (told && byes == c->children)
             break;
         bool any = false;
         if (c->local) {
@@ -347,10 +408,16 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
                     break;
                 any = true;
                 if (st.MPI_TAG == TSR__CF_TAG_END) {
-                    tsr__cf_end e;
-                    TSR_MPI(ctx, MPI_Recv(&e, (int)sizeof e, MPI_BYTE, st.MPI_SOURCE,
-                                          TSR__CF_TAG_END, c->comm, MPI_STATUS_IGNORE));
-                    TSR_CALL(ctx, coord_end(c, &e));
+                    tsr__cf_end e[TSR__CF_END_BATCH];
+                    int bytes = 0;
+                    TSR_MPI(ctx, MPI_Get_count(&st, MPI_BYTE, &bytes));
+                    TSR_CHECK(ctx, bytes > 0 && bytes <= (int)sizeof e && bytes % sizeof *e == 0,
+                              TSR_ERR_INTERNAL, "rank %d sent %d bytes of task ends", st.MPI_SOURCE,
+                              bytes);
+                    TSR_MPI(ctx, MPI_Recv(e, bytes, MPI_BYTE, st.MPI_SOURCE, TSR__CF_TAG_END,
+                                          c->comm, MPI_STATUS_IGNORE));
+                    for (int k = 0; k < bytes / (int)sizeof *e; k++)
+                        TSR_CALL(ctx, coord_end(c, &e[k]));
                 } else if (st.MPI_TAG == TSR__CF_TAG_SIGNAL) {
                     int sig;
                     TSR_MPI(ctx, MPI_Recv(&sig, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_SIGNAL,
@@ -363,11 +430,11 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
                                           TSR__CF_TAG_FAIL, c->comm, MPI_STATUS_IGNORE));
                     f.text[sizeof f.text - 1] = '\0';
                     int code = f.code && f.code != TSR_ERR_INPUT ? f.code : TSR_ERR_IO;
+                    int who = f.rank > 0 && f.rank < c->size ? f.rank : st.MPI_SOURCE;
                     if (!c->failure)
-                        coord_failed(c,
-                                     tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
-                                                   "rank %d (%s): %s; the job stopped",
-                                                   st.MPI_SOURCE, c->hosts[st.MPI_SOURCE], f.text));
+                        coord_failed(c, tsr_error_set(ctx, code, __FILE__, __LINE__, __func__,
+                                                      "rank %d (%s): %s; the job stopped", who,
+                                                      c->hosts[who], f.text));
                 } else {
                     int dummy;
                     TSR_MPI(ctx, MPI_Recv(&dummy, 1, MPI_INT, st.MPI_SOURCE, TSR__CF_TAG_BYE,
@@ -375,7 +442,7 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
                     byes++;
                 }
             }
-            TSR_CALL(ctx, reap_sends(c, false));
+            TSR_MPI(ctx, tsr__cf_sendq_reap(&c->sends, false));
             /* A signal on rank 0 or a failure: the workers hear of it now (TERM to their tasks). */
             if (c->stopping && !told) {
                 TSR_CALL(ctx, tell_all(c, 1));
@@ -398,7 +465,7 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
                                        "--joblog %s: cannot sync: %s", c->joblog, strerror(errno)));
     }
     /* Every rank said goodbye after receiving all its tasks: no send is left in flight. */
-    TSR_CALL(ctx, reap_sends(c, true));
+    TSR_MPI(ctx, tsr__cf_sendq_reap(&c->sends, true));
     /* A stop that came after the last task ended stopped nothing: the job is complete. */
     const tsr_cmdfarm_result *r = &c->res;
     if (r->stopped && r->ok + r->failed + r->skipped == r->ntasks)
@@ -476,11 +543,12 @@ void tsr__cf_coord_free(coord *c) {
     free(c->avoid);
     free(c->retryq);
     tsr__cf_slots_free(&c->free);
-    /* Sends left only after an MPI error: their buffers may still be read, so they are kept. */
-    for (; c->slen > 0; c->slen--, c->shead = (c->shead + 1) % c->scap)
-        MPI_Request_free(&c->sreq[c->shead]);
-    free(c->sreq);
-    free(c->sbuf);
+    tsr__cf_sendq_free(&c->sends);
+    for (int r = 0; c->batch && r < c->size; r++)
+        free(c->batch[r].p);
+    free(c->batch);
+    free(c->batched);
+    free(c->via);
     free(c->slots);
     free(c->rank_tasks);
     free(c->rank_failed);

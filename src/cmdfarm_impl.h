@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <mpi.h>
 #include <poll.h>
 #include <sys/types.h>
 
@@ -15,7 +16,12 @@
 #include "tessera/cmdfarm.h"
 #include "tessera/context.h"
 
-/* Messages between rank 0 and the others (the farm's own communicator is the context's). */
+/* Messages between rank 0 and the others (the farm's own communicator is the context's). With
+ * --farm-groups a relay (cmdfarm_relay.c) stands between rank 0 and its group's workers: to rank 0
+ * it is one rank with all its workers' slots, to them it is rank 0. JOB carries one job to a
+ * worker, a batch of them (each a header and its command) to a relay; END carries an array of
+ * ends; FAIL names its rank; STOP goes to the ranks rank 0 serves and from relays to theirs; BYE
+ * comes from each of them once its own ranks said it. */
 enum {
     TSR__CF_TAG_JOB = 7101,
     TSR__CF_TAG_END,
@@ -26,6 +32,10 @@ enum {
 };
 /* Short tasks a rank holds queued per slot (rank 0's choice, the queue's size). */
 #define TSR__CF_AHEAD 4
+/* Ends in one END message at most; bytes of jobs in one batch for a relay (more only when one
+ * job is longer). */
+#define TSR__CF_END_BATCH 256
+#define TSR__CF_BATCH_BYTES 65536
 
 /* How a run of a task ended. */
 enum { TSR__CF_EXITED, TSR__CF_SIGNALLED, TSR__CF_TIMEOUT, TSR__CF_STOPPED, TSR__CF_NOSTART };
@@ -39,6 +49,7 @@ typedef struct tsr__cf_ring {
 } tsr__cf_ring;
 typedef struct tsr__cf_slots {
     int first, n; /* the ranks that run tasks: first .. first + n - 1 */
+    int serving;  /* those of them with slots */
     int ahead;    /* tasks queued ahead per slot at most */
     int *slots;   /* per rank */
     int *out;     /* runs handed out and not ended, per rank */
@@ -60,6 +71,7 @@ void tsr__cf_slots_give(tsr__cf_slots *s, int r);
  * stops the job: the rank names itself by the message's source. */
 typedef struct tsr__cf_fail {
     int32_t code; /* tsr_error */
+    int32_t rank; /* the failed rank (a relay passes its workers' on) */
     char text[512];
 } tsr__cf_fail;
 
@@ -67,6 +79,7 @@ typedef struct tsr__cf_fail {
 typedef struct tsr__cf_job {
     int64_t id, line, repeat, attempt;
     int32_t repeated, command_bytes; /* command_bytes includes the NUL */
+    int32_t avoid;                   /* a retry: the rank its last run failed on (-1: none) */
 } tsr__cf_job;
 
 /* One run of a task that ended (sent to rank 0 as bytes). */
@@ -146,9 +159,33 @@ void tsr__cf_exec_stop(tsr__cf_exec *x);
  * its output files or the process. */
 void tsr__cf_start_error(const tsr__cf_exec *x, int64_t id, int why, char *buf, size_t len);
 
-/* A rank other than 0 until rank 0 says goodbye (cmdfarm_worker.c). Collective with rank 0's
- * coordinator. */
-int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x);
+/* A rank other than 0 until `parent` (rank 0 or its relay) says goodbye (cmdfarm_worker.c).
+ * Collective with rank 0's coordinator. */
+int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, int parent, tsr__cf_exec *x);
+
+/* Sends in flight, oldest first (cmdfarm_send.c): a rank slow to receive (a long command past the
+ * eager limit) never stalls the sender. */
+typedef struct tsr__cf_sendq {
+    MPI_Request *req;
+    char **buf;
+    int cap, head, len;
+} tsr__cf_sendq;
+/* Room for cap sends; 0 or TSR_ERR_MEMORY. */
+int tsr__cf_sendq_init(tsr__cf_sendq *q, int cap);
+/* Frees the completed sends, one MPI_Test each, oldest first; `wait`: waits for the oldest
+ * first. Returns an MPI error code. */
+int tsr__cf_sendq_reap(tsr__cf_sendq *q, bool wait);
+/* MPI_Isend of buf (malloc'd; the queue owns it from here, and frees it on an error), waiting
+ * for the oldest send when the queue is full. Returns an MPI error code. */
+int tsr__cf_sendq_send(tsr__cf_sendq *q, MPI_Comm comm, char *buf, int bytes, int dest, int tag);
+/* Frees the queue; sends left (only after an MPI error) are released, their buffers kept, as
+ * MPI may still read them. */
+void tsr__cf_sendq_free(tsr__cf_sendq *q);
+
+/* A relay (cmdfarm_relay.c): serves the n ranks first .. first + n - 1, with slots[k] slots for
+ * rank first + k, until rank 0 says goodbye and they have. Collective with rank 0's coordinator
+ * and the workers' tsr__cf_work. */
+int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots);
 /* The SIGTERM/SIGUSR1 received (0: none). */
 int tsr__cf_stop_signal(void);
 
@@ -204,15 +241,19 @@ typedef struct tsr__cf_coord {
     int *avoid;      /* rank a task's last run failed on (-1) */
     int64_t *retryq; /* ring of tasks to run again */
     int64_t rq_head, rq_len;
-    int64_t next;       /* next task in file order not handed out yet */
-    int64_t epoch;      /* BARRIER section being run */
-    int64_t open;       /* tasks handed out in this section and not finally ended */
-    int64_t inflight;   /* runs handed out and not reported */
-    int *slots;         /* per rank */
-    tsr__cf_slots free; /* the free slots, O(1) per task */
-    MPI_Request *sreq;  /* ring of the job sends in flight, oldest first */
-    char **sbuf;
-    int scap, shead, slen;
+    int64_t next;        /* next task in file order not handed out yet */
+    int64_t epoch;       /* BARRIER section being run */
+    int64_t open;        /* tasks handed out in this section and not finally ended */
+    int64_t inflight;    /* runs handed out and not reported */
+    int *slots;          /* per rank */
+    int *via;            /* per rank: the rank rank 0 sends its jobs to (itself, or its relay) */
+    int children;        /* ranks rank 0 serves itself: workers and relays */
+    int groups;          /* --farm-groups, parsed */
+    tsr__cf_slots free;  /* the free slots, O(1) per task; a relay's are its workers' */
+    tsr__cf_sendq sends; /* the job sends in flight */
+    struct tsr__cf_batch *batch; /* per rank, NULL without relays: a relay's jobs of a round */
+    int *batched;                /* the relays with a batch to send */
+    int nbatched;
     int64_t ended;  /* runs reported */
     double elapsed; /* their total time */
     int64_t *rank_tasks;
@@ -235,6 +276,8 @@ typedef struct tsr__cf_coord {
 /* Rank 0: the options that ranges cannot check, the task file, the job log; cwd gets the
  * working directory. Local verdict (the caller agrees). */
 int tsr__cf_coord_prepare(tsr__cf_coord *c, char *cwd, size_t cwdlen);
+/* Rank 0: the batches for the relays, when c->via names any. 0 or TSR_ERR_MEMORY. */
+int tsr__cf_coord_relays(tsr__cf_coord *c);
 /* Rank 0 hands out every task and collects the ends until every rank said goodbye. Collective
  * with the workers' tsr__cf_work. Returns a rank's own failure (its message in ctx). */
 int tsr__cf_coordinate(tsr__cf_coord *c, tsr_progress *p);

@@ -29,6 +29,7 @@ int tsr__cf_slots_init(tsr__cf_slots *s, int first, int n, const int *slots, int
     for (int r = first; r < last; r++) {
         total += slots[r];
         most = slots[r] > most ? slots[r] : most;
+        s->serving += slots[r] > 0;
     }
     s->slots = calloc((size_t)last, sizeof *s->slots);
     s->out = calloc((size_t)last, sizeof *s->out);
@@ -70,8 +71,8 @@ static int take(tsr__cf_ring *q, int avoid, int mine) {
 }
 
 int tsr__cf_slots_take(tsr__cf_slots *s, int avoid, bool ahead) {
-    if (s->n == 1)
-        avoid = -1; /* no other rank to retry on */
+    if (s->serving <= 1 || avoid < s->first || avoid >= s->first + s->n)
+        avoid = -1; /* no other rank to retry on, or not one of these */
     int free_mine = 0, room_mine = 0;
     if (avoid >= 0) {
         int o = s->out[avoid], k = s->slots[avoid];

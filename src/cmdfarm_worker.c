@@ -1,6 +1,6 @@
-/* The command farm's ranks other than 0: run the tasks rank 0 sends, up to the slots at once and
- * the rest queued, report every end, and on a stop hand back the queued ones and end the
- * running ones (cmdfarm.h, cmdfarm.c). */
+/* The command farm's ranks other than 0: run the tasks rank 0 (or their relay) sends, up to the
+ * slots at once and the rest queued, report every end, and on a stop hand back the queued ones and
+ * end the running ones (cmdfarm.h, cmdfarm.c). */
 #include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -16,8 +16,11 @@ typedef struct queued {
     char *command;
 } queued;
 
-static int send_end(MPI_Comm comm, const tsr__cf_end *e) {
-    return MPI_Send(e, (int)sizeof *e, MPI_BYTE, 0, TSR__CF_TAG_END, comm);
+/* The rank a worker answers to: rank 0, or its relay. One worker per process. */
+static int parent;
+
+static int send_ends(MPI_Comm comm, const tsr__cf_end *e, int n) {
+    return n > 0 ? MPI_Send(e, n * (int)sizeof *e, MPI_BYTE, parent, TSR__CF_TAG_END, comm) : 0;
 }
 
 /* A task that never ran, handed back (rank 0 writes no job-log line; it runs again with
@@ -30,7 +33,7 @@ static int send_unstarted(MPI_Comm comm, const tsr__cf_job *job, int rank) {
                      .how = TSR__CF_STOPPED,
                      .start = now,
                      .end = now};
-    return send_end(comm, &e);
+    return send_ends(comm, &e, 1);
 }
 
 /* This rank cannot go on (a task it cannot start, an MPI call, memory): the error is recorded
@@ -42,11 +45,11 @@ static int local_failure(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failu
     if (*failure)
         return 0;
     *failure = code;
-    tsr__cf_fail f = {.code = code};
+    tsr__cf_fail f = {.code = code, .rank = x->rank};
     snprintf(f.text, sizeof f.text, "%s", text);
     tsr_error_set(ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", x->rank, f.text);
     tsr__cf_exec_stop(x);
-    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, comm);
+    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, parent, TSR__CF_TAG_FAIL, comm);
 }
 
 /* A task that could not start (fork, pipes, its output files): the rank's failure, then the
@@ -56,14 +59,15 @@ static int start_failed(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failur
     char text[sizeof((tsr__cf_fail *)0)->text];
     tsr__cf_start_error(x, e->id, errno, text, sizeof text);
     int err = local_failure(ctx, comm, x, failure, TSR_ERR_IO, text);
-    return err ? err : send_end(comm, e);
+    return err ? err : send_ends(comm, e, 1);
 }
 
 /* A task as rank 0 sends it: its header and its command (PREFIX, line and SUFFIX, each shorter
  * than a task-file line, joined by blanks). One worker per process. */
 static char rbuf[sizeof(tsr__cf_job) + 3 * TSR__TASKFILE_MAX_LINE + 3];
 
-int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
+int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, int from, tsr__cf_exec *x) {
+    parent = from;
     bool stop = false, told = false;
     tsr__cf_end ends[64], e;
     int cap = (1 + TSR__CF_AHEAD) * x->nslots, head = 0, len = 0, err = 0, failure = 0;
@@ -90,15 +94,15 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
             head = (head + 1) % cap;
             len--;
         }
-        for (int i = 0; i < n && !err; i++)
-            err = send_end(comm, &ends[i]);
+        if (!err)
+            err = send_ends(comm, ends, n);
         int flag = 1;
         MPI_Status st;
-        while (!err && !(err = MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
+        while (!err && !(err = MPI_Iprobe(parent, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
             if (st.MPI_TAG == TSR__CF_TAG_JOB) {
                 /* Into a static buffer that holds the longest command: receiving a task needs no
                  * memory, so even a rank out of memory can hand it back. */
-                err = MPI_Recv(rbuf, (int)sizeof rbuf - 1, MPI_BYTE, 0, TSR__CF_TAG_JOB, comm,
+                err = MPI_Recv(rbuf, (int)sizeof rbuf - 1, MPI_BYTE, parent, TSR__CF_TAG_JOB, comm,
                                MPI_STATUS_IGNORE);
                 if (err)
                     break;
@@ -124,7 +128,8 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
                 }
             } else {
                 int kill = 0;
-                err = MPI_Recv(&kill, 1, MPI_INT, 0, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
+                err =
+                    MPI_Recv(&kill, 1, MPI_INT, parent, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
                 stop = true;
                 if (kill) {
                     /* Queued tasks never started: reported back, without a pid. */
@@ -146,12 +151,12 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x) {
             break;
         if (tsr__cf_stop_signal() && !told) {
             int sig = tsr__cf_stop_signal();
-            err = MPI_Send(&sig, 1, MPI_INT, 0, TSR__CF_TAG_SIGNAL, comm);
+            err = MPI_Send(&sig, 1, MPI_INT, parent, TSR__CF_TAG_SIGNAL, comm);
             told = true;
         }
         if (!err && stop && x->running == 0 && len == 0) {
             int bye = 0;
-            err = MPI_Send(&bye, 1, MPI_INT, 0, TSR__CF_TAG_BYE, comm);
+            err = MPI_Send(&bye, 1, MPI_INT, parent, TSR__CF_TAG_BYE, comm);
             break;
         }
         if (err)

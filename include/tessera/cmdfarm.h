@@ -32,6 +32,10 @@ typedef struct tsr_cmdfarm_opts {
     double min_time_left; /* no task starts with less time left than this, nor than the median
                              time of the tasks so far */
     tsr_progress_option progress; /* --progress, --quiet */
+    /* --farm-groups auto|off|N ("": auto), as tsr_farm_opts.groups: a relay per group of ranks
+     * (one per node with `auto` from TSR_FARM_GROUPS_MIN_RANKS ranks) takes batches of tasks
+     * from rank 0 for its group and sends their ends back in batches; it runs no tasks. */
+    char groups[TSR_OPT_STRLEN];
 } tsr_cmdfarm_opts;
 
 /* What a run did (filled on rank 0; the counts are also on every rank). */
@@ -47,7 +51,8 @@ typedef struct tsr_cmdfarm_result {
 /* Defaults: retries 0, no timeout, grace 2 s, slots from the cores, 1 thread, progress auto. */
 void tsr_cmdfarm_opts_init(tsr_cmdfarm_opts *o);
 /* Registers --tasks, --joblog, --log-dir, --resume, --resume-failed, --retries, --timeout,
- * --grace, --slots, --threads, --end-time, --min-time-left, --progress and --quiet. Returns
+ * --grace, --slots, --threads, --end-time, --min-time-left, --farm-groups, --progress and
+ * --quiet. Returns
  * tsr_opts_error(opts). Not collective. */
 int tsr_cmdfarm_add_options(tsr_opts opts, tsr_cmdfarm_opts *o);
 

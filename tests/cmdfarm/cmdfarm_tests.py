@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """tessera-farm end to end: task files run at 1-4 ranks, checked with plain Python.
 
-Usage: cmdfarm_tests.py --bin BUILD_DIR SCENARIO [NP]
+Usage: cmdfarm_tests.py --bin BUILD_DIR SCENARIO [NP [GROUPS]]
+
+With GROUPS every run has --farm-groups GROUPS: relays (the first rank of each group of GROUPS
+ranks from rank 1, when the group has two) stand between rank 0 and their workers, run no task,
+and pass on jobs, ends, failures, signals and stops; the scenarios must give the same results.
 
 once NP     a task file with PREFIX, SUFFIX, BARRIER and REPEAT at NP ranks: every task runs
             exactly once (each appends its id to a file), the tasks after the BARRIER start after
@@ -54,12 +58,26 @@ from mpitest import (BIN, app_ranks, check, mpi_env, mpirun, mpirun_prefix, must
                      preload_env, run_cmd, scenario_main, sigterm_when)
 
 NP = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+GROUPS = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+EXTRA = ["--farm-groups", str(GROUPS)] if GROUPS else []
+
+
+def relays(np):
+    """The ranks that relay at np ranks with --farm-groups GROUPS."""
+    if not GROUPS:
+        return []
+    return [g for g in range(1, np, GROUPS) if min(np - g, GROUPS) >= 2]
+
+
+def workers(np):
+    """The ranks that run tasks at np ranks."""
+    return [0] if np == 1 else [r for r in range(1, np) if r not in relays(np)]
 FIELDS = ["id", "line", "repeat", "host", "rank", "pid", "status", "start", "end", "elapsed",
           "bytes", "command"]
 
 
 def farm(args, np=None, env=None, timeout=120):
-    return mpirun(np or NP, [BIN["farm"]] + args, env=env, timeout=timeout)
+    return mpirun(np or NP, [BIN["farm"]] + args + EXTRA, env=env, timeout=timeout)
 
 
 def joblog(path):
@@ -109,7 +127,6 @@ def scenario_once():
           "one job-log line per task")
     lines = {0: 3, a - 1: 3 + a - 1, a: 3 + a + 2, n - 1: 3 + a + 2 + b + 1}
     ok = True
-    workers = [0] if NP == 1 else list(range(1, NP))
     for r in rows:
         i = int(r["id"])
         if i in lines and int(r["line"]) != lines[i]:
@@ -122,7 +139,7 @@ def scenario_once():
             else "echo $TESSERA_REPEAT_INDEX >> reps.txt ; echo out-$TESSERA_TASK_ID-"
             "$TESSERA_RANK-$OMP_NUM_THREADS")
         outline = "out-%d-%s-2\n" % (i, r["rank"]) if i >= a + b else ""
-        ok = ok and rep and times and r["status"] == "0" and int(r["rank"]) in workers and \
+        ok = ok and rep and times and r["status"] == "0" and int(r["rank"]) in workers(NP) and \
             r["host"] and int(r["pid"]) > 0 and r["command"] == exp_cmd and \
             int(r["bytes"]) == len(outline)
         if i >= a + b:
@@ -136,6 +153,9 @@ def scenario_once():
             break
     check(ok, "job-log fields (line, repeat, status, rank, host, pid, times, bytes, command) "
           "and the output " + ("files" if logdir else "passed through"))
+    if GROUPS:
+        check(set(int(r["rank"]) for r in rows) == set(workers(NP)),
+              "every worker ran tasks, no relay (%s) did" % relays(NP))
     # A later BARRIER section starts after every earlier task ended.
     first_b = min(float(r["start"]) for r in rows if a <= int(r["id"]) < a + b)
     last_a = max(float(r["end"]) for r in rows if int(r["id"]) < a)
@@ -174,7 +194,7 @@ def scenario_fail():
     rc, out, err = farm(["r.txt", "--retries", "1"])
     rows = joblog("r.txt.joblog")
     check(rc == 0 and len(rows) == 12, "--retries 1: every task ok after one retry")
-    if NP >= 3:
+    if len(workers(NP)) >= 2:
         by_id = {}
         for r in rows:
             by_id.setdefault(r["id"], []).append(r["rank"])
@@ -303,7 +323,7 @@ def scenario_kill():
     # Each task leaves a process in the background, which PR_SET_PDEATHSIG does not reach.
     write("k.txt", "".join("sleep 31.5 & sleep 0.15; echo $TESSERA_TASK_ID >> ran-$FARM_RUN.txt\n"
                            for _ in range(n)))
-    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
+    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"] + EXTRA
     print("RUN  %s (kill -9 of the whole job mid-run)" % " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, env=mpi_env({"FARM_RUN": "1"}), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -334,7 +354,7 @@ def scenario_sigterm():
     sleepers(n, 0.1)  # short: ranks hold queued tasks, which the stop must hand back
     write("ready", "")
     os.unlink("ready")
-    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"]
+    cmd = mpirun_prefix(3) + [BIN["farm"], "k.txt", "--slots", "2"] + EXTRA
     env_cmd = ["env", "FARM_RUN=1"] + cmd
     rc, out = sigterm_when(env_cmd, "ran-1.txt", "tessera-farm")
     check(rc == 3, "SIGTERM: exit status 3 (got %s)" % rc)
@@ -391,6 +411,8 @@ def scenario_bad():
         ([f, "ok.txt", "--slots", "x"], "--slots"),
         ([f, "ok.txt", "--bogus"], "--bogus"),
         ([f, "ok.txt", "--joblog", "./ok.txt"], "--joblog './ok.txt' is the task file 'ok.txt'"),
+        ([f, "ok.txt", "--farm-groups", "1"], "--farm-groups: a group needs from 2 to"),
+        ([f, "ok.txt", "--farm-groups", "x"], "--farm-groups: cannot parse 'x' (expected auto"),
     ]
     text = open("ok.txt").read()
     for k, (args, expect) in enumerate(cases):
@@ -412,8 +434,7 @@ def scenario_fault():
                       r"Not a directory; the job stopped", line)]
     check(rc == 1 and len(hits) == 1, "a rank's failure: exit 1, one message (%.1f s)"
           % (time.time() - t0))
-    workers = [0] if NP == 1 else list(range(1, NP))
-    named = [r for r in workers if hits and hits[0].find("rank %d (" % r) >= 0]
+    named = [r for r in workers(NP) if hits and hits[0].find("rank %d (" % r) >= 0]
     check(len(named) == 1, "the message names the rank: %s" % (hits[0] if hits else None))
     rows = joblog("t.txt.joblog")
     ran = ints("ran-1.txt")
@@ -572,5 +593,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.argv[:] = sys.argv[:4]
+    sys.argv[:] = sys.argv[:4]  # NP and GROUPS are read above
     sys.exit(main())

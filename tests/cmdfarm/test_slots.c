@@ -56,6 +56,21 @@ START_TEST(test_retry_elsewhere) {
 }
 END_TEST
 
+/* With relays rank 0 sees ranks without slots (a relay's workers): one rank with slots is still
+ * the only place to retry, and a rank outside the table (a worker behind another relay) is no
+ * rank to avoid. Without this a retry waited for ever at 3 ranks with --farm-groups 2. */
+START_TEST(test_retry_one_serving) {
+    int slots[4] = {0, 2, 0, 0};
+    tsr__cf_slots_free(&s);
+    ck_assert_int_eq(tsr__cf_slots_init(&s, 1, 3, slots, 4), 0);
+    ck_assert_int_eq(s.serving, 1);
+    ck_assert_int_eq(tsr__cf_slots_take(&s, 1, false), 1);
+    tsr__cf_slots_free(&s);
+    ck_assert_int_eq(tsr__cf_slots_init(&s, 1, 2, slots, 4), 0);
+    ck_assert_int_eq(tsr__cf_slots_take(&s, 7, false), 1);
+}
+END_TEST
+
 /* Random takes and gives against a plain model of every rank's count. */
 START_TEST(test_model) {
     srand(7);
@@ -156,6 +171,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_turns);
     tcase_add_test(tc, test_retry_elsewhere);
+    tcase_add_test(tc, test_retry_one_serving);
     tcase_add_test(tc, test_model);
     tcase_add_test(tc, test_cost_flat);
     suite_add_tcase(su, tc);

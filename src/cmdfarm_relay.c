@@ -1,0 +1,217 @@
+/* A relay of the command farm (--farm-groups): the second coordinator level. Rank 0 sees it as
+ * one rank holding all its workers' slots and sends it batches of jobs; it hands each job to one
+ * of its workers with a free slot (else with room queued ahead, as rank 0 would) and gathers
+ * their ends into batches for rank 0, so that rank 0 handles one message per batch instead of
+ * one per task. Ends wait for a batch only while every slot of the group is busy: as soon as one
+ * is free, or 5 ms passed, or the job stops, they go, so that BARRIERs, retries and the job's end
+ * are not delayed. A relay runs no tasks: the simulation's sub-coordinator (bench/farm_sim.c) is
+ * a pure server too. Messages and their order are those of cmdfarm_impl.h. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdfarm_impl.h"
+#include "msg_impl.h"
+#include "tessera/error.h"
+
+typedef struct relay {
+    tsr_ctx ctx;
+    MPI_Comm comm;
+    int rank, first, n;
+    tsr__cf_slots free; /* the workers' slots */
+    tsr__cf_sendq sends;
+    tsr__cf_end *pend; /* ends not yet sent to rank 0 */
+    int npend, cap, flush_at;
+    double since; /* when the oldest of them came */
+    int failure;  /* this relay's own (told to rank 0 once) */
+} relay;
+
+/* A batch of rank 0's: the job headers and their commands, one after the other. */
+static char jbuf[TSR__CF_BATCH_BYTES + sizeof(tsr__cf_job) + 3 * TSR__TASKFILE_MAX_LINE + 3];
+
+static int send_ends(relay *v) {
+    for (int k = 0; k < v->npend; k += TSR__CF_END_BATCH) {
+        int m = v->npend - k < TSR__CF_END_BATCH ? v->npend - k : TSR__CF_END_BATCH;
+        int err =
+            MPI_Send(v->pend + k, m * (int)sizeof *v->pend, MPI_BYTE, 0, TSR__CF_TAG_END, v->comm);
+        if (err)
+            return err;
+    }
+    v->npend = 0;
+    return 0;
+}
+
+/* Never full by the protocol (an end per job held); sent first if it were. */
+static int add_end(relay *v, const tsr__cf_end *e) {
+    int err = v->npend == v->cap ? send_ends(v) : 0;
+    if (v->npend == 0)
+        v->since = tsr__cf_now();
+    v->pend[v->npend++] = *e;
+    return err;
+}
+
+/* The relay's own failure: rank 0 is told (it stops the job), the job goes back not run. */
+static int fail(relay *v, int code, const char *text, const tsr__cf_job *job) {
+    int err = 0;
+    if (!v->failure) {
+        v->failure = code;
+        tsr_error_set(v->ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", v->rank, text);
+        tsr__cf_fail f = {.code = code, .rank = v->rank};
+        snprintf(f.text, sizeof f.text, "%s", text);
+        err = MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, v->comm);
+    }
+    double now = tsr__cf_now();
+    tsr__cf_end e = {.id = job->id,
+                     .attempt = job->attempt,
+                     .rank = v->rank,
+                     .how = TSR__CF_STOPPED,
+                     .start = now,
+                     .end = now};
+    int e2 = add_end(v, &e);
+    return err ? err : e2;
+}
+
+static int forward(relay *v, const tsr__cf_job *job, const char *command) {
+    if (v->failure)
+        return fail(v, v->failure, "", job);
+    int r = tsr__cf_slots_take(&v->free, job->avoid, false);
+    if (r < 0)
+        r = tsr__cf_slots_take(&v->free, job->avoid, true);
+    if (r < 0) /* rank 0 sends no more than the group's slots and queues hold */
+        return fail(v, TSR_ERR_INTERNAL, "more tasks received than its workers hold", job);
+    size_t bytes = sizeof *job + (size_t)job->command_bytes;
+    char *buf = malloc(bytes);
+    if (!buf) {
+        tsr__cf_slots_give(&v->free, r);
+        return fail(v, TSR_ERR_MEMORY, "no memory for a task received", job);
+    }
+    memcpy(buf, job, sizeof *job);
+    memcpy(buf + sizeof *job, command, (size_t)job->command_bytes);
+    return tsr__cf_sendq_send(&v->sends, v->comm, buf, (int)bytes, r, TSR__CF_TAG_JOB);
+}
+
+static int jobs_from_root(relay *v, const MPI_Status *st) {
+    int bytes = 0, err = MPI_Get_count(st, MPI_BYTE, &bytes);
+    if (!err)
+        err = MPI_Recv(jbuf, (int)sizeof jbuf, MPI_BYTE, 0, TSR__CF_TAG_JOB, v->comm,
+                       MPI_STATUS_IGNORE);
+    for (int at = 0; !err && at + (int)sizeof(tsr__cf_job) <= bytes;) {
+        tsr__cf_job job;
+        memcpy(&job, jbuf + at, sizeof job);
+        at += (int)sizeof job;
+        if (job.command_bytes < 1 || job.command_bytes > bytes - at)
+            break; /* not rank 0's message: cannot happen */
+        jbuf[at + job.command_bytes - 1] = '\0';
+        err = forward(v, &job, jbuf + at);
+        at += job.command_bytes;
+    }
+    return err;
+}
+
+int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots) {
+    relay v = {.ctx = ctx, .comm = comm, .first = first, .n = n};
+    MPI_Comm_rank(comm, &v.rank);
+    int total = 0;
+    int *all = calloc((size_t)(first + n), sizeof *all);
+    if (all) {
+        for (int k = 0; k < n; k++) {
+            all[first + k] = slots[k];
+            total += slots[k];
+        }
+    }
+    /* Every job handed out may come back as an end before the next flush. */
+    v.cap = (1 + TSR__CF_AHEAD) * total + TSR__CF_END_BATCH;
+    v.flush_at = TSR__CF_AHEAD * total / 2 > 1 ? TSR__CF_AHEAD * total / 2 : 1;
+    v.pend = malloc((size_t)v.cap * sizeof *v.pend);
+    int err =
+        all && v.pend ? tsr__cf_slots_init(&v.free, first, n, all, TSR__CF_AHEAD) : TSR_ERR_MEMORY;
+    if (!err)
+        err = tsr__cf_sendq_init(&v.sends, (1 + TSR__CF_AHEAD) * total + 64);
+    free(all);
+    if (err) {
+        /* Without its tables it cannot serve: it says so, and the job stops. */
+        tsr__cf_slots_free(&v.free);
+        tsr__cf_sendq_free(&v.sends);
+        free(v.pend);
+        tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                      "rank %d: no memory for its %d workers' slots", v.rank, n);
+        return TSR_ERR_MEMORY;
+    }
+
+    int byes = 0, mpi = 0;
+    bool stop = false, told = false;
+    tsr__backoff idle = tsr__backoff_make(100, 1000);
+    while (!mpi) {
+        bool any = false;
+        int flag = 1;
+        MPI_Status st;
+        while (!mpi && !(mpi = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &st)) && flag) {
+            any = true;
+            int src = st.MPI_SOURCE, word = 0;
+            if (src == 0 && st.MPI_TAG == TSR__CF_TAG_JOB) {
+                mpi = jobs_from_root(&v, &st);
+            } else if (src == 0) { /* STOP: to every worker, in order after their jobs */
+                mpi = MPI_Recv(&word, 1, MPI_INT, 0, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
+                for (int r = first; r < first + n && !mpi; r++)
+                    mpi = MPI_Send(&word, 1, MPI_INT, r, TSR__CF_TAG_STOP, comm);
+                stop = true;
+            } else if (st.MPI_TAG == TSR__CF_TAG_END) {
+                tsr__cf_end e[64];
+                int bytes = 0;
+                mpi = MPI_Get_count(&st, MPI_BYTE, &bytes);
+                if (!mpi)
+                    mpi = MPI_Recv(e, (int)sizeof e, MPI_BYTE, src, TSR__CF_TAG_END, comm,
+                                   MPI_STATUS_IGNORE);
+                for (int k = 0; !mpi && k < bytes / (int)sizeof *e; k++) {
+                    tsr__cf_slots_give(&v.free, e[k].rank);
+                    mpi = add_end(&v, &e[k]);
+                }
+            } else if (st.MPI_TAG == TSR__CF_TAG_FAIL) {
+                tsr__cf_fail f;
+                mpi = MPI_Recv(&f, (int)sizeof f, MPI_BYTE, src, TSR__CF_TAG_FAIL, comm,
+                               MPI_STATUS_IGNORE);
+                if (!mpi)
+                    mpi = MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, comm);
+            } else { /* SIGNAL (passed on once) or BYE */
+                mpi = MPI_Recv(&word, 1, MPI_INT, src, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
+                if (!mpi && st.MPI_TAG == TSR__CF_TAG_BYE)
+                    byes++;
+                else if (!mpi && !told) {
+                    mpi = MPI_Send(&word, 1, MPI_INT, 0, TSR__CF_TAG_SIGNAL, comm);
+                    told = true;
+                }
+            }
+        }
+        if (!mpi && tsr__cf_stop_signal() && !told) {
+            int sig = tsr__cf_stop_signal();
+            mpi = MPI_Send(&sig, 1, MPI_INT, 0, TSR__CF_TAG_SIGNAL, comm);
+            told = true;
+        }
+        /* A free slot in the group: its worker waits for rank 0, so the ends go now. */
+        if (!mpi && v.npend > 0 &&
+            (stop || v.free.free.len > 0 || v.npend >= v.flush_at ||
+             tsr__cf_now() - v.since >= 0.005))
+            mpi = send_ends(&v);
+        if (!mpi)
+            mpi = tsr__cf_sendq_reap(&v.sends, false);
+        if (!mpi && stop && byes == n && v.npend == 0) {
+            int bye = 0;
+            mpi = tsr__cf_sendq_reap(&v.sends, true);
+            if (!mpi)
+                mpi = MPI_Send(&bye, 1, MPI_INT, 0, TSR__CF_TAG_BYE, comm);
+            break;
+        }
+        if (any)
+            tsr__backoff_reset(&idle);
+        else
+            tsr__backoff_nap(&idle);
+    }
+    tsr__cf_slots_free(&v.free);
+    tsr__cf_sendq_free(&v.sends);
+    free(v.pend);
+    if (v.failure)
+        return v.failure; /* recorded by fail() */
+    TSR_MPI(ctx, mpi);
+    return 0;
+}
