@@ -205,11 +205,14 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
     sigaction(SIGUSR1, &sa, NULL);
 
     tsr__cf_exec x;
+    tsr__cf_relay relay = {.pend = NULL};
     if (runs) {
         err = tsr__cf_exec_init(&x, rank, slots, o->threads, o->timeout, o->grace, o->log_dir, cwd);
         if (err)
             err = tsr_error_set(ctx, err, __FILE__, __LINE__, __func__,
                                 "cannot set up the task slots: %s", strerror(errno));
+    } else if (is_relay) {
+        err = tsr__cf_relay_init(&relay, ctx, comm, leader + 1, gsize - 1, group_slots + 1);
     }
     err = tsr_ctx_agree(ctx, err);
     if (!err) {
@@ -233,13 +236,15 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             if ((!err || c.failure) && !o->progress.quiet)
                 tsr__cf_summary(&c, stdout);
         } else if (is_relay) {
-            err = tsr__cf_relay(ctx, comm, leader + 1, gsize - 1, group_slots + 1);
+            err = tsr__cf_relay_run(&relay);
         } else {
             err = tsr__cf_work(ctx, comm, parent, &x);
         }
     }
     if (runs)
         tsr__cf_exec_free(&x);
+    if (is_relay)
+        tsr__cf_relay_free(&relay);
     free(group_slots);
     err = tsr_ctx_agree(ctx, err);
     if (!err) {

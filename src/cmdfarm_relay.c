@@ -15,17 +15,7 @@
 #include "msg_impl.h"
 #include "tessera/error.h"
 
-typedef struct relay {
-    tsr_ctx ctx;
-    MPI_Comm comm;
-    int rank, first, n;
-    tsr__cf_slots free; /* the workers' slots */
-    tsr__cf_sendq sends;
-    tsr__cf_end *pend; /* ends not yet sent to rank 0 */
-    int npend, cap, flush_at;
-    double since; /* when the oldest of them came */
-    int failure;  /* this relay's own (told to rank 0 once) */
-} relay;
+typedef tsr__cf_relay relay;
 
 /* A batch of rank 0's: the job headers and their commands, one after the other. */
 static char jbuf[TSR__CF_BATCH_BYTES + sizeof(tsr__cf_job) + 3 * TSR__TASKFILE_MAX_LINE + 3];
@@ -109,9 +99,9 @@ static int jobs_from_root(relay *v, const MPI_Status *st) {
     return err;
 }
 
-int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots) {
-    relay v = {.ctx = ctx, .comm = comm, .first = first, .n = n};
-    MPI_Comm_rank(comm, &v.rank);
+int tsr__cf_relay_init(relay *v, tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots) {
+    *v = (relay){.ctx = ctx, .comm = comm, .first = first, .n = n};
+    MPI_Comm_rank(comm, &v->rank);
     int total = 0;
     int *all = calloc((size_t)(first + n), sizeof *all);
     if (all) {
@@ -121,24 +111,31 @@ int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots
         }
     }
     /* Every job handed out may come back as an end before the next flush. */
-    v.cap = (1 + TSR__CF_AHEAD) * total + TSR__CF_END_BATCH;
-    v.flush_at = TSR__CF_AHEAD * total / 2 > 1 ? TSR__CF_AHEAD * total / 2 : 1;
-    v.pend = malloc((size_t)v.cap * sizeof *v.pend);
-    int err =
-        all && v.pend ? tsr__cf_slots_init(&v.free, first, n, all, TSR__CF_AHEAD) : TSR_ERR_MEMORY;
+    v->cap = (1 + TSR__CF_AHEAD) * total + TSR__CF_END_BATCH;
+    v->flush_at = TSR__CF_AHEAD * total / 2 > 1 ? TSR__CF_AHEAD * total / 2 : 1;
+    v->pend = malloc((size_t)v->cap * sizeof *v->pend);
+    int err = all && v->pend ? tsr__cf_slots_init(&v->free, first, n, all, TSR__CF_AHEAD)
+                             : TSR_ERR_MEMORY;
     if (!err)
-        err = tsr__cf_sendq_init(&v.sends, (1 + TSR__CF_AHEAD) * total + 64);
+        err = tsr__cf_sendq_init(&v->sends, (1 + TSR__CF_AHEAD) * total + 64);
     free(all);
-    if (err) {
-        /* Without its tables it cannot serve: it says so, and the job stops. */
-        tsr__cf_slots_free(&v.free);
-        tsr__cf_sendq_free(&v.sends);
-        free(v.pend);
-        tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                      "rank %d: no memory for its %d workers' slots", v.rank, n);
-        return TSR_ERR_MEMORY;
-    }
+    if (err)
+        return tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                             "rank %d: no memory for its %d workers' slots", v->rank, n);
+    return 0;
+}
 
+void tsr__cf_relay_free(relay *v) {
+    tsr__cf_slots_free(&v->free);
+    tsr__cf_sendq_free(&v->sends);
+    free(v->pend);
+    v->pend = NULL;
+}
+
+int tsr__cf_relay_run(relay *v) {
+    tsr_ctx ctx = v->ctx;
+    MPI_Comm comm = v->comm;
+    int first = v->first, n = v->n;
     int byes = 0, mpi = 0;
     bool stop = false, told = false;
     tsr__backoff idle = tsr__backoff_make(100, 1000);
@@ -150,7 +147,7 @@ int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots
             any = true;
             int src = st.MPI_SOURCE, word = 0;
             if (src == 0 && st.MPI_TAG == TSR__CF_TAG_JOB) {
-                mpi = jobs_from_root(&v, &st);
+                mpi = jobs_from_root(v, &st);
             } else if (src == 0) { /* STOP: to every worker, in order after their jobs */
                 mpi = MPI_Recv(&word, 1, MPI_INT, 0, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
                 for (int r = first; r < first + n && !mpi; r++)
@@ -164,8 +161,8 @@ int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots
                     mpi = MPI_Recv(e, (int)sizeof e, MPI_BYTE, src, TSR__CF_TAG_END, comm,
                                    MPI_STATUS_IGNORE);
                 for (int k = 0; !mpi && k < bytes / (int)sizeof *e; k++) {
-                    tsr__cf_slots_give(&v.free, e[k].rank);
-                    mpi = add_end(&v, &e[k]);
+                    tsr__cf_slots_give(&v->free, e[k].rank);
+                    mpi = add_end(v, &e[k]);
                 }
             } else if (st.MPI_TAG == TSR__CF_TAG_FAIL) {
                 tsr__cf_fail f;
@@ -189,15 +186,15 @@ int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots
             told = true;
         }
         /* A free slot in the group: its worker waits for rank 0, so the ends go now. */
-        if (!mpi && v.npend > 0 &&
-            (stop || v.free.free.len > 0 || v.npend >= v.flush_at ||
-             tsr__cf_now() - v.since >= 0.005))
-            mpi = send_ends(&v);
+        if (!mpi && v->npend > 0 &&
+            (stop || v->free.free.len > 0 || v->npend >= v->flush_at ||
+             tsr__cf_now() - v->since >= 0.005))
+            mpi = send_ends(v);
         if (!mpi)
-            mpi = tsr__cf_sendq_reap(&v.sends, false);
-        if (!mpi && stop && byes == n && v.npend == 0) {
+            mpi = tsr__cf_sendq_reap(&v->sends, false);
+        if (!mpi && stop && byes == n && v->npend == 0) {
             int bye = 0;
-            mpi = tsr__cf_sendq_reap(&v.sends, true);
+            mpi = tsr__cf_sendq_reap(&v->sends, true);
             if (!mpi)
                 mpi = MPI_Send(&bye, 1, MPI_INT, 0, TSR__CF_TAG_BYE, comm);
             break;
@@ -207,11 +204,8 @@ int tsr__cf_relay(tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots
         else
             tsr__backoff_nap(&idle);
     }
-    tsr__cf_slots_free(&v.free);
-    tsr__cf_sendq_free(&v.sends);
-    free(v.pend);
-    if (v.failure)
-        return v.failure; /* recorded by fail() */
+    if (v->failure)
+        return v->failure; /* recorded by fail() */
     TSR_MPI(ctx, mpi);
     return 0;
 }
