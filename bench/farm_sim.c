@@ -6,20 +6,22 @@
  *
  * The model (src/cmdfarm.c, src/cmdfarm_worker.c): rank 0 is one server that handles one message
  * at a time, each for --c-req microseconds (receive, bookkeeping, and the send of one job in
- * reply); every message takes --latency microseconds to arrive. At the start rank 0 hands every
- * worker one job plus --ahead queued ones (TSR__CF_AHEAD), round by round; a worker runs its
- * jobs one after the other, each costing --task-start microseconds before its --task-ms of work,
- * and reports every end to rank 0, which answers with the next job while there is one. The run
- * ends when rank 0 has handled the last report. Parallel efficiency is the total task time over
- * the workers, divided by that makespan.
+ * reply) plus --c-task for each task end it records (its job-log line: bench/cmdfarm_cost); every
+ * message takes --latency microseconds to arrive. At the start rank 0 hands every worker one job
+ * plus --ahead queued ones (TSR__CF_AHEAD), round by round; a worker runs its jobs one after the
+ * other, each costing --task-start microseconds before its --task-ms of work, and reports every end
+ * to rank 0, which answers with the next job while there is one. The run ends when rank 0 has
+ * handled the last report. Parallel efficiency is the total task time over the workers, divided by
+ * that makespan.
  *
  * With --node G the workers are grouped G per node under a sub-coordinator (same cost per message,
  * --node-latency to its workers) that asks rank 0 for jobs, one message each way, when it holds no
  * more than half a batch; rank 0 answers with --batch jobs, or fewer near the end (guided: half
  * the node's share of what is left), so that the last jobs spread over every node; the run then
  * ends one latency and one rank-0 message after the last report reached its sub-coordinator.
- * tessera-farm's relays (src/cmdfarm_relay.c) ask by sending their ends in a batch, and rank 0
- * answers with as many jobs; their batches do not shrink near the end.
+ * Rank 0 records the ends a sub-coordinator gathered when it asks (--c-task each). tessera-farm's
+ * relays (src/cmdfarm_relay.c) ask by sending their ends in a batch, and rank 0 answers with as
+ * many jobs; their batches do not shrink near the end.
  *
  * Times are integer nanoseconds and events at the same time run in the order they were made, so a
  * run is exactly reproducible; --check compares three cases with their closed-form answers. */
@@ -47,7 +49,7 @@ typedef struct heap {
 
 typedef struct params {
     int64_t workers, tasks_per_worker, ahead, node, batch;
-    double task_ms, jitter, c_req_us, c_sub_us, latency_us, node_latency_us, start_us;
+    double task_ms, jitter, c_req_us, c_sub_us, c_task_us, latency_us, node_latency_us, start_us;
     uint64_t seed;
 } params;
 
@@ -60,6 +62,7 @@ typedef struct result {
  * ring while it has no job to give. */
 typedef struct server {
     int64_t busy_until, jobs, head, len, cap;
+    int64_t reported; /* a sub-coordinator's ends not yet passed to rank 0 */
     int32_t *ring;
     bool asking;
 } server;
@@ -120,7 +123,8 @@ typedef struct sim {
     params p;
     heap h;
     server root, *sub; /* sub: one per node with --node, else NULL */
-    int64_t *queued, n, done, total_work, end, root_busy, c_root, c_sub, lat, node_lat, start;
+    int64_t *queued, n, done, total_work, end, root_busy, c_root, c_sub, c_task, lat, node_lat,
+        start;
     bool *running;
     uint64_t rng;
 } sim;
@@ -173,7 +177,9 @@ static int maybe_ask(sim *s, int node, int64_t when) {
     if (v->asking || v->jobs > node_batch(s, node) / 2 || s->root.jobs == 0)
         return 0;
     v->asking = true;
-    return push(&s->h, when + s->lat, BATCH_ASK, node, 0);
+    int ends = (int)v->reported; /* the ask carries the ends since the last one */
+    v->reported = 0;
+    return push(&s->h, when + s->lat, BATCH_ASK, node, ends);
 }
 
 static int start_job(sim *s, int w, int64_t t) {
@@ -200,9 +206,14 @@ static int step(sim *s, event e) {
         return s->queued[w] ? start_job(s, w, e.t) : 0;
     case REPORT: {
         server *v = server_of(s, w);
-        int64_t when = serve_at(s, v, e.t, server_cost(s));
+        /* Rank 0 records each end (--c-task): with one coordinator as it comes, else when its
+         * sub-coordinator passes it on. */
+        int64_t when = serve_at(s, v, e.t, server_cost(s) + (s->sub ? 0 : s->c_task));
+        v->reported += s->sub != NULL;
         if (++s->done == s->n)
-            s->end = s->sub ? serve_at(s, &s->root, when + s->lat, s->c_root) : when;
+            s->end = s->sub
+                         ? serve_at(s, &s->root, when + s->lat, s->c_root + v->reported * s->c_task)
+                         : when;
         if (give_or_wait(s, v, w, when))
             return 1;
         return s->sub ? maybe_ask(s, w / (int)s->p.node, when) : 0;
@@ -214,7 +225,7 @@ static int step(sim *s, event e) {
         k = k < node_batch(s, w) ? k : node_batch(s, w);
         k = k < s->root.jobs ? k : s->root.jobs;
         s->root.jobs -= k;
-        int64_t when = serve_at(s, &s->root, e.t, s->c_root);
+        int64_t when = serve_at(s, &s->root, e.t, s->c_root + e.count * s->c_task);
         return push(&s->h, when + s->lat, BATCH_ARRIVE, w, (int)k);
     }
     case BATCH_ARRIVE: {
@@ -246,6 +257,7 @@ static int simulate(const params *p, result *r) {
     int err = 0;
     s.n = p->workers * p->tasks_per_worker;
     s.c_root = ns(p->c_req_us), s.c_sub = ns(p->c_sub_us >= 0 ? p->c_sub_us : p->c_req_us);
+    s.c_task = ns(p->c_task_us);
     s.lat = ns(p->latency_us), s.start = ns(p->start_us);
     s.node_lat = ns(p->node_latency_us >= 0 ? p->node_latency_us : p->latency_us);
     int64_t places = 1 + p->ahead, nodes = p->node ? (p->workers + p->node - 1) / p->node : 0;
@@ -368,8 +380,9 @@ static void table(params p) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: farm_sim [--workers W] [--tasks-per-worker N] [--task-ms D] [--jitter F]\n"
-               "  [--c-req US] [--latency US] [--task-start US] [--ahead A] [--node G]\n"
-               "  [--batch B] [--c-sub US] [--node-latency US] [--seed S] [--table] [--check]\n"
+               "  [--c-req US] [--c-task US] [--latency US] [--task-start US] [--ahead A]\n"
+               "  [--node G]"
+               " [--batch B] [--c-sub US] [--node-latency US] [--seed S] [--table] [--check]\n"
                "Simulates tessera-farm's coordinator (times in microseconds, tasks in ms);\n"
                "--table: efficiency for 1e2..1e5 workers and 1, 10, 100 ms tasks;\n"
                "--node G: a sub-coordinator per G workers taking --batch jobs from rank 0;\n"
@@ -396,23 +409,16 @@ int main(int argc, char **argv) {
                 .node_latency_us = -1,
                 .seed = 1};
     bool do_table = false;
-    static const struct option longs[] = {{"workers", 1, 0, 'w'},
-                                          {"tasks-per-worker", 1, 0, 'n'},
-                                          {"task-ms", 1, 0, 'd'},
-                                          {"jitter", 1, 0, 'j'},
-                                          {"c-req", 1, 0, 'c'},
-                                          {"latency", 1, 0, 'l'},
-                                          {"task-start", 1, 0, 's'},
-                                          {"ahead", 1, 0, 'a'},
-                                          {"node", 1, 0, 'g'},
-                                          {"batch", 1, 0, 'b'},
-                                          {"c-sub", 1, 0, 'C'},
-                                          {"node-latency", 1, 0, 'L'},
-                                          {"seed", 1, 0, 'S'},
-                                          {"table", 0, 0, 't'},
-                                          {"check", 0, 0, 'k'},
-                                          {"help", 0, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {
+        {"workers", 1, 0, 'w'},      {"tasks-per-worker", 1, 0, 'n'},
+        {"task-ms", 1, 0, 'd'},      {"jitter", 1, 0, 'j'},
+        {"c-req", 1, 0, 'c'},        {"c-task", 1, 0, 'T'},
+        {"latency", 1, 0, 'l'},      {"task-start", 1, 0, 's'},
+        {"ahead", 1, 0, 'a'},        {"node", 1, 0, 'g'},
+        {"batch", 1, 0, 'b'},        {"c-sub", 1, 0, 'C'},
+        {"node-latency", 1, 0, 'L'}, {"seed", 1, 0, 'S'},
+        {"table", 0, 0, 't'},        {"check", 0, 0, 'k'},
+        {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     int opt, err = 0;
     double v = 0;
     while (!err && (opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -435,6 +441,9 @@ int main(int argc, char **argv) {
             break;
         case 'c':
             err = number(name, optarg, 0, 1e6, &p.c_req_us);
+            break;
+        case 'T':
+            err = number(name, optarg, 0, 1e6, &p.c_task_us);
             break;
         case 'l':
             err = number(name, optarg, 0, 1e6, &p.latency_us);
@@ -481,8 +490,10 @@ int main(int argc, char **argv) {
     }
     if (p.node && !p.batch)
         p.batch = 4 * p.node;
-    printf("c_req %.3f us, latency %.3f us, task start %.3f us, ahead %lld, %lld tasks per worker",
-           p.c_req_us, p.latency_us, p.start_us, (long long)p.ahead, (long long)p.tasks_per_worker);
+    printf("c_req %.3f us, c_task %.3f us, latency %.3f us, task start %.3f us, ahead %lld, %lld "
+           "tasks per worker",
+           p.c_req_us, p.c_task_us, p.latency_us, p.start_us, (long long)p.ahead,
+           (long long)p.tasks_per_worker);
     if (p.node)
         printf(", %lld workers per node, batches of %lld", (long long)p.node, (long long)p.batch);
     printf("\n");

@@ -458,7 +458,13 @@ int tsr__cf_coordinate(coord *c, tsr_progress *p) {
         p->count[0] = c->free.running;
         p->count[1] = c->res.failed;
         tsr_progress_update(p, c->res.ok + c->res.failed - c->failed_before);
-        int err = tsr__cf_log_sync(&c->log, 2.0);
+        /* The ends of this pass reach the file together. */
+        int err = tsr__cf_log_flush(&c->log);
+        if (err && !c->failure)
+            coord_failed(c, tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
+                                          "--joblog %s: cannot write: %s", c->joblog,
+                                          strerror(errno)));
+        err = tsr__cf_log_sync(&c->log, 2.0);
         if (err && !c->failure)
             coord_failed(c,
                          tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,

@@ -210,7 +210,8 @@ typedef struct tsr__cf_log {
     FILE *f;
     char path[4096];
     double last_sync;
-    bool dirty;
+    bool dirty;     /* written since the last sync */
+    bool unflushed; /* written since the last flush */
 } tsr__cf_log;
 
 /* Reads an existing job log for --resume: done[id] = 1 for tasks that ended with status 0, 2 for
@@ -222,10 +223,14 @@ int tsr__cf_log_resume(const char *path, const tsr__task_list *tasks, bool only_
                        unsigned char *done, char *msg, size_t msglen);
 /* Opens the job log (appending when `append`, else new with a header line). */
 int tsr__cf_log_open(tsr__cf_log *l, const char *path, bool append, char *msg, size_t msglen);
-/* Writes one ended run and flushes; syncs when 2 s have passed since the last sync. */
+/* Writes one ended run into the stream's buffer: rank 0 flushes once per pass of its loop, after
+ * every end that arrived (a write() per line was half of rank 0's cost per task). */
 int tsr__cf_log_write(tsr__cf_log *l, const tsr__cf_end *e, const tsr__task_entry *t,
                       const char *host);
-/* Syncs if written since the last sync and at least `every` seconds passed (0: now). */
+/* Writes out what tsr__cf_log_write buffered. */
+int tsr__cf_log_flush(tsr__cf_log *l);
+/* Syncs what was flushed, if written since the last sync and at least `every` seconds passed
+ * (0: now). */
 int tsr__cf_log_sync(tsr__cf_log *l, double every);
 int tsr__cf_log_close(tsr__cf_log *l);
 /* The text of a run's status in the job log: "0", "3", "signal 9", "timeout", "stopped". */

@@ -174,10 +174,15 @@ int tsr__cf_log_write(tsr__cf_log *l, const tsr__cf_end *e, const tsr__task_entr
             (long long)e->id, (long long)t->line, repeat_text(t, rep, sizeof rep), host, e->rank,
             (long long)e->pid, st, e->start, e->end, e->end - e->start, (long long)e->bytes,
             t->command);
-    l->dirty = true;
-    if (fflush(l->f) != 0)
-        return TSR_ERR_IO;
-    return tsr__cf_log_sync(l, 2.0);
+    l->dirty = l->unflushed = true;
+    return ferror(l->f) ? TSR_ERR_IO : 0;
+}
+
+int tsr__cf_log_flush(tsr__cf_log *l) {
+    if (!l->f || !l->unflushed)
+        return 0;
+    l->unflushed = false;
+    return fflush(l->f) == 0 ? 0 : TSR_ERR_IO;
 }
 
 int tsr__cf_log_sync(tsr__cf_log *l, double every) {
@@ -194,7 +199,9 @@ int tsr__cf_log_sync(tsr__cf_log *l, double every) {
 int tsr__cf_log_close(tsr__cf_log *l) {
     if (!l->f)
         return 0;
-    int err = tsr__cf_log_sync(l, 0);
+    int err = tsr__cf_log_flush(l);
+    if (!err)
+        err = tsr__cf_log_sync(l, 0);
     if (fclose(l->f) != 0)
         err = TSR_ERR_IO;
     l->f = NULL;
