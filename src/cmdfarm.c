@@ -89,6 +89,36 @@ static int node_working_ranks(MPI_Comm comm, int rank, bool works, int *working)
     return err;
 }
 
+/* With groups (leader >= 0), the leader learns the rank and slots of each rank of its group
+ * (gsize of them), in rank order, into *info (the leader's own first): a node's ranks need not
+ * be consecutive (`srun -m cyclic`). Collective; every rank agrees on the outcome. */
+static int group_members(tsr_ctx ctx, MPI_Comm comm, int leader, int gsize, int slots, int **info) {
+    int rank = tsr_ctx_rank(ctx);
+    *info = NULL;
+    int err = gsize > 0 && !(*info = calloc(2 * (size_t)gsize, sizeof **info))
+                  ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
+                  : 0;
+    MPI_Comm group = MPI_COMM_NULL;
+    int mpi = MPI_Comm_split(comm, leader >= 0 ? leader : MPI_UNDEFINED, rank, &group);
+    if (mpi && !err)
+        err = tsr_error_mpi(ctx, mpi, "MPI_Comm_split", __FILE__, __LINE__, __func__);
+    err = tsr_ctx_agree(ctx, err);
+    int mine[2] = {rank, slots};
+    if (!err && leader >= 0) {
+        mpi = MPI_Gather(mine, 2, MPI_INT, *info, 2, MPI_INT, 0, group);
+        if (mpi)
+            err = tsr_error_mpi(ctx, mpi, "MPI_Gather", __FILE__, __LINE__, __func__);
+    }
+    if (group != MPI_COMM_NULL)
+        MPI_Comm_free(&group);
+    err = tsr_ctx_agree(ctx, err);
+    if (err) {
+        free(*info);
+        *info = NULL;
+    }
+    return err;
+}
+
 int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *res) {
     memset(res, 0, sizeof *res);
     MPI_Comm comm = tsr_ctx_comm(ctx);
@@ -101,10 +131,13 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         tsr__cf_coord_free(&c);
         return err;
     }
-    TSR_MPI(ctx, MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm));
-    TSR_MPI(ctx, MPI_Bcast(&c.groups, 1, MPI_INT, 0, comm));
+    int mpi = MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm);
+    if (!mpi)
+        mpi = MPI_Bcast(&c.groups, 1, MPI_INT, 0, comm);
     int leader = 0, gsize = 1;
-    if ((err = tsr__groups_find(ctx, comm, c.groups, &leader, &gsize))) {
+    err = mpi ? tsr_error_mpi(ctx, mpi, "MPI_Bcast", __FILE__, __LINE__, __func__)
+              : tsr__groups_find(ctx, comm, c.groups, &leader, &gsize);
+    if (err) {
         tsr__cf_coord_free(&c);
         return err;
     }
@@ -122,17 +155,11 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         int per = cores_available() / (int)o->threads / (working > 0 ? working : 1);
         slots = per < 1 ? 1 : per > TSR__CF_MAX_SLOTS ? TSR__CF_MAX_SLOTS : per;
     }
-    /* A relay learns its workers' slots. */
-    int *group_slots = NULL;
-    err = is_relay && !(group_slots = calloc((size_t)gsize, sizeof *group_slots))
-              ? tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory")
-              : 0;
-    err = tsr_ctx_agree(ctx, err);
-    MPI_Comm group = MPI_COMM_NULL;
-    int mpi = err ? 0 : MPI_Comm_split(comm, grouped ? leader : MPI_UNDEFINED, rank, &group);
-    if (!err && !mpi && grouped) {
-        mpi = MPI_Gather(&slots, 1, MPI_INT, group_slots, 1, MPI_INT, 0, group);
-        MPI_Comm_free(&group);
+    int *group = NULL; /* a relay's: per rank of its group, its rank and slots */
+    if ((err = group_members(ctx, comm, grouped ? leader : -1, is_relay ? gsize : 0, slots,
+                             &group))) {
+        tsr__cf_coord_free(&c);
+        return err;
     }
     char host[TSR__CF_HOSTLEN] = "";
     if (gethostname(host, sizeof host - 1) != 0)
@@ -151,14 +178,14 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
     }
     err = tsr_ctx_agree(ctx, err);
     int mine[2] = {slots, parent};
-    if (!err && !mpi)
+    if (!err)
         mpi = MPI_Gather(mine, 2, MPI_INT, pairs, 2, MPI_INT, 0, comm);
     if (!err && !mpi)
         mpi = MPI_Gather(host, TSR__CF_HOSTLEN, MPI_CHAR, c.hosts, TSR__CF_HOSTLEN, MPI_CHAR, 0,
                          comm);
     if (err || mpi) {
         free(pairs);
-        free(group_slots);
+        free(group);
         tsr__cf_coord_free(&c);
         TSR_MPI(ctx, mpi);
         return err;
@@ -192,7 +219,7 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
     free(pairs);
     err = tsr_ctx_agree(ctx, err);
     if (err) {
-        free(group_slots);
+        free(group);
         tsr__cf_coord_free(&c);
         return err;
     }
@@ -212,7 +239,7 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
             err = tsr_error_set(ctx, err, __FILE__, __LINE__, __func__,
                                 "cannot set up the task slots: %s", strerror(errno));
     } else if (is_relay) {
-        err = tsr__cf_relay_init(&relay, ctx, comm, leader + 1, gsize - 1, group_slots + 1);
+        err = tsr__cf_relay_init(&relay, ctx, comm, gsize - 1, group + 2);
     }
     err = tsr_ctx_agree(ctx, err);
     if (!err) {
@@ -245,7 +272,7 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
         tsr__cf_exec_free(&x);
     if (is_relay)
         tsr__cf_relay_free(&relay);
-    free(group_slots);
+    free(group);
     err = tsr_ctx_agree(ctx, err);
     if (!err) {
         int64_t v[6] = {c.res.ntasks,    c.res.ok,      c.res.failed,

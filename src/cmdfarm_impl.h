@@ -182,22 +182,23 @@ int tsr__cf_sendq_send(tsr__cf_sendq *q, MPI_Comm comm, char *buf, int bytes, in
  * MPI may still read them. */
 void tsr__cf_sendq_free(tsr__cf_sendq *q);
 
-/* A relay (cmdfarm_relay.c), serving the n ranks first .. first + n - 1. */
+/* A relay (cmdfarm_relay.c), serving n worker ranks. */
 typedef struct tsr__cf_relay {
     tsr_ctx ctx;
     MPI_Comm comm;
-    int rank, first, n;
-    tsr__cf_slots free; /* the workers' slots */
+    int rank, n;
+    int *members;       /* the workers' ranks, ascending (a node's need not be consecutive) */
+    tsr__cf_slots free; /* the workers' slots, by their index in members */
     tsr__cf_sendq sends;
     tsr__cf_end *pend; /* ends not yet sent to rank 0 */
     int npend, cap, flush_at;
     double since; /* when the oldest of them came */
     int failure;  /* this relay's own (told to rank 0 once) */
 } tsr__cf_relay;
-/* Its tables, slots[k] slots for rank first + k: 0 or TSR_ERR_MEMORY (raised in ctx; free it
- * either way). Local: the caller agrees before any relay runs. */
-int tsr__cf_relay_init(tsr__cf_relay *v, tsr_ctx ctx, MPI_Comm comm, int first, int n,
-                       const int *slots);
+/* Its tables from info: per worker, in ascending rank order, its rank and its slots. 0 or
+ * TSR_ERR_MEMORY (raised in ctx; free it either way). Local: the caller agrees before any relay
+ * runs. */
+int tsr__cf_relay_init(tsr__cf_relay *v, tsr_ctx ctx, MPI_Comm comm, int n, const int *info);
 /* Serves until rank 0 says goodbye and its ranks have. Collective with rank 0's coordinator and
  * the workers' tsr__cf_work. */
 int tsr__cf_relay_run(tsr__cf_relay *v);

@@ -34,23 +34,32 @@ static int send_ends(relay *v) {
 
 /* Never full by the protocol (an end per job held); sent first if it were. */
 static int add_end(relay *v, const tsr__cf_end *e) {
-    int err = v->npend == v->cap ? send_ends(v) : 0;
+    if (v->npend == v->cap) {
+        int err = send_ends(v);
+        if (err)
+            return err;
+    }
     if (v->npend == 0)
         v->since = tsr__cf_now();
     v->pend[v->npend++] = *e;
-    return err;
+    return 0;
 }
 
-/* The relay's own failure: rank 0 is told (it stops the job), the job goes back not run. */
-static int fail(relay *v, int code, const char *text, const tsr__cf_job *job) {
-    int err = 0;
-    if (!v->failure) {
-        v->failure = code;
-        tsr_error_set(v->ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", v->rank, text);
-        tsr__cf_fail f = {.code = code, .rank = v->rank};
-        snprintf(f.text, sizeof f.text, "%s", text);
-        err = MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, v->comm);
-    }
+/* The relay's own failure (a task it cannot pass on, an MPI call, memory): recorded and told to
+ * rank 0 once, which then stops the job; the relay keeps serving until the stop, handing every
+ * job back, so no rank waits for it. Returns the MPI error of telling rank 0. */
+static int failed(relay *v, int code, const char *text) {
+    if (v->failure)
+        return 0;
+    v->failure = code;
+    tsr_error_set(v->ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", v->rank, text);
+    tsr__cf_fail f = {.code = code, .rank = v->rank};
+    snprintf(f.text, sizeof f.text, "%s", text);
+    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, v->comm);
+}
+
+/* A job handed back not run (rank 0 writes no job-log line for it). */
+static int hand_back(relay *v, const tsr__cf_job *job) {
     double now = tsr__cf_now();
     tsr__cf_end e = {.id = job->id,
                      .attempt = job->attempt,
@@ -58,27 +67,58 @@ static int fail(relay *v, int code, const char *text, const tsr__cf_job *job) {
                      .how = TSR__CF_STOPPED,
                      .start = now,
                      .end = now};
-    int e2 = add_end(v, &e);
-    return err ? err : e2;
+    return add_end(v, &e);
 }
 
+/* The index of a worker rank in v->members, -1 if not one of them. */
+static int member(const relay *v, int rank) {
+    int lo = 0, hi = v->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (v->members[mid] == rank)
+            return mid;
+        if (v->members[mid] < rank)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+/* To a worker: a free slot, on another worker than a retry's last one if there is one, else a
+ * place in a queue the same way. Rank 0 sends no more than the group's slots and queues hold, and
+ * no more than its free slots while it queues nothing ahead (long tasks), so the queues are used
+ * only when rank 0 queues too. */
 static int forward(relay *v, const tsr__cf_job *job, const char *command) {
     if (v->failure)
-        return fail(v, v->failure, "", job);
-    int r = tsr__cf_slots_take(&v->free, job->avoid, false);
-    if (r < 0)
-        r = tsr__cf_slots_take(&v->free, job->avoid, true);
-    if (r < 0) /* rank 0 sends no more than the group's slots and queues hold */
-        return fail(v, TSR_ERR_INTERNAL, "more tasks received than its workers hold", job);
+        return hand_back(v, job);
+    int avoid = member(v, job->avoid), k = tsr__cf_slots_take(&v->free, avoid, false);
+    if (k < 0)
+        k = tsr__cf_slots_take(&v->free, -1, false);
+    if (k < 0)
+        k = tsr__cf_slots_take(&v->free, avoid, true);
+    if (k < 0)
+        k = tsr__cf_slots_take(&v->free, -1, true);
+    int err = 0;
     size_t bytes = sizeof *job + (size_t)job->command_bytes;
-    char *buf = malloc(bytes);
+    char *buf = k < 0 ? NULL : malloc(bytes);
     if (!buf) {
-        tsr__cf_slots_give(&v->free, r);
-        return fail(v, TSR_ERR_MEMORY, "no memory for a task received", job);
+        if (k >= 0)
+            tsr__cf_slots_give(&v->free, k);
+        err = failed(v, k < 0 ? TSR_ERR_INTERNAL : TSR_ERR_MEMORY,
+                     k < 0 ? "more tasks received than its workers hold"
+                           : "no memory for a task received");
+        int e2 = hand_back(v, job);
+        return err ? err : e2;
     }
     memcpy(buf, job, sizeof *job);
     memcpy(buf + sizeof *job, command, (size_t)job->command_bytes);
-    return tsr__cf_sendq_send(&v->sends, v->comm, buf, (int)bytes, r, TSR__CF_TAG_JOB);
+    err = tsr__cf_sendq_send(&v->sends, v->comm, buf, (int)bytes, v->members[k], TSR__CF_TAG_JOB);
+    if (err) { /* not sent: it goes back, and the loop reports the MPI error */
+        tsr__cf_slots_give(&v->free, k);
+        hand_back(v, job);
+    }
+    return err;
 }
 
 static int jobs_from_root(relay *v, const MPI_Status *st) {
@@ -99,26 +139,27 @@ static int jobs_from_root(relay *v, const MPI_Status *st) {
     return err;
 }
 
-int tsr__cf_relay_init(relay *v, tsr_ctx ctx, MPI_Comm comm, int first, int n, const int *slots) {
-    *v = (relay){.ctx = ctx, .comm = comm, .first = first, .n = n};
+int tsr__cf_relay_init(relay *v, tsr_ctx ctx, MPI_Comm comm, int n, const int *info) {
+    *v = (relay){.ctx = ctx, .comm = comm, .n = n};
     MPI_Comm_rank(comm, &v->rank);
     int total = 0;
-    int *all = calloc((size_t)(first + n), sizeof *all);
-    if (all) {
-        for (int k = 0; k < n; k++) {
-            all[first + k] = slots[k];
-            total += slots[k];
-        }
+    v->members = malloc((size_t)n * sizeof *v->members);
+    int *slots = malloc((size_t)n * sizeof *slots);
+    for (int k = 0; k < n && v->members && slots; k++) {
+        v->members[k] = info[2 * k];
+        slots[k] = info[2 * k + 1];
+        total += slots[k];
     }
     /* Every job handed out may come back as an end before the next flush. */
     v->cap = (1 + TSR__CF_AHEAD) * total + TSR__CF_END_BATCH;
     v->flush_at = TSR__CF_AHEAD * total / 2 > 1 ? TSR__CF_AHEAD * total / 2 : 1;
     v->pend = malloc((size_t)v->cap * sizeof *v->pend);
-    int err = all && v->pend ? tsr__cf_slots_init(&v->free, first, n, all, TSR__CF_AHEAD)
-                             : TSR_ERR_MEMORY;
+    int err = v->members && slots && v->pend
+                  ? tsr__cf_slots_init(&v->free, 0, n, slots, TSR__CF_AHEAD)
+                  : TSR_ERR_MEMORY;
     if (!err)
         err = tsr__cf_sendq_init(&v->sends, (1 + TSR__CF_AHEAD) * total + 64);
-    free(all);
+    free(slots);
     if (err)
         return tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                              "rank %d: no memory for its %d workers' slots", v->rank, n);
@@ -129,17 +170,19 @@ void tsr__cf_relay_free(relay *v) {
     tsr__cf_slots_free(&v->free);
     tsr__cf_sendq_free(&v->sends);
     free(v->pend);
+    free(v->members);
     v->pend = NULL;
+    v->members = NULL;
 }
 
 int tsr__cf_relay_run(relay *v) {
     tsr_ctx ctx = v->ctx;
     MPI_Comm comm = v->comm;
-    int first = v->first, n = v->n;
+    int n = v->n;
     int byes = 0, mpi = 0;
     bool stop = false, told = false;
     tsr__backoff idle = tsr__backoff_make(100, 1000);
-    while (!mpi) {
+    while (true) {
         bool any = false;
         int flag = 1;
         MPI_Status st;
@@ -150,8 +193,8 @@ int tsr__cf_relay_run(relay *v) {
                 mpi = jobs_from_root(v, &st);
             } else if (src == 0) { /* STOP: to every worker, in order after their jobs */
                 mpi = MPI_Recv(&word, 1, MPI_INT, 0, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
-                for (int r = first; r < first + n && !mpi; r++)
-                    mpi = MPI_Send(&word, 1, MPI_INT, r, TSR__CF_TAG_STOP, comm);
+                for (int k = 0; k < n && !mpi; k++)
+                    mpi = MPI_Send(&word, 1, MPI_INT, v->members[k], TSR__CF_TAG_STOP, comm);
                 stop = true;
             } else if (st.MPI_TAG == TSR__CF_TAG_END) {
                 tsr__cf_end e[64];
@@ -161,7 +204,9 @@ int tsr__cf_relay_run(relay *v) {
                     mpi = MPI_Recv(e, (int)sizeof e, MPI_BYTE, src, TSR__CF_TAG_END, comm,
                                    MPI_STATUS_IGNORE);
                 for (int k = 0; !mpi && k < bytes / (int)sizeof *e; k++) {
-                    tsr__cf_slots_give(&v->free, e[k].rank);
+                    int w = member(v, e[k].rank);
+                    if (w >= 0)
+                        tsr__cf_slots_give(&v->free, w);
                     mpi = add_end(v, &e[k]);
                 }
             } else if (st.MPI_TAG == TSR__CF_TAG_FAIL) {
@@ -199,6 +244,14 @@ int tsr__cf_relay_run(relay *v) {
                 mpi = MPI_Send(&bye, 1, MPI_INT, 0, TSR__CF_TAG_BYE, comm);
             break;
         }
+        if (mpi && !v->failure) { /* rank 0 is told, if it still can be, and the relay goes on */
+            char text[MPI_MAX_ERROR_STRING + 32] = "an MPI call failed: ";
+            int tl = 0;
+            MPI_Error_string(mpi, text + strlen(text), &tl);
+            mpi = failed(v, TSR_ERR_MPI, text);
+        }
+        if (mpi)
+            break;
         if (any)
             tsr__backoff_reset(&idle);
         else

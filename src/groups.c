@@ -21,7 +21,8 @@ int tsr__groups_parse(tsr_ctx ctx, const char *t, int *groups) {
     bool digits = *t != '\0';
     for (const char *s = t; *s && digits; s++) {
         digits = *s >= '0' && *s <= '9' && n <= (INT64_MAX - 9) / 10;
-        n = 10 * n + (*s - '0');
+        if (digits)
+            n = 10 * n + (*s - '0');
     }
     TSR_CHECK(ctx, digits, TSR_ERR_INPUT,
               "--farm-groups: cannot parse '%.64s' (expected auto, off or a number of ranks per "

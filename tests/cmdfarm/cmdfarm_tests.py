@@ -42,6 +42,10 @@ edges NP    what a review found: a task sees only descriptors 0-2 (not MPI's soc
             short; --resume matches REPEAT indices; a job log ending in zeros (a crash) resumes,
             and resumes again; workers started in another directory than rank 0's run their
             tasks in rank 0's and write a relative --log-dir there.
+relay-retry retries through a relay with two workers (4 ranks, --farm-groups 3): while one
+            worker runs a long task with its queue full, a task failing on the other is retried
+            there (the relay's only room) instead of stopping the job as "more tasks received
+            than its workers hold".
 progress    --progress on: lines with done, running, failed, rate and ETA; the end summary with
             ok / failed / timed out / skipped counts and per-rank runs, failures and busy time.
 """
@@ -559,6 +563,18 @@ def scenario_edges():
     rc2, out, err = farm(["z.txt", "--resume", "--quiet"])
     check(rc == rc1 == rc2 == 0 and b"\0" not in open("z.txt.joblog", "rb").read(),
           "a job log ending in zeros resumes twice: %s %s %s %s" % (rc, rc1, rc2, err.strip()))
+
+
+def scenario_relay_retry():
+    n = 200
+    write("r.txt", "sleep 3\n" + "".join("test -e m%d || { touch m%d; exit 1; }\n" % (i, i)
+                                         for i in range(n)))
+    rc, out, err = mpirun(4, [BIN["farm"], "r.txt", "--farm-groups", "3", "--slots", "1",
+                              "--retries", "1"], timeout=60)
+    rows = joblog("r.txt.joblog")
+    check(rc == 0 and sorted(ok_ids(rows)) == list(range(n + 1)),
+          "every task ok after its retry (exit %s): %d ok" % (rc, len(ok_ids(rows))))
+    check(set(int(r["rank"]) for r in rows) == {2, 3}, "the relay's two workers ran them")
 
 
 def scenario_progress():
