@@ -228,13 +228,7 @@ static int send_job(coord *c, int rank, int64_t id) {
                                       "rank 0 (%s): no memory for a task of %zu bytes; the job "
                                       "stopped",
                                       c->hosts[0], cl));
-        double now = tsr__cf_now();
-        tsr__cf_end e = {.id = id,
-                         .attempt = job.attempt,
-                         .rank = rank,
-                         .how = TSR__CF_STOPPED,
-                         .start = now,
-                         .end = now};
+        tsr__cf_end e = tsr__cf_unstarted(&job, rank);
         return coord_end(c, &e);
     }
     memcpy(buf, &job, sizeof job);

@@ -163,6 +163,14 @@ void tsr__cf_start_error(const tsr__cf_exec *x, int64_t id, int why, char *buf, 
  * Collective with rank 0's coordinator. */
 int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, int parent, tsr__cf_exec *x);
 
+/* What a rank tells its parent (cmdfarm_send.c). A job handed back not run: its end, stopped,
+ * without a pid (rank 0 writes no job-log line; it runs again with --resume). */
+tsr__cf_end tsr__cf_unstarted(const tsr__cf_job *job, int rank);
+/* Its own failure, with its rank and text, to `to`. Returns the MPI error. */
+int tsr__cf_tell_failure(MPI_Comm comm, int to, int rank, int code, const char *text);
+/* "an MPI call failed: " and MPI_Error_string(err). */
+void tsr__cf_mpi_text(int err, char *buf, size_t len);
+
 /* Sends in flight, oldest first (cmdfarm_send.c): a rank slow to receive (a long command past the
  * eager limit) never stalls the sender. */
 typedef struct tsr__cf_sendq {

@@ -2,10 +2,11 @@
  * one rank holding all its workers' slots and sends it batches of jobs; it hands each job to one
  * of its workers with a free slot (else with room queued ahead, as rank 0 would) and gathers
  * their ends into batches for rank 0, so that rank 0 handles one message per batch instead of
- * one per task. Ends wait for a batch only while every slot of the group is busy: as soon as one
- * is free, or 5 ms passed, or the job stops, they go, so that BARRIERs, retries and the job's end
- * are not delayed. A relay runs no tasks: the simulation's sub-coordinator (bench/farm_sim.c) is
- * a pure server too. Messages and their order are those of cmdfarm_impl.h. */
+ * one per task. Ends wait for a batch only while every slot of the group is busy: they go once
+ * half the group's queue places came free, as soon as a slot is free, after 5 ms, or on a stop,
+ * so that BARRIERs, retries and the job's end are not delayed. A relay runs no tasks: the
+ * simulation's sub-coordinator (bench/farm_sim.c) is a pure server too. Messages and their order
+ * are those of cmdfarm_impl.h. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,36 +54,23 @@ static int failed(relay *v, int code, const char *text) {
         return 0;
     v->failure = code;
     tsr_error_set(v->ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", v->rank, text);
-    tsr__cf_fail f = {.code = code, .rank = v->rank};
-    snprintf(f.text, sizeof f.text, "%s", text);
-    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, 0, TSR__CF_TAG_FAIL, v->comm);
+    return tsr__cf_tell_failure(v->comm, 0, v->rank, code, text);
 }
 
-/* A job handed back not run (rank 0 writes no job-log line for it). */
 static int hand_back(relay *v, const tsr__cf_job *job) {
-    double now = tsr__cf_now();
-    tsr__cf_end e = {.id = job->id,
-                     .attempt = job->attempt,
-                     .rank = v->rank,
-                     .how = TSR__CF_STOPPED,
-                     .start = now,
-                     .end = now};
+    tsr__cf_end e = tsr__cf_unstarted(job, v->rank);
     return add_end(v, &e);
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
 }
 
 /* The index of a worker rank in v->members, -1 if not one of them. */
 static int member(const relay *v, int rank) {
-    int lo = 0, hi = v->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (v->members[mid] == rank)
-            return mid;
-        if (v->members[mid] < rank)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
+    const int *at = bsearch(&rank, v->members, (size_t)v->n, sizeof rank, cmp_int);
+    return at ? (int)(at - v->members) : -1;
 }
 
 /* To a worker: a free slot, on another worker than a retry's last one if there is one, else a
@@ -245,9 +233,8 @@ int tsr__cf_relay_run(relay *v) {
             break;
         }
         if (mpi && !v->failure) { /* rank 0 is told, if it still can be, and the relay goes on */
-            char text[MPI_MAX_ERROR_STRING + 32] = "an MPI call failed: ";
-            int tl = 0;
-            MPI_Error_string(mpi, text + strlen(text), &tl);
+            char text[MPI_MAX_ERROR_STRING + 32];
+            tsr__cf_mpi_text(mpi, text, sizeof text);
             mpi = failed(v, TSR_ERR_MPI, text);
         }
         if (mpi)
@@ -258,7 +245,7 @@ int tsr__cf_relay_run(relay *v) {
             tsr__backoff_nap(&idle);
     }
     if (v->failure)
-        return v->failure; /* recorded by fail() */
+        return v->failure; /* recorded by failed() */
     TSR_MPI(ctx, mpi);
     return 0;
 }

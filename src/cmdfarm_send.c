@@ -1,9 +1,35 @@
-/* The command farm's sends in flight (cmdfarm_impl.h): rank 0's jobs to its ranks, a relay's to
- * its workers. Completed sends are freed oldest first, one MPI_Test each over the run. */
+/* The command farm's messages that several kinds of rank send (cmdfarm_impl.h): a job handed
+ * back, a rank's own failure; and the sends in flight, rank 0's jobs to its ranks and a relay's
+ * to its workers, freed oldest first, one MPI_Test each over the run. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmdfarm_impl.h"
 #include "tessera/error.h"
+
+tsr__cf_end tsr__cf_unstarted(const tsr__cf_job *job, int rank) {
+    double now = tsr__cf_now();
+    return (tsr__cf_end){.id = job->id,
+                         .attempt = job->attempt,
+                         .rank = rank,
+                         .how = TSR__CF_STOPPED,
+                         .start = now,
+                         .end = now};
+}
+
+int tsr__cf_tell_failure(MPI_Comm comm, int to, int rank, int code, const char *text) {
+    tsr__cf_fail f = {.code = code, .rank = rank};
+    snprintf(f.text, sizeof f.text, "%s", text);
+    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, to, TSR__CF_TAG_FAIL, comm);
+}
+
+void tsr__cf_mpi_text(int err, char *buf, size_t len) {
+    char text[MPI_MAX_ERROR_STRING] = "";
+    int tl = 0;
+    MPI_Error_string(err, text, &tl);
+    snprintf(buf, len, "an MPI call failed: %s", text);
+}
 
 int tsr__cf_sendq_init(tsr__cf_sendq *q, int cap) {
     q->cap = cap > 0 ? cap : 1;

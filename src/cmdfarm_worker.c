@@ -23,16 +23,8 @@ static int send_ends(MPI_Comm comm, const tsr__cf_end *e, int n) {
     return n > 0 ? MPI_Send(e, n * (int)sizeof *e, MPI_BYTE, parent, TSR__CF_TAG_END, comm) : 0;
 }
 
-/* A task that never ran, handed back (rank 0 writes no job-log line; it runs again with
- * --resume). */
 static int send_unstarted(MPI_Comm comm, const tsr__cf_job *job, int rank) {
-    double now = tsr__cf_now();
-    tsr__cf_end e = {.id = job->id,
-                     .attempt = job->attempt,
-                     .rank = rank,
-                     .how = TSR__CF_STOPPED,
-                     .start = now,
-                     .end = now};
+    tsr__cf_end e = tsr__cf_unstarted(job, rank);
     return send_ends(comm, &e, 1);
 }
 
@@ -45,11 +37,10 @@ static int local_failure(tsr_ctx ctx, MPI_Comm comm, tsr__cf_exec *x, int *failu
     if (*failure)
         return 0;
     *failure = code;
-    tsr__cf_fail f = {.code = code, .rank = x->rank};
-    snprintf(f.text, sizeof f.text, "%s", text);
-    tsr_error_set(ctx, code, __FILE__, __LINE__, __func__, "rank %d: %s", x->rank, f.text);
+    tsr_error_set(ctx, code, __FILE__, __LINE__, __func__, "rank %d: %.*s", x->rank,
+                  (int)sizeof((tsr__cf_fail *)0)->text - 1, text);
     tsr__cf_exec_stop(x);
-    return MPI_Send(&f, (int)sizeof f, MPI_BYTE, parent, TSR__CF_TAG_FAIL, comm);
+    return tsr__cf_tell_failure(comm, parent, x->rank, code, text);
 }
 
 /* A task that could not start (fork, pipes, its output files): the rank's failure, then the
@@ -142,9 +133,8 @@ int tsr__cf_work(tsr_ctx ctx, MPI_Comm comm, int from, tsr__cf_exec *x) {
             }
         }
         if (err && !failure) { /* an MPI error here: rank 0 is told, if it still can be */
-            char text[MPI_MAX_ERROR_STRING + 32] = "an MPI call failed: ";
-            int tl = 0;
-            MPI_Error_string(err, text + strlen(text), &tl);
+            char text[MPI_MAX_ERROR_STRING + 32];
+            tsr__cf_mpi_text(err, text, sizeof text);
             err = local_failure(ctx, comm, x, &failure, TSR_ERR_MPI, text);
         }
         if (err)

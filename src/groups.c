@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "groups_impl.h"
+#include "options_impl.h"
 #include "tessera/error.h"
 #include "tessera/farm.h"
 
@@ -17,14 +18,8 @@ int tsr__groups_parse(tsr_ctx ctx, const char *t, int *groups) {
         *groups = TSR_FARM_GROUPS_OFF;
         return TSR_SUCCESS;
     }
-    int64_t n = 0;
-    bool digits = *t != '\0';
-    for (const char *s = t; *s && digits; s++) {
-        digits = *s >= '0' && *s <= '9' && n <= (INT64_MAX - 9) / 10;
-        if (digits)
-            n = 10 * n + (*s - '0');
-    }
-    TSR_CHECK(ctx, digits, TSR_ERR_INPUT,
+    long long n = 0;
+    TSR_CHECK(ctx, tsr__parse_int(t, &n), TSR_ERR_INPUT,
               "--farm-groups: cannot parse '%.64s' (expected auto, off or a number of ranks per "
               "group)",
               t);
