@@ -119,111 +119,114 @@ static int group_members(tsr_ctx ctx, MPI_Comm comm, int leader, int gsize, int 
     return err;
 }
 
-int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *res) {
-    memset(res, 0, sizeof *res);
-    MPI_Comm comm = tsr_ctx_comm(ctx);
-    int rank = tsr_ctx_rank(ctx), size = tsr_ctx_size(ctx);
-    tsr__cf_coord c = {.ctx = ctx, .comm = comm, .size = size, .o = o, .t0 = tsr__cf_now()};
-    char cwd[4096] = "";
-    int err = rank == 0 ? tsr__cf_coord_prepare(&c, cwd, sizeof cwd) : 0;
-    err = tsr_ctx_agree(ctx, err);
-    if (err) {
-        tsr__cf_coord_free(&c);
-        return err;
-    }
-    int mpi = MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm);
-    if (!mpi)
-        mpi = MPI_Bcast(&c.groups, 1, MPI_INT, 0, comm);
-    int leader = 0, gsize = 1;
-    err = mpi ? tsr_error_mpi(ctx, mpi, "MPI_Bcast", __FILE__, __LINE__, __func__)
-              : tsr__groups_find(ctx, comm, c.groups, &leader, &gsize);
-    if (err) {
-        tsr__cf_coord_free(&c);
-        return err;
-    }
-    bool grouped = leader != 0 && gsize >= 2, is_relay = grouped && rank == leader;
-    int parent = grouped && !is_relay ? leader : 0;
+/* Where a rank sits in the farm. */
+typedef struct placement {
+    int leader, gsize; /* its group (leader 0: none) */
+    bool is_relay;     /* the first rank of a group of two or more */
+    int parent;        /* whom it reports to: its relay, else rank 0 */
+    bool runs;         /* runs commands (not rank 0 with others, not a relay) */
+    int slots;         /* commands at once */
+    int *group;        /* a relay's: the rank and slots of each rank of its group */
+} placement;
 
-    int working = 1, slots = 0;
-    bool runs = !(rank == 0 && size > 1) && !is_relay;
-    TSR_MPI(ctx, node_working_ranks(comm, rank, runs, &working));
-    if (!runs)
-        slots = 0; /* a coordinator */
-    else if (o->slots > 0)
-        slots = (int)o->slots;
-    else {
+/* Every rank's group, role and slots. Collective; every rank agrees on the outcome. */
+static int place(tsr_ctx ctx, MPI_Comm comm, const tsr_cmdfarm_opts *o, int groups, placement *pl) {
+    int rank = tsr_ctx_rank(ctx), size = tsr_ctx_size(ctx);
+    *pl = (placement){.gsize = 1};
+    TSR_CALL(ctx, tsr__groups_find(ctx, comm, groups, &pl->leader, &pl->gsize));
+    bool grouped = pl->leader != 0 && pl->gsize >= 2;
+    pl->is_relay = grouped && rank == pl->leader;
+    pl->parent = grouped && !pl->is_relay ? pl->leader : 0;
+    pl->runs = !(rank == 0 && size > 1) && !pl->is_relay;
+    int working = 1;
+    int mpi = node_working_ranks(comm, rank, pl->runs, &working);
+    int err =
+        mpi ? tsr_error_mpi(ctx, mpi, "MPI_Comm_split_type", __FILE__, __LINE__, __func__) : 0;
+    TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    if (!pl->runs) {
+        pl->slots = 0; /* a coordinator */
+    } else if (o->slots > 0) {
+        pl->slots = (int)o->slots;
+    } else {
         int per = cores_available() / (int)o->threads / (working > 0 ? working : 1);
-        slots = per < 1 ? 1 : per > TSR__CF_MAX_SLOTS ? TSR__CF_MAX_SLOTS : per;
+        pl->slots = per < 1 ? 1 : per > TSR__CF_MAX_SLOTS ? TSR__CF_MAX_SLOTS : per;
     }
-    int *group = NULL; /* a relay's: per rank of its group, its rank and slots */
-    if ((err = group_members(ctx, comm, grouped ? leader : -1, is_relay ? gsize : 0, slots,
-                             &group))) {
-        tsr__cf_coord_free(&c);
-        return err;
+    return group_members(ctx, comm, grouped ? pl->leader : -1, pl->is_relay ? pl->gsize : 0,
+                         pl->slots, &pl->group);
+}
+
+/* Rank 0: its per-rank tables from every rank's slots and relay (pairs), its free-slot rings
+ * and its send queue. To rank 0 a relay holds its workers' slots. */
+static int coord_tables(tsr__cf_coord *c, const int *pairs) {
+    int size = c->size, first = size > 1 ? 1 : 0;
+    int *held = calloc((size_t)size, sizeof *held);
+    for (int r = 0; r < size && held; r++) {
+        c->slots[r] = pairs[2 * r];
+        c->via[r] = pairs[2 * r + 1] ? pairs[2 * r + 1] : r;
+        held[c->via[r]] += c->slots[r];
+        c->children += r >= 1 && c->via[r] == r;
     }
+    int err = held ? tsr__cf_slots_init(&c->free, first, size - first, held, TSR__CF_AHEAD)
+                   : TSR_ERR_MEMORY;
+    /* At most every slot's runs and queue in flight at once, plus a margin. */
+    int64_t cap = 64;
+    for (int r = first; r < size && held; r++)
+        cap += (1 + TSR__CF_AHEAD) * (int64_t)held[r];
+    free(held);
+    if (!err)
+        err = tsr__cf_sendq_init(&c->sends,
+                                 size > 1 ? (int)(cap < INT_MAX / 2 ? cap : INT_MAX / 2) : 1);
+    if (!err)
+        err = tsr__cf_coord_relays(c);
+    if (err)
+        err = tsr_error_set(c->ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                            "no memory for %d ranks' slots", size);
+    return err;
+}
+
+/* Rank 0 learns every rank's slots, relay and host, and sets up its tables. Collective; every
+ * rank agrees on the outcome. */
+static int gather_ranks(tsr__cf_coord *c, const placement *pl) {
+    tsr_ctx ctx = c->ctx;
+    int rank = tsr_ctx_rank(ctx), size = c->size;
     char host[TSR__CF_HOSTLEN] = "";
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "unknown");
     int *pairs = NULL; /* per rank: its slots, its relay (0: none) */
-    if (rank == 0 && !err) {
-        c.slots = calloc((size_t)size, sizeof *c.slots);
-        c.via = calloc((size_t)size, sizeof *c.via);
-        c.rank_tasks = calloc((size_t)size, sizeof *c.rank_tasks);
-        c.rank_failed = calloc((size_t)size, sizeof *c.rank_failed);
-        c.rank_busy = calloc((size_t)size, sizeof *c.rank_busy);
-        c.hosts = calloc((size_t)size, sizeof *c.hosts);
+    int err = 0;
+    if (rank == 0) {
+        c->slots = calloc((size_t)size, sizeof *c->slots);
+        c->via = calloc((size_t)size, sizeof *c->via);
+        c->rank_tasks = calloc((size_t)size, sizeof *c->rank_tasks);
+        c->rank_failed = calloc((size_t)size, sizeof *c->rank_failed);
+        c->rank_busy = calloc((size_t)size, sizeof *c->rank_busy);
+        c->hosts = calloc((size_t)size, sizeof *c->hosts);
         pairs = calloc(2 * (size_t)size, sizeof *pairs);
-        if (!(c.slots && c.via && c.rank_tasks && c.rank_failed && c.rank_busy && c.hosts && pairs))
+        if (!(c->slots && c->via && c->rank_tasks && c->rank_failed && c->rank_busy && c->hosts &&
+              pairs))
             err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__, "no memory");
     }
     err = tsr_ctx_agree(ctx, err);
-    int mine[2] = {slots, parent};
+    int mine[2] = {pl->slots, pl->parent}, mpi = 0;
     if (!err)
-        mpi = MPI_Gather(mine, 2, MPI_INT, pairs, 2, MPI_INT, 0, comm);
+        mpi = MPI_Gather(mine, 2, MPI_INT, pairs, 2, MPI_INT, 0, c->comm);
     if (!err && !mpi)
-        mpi = MPI_Gather(host, TSR__CF_HOSTLEN, MPI_CHAR, c.hosts, TSR__CF_HOSTLEN, MPI_CHAR, 0,
-                         comm);
-    if (err || mpi) {
-        free(pairs);
-        free(group);
-        tsr__cf_coord_free(&c);
-        TSR_MPI(ctx, mpi);
-        return err;
-    }
-    if (rank == 0) {
-        int first = size > 1 ? 1 : 0;
-        /* To rank 0 a relay holds its workers' slots. */
-        int *held = calloc((size_t)size, sizeof *held);
-        for (int r = 0; r < size && held; r++) {
-            c.slots[r] = pairs[2 * r];
-            c.via[r] = pairs[2 * r + 1] ? pairs[2 * r + 1] : r;
-            held[c.via[r]] += c.slots[r];
-            c.children += r >= 1 && c.via[r] == r;
-        }
-        err = held ? tsr__cf_slots_init(&c.free, first, size - first, held, TSR__CF_AHEAD)
-                   : TSR_ERR_MEMORY;
-        /* At most every slot's runs and queue in flight at once, plus a margin. */
-        int64_t cap = 64;
-        for (int r = first; r < size && held; r++)
-            cap += (1 + TSR__CF_AHEAD) * (int64_t)held[r];
-        free(held);
-        if (!err)
-            err = tsr__cf_sendq_init(&c.sends,
-                                     size > 1 ? (int)(cap < INT_MAX / 2 ? cap : INT_MAX / 2) : 1);
-        if (!err)
-            err = tsr__cf_coord_relays(&c);
-        if (err)
-            err = tsr_error_set(ctx, TSR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                                "no memory for %d ranks' slots", size);
-    }
+        mpi = MPI_Gather(host, TSR__CF_HOSTLEN, MPI_CHAR, c->hosts, TSR__CF_HOSTLEN, MPI_CHAR, 0,
+                         c->comm);
+    if (!err && mpi)
+        err = tsr_error_mpi(ctx, mpi, "MPI_Gather", __FILE__, __LINE__, __func__);
+    if (!err && rank == 0)
+        err = coord_tables(c, pairs);
     free(pairs);
-    err = tsr_ctx_agree(ctx, err);
-    if (err) {
-        free(group);
-        tsr__cf_coord_free(&c);
-        return err;
-    }
+    return tsr_ctx_agree(ctx, err);
+}
 
+/* Runs this rank's part: rank 0 coordinates (and runs commands when alone), a relay relays,
+ * the others run commands. Collective. */
+static int run_part(tsr__cf_coord *c, const placement *pl, const char *cwd) {
+    tsr_ctx ctx = c->ctx;
+    const tsr_cmdfarm_opts *o = c->o;
+    int rank = tsr_ctx_rank(ctx);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -233,62 +236,91 @@ int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *
 
     tsr__cf_exec x;
     tsr__cf_relay relay = {.pend = NULL};
-    if (runs) {
-        err = tsr__cf_exec_init(&x, rank, slots, o->threads, o->timeout, o->grace, o->log_dir, cwd);
+    int err = 0;
+    if (pl->runs) {
+        err = tsr__cf_exec_init(&x, rank, pl->slots, o->threads, o->timeout, o->grace, o->log_dir,
+                                cwd);
         if (err)
             err = tsr_error_set(ctx, err, __FILE__, __LINE__, __func__,
                                 "cannot set up the task slots: %s", strerror(errno));
-    } else if (is_relay) {
-        err = tsr__cf_relay_init(&relay, ctx, comm, gsize - 1, group + 2);
+    } else if (pl->is_relay) {
+        err = tsr__cf_relay_init(&relay, ctx, c->comm, pl->gsize - 1, pl->group + 2);
     }
     err = tsr_ctx_agree(ctx, err);
     if (!err) {
         if (rank == 0) {
-            c.local = runs ? &x : NULL;
+            c->local = pl->runs ? &x : NULL;
             tsr_progress p;
-            tsr_progress_start(&p, ctx, c.tasks.n - c.res.skipped - c.failed_before,
+            tsr_progress_start(&p, ctx, c->tasks.n - c->res.skipped - c->failed_before,
                                tsr_progress_option_mode(&o->progress));
             p.unit = "task";
             p.count_name[0] = "running";
             p.count_name[1] = "failed";
-            err = tsr__cf_coordinate(&c, &p);
+            err = tsr__cf_coordinate(c, &p);
             tsr_progress_end(&p);
             if (!err)
-                err = tsr__cf_write_failed(&c);
-            int lerr = tsr__cf_log_close(&c.log);
+                err = tsr__cf_write_failed(c);
+            int lerr = tsr__cf_log_close(&c->log);
             if (!err && lerr)
                 err = tsr_error_set(ctx, TSR_ERR_IO, __FILE__, __LINE__, __func__,
-                                    "--joblog %s: cannot write: %s", c.joblog, strerror(errno));
+                                    "--joblog %s: cannot write: %s", c->joblog, strerror(errno));
             /* After a rank's failure too: what ran, and where. */
-            if ((!err || c.failure) && !o->progress.quiet)
-                tsr__cf_summary(&c, stdout);
-        } else if (is_relay) {
+            if ((!err || c->failure) && !o->progress.quiet)
+                tsr__cf_summary(c, stdout);
+        } else if (pl->is_relay) {
             err = tsr__cf_relay_run(&relay);
         } else {
-            err = tsr__cf_work(ctx, comm, parent, &x);
+            err = tsr__cf_work(ctx, c->comm, pl->parent, &x);
         }
     }
-    if (runs)
+    if (pl->runs)
         tsr__cf_exec_free(&x);
-    if (is_relay)
+    if (pl->is_relay)
         tsr__cf_relay_free(&relay);
-    free(group);
+    return tsr_ctx_agree(ctx, err);
+}
+
+/* Every rank learns rank 0's counts; failed tasks (without a stop) fail the run. Collective. */
+static int finish(tsr__cf_coord *c, tsr_cmdfarm_result *res) {
+    tsr_ctx ctx = c->ctx;
+    int64_t v[6] = {c->res.ntasks,    c->res.ok,      c->res.failed,
+                    c->res.timed_out, c->res.skipped, c->res.stopped};
+    TSR_MPI(ctx, MPI_Bcast(v, 6, MPI_INT64_T, 0, c->comm));
+    *res = (tsr_cmdfarm_result){.ntasks = v[0],
+                                .ok = v[1],
+                                .failed = v[2],
+                                .timed_out = v[3],
+                                .skipped = v[4],
+                                .stopped = v[5] != 0};
+    res->not_run = res->ntasks - res->ok - res->failed - res->skipped;
+    if (res->stopped || !res->failed)
+        return TSR_SUCCESS;
+    return tsr_ctx_agree(ctx, tsr_ctx_rank(ctx) == 0 ? tsr__cf_failed_error(c) : 0);
+}
+
+int tsr_cmdfarm_run(tsr_ctx ctx, const tsr_cmdfarm_opts *o, tsr_cmdfarm_result *res) {
+    memset(res, 0, sizeof *res);
+    MPI_Comm comm = tsr_ctx_comm(ctx);
+    tsr__cf_coord c = {
+        .ctx = ctx, .comm = comm, .size = tsr_ctx_size(ctx), .o = o, .t0 = tsr__cf_now()};
+    char cwd[4096] = "";
+    int err = tsr_ctx_rank(ctx) == 0 ? tsr__cf_coord_prepare(&c, cwd, sizeof cwd) : 0;
     err = tsr_ctx_agree(ctx, err);
-    if (!err) {
-        int64_t v[6] = {c.res.ntasks,    c.res.ok,      c.res.failed,
-                        c.res.timed_out, c.res.skipped, c.res.stopped};
-        TSR_MPI(ctx, MPI_Bcast(v, 6, MPI_INT64_T, 0, comm));
-        *res = (tsr_cmdfarm_result){.ntasks = v[0],
-                                    .ok = v[1],
-                                    .failed = v[2],
-                                    .timed_out = v[3],
-                                    .skipped = v[4],
-                                    .stopped = v[5] != 0};
-        res->not_run = res->ntasks - res->ok - res->failed - res->skipped;
-        if (!res->stopped && res->failed)
-            err = rank == 0 ? tsr__cf_failed_error(&c) : 0;
-        err = err || (!res->stopped && res->failed) ? tsr_ctx_agree(ctx, err) : 0;
-    }
+    int mpi = err ? 0 : MPI_Bcast(cwd, (int)sizeof cwd, MPI_CHAR, 0, comm);
+    if (!err && !mpi)
+        mpi = MPI_Bcast(&c.groups, 1, MPI_INT, 0, comm);
+    if (!err && mpi)
+        err = tsr_error_mpi(ctx, mpi, "MPI_Bcast", __FILE__, __LINE__, __func__);
+    placement pl = {.group = NULL};
+    if (!err)
+        err = place(ctx, comm, o, c.groups, &pl);
+    if (!err)
+        err = gather_ranks(&c, &pl);
+    if (!err)
+        err = run_part(&c, &pl, cwd);
+    free(pl.group);
+    if (!err)
+        err = finish(&c, res);
     tsr__cf_coord_free(&c);
     return err;
 }
