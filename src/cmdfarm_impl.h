@@ -202,6 +202,8 @@ typedef struct tsr__cf_relay {
     int npend, cap, flush_at;
     double since; /* when the oldest of them came */
     int failure;  /* this relay's own (told to rank 0 once) */
+    char **held;  /* retries waiting for room on another worker: job header, then command */
+    int nheld, held_cap;
 } tsr__cf_relay;
 /* Its tables from info: per worker, in ascending rank order, its rank and its slots. 0 or
  * TSR_ERR_MEMORY (raised in ctx; free it either way). Local: the caller agrees before any relay

@@ -1,6 +1,7 @@
 /* A relay of the command farm (--farm-groups): the second coordinator level. Rank 0 sees it as
  * one rank holding all its workers' slots and sends it batches of jobs; it hands each job to one
- * of its workers with a free slot (else with room queued ahead, as rank 0 would) and gathers
+ * of its workers with a free slot (else with room queued ahead, as rank 0 would; a retry to
+ * another worker than its last, waiting for one to have room) and gathers
  * their ends into batches for rank 0, so that rank 0 handles one message per batch instead of
  * one per task. Ends wait for a batch only while every slot of the group is busy: they go once
  * half the group's queue places came free, as soon as a slot is free, after 5 ms, or on a stop,
@@ -73,39 +74,83 @@ static int member(const relay *v, int rank) {
     return at ? (int)(at - v->members) : -1;
 }
 
-/* To a worker: a free slot, on another worker than a retry's last one if there is one, else a
- * place in a queue the same way. Rank 0 sends no more than the group's slots and queues hold, and
- * no more than its free slots while it queues nothing ahead (long tasks), so the queues are used
- * only when rank 0 queues too. */
+/* A worker for a job: a free slot, else room queued ahead (as rank 0 would), on another worker
+ * than a retry's last one when the group has another. -1: none has room. */
+static int pick(relay *v, const tsr__cf_job *job) {
+    int avoid = member(v, job->avoid), k = tsr__cf_slots_take(&v->free, avoid, false);
+    return k >= 0 ? k : tsr__cf_slots_take(&v->free, avoid, true);
+}
+
+/* Sends a job (buf: its header, then its command; the send queue takes it) to worker k. */
+static int send_job(relay *v, int k, char *buf, size_t bytes) {
+    tsr__cf_job job;
+    memcpy(&job, buf, sizeof job);
+    int err =
+        tsr__cf_sendq_send(&v->sends, v->comm, buf, (int)bytes, v->members[k], TSR__CF_TAG_JOB);
+    if (err) { /* not sent: it goes back, and the loop reports the MPI error */
+        tsr__cf_slots_give(&v->free, k);
+        hand_back(v, &job);
+    }
+    return err;
+}
+
+/* Hands a job to a worker. A retry whose other workers have no room waits for one, as rank 0
+ * makes a retry wait for another rank; rank 0 sends no more than the group's slots and queues
+ * hold, so any other job always finds room. */
 static int forward(relay *v, const tsr__cf_job *job, const char *command) {
     if (v->failure)
         return hand_back(v, job);
-    int avoid = member(v, job->avoid), k = tsr__cf_slots_take(&v->free, avoid, false);
-    if (k < 0)
-        k = tsr__cf_slots_take(&v->free, -1, false);
-    if (k < 0)
-        k = tsr__cf_slots_take(&v->free, avoid, true);
-    if (k < 0)
-        k = tsr__cf_slots_take(&v->free, -1, true);
-    int err = 0;
     size_t bytes = sizeof *job + (size_t)job->command_bytes;
-    char *buf = k < 0 ? NULL : malloc(bytes);
-    if (!buf) {
-        if (k >= 0)
-            tsr__cf_slots_give(&v->free, k);
-        err = failed(v, k < 0 ? TSR_ERR_INTERNAL : TSR_ERR_MEMORY,
-                     k < 0 ? "more tasks received than its workers hold"
-                           : "no memory for a task received");
+    char *buf = malloc(bytes);
+    int k = buf ? pick(v, job) : -1;
+    bool wait = buf && k < 0 && v->n > 1 && member(v, job->avoid) >= 0 && v->nheld < v->held_cap;
+    if (!buf || (k < 0 && !wait)) {
+        bool nomem = !buf;
+        free(buf);
+        int err = failed(v, nomem ? TSR_ERR_MEMORY : TSR_ERR_INTERNAL,
+                         nomem ? "no memory for a task received"
+                               : "more tasks received than its workers hold");
         int e2 = hand_back(v, job);
         return err ? err : e2;
     }
     memcpy(buf, job, sizeof *job);
     memcpy(buf + sizeof *job, command, (size_t)job->command_bytes);
-    err = tsr__cf_sendq_send(&v->sends, v->comm, buf, (int)bytes, v->members[k], TSR__CF_TAG_JOB);
-    if (err) { /* not sent: it goes back, and the loop reports the MPI error */
-        tsr__cf_slots_give(&v->free, k);
-        hand_back(v, job);
+    if (wait) {
+        v->held[v->nheld++] = buf;
+        return 0;
     }
+    return send_job(v, k, buf, bytes);
+}
+
+/* The waiting retries, oldest first, to workers that now have room. */
+static int place_held(relay *v) {
+    int kept = 0, err = 0;
+    for (int i = 0; i < v->nheld; i++) {
+        tsr__cf_job job;
+        memcpy(&job, v->held[i], sizeof job);
+        int k = err || v->failure ? -1 : pick(v, &job);
+        if (k < 0) {
+            v->held[kept++] = v->held[i];
+            continue;
+        }
+        int e = send_job(v, k, v->held[i], sizeof job + (size_t)job.command_bytes);
+        err = err ? err : e;
+    }
+    v->nheld = kept;
+    return err;
+}
+
+/* On a stop: the waiting retries go back to rank 0 unstarted. */
+static int return_held(relay *v) {
+    int err = 0;
+    for (int i = 0; i < v->nheld; i++) {
+        tsr__cf_job job;
+        memcpy(&job, v->held[i], sizeof job);
+        int e = hand_back(v, &job);
+        err = err ? err : e;
+        free(v->held[i]);
+    }
+    v->nheld = 0;
     return err;
 }
 
@@ -142,7 +187,9 @@ int tsr__cf_relay_init(relay *v, tsr_ctx ctx, MPI_Comm comm, int n, const int *i
     v->cap = (1 + TSR__CF_AHEAD) * total + TSR__CF_END_BATCH;
     v->flush_at = TSR__CF_AHEAD * total / 2 > 1 ? TSR__CF_AHEAD * total / 2 : 1;
     v->pend = malloc((size_t)v->cap * sizeof *v->pend);
-    int err = v->members && slots && v->pend
+    v->held_cap = (1 + TSR__CF_AHEAD) * total;
+    v->held = malloc((size_t)(v->held_cap > 0 ? v->held_cap : 1) * sizeof *v->held);
+    int err = v->members && slots && v->pend && v->held
                   ? tsr__cf_slots_init(&v->free, 0, n, slots, TSR__CF_AHEAD)
                   : TSR_ERR_MEMORY;
     if (!err)
@@ -157,8 +204,13 @@ int tsr__cf_relay_init(relay *v, tsr_ctx ctx, MPI_Comm comm, int n, const int *i
 void tsr__cf_relay_free(relay *v) {
     tsr__cf_slots_free(&v->free);
     tsr__cf_sendq_free(&v->sends);
+    for (int i = 0; i < v->nheld; i++)
+        free(v->held[i]);
+    free(v->held);
     free(v->pend);
     free(v->members);
+    v->held = NULL;
+    v->nheld = 0;
     v->pend = NULL;
     v->members = NULL;
 }
@@ -183,6 +235,8 @@ int tsr__cf_relay_run(relay *v) {
                 mpi = MPI_Recv(&word, 1, MPI_INT, 0, TSR__CF_TAG_STOP, comm, MPI_STATUS_IGNORE);
                 for (int k = 0; k < n && !mpi; k++)
                     mpi = MPI_Send(&word, 1, MPI_INT, v->members[k], TSR__CF_TAG_STOP, comm);
+                if (!mpi)
+                    mpi = return_held(v);
                 stop = true;
             } else if (st.MPI_TAG == TSR__CF_TAG_END) {
                 tsr__cf_end e[64];
@@ -197,6 +251,8 @@ int tsr__cf_relay_run(relay *v) {
                         tsr__cf_slots_give(&v->free, w);
                     mpi = add_end(v, &e[k]);
                 }
+                if (!mpi && !stop)
+                    mpi = place_held(v);
             } else if (st.MPI_TAG == TSR__CF_TAG_FAIL) {
                 tsr__cf_fail f;
                 mpi = MPI_Recv(&f, (int)sizeof f, MPI_BYTE, src, TSR__CF_TAG_FAIL, comm,
