@@ -59,7 +59,7 @@ int tsr_sweep_steps(tsr_sweep s, tsr_halo halo, tsr_field *u, tsr_field *v, int6
  * its ghost layer (step j computes (k - j) * reach cells past the block, never outside a
  * non-periodic grid), so the halo must be at least k * reach wide and, in 2D and 3D with k > 1,
  * carry corners (TSR_STENCIL_BOX). Within a block the k steps advance as a wavefront over slabs
- * of the outermost dimension, step j trailing step j-1 by reach + 1 slabs, in strips of the next
+ * of the outermost dimension, step j trailing step j-1 by reach slabs, in strips of the next
  * dimension sized for the cache (ctx's tile size) and skewed by at least reach per step, so a few
  * slabs of every step stay in cache while each array streams through memory once per k steps.
  * Threads take strips in turn, each waiting only for the strip before its own (no barrier per
