@@ -4,6 +4,7 @@ Usage: rows_test.py ROWS. The reference repeats rows.c's layout, start values, u
 expression order, IEEE doubles) and checksum; every level must print its bits, and a level the
 CPU has must be the one that ran."""
 import os
+import struct
 import subprocess
 import sys
 
@@ -19,7 +20,6 @@ def splitmix64(z):
 
 
 def reference():
-    import struct
     front, sy = 8, NX + 8
     cells = front + sy * (NY + 2)
     u = [float(i % 7) for i in range(cells)]
@@ -56,9 +56,9 @@ def main():
         env = dict(os.environ, TSR_CPU=level)
         r = subprocess.run([rows, "--grid", "%dx%d" % (NX, NY), "--steps", str(STEPS)], env=env,
                            capture_output=True, text=True, timeout=30)
-        out = dict(l.split(None, 1) if " " in l else (l, "") for l in r.stdout.splitlines())
-        path = r.stdout.split("cpu path ")[-1].split()[0] if "cpu path " in r.stdout else None
-        got = out.get("checksum", "").strip()
+        lines = r.stdout.splitlines()
+        path = next((l.split()[-1] for l in lines if l.startswith("cpu path ")), None)
+        got = next((l.split()[-1] for l in lines if l.startswith("checksum ")), None)
         print("TSR_CPU=%s: exit %d, path %s, checksum %s (reference %s)"
               % (level, r.returncode, path, got, want))
         if r.returncode != 0 or got != want or (has[level] and path != level):
