@@ -35,7 +35,7 @@ def reference():
     total = 0
     for y in range(1, NY + 1):
         for x in range(NX):
-            bits = struct.unpack("<Q", struct.pack("<d", u[8 + y * (NX + 8) + x]))[0]
+            bits = struct.unpack("<Q", struct.pack("<d", u[front + y * sy + x]))[0]
             total = splitmix64(total ^ bits)
     return "%016x" % total
 

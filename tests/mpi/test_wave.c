@@ -1,4 +1,4 @@
-/* Temporal blocking with kernels that read 1, 2 and 3 cells away, against a plain serial
+/* Temporal blocking with kernels that read 2 and 3 cells away, against a plain serial
  * reference.
  *
  * tessera-heat (reach 1) covers the wavefront at every rank count, thread count and map; this
