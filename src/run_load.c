@@ -214,6 +214,10 @@ int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start) {
         err = tsr_error_set(ctx, TSR_ERR_INPUT, __FILE__, __LINE__, __func__,
                             "give --input or --restart, not both");
     TSR_CALL(ctx, tsr_ctx_agree(ctx, err));
+    int nout = 0;
+    while (nout < TSR_RUN_MAX_OUTPUTS && r->output_whats[nout])
+        nout++;
+    TSR_CALL(ctx, tsr_run_check_outputs(ctx, o, nout, r->output_whats, r->output_paths));
     /* The run's identity: new at a fresh start, the checkpoint's after a restart. */
     char path[TSR_PATH_MAX] = "";
     int64_t from = 0;

@@ -258,12 +258,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         .progress = tsr_progress_option_mode(&g.progress),
         .dt = g.dt,
         .steps = g.steps,
-        .meta = {
-            .app = "tessera-grayscott", .command_line = g.cmdline, .run_options = run_options}};
-    /* Every file the run will write is checked before it computes anything. */
-    const char *whats[] = {"--png", "--report"}, *paths[] = {g.png, g.report};
-    if ((err = tsr_run_check_outputs(ctx, &g.io, 2, whats, paths)))
-        goto out;
+        .meta = {.app = "tessera-grayscott", .command_line = g.cmdline, .run_options = run_options},
+        /* Checked with the run's own files before it computes anything. */
+        .output_whats = {"--png", "--report"},
+        .output_paths = {g.png, g.report}};
     tsr_run_result res;
     err = tsr_run_execute(&r, &g.io, &res);
     f[0] = r.fields[0].level[0];

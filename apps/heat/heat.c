@@ -359,11 +359,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         .dt = 1.0,
         .steps = h.steps,
         .meta = {.app = "tessera-heat", .command_line = h.cmdline, .run_options = run_options},
+        /* Checked with the run's own files before it computes anything. */
+        .output_whats = {"--png", "--report"},
+        .output_paths = {h.png, h.report},
         .domain = &dom};
-    /* Every file the run will write is checked before it computes anything. */
-    const char *whats[] = {"--png", "--report"}, *paths[] = {h.png, h.report};
-    if ((err = tsr_run_check_outputs(ctx, &h.io, 2, whats, paths)))
-        goto out;
     tsr_run_result res;
     err = tsr_run_execute(&r, &h.io, &res);
     u = r.fields[0].level[0]; /* the newest state */

@@ -259,11 +259,10 @@ static int run(tsr_ctx ctx, int argc, char **argv, bool *stopped) {
         .progress = tsr_progress_option_mode(&l.progress),
         .dt = 1.0,
         .steps = l.steps,
-        .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options}};
-    /* Every file the run will write is checked before it computes anything. */
-    const char *whats[] = {"--png", "--report"}, *paths[] = {l.png, l.report};
-    if ((err = tsr_run_check_outputs(ctx, &l.io, 2, whats, paths)))
-        goto out;
+        .meta = {.app = "tessera-life", .command_line = l.cmdline, .run_options = run_options},
+        /* Checked with the run's own files before it computes anything. */
+        .output_whats = {"--png", "--report"},
+        .output_paths = {l.png, l.report}};
     tsr_run_result res;
     err = tsr_run_execute(&r, &l.io, &res);
     u = r.fields[0].level[0]; /* the newest state */

@@ -50,8 +50,9 @@ int tsr_run_add_options(tsr_opts opts, tsr_run_opts *o);
  *   level[k]  (k >= 2) the state at s + 1 - k, ghosts as they were exchanged at its own step.
  * After the step the levels rotate: level 1 becomes level 0, level 0 level 2, level k level
  * k + 1, and the oldest becomes the new level 1. With two levels this is the swap of u and v. */
-#define TSR_RUN_MAX_FIELDS 8 /* state fields exchanged together (tsr_halo_begin's limit) */
-#define TSR_RUN_MAX_LEVELS 4 /* time levels of each state field */
+#define TSR_RUN_MAX_FIELDS 8  /* state fields exchanged together (tsr_halo_begin's limit) */
+#define TSR_RUN_MAX_LEVELS 4  /* time levels of each state field */
+#define TSR_RUN_MAX_OUTPUTS 8 /* the app's own output files tsr_run_load checks */
 
 /* One state field: its time levels (handles owned by the caller, all on the run's map and
  * halo width) and the name it has in every file, whatever handle holds it. */
@@ -112,6 +113,11 @@ typedef struct tsr_run {
     double dt;        /* simulated time per step */
     int64_t steps;    /* total steps, counted from step 0 */
     tsr_io_meta meta; /* app, command line, run options (run_id is set by tsr_run_load) */
+    /* The app's own output files (its --png, --report, ...), checked by tsr_run_load as
+     * tsr_run_check_outputs does: output_whats[i] the option that names one (NULL ends the list),
+     * output_paths[i] its path (NULL or "": not written). The strings stay the caller's. */
+    const char *output_whats[TSR_RUN_MAX_OUTPUTS];
+    const char *output_paths[TSR_RUN_MAX_OUTPUTS];
     /* The domain whose --rebalance-every/--rebalance-threshold apply (NULL: none). A rebalance
      * migrates every field of the run and replaces the domain's map and halo, and r->halo and
      * r->sweep, destroying the old ones: r->halo must be the domain's halo, and the caller takes
@@ -124,21 +130,21 @@ typedef struct tsr_run {
 } tsr_run;
 
 /* Prepares a run before it computes anything, then sets its initial state. Rank 0 checks every
- * path: the input or checkpoint to read (a readable regular file), the output and checkpoint
- * directories (made if missing, writable), and that no file of the output series would be
- * replaced without --force (a restarted run may replace its own); a fresh run refuses a
- * checkpoint directory holding another run's checkpoints unless --force. Rank 0 then locks the
- * output prefix and the checkpoint directory for the run's lifetime, so a second run using
- * either fails at start. The initial state comes from --input or --restart (returning the step
- * to start from in *start), or stays as the caller initialised it (*start = 0): level 0 of every
- * field, and the older levels (k >= 2) of a scheme with more than two, whose ghosts are then
- * exchanged once. --input FILE reads each field's level 0 from /fields/<name>; FILE:/DATASET
- * names the dataset of a run with one field. A checkpoint holds level 0 of every field under its
- * name and each older level k >= 2 as <name>.prev<k-1>. A checkpoint of another app, grid or run
- * options, or non-finite input data, is refused (TSR_ERR_INPUT); so are state fields that do
- * not share the map and halo width, duplicate or reserved names (x, y, z), and time blocking of
- * anything but one two-level field without advance. Call tsr_run_release when the run is over.
- * Collective. */
+ * path: the app's own outputs (r->output_paths), the input or checkpoint to read (a readable
+ * regular file), the output and checkpoint directories (made if missing, writable), and that no
+ * file of the output series would be replaced without --force (a restarted run may replace its
+ * own); a fresh run refuses a checkpoint directory holding another run's checkpoints unless
+ * --force. Rank 0 then locks the output prefix and the checkpoint directory for the run's
+ * lifetime, so a second run using either fails at start. The initial state comes from --input or
+ * --restart (returning the step to start from in *start), or stays as the caller initialised it
+ * (*start = 0): level 0 of every field, and the older levels (k >= 2) of a scheme with more than
+ * two, whose ghosts are then exchanged once. --input FILE reads each field's level 0 from
+ * /fields/<name>; FILE:/DATASET names the dataset of a run with one field. A checkpoint holds level
+ * 0 of every field under its name and each older level k >= 2 as <name>.prev<k-1>. A checkpoint of
+ * another app, grid or run options, or non-finite input data, is refused (TSR_ERR_INPUT); so are
+ * state fields that do not share the map and halo width, duplicate or reserved names (x, y, z), and
+ * time blocking of anything but one two-level field without advance. Call tsr_run_release when the
+ * run is over. Collective. */
 int tsr_run_load(tsr_run *r, const tsr_run_opts *o, int64_t *start);
 
 /* Releases the locks taken by tsr_run_load. Not collective. */
